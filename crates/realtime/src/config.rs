@@ -1,0 +1,186 @@
+//! The one place that reads the environment (DESIGN "Configuration").
+//!
+//! [`Config::from_env`] reads every variable once. Each component is then built by an accessor
+//! that names the variable it is missing, so a function fails at start with one clear line and
+//! a function that does not use a component does not need its variables.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::{Authenticator, JwtConfig};
+use crate::membership::{AllowAll, Membership};
+use crate::store::{ConnectionStore, dynamo::DynamoStore};
+
+pub const CONNECTIONS_TABLE: &str = "CONNECTIONS_TABLE";
+pub const JWT_SECRET: &str = "JWT_SECRET";
+pub const JWT_ISSUER: &str = "JWT_ISSUER";
+pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+pub const WEBSOCKET_ENDPOINT: &str = "WEBSOCKET_ENDPOINT";
+pub const BROADCASTER_FUNCTION_NAME: &str = "BROADCASTER_FUNCTION_NAME";
+pub const DATABASE_URL: &str = "DATABASE_URL";
+pub const MEMBERSHIP: &str = "MEMBERSHIP";
+
+/// Every variable the project reads (the SDK's own `AWS_*` and `RUST_LOG` aside).
+pub const ALL_VARIABLES: &[&str] = &[
+    CONNECTIONS_TABLE,
+    JWT_SECRET,
+    JWT_ISSUER,
+    JWT_AUDIENCE,
+    WEBSOCKET_ENDPOINT,
+    BROADCASTER_FUNCTION_NAME,
+    DATABASE_URL,
+    MEMBERSHIP,
+];
+
+/// Shortest HS256 secret accepted: RFC 7518 §3.2 asks for a key of at least the hash size.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A configuration problem, worded as the one line a function prints before it exits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+impl ConfigError {
+    fn missing(var: &str, why: &str) -> Self {
+        ConfigError(format!("{var} is not set ({why})"))
+    }
+}
+
+/// How membership in a project is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembershipMode {
+    /// `project_members` in Postgres at this URL.
+    Postgres { database_url: String },
+    /// No checks: every authenticated user may open every project. Explicit only.
+    AllowAll,
+}
+
+/// The environment, read once.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    vars: HashMap<&'static str, String>,
+}
+
+impl Config {
+    /// Read every variable of [`ALL_VARIABLES`] from the process environment. Empty values
+    /// count as unset.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Build from any lookup (tests, the dev server's defaults).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let vars = ALL_VARIABLES
+            .iter()
+            .filter_map(|&name| {
+                let value = lookup(name)?.trim().to_owned();
+                (!value.is_empty()).then_some((name, value))
+            })
+            .collect();
+        Config { vars }
+    }
+
+    /// Return a copy with `name` set (the dev server fills in its defaults this way).
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.vars.insert(name, value.into());
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    fn require(&self, name: &str, why: &str) -> Result<&str, ConfigError> {
+        self.get(name).ok_or_else(|| ConfigError::missing(name, why))
+    }
+
+    /// `CONNECTIONS_TABLE`: the DynamoDB table of DESIGN "Connections table".
+    pub fn connections_table(&self) -> Result<&str, ConfigError> {
+        self.require(CONNECTIONS_TABLE, "the DynamoDB connections table name")
+    }
+
+    /// `JWT_SECRET` (+ optional `JWT_ISSUER`, `JWT_AUDIENCE`).
+    pub fn jwt(&self) -> Result<JwtConfig, ConfigError> {
+        let secret = self.require(JWT_SECRET, "the HS256 secret that signs user tokens")?;
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError(format!(
+                "{JWT_SECRET} is too short ({} bytes; HS256 needs at least {MIN_SECRET_BYTES})",
+                secret.len()
+            )));
+        }
+        Ok(JwtConfig {
+            secret: secret.as_bytes().to_vec(),
+            issuer: self.get(JWT_ISSUER).map(str::to_owned),
+            audience: self.get(JWT_AUDIENCE).map(str::to_owned),
+        })
+    }
+
+    /// `MEMBERSHIP` and `DATABASE_URL`: `postgres` is the default whenever a database URL is
+    /// set; `none` must be said explicitly; neither is an error.
+    pub fn membership_mode(&self) -> Result<MembershipMode, ConfigError> {
+        match (self.get(MEMBERSHIP), self.get(DATABASE_URL)) {
+            (Some("none"), _) => Ok(MembershipMode::AllowAll),
+            (Some("postgres") | None, Some(url)) => Ok(MembershipMode::Postgres { database_url: url.to_owned() }),
+            (Some("postgres"), None) => Err(ConfigError::missing(DATABASE_URL, "MEMBERSHIP=postgres needs it")),
+            (None, None) => Err(ConfigError(format!(
+                "neither {DATABASE_URL} nor {MEMBERSHIP}=none is set: membership checks need a database, \
+                 or must be turned off explicitly"
+            ))),
+            (Some(other), _) => Err(ConfigError(format!(
+                "{MEMBERSHIP} must be \"postgres\" or \"none\", not {other:?}"
+            ))),
+        }
+    }
+
+    /// The JWT verifier.
+    pub fn authenticator(&self) -> Result<Arc<Authenticator>, ConfigError> {
+        Ok(Arc::new(Authenticator::new(&self.jwt()?)))
+    }
+
+    /// The membership adapter for [`Self::membership_mode`].
+    pub fn membership(&self) -> Result<Arc<dyn Membership>, ConfigError> {
+        match self.membership_mode()? {
+            MembershipMode::AllowAll => Ok(Arc::new(AllowAll::new())),
+            MembershipMode::Postgres { .. } => Err(ConfigError(format!(
+                "{MEMBERSHIP}=postgres is not available in this build yet; set {MEMBERSHIP}=none"
+            ))),
+        }
+    }
+
+    /// The DynamoDB connection store over `CONNECTIONS_TABLE`.
+    pub async fn store(&self) -> Result<Arc<dyn ConnectionStore>, ConfigError> {
+        let table = self.connections_table()?.to_owned();
+        let sdk = sdk_config().await;
+        Ok(Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)))
+    }
+}
+
+/// Shared AWS SDK configuration: region and credentials from the standard chain,
+/// `AWS_ENDPOINT_URL_*` overrides honoured, and explicit timeouts (SDK defaults can hang on a
+/// dead endpoint for minutes) with standard retries.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(10))
+                .build(),
+        )
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
+
+/// Unwrap a start-up result, or log the reason as one JSON line and exit with status 1.
+/// Call [`crate::telemetry::init`] first.
+pub fn or_exit<T>(result: Result<T, ConfigError>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! DevHive Realtime: everything the Lambdas and the dev server do, in one library.
+//!
+//! The functions under `functions/` are a few lines each: they read [`config::Config`], build
+//! their clients once and hand every event to one function of this crate. AWS and Postgres
+//! sit behind small ports ([`store::ConnectionStore`], [`membership::Membership`]) so the
+//! same handler code runs on Lambda, in the dev server and in tests.
+
+pub mod auth;
+pub mod config;
+pub mod handlers;
+pub mod lifecycle;
+pub mod membership;
+pub mod protocol;
+pub mod status;
+pub mod store;
+pub mod telemetry;
+
+pub use aws_lambda_events;
+pub use lambda_runtime;
+
+/// Current time as epoch seconds, the unit of the table's `expires_at` TTL attribute.
+pub fn epoch_seconds() -> i64 {
+    epoch_millis() / 1000
+}
+
+/// Current time as epoch milliseconds, the unit of `connected_at`.
+pub fn epoch_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

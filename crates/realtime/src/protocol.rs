@@ -1,0 +1,152 @@
+//! The client protocol of DESIGN "Client protocol": what browsers send, what they get back.
+//!
+//! Two vocabularies reach the server: the route-selected `action` form and the older `type`
+//! form of the first clients. Both parse into one [`ClientMessage`]; every failure becomes an
+//! [`ErrorFrame`] with a code of [`ErrorCode`], never a panic.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Largest message body the subscribe route accepts (API Gateway's frame size).
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 32 * 1024;
+
+/// Client → server, route-selected by `action`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ActionMessage {
+    Subscribe {
+        #[serde(alias = "projectId")]
+        project_id: Uuid,
+    },
+    Unsubscribe {},
+    Ping {},
+}
+
+/// Client → server, the older `type` form (reaches the `$default` route).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LegacyMessage {
+    JoinProject {
+        #[serde(alias = "projectId")]
+        project_id: Uuid,
+    },
+    LeaveProject {},
+    Ping {},
+}
+
+/// A client message, whichever form it came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientMessage {
+    Subscribe { project_id: Uuid },
+    Unsubscribe,
+    Ping,
+}
+
+impl From<ActionMessage> for ClientMessage {
+    fn from(m: ActionMessage) -> Self {
+        match m {
+            ActionMessage::Subscribe { project_id } => ClientMessage::Subscribe { project_id },
+            ActionMessage::Unsubscribe {} => ClientMessage::Unsubscribe,
+            ActionMessage::Ping {} => ClientMessage::Ping,
+        }
+    }
+}
+
+impl From<LegacyMessage> for ClientMessage {
+    fn from(m: LegacyMessage) -> Self {
+        match m {
+            LegacyMessage::JoinProject { project_id } => ClientMessage::Subscribe { project_id },
+            LegacyMessage::LeaveProject {} => ClientMessage::Unsubscribe,
+            LegacyMessage::Ping {} => ClientMessage::Ping,
+        }
+    }
+}
+
+impl ClientMessage {
+    /// Parse a message body. Sizes are checked before any parsing.
+    pub fn parse(body: &str) -> Result<Self, ErrorFrame> {
+        if body.len() > MAX_CLIENT_MESSAGE_BYTES {
+            return Err(ErrorFrame::new(
+                ErrorCode::TooLarge,
+                format!("message is {} bytes; the limit is {MAX_CLIENT_MESSAGE_BYTES}", body.len()),
+            ));
+        }
+        let value: Value = serde_json::from_str(body)
+            .map_err(|e| ErrorFrame::new(ErrorCode::BadRequest, format!("message is not valid JSON: {e}")))?;
+        let Some(object) = value.as_object() else {
+            return Err(ErrorFrame::new(ErrorCode::BadRequest, "message must be a JSON object"));
+        };
+        let bad = |e: serde_json::Error| ErrorFrame::new(ErrorCode::BadRequest, e.to_string());
+        if object.contains_key("action") {
+            Ok(serde_json::from_value::<ActionMessage>(value).map_err(bad)?.into())
+        } else if object.contains_key("type") {
+            Ok(serde_json::from_value::<LegacyMessage>(value).map_err(bad)?.into())
+        } else {
+            Err(ErrorFrame::new(ErrorCode::BadRequest, "message needs an \"action\" field"))
+        }
+    }
+}
+
+/// Server → client replies to a client message (sent as the route response).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reply {
+    Subscribed { project_id: Uuid },
+    Unsubscribed,
+    Pong,
+    Error(ErrorFrame),
+}
+
+/// The machine-readable error codes of the `error` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    TooLarge,
+    RateLimited,
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// The HTTP status that carries this code where a status is returned ($connect, status API).
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::TooLarge => 413,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::Unavailable => 503,
+        }
+    }
+}
+
+/// An error to report to the client: `{"type":"error","code":…,"message":…}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorFrame {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ErrorFrame {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorFrame { code, message: message.into() }
+    }
+}
+
+impl From<ErrorFrame> for Reply {
+    fn from(e: ErrorFrame) -> Self {
+        Reply::Error(e)
+    }
+}
+
+impl Reply {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("replies are plain data and always serialize")
+    }
+}
