@@ -13,6 +13,9 @@ use uuid::Uuid;
 pub const SUBPROTOCOL: &str = "devhive";
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// The development secret: the default `JWT_SECRET` of the dev server and its `token` command,
+/// and the key of the tokens in `tests/events/*.json`. Never deploy it.
+pub const DEV_JWT_SECRET: &str = "devhive-realtime-development-secret-do-not-deploy";
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECONDS: u64 = 30;
 

@@ -84,12 +84,10 @@ impl MemoryStore {
         let lower = after.map_or(Unbounded, |a| Excluded(a.to_owned()));
         let mut page = Vec::new();
         let mut last = None;
-        let mut scanned = 0;
-        for id in ids.range((lower, Unbounded)) {
+        for (scanned, id) in ids.range((lower, Unbounded)).enumerate() {
             if scanned == self.page_size {
                 return (page, last);
             }
-            scanned += 1;
             last = Some(id.clone());
             if let Some(c) = inner.connections.get(id).filter(|c| c.is_live(now)) {
                 page.push(Subscriber { connection_id: id.clone(), user_id: c.user_id, expires_at: c.expires_at });

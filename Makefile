@@ -1,0 +1,20 @@
+# DevHive Realtime. `make` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: help test build-debug dev clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+test: ## Run every test against DynamoDB Local and a throwaway Postgres 15 (installs what it needs)
+	$(CARGO) build --workspace --locked
+	tests/with-services.sh $(CARGO) test --workspace --locked
+
+dev: ## Run the local WebSocket API (the dev server is not built yet)
+	@echo "make dev: the dev server (crates/devserver) is not in this tree yet" >&2; exit 2
+
+clean: ## Remove build output and installed test tools
+	$(CARGO) clean
+	rm -rf tests/node_modules .venv

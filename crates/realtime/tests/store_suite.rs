@@ -1,0 +1,176 @@
+//! One behavioural suite for every `ConnectionStore` adapter: each case runs against the
+//! memory store and against the DynamoDB store on DynamoDB Local, with small pages forced so
+//! that paging is exercised.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use realtime::store::memory::MemoryStore;
+use realtime::store::{CONNECTION_TTL_SECONDS, Connection, ConnectionStore, StoreError};
+use uuid::Uuid;
+
+const PAGE: usize = 10;
+
+/// A store under test and a way to count its raw items (expired ones included).
+struct Subject {
+    store: Arc<dyn ConnectionStore>,
+    dynamo: Option<(aws_sdk_dynamodb::Client, String)>,
+    memory: Option<Arc<MemoryStore>>,
+}
+
+impl Subject {
+    async fn memory() -> Self {
+        let store = Arc::new(MemoryStore::with_page_size(PAGE));
+        Subject { store: store.clone(), dynamo: None, memory: Some(store) }
+    }
+
+    async fn dynamo() -> Self {
+        let (client, table) = common::fresh_table().await;
+        let store = realtime::store::dynamo::DynamoStore::new(client.clone(), table.clone()).with_page_limit(PAGE as i32);
+        Subject { store: Arc::new(store), dynamo: Some((client, table)), memory: None }
+    }
+
+    async fn raw_items(&self) -> usize {
+        match (&self.dynamo, &self.memory) {
+            (Some((client, table)), _) => common::count_items(client, table).await,
+            (_, Some(m)) => m.approximate_total().await.unwrap() as usize,
+            _ => unreachable!(),
+        }
+    }
+}
+
+fn live(id: &str, user: Uuid, project: Option<Uuid>) -> Connection {
+    Connection::new(id, user, project, realtime::epoch_millis())
+}
+
+fn expired(id: &str, user: Uuid, project: Option<Uuid>) -> Connection {
+    let connected_at = realtime::epoch_millis() - (CONNECTION_TTL_SECONDS + 60) * 1000;
+    let c = Connection::new(id, user, project, connected_at);
+    assert!(!c.is_live(realtime::epoch_seconds()));
+    c
+}
+
+async fn ids_of(store: &dyn ConnectionStore, project: Uuid) -> (Vec<String>, usize) {
+    let pages: Vec<_> = store.project_subscribers(project).try_collect().await.expect("list");
+    let count = pages.len();
+    assert!(pages.iter().all(|p| !p.is_empty()), "pages are never empty");
+    (pages.into_iter().flatten().map(|s| s.connection_id).collect(), count)
+}
+
+async fn insert_get_roundtrip(s: Subject) {
+    let user = Uuid::new_v4();
+    let project = Uuid::new_v4();
+    let c = live("conn-a", user, Some(project));
+    s.store.insert(&c).await.unwrap();
+    assert_eq!(s.store.get("conn-a").await.unwrap(), Some(c));
+    assert_eq!(s.store.get("conn-missing").await.unwrap(), None);
+    let page: Vec<_> = s.store.project_subscribers(project).try_collect().await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0][0].user_id, user);
+    assert_eq!(page[0][0].connection_id, "conn-a");
+}
+
+async fn subscribe_moves_between_projects(s: Subject) {
+    let (p1, p2) = (Uuid::new_v4(), Uuid::new_v4());
+    s.store.insert(&live("conn-a", Uuid::new_v4(), None)).await.unwrap();
+    assert!(ids_of(&*s.store, p1).await.0.is_empty(), "unsubscribed connections are not in the index");
+    let after = s.store.subscribe("conn-a", p1).await.unwrap();
+    assert_eq!(after.project_id, Some(p1));
+    assert_eq!(ids_of(&*s.store, p1).await.0, vec!["conn-a"]);
+    s.store.subscribe("conn-a", p2).await.unwrap();
+    assert!(ids_of(&*s.store, p1).await.0.is_empty());
+    assert_eq!(ids_of(&*s.store, p2).await.0, vec!["conn-a"]);
+}
+
+async fn unsubscribe_removes_from_index(s: Subject) {
+    let p = Uuid::new_v4();
+    s.store.insert(&live("conn-a", Uuid::new_v4(), Some(p))).await.unwrap();
+    s.store.insert(&live("conn-b", Uuid::new_v4(), Some(p))).await.unwrap();
+    let old = s.store.unsubscribe("conn-a").await.unwrap();
+    assert_eq!(old.project_id, Some(p), "unsubscribe returns the connection as it was");
+    assert_eq!(ids_of(&*s.store, p).await.0, vec!["conn-b"]);
+    let still = s.store.get("conn-a").await.unwrap().expect("connection stays open");
+    assert_eq!(still.project_id, None);
+    assert_eq!(s.store.unsubscribe("conn-gone").await, Err(StoreError::NotFound));
+}
+
+async fn subscribe_after_disconnect_creates_nothing(s: Subject) {
+    let p = Uuid::new_v4();
+    s.store.insert(&live("conn-a", Uuid::new_v4(), None)).await.unwrap();
+    s.store.remove("conn-a").await.unwrap();
+    assert_eq!(s.raw_items().await, 0);
+    assert_eq!(s.store.subscribe("conn-a", p).await, Err(StoreError::NotFound));
+    assert_eq!(s.store.subscribe("never-connected", p).await, Err(StoreError::NotFound));
+    assert_eq!(s.raw_items().await, 0, "a late subscribe must not recreate the item");
+    assert!(ids_of(&*s.store, p).await.0.is_empty());
+    s.store.remove("conn-a").await.expect("removing an absent connection is fine");
+}
+
+async fn expired_items_are_never_returned(s: Subject) {
+    let p = Uuid::new_v4();
+    s.store.insert(&expired("conn-old", Uuid::new_v4(), Some(p))).await.unwrap();
+    s.store.insert(&expired("conn-old-2", Uuid::new_v4(), None)).await.unwrap();
+    s.store.insert(&live("conn-new", Uuid::new_v4(), Some(p))).await.unwrap();
+    // TTL may or may not have deleted them yet; either way they must be invisible.
+    assert_eq!(s.store.get("conn-old").await.unwrap(), None);
+    assert_eq!(ids_of(&*s.store, p).await.0, vec!["conn-new"]);
+    assert_eq!(s.store.subscribe("conn-old-2", p).await, Err(StoreError::NotFound));
+    assert_eq!(s.store.unsubscribe("conn-old").await, Err(StoreError::NotFound));
+    assert_eq!(ids_of(&*s.store, p).await.0, vec!["conn-new"]);
+}
+
+async fn listing_spans_many_pages(s: Subject) {
+    let (p, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let n = PAGE * 3 + 7;
+    let mut want = HashSet::new();
+    for i in 0..n {
+        let id = format!("conn-{i:03}");
+        s.store.insert(&live(&id, Uuid::new_v4(), Some(p))).await.unwrap();
+        want.insert(id);
+        if i % 4 == 0 {
+            // Interleave expired members of the same project and members of another one.
+            s.store.insert(&expired(&format!("conn-{i:03}-x"), Uuid::new_v4(), Some(p))).await.unwrap();
+            s.store.insert(&live(&format!("conn-{i:03}-o"), Uuid::new_v4(), Some(other))).await.unwrap();
+        }
+    }
+    let (ids, pages) = ids_of(&*s.store, p).await;
+    assert!(pages >= 3, "expected at least 3 pages of {PAGE}, got {pages}");
+    assert_eq!(ids.len(), n, "each live connection exactly once");
+    assert_eq!(ids.iter().cloned().collect::<HashSet<_>>(), want);
+    // The listing is a stream: taking the first page does not read the rest.
+    let first = s.store.project_subscribers(p).next().await.unwrap().unwrap();
+    assert!(first.len() <= PAGE);
+}
+
+async fn remove_deletes(s: Subject) {
+    let p = Uuid::new_v4();
+    s.store.insert(&live("conn-a", Uuid::new_v4(), Some(p))).await.unwrap();
+    s.store.remove("conn-a").await.unwrap();
+    assert_eq!(s.store.get("conn-a").await.unwrap(), None);
+    assert!(ids_of(&*s.store, p).await.0.is_empty());
+    assert_eq!(s.raw_items().await, 0);
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test] async fn $case() { super::$case(super::Subject::memory().await).await })*
+        }
+        mod dynamodb {
+            $(#[tokio::test] async fn $case() { super::$case(super::Subject::dynamo().await).await })*
+        }
+    };
+}
+
+suite!(
+    insert_get_roundtrip,
+    subscribe_moves_between_projects,
+    unsubscribe_removes_from_index,
+    subscribe_after_disconnect_creates_nothing,
+    expired_items_are_never_returned,
+    listing_spans_many_pages,
+    remove_deletes,
+);
