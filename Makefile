@@ -10,7 +10,8 @@ help: ## List the targets
 
 test: ## Run every test against DynamoDB Local and a throwaway Postgres 15 (installs what it needs)
 	$(CARGO) build --workspace --locked
-	tests/with-services.sh $(CARGO) test --workspace --locked
+	set -o pipefail; tests/with-services.sh $(CARGO) test --workspace --locked 2>&1 | tee target/test.log
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "%d passed, %d failed\n", p, f }' target/test.log
 
 dev: ## Run the local WebSocket API (the dev server is not built yet)
 	@echo "make dev: the dev server (crates/devserver) is not in this tree yet" >&2; exit 2

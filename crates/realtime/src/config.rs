@@ -184,3 +184,46 @@ pub fn or_exit<T>(result: Result<T, ConfigError>) -> T {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn missing_variables_are_named() {
+        let empty = config(&[]);
+        assert!(empty.connections_table().unwrap_err().to_string().contains("CONNECTIONS_TABLE"));
+        assert!(empty.jwt().unwrap_err().to_string().contains("JWT_SECRET"));
+        let blank = config(&[(CONNECTIONS_TABLE, "  ")]);
+        assert!(blank.connections_table().is_err(), "blank counts as unset");
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        let err = config(&[(JWT_SECRET, "short")]).jwt().unwrap_err().to_string();
+        assert!(err.contains("JWT_SECRET") && err.contains("too short"), "{err}");
+        let jwt = config(&[(JWT_SECRET, SECRET), (JWT_ISSUER, "iss")]).jwt().unwrap();
+        assert_eq!((jwt.issuer.as_deref(), jwt.audience.as_deref()), (Some("iss"), None));
+    }
+
+    #[test]
+    fn membership_is_postgres_with_a_database_and_never_off_by_default() {
+        let url = "postgres://db/devhive";
+        let pg = MembershipMode::Postgres { database_url: url.into() };
+        assert_eq!(config(&[(DATABASE_URL, url)]).membership_mode(), Ok(pg.clone()));
+        assert_eq!(config(&[(DATABASE_URL, url), (MEMBERSHIP, "postgres")]).membership_mode(), Ok(pg));
+        assert_eq!(config(&[(MEMBERSHIP, "none")]).membership_mode(), Ok(MembershipMode::AllowAll));
+        assert_eq!(config(&[(DATABASE_URL, url), (MEMBERSHIP, "none")]).membership_mode(), Ok(MembershipMode::AllowAll));
+        let neither = config(&[]).membership_mode().unwrap_err().to_string();
+        assert!(neither.contains("DATABASE_URL") && neither.contains("MEMBERSHIP=none"), "{neither}");
+        assert!(config(&[(MEMBERSHIP, "postgres")]).membership_mode().unwrap_err().to_string().contains("DATABASE_URL"));
+        assert!(config(&[(MEMBERSHIP, "maybe")]).membership_mode().unwrap_err().to_string().contains("MEMBERSHIP"));
+    }
+}

@@ -80,7 +80,7 @@ pub async fn on_connect(
             connection_id,
             user_id = user.map(|u| u.to_string()),
             project_id = project_param,
-            code = ?error.code,
+            code = error.code.as_str(),
             reason = %error.message,
             "connect refused"
         );
@@ -184,7 +184,7 @@ pub async fn on_message(
     match result {
         Ok(message) => reply(message),
         Err(error) => {
-            tracing::warn!(route, connection_id, code = ?error.code, reason = %error.message, "message refused");
+            tracing::warn!(route, connection_id, code = error.code.as_str(), reason = %error.message, "message refused");
             reply(Reply::Error(error))
         }
     }
@@ -210,7 +210,7 @@ async fn handle(
                 .ok_or_else(|| store_unavailable(StoreError::NotFound))?;
             let user = connection.user_id;
             if let Err(error) = check_member(membership, project_id, user).await {
-                tracing::warn!(route, connection_id, user_id = %user, project_id = %project_id, code = ?error.code, "subscribe refused");
+                tracing::warn!(route, connection_id, user_id = %user, project_id = %project_id, code = error.code.as_str(), "subscribe refused");
                 return Err(error);
             }
             store.subscribe(connection_id, project_id).await.map_err(store_unavailable)?;

@@ -112,6 +112,19 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The code as it appears on the wire (`bad_request`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unavailable => "unavailable",
+        }
+    }
+
     /// The HTTP status that carries this code where a status is returned ($connect, status API).
     pub fn http_status(self) -> u16 {
         match self {
@@ -148,5 +161,65 @@ impl From<ErrorFrame> for Reply {
 impl Reply {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("replies are plain data and always serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const P: &str = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
+
+    #[test]
+    fn both_vocabularies_parse_to_the_same_messages() {
+        let p = Uuid::parse_str(P).unwrap();
+        let cases = [
+            (json!({"action": "subscribe", "project_id": P}), ClientMessage::Subscribe { project_id: p }),
+            (json!({"action": "subscribe", "projectId": P}), ClientMessage::Subscribe { project_id: p }),
+            (json!({"type": "join_project", "project_id": P}), ClientMessage::Subscribe { project_id: p }),
+            (json!({"action": "unsubscribe"}), ClientMessage::Unsubscribe),
+            (json!({"type": "leave_project"}), ClientMessage::Unsubscribe),
+            (json!({"action": "ping"}), ClientMessage::Ping),
+            (json!({"type": "ping"}), ClientMessage::Ping),
+            (json!({"action": "ping", "request_id": 7}), ClientMessage::Ping),
+        ];
+        for (body, want) in cases {
+            assert_eq!(ClientMessage::parse(&body.to_string()), Ok(want), "{body}");
+        }
+    }
+
+    #[test]
+    fn replies_have_the_documented_wire_format() {
+        let p = Uuid::parse_str(P).unwrap();
+        let cases = [
+            (Reply::Subscribed { project_id: p }, json!({"type": "subscribed", "project_id": P})),
+            (Reply::Unsubscribed, json!({"type": "unsubscribed"})),
+            (Reply::Pong, json!({"type": "pong"})),
+            (
+                Reply::Error(ErrorFrame::new(ErrorCode::RateLimited, "slow down")),
+                json!({"type": "error", "code": "rate_limited", "message": "slow down"}),
+            ),
+        ];
+        for (reply, want) in cases {
+            assert_eq!(serde_json::from_str::<serde_json::Value>(&reply.to_json()).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn codes_serialize_as_their_wire_names() {
+        use ErrorCode::*;
+        for code in [BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, RateLimited, Unavailable] {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+    }
+
+    #[test]
+    fn client_messages_serialize_to_what_the_server_parses() {
+        let p = Uuid::parse_str(P).unwrap();
+        let action = serde_json::to_string(&ActionMessage::Subscribe { project_id: p }).unwrap();
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&action).unwrap(), json!({"action": "subscribe", "project_id": P}));
+        let legacy = serde_json::to_string(&LegacyMessage::LeaveProject {}).unwrap();
+        assert_eq!(ClientMessage::parse(&legacy), Ok(ClientMessage::Unsubscribe));
     }
 }

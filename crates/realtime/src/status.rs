@@ -67,7 +67,7 @@ pub async fn project_status(
                 route = ROUTE,
                 user_id = user.map(|u| u.to_string()),
                 project_id = project_param,
-                code = ?error.code,
+                code = error.code.as_str(),
                 reason = %error.message,
                 "status refused"
             );
