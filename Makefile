@@ -13,8 +13,9 @@ test: ## Run every test against DynamoDB Local and a throwaway Postgres 15 (inst
 	set -o pipefail; tests/with-services.sh $(CARGO) test --workspace --locked 2>&1 | tee target/test.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "%d passed, %d failed\n", p, f }' target/test.log
 
-dev: ## Run the local WebSocket API (the dev server is not built yet)
-	@echo "make dev: the dev server (crates/devserver) is not in this tree yet" >&2; exit 2
+dev: ## Run the local WebSocket API on 127.0.0.1:8080 (DEV_ARGS="--store dynamodb …" to change it)
+	$(CARGO) build --locked -p devserver
+	target/debug/devhive-realtime dev $(DEV_ARGS)
 
 clean: ## Remove build output and installed test tools
 	$(CARGO) clean

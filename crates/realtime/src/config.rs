@@ -20,6 +20,8 @@ pub const WEBSOCKET_ENDPOINT: &str = "WEBSOCKET_ENDPOINT";
 pub const BROADCASTER_FUNCTION_NAME: &str = "BROADCASTER_FUNCTION_NAME";
 pub const DATABASE_URL: &str = "DATABASE_URL";
 pub const MEMBERSHIP: &str = "MEMBERSHIP";
+/// The SDK's own DynamoDB endpoint override; read here only to tell local runs apart.
+pub const AWS_ENDPOINT_URL_DYNAMODB: &str = "AWS_ENDPOINT_URL_DYNAMODB";
 
 /// Every variable the project reads (the SDK's own `AWS_*` and `RUST_LOG` aside).
 pub const ALL_VARIABLES: &[&str] = &[
@@ -31,6 +33,7 @@ pub const ALL_VARIABLES: &[&str] = &[
     BROADCASTER_FUNCTION_NAME,
     DATABASE_URL,
     MEMBERSHIP,
+    AWS_ENDPOINT_URL_DYNAMODB,
 ];
 
 /// Shortest HS256 secret accepted: RFC 7518 §3.2 asks for a key of at least the hash size.
@@ -150,9 +153,14 @@ impl Config {
 
     /// The DynamoDB connection store over `CONNECTIONS_TABLE`.
     pub async fn store(&self) -> Result<Arc<dyn ConnectionStore>, ConfigError> {
+        Ok(Arc::new(self.dynamo_store().await?))
+    }
+
+    /// [`Self::store`] as its concrete type.
+    pub async fn dynamo_store(&self) -> Result<DynamoStore, ConfigError> {
         let table = self.connections_table()?.to_owned();
         let sdk = sdk_config().await;
-        Ok(Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)))
+        Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table))
     }
 }
 

@@ -30,3 +30,11 @@ pub fn epoch_millis() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// Epoch milliseconds as an RFC 3339 UTC timestamp (`2026-11-22T05:00:00.123Z`).
+pub fn rfc3339(epoch_millis: i64) -> String {
+    use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
+    DateTime::from_millis(epoch_millis)
+        .fmt(DateTimeFormat::DateTime)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+}

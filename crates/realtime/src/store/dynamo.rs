@@ -51,6 +51,10 @@ impl DynamoStore {
         &self.table
     }
 
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     fn key(connection_id: &str) -> (String, AttributeValue) {
         (ATTR_CONNECTION_ID.to_owned(), AttributeValue::S(connection_id.to_owned()))
     }
@@ -293,4 +297,15 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .await
         .map_err(unavailable)?;
     Ok(())
+}
+
+/// Create the connections table unless it exists; `true` when it was created. Dev server only.
+pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, StoreError> {
+    match client.describe_table().table_name(table).send().await {
+        Ok(_) => Ok(false),
+        Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
+            create_table(client, table).await.map(|()| true)
+        }
+        Err(e) => Err(unavailable(e)),
+    }
 }

@@ -1,0 +1,100 @@
+//! Command line of `devhive-realtime`. Every flag of `dev` is also an environment variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+#[command(name = "devhive-realtime", version, about = "DevHive Realtime: local gateway and tools")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the local WebSocket API, Management API and status endpoint over the Lambda handlers.
+    Dev(DevOptions),
+    /// Print a JWT for a user, signed with JWT_SECRET (default: the development secret).
+    Token(TokenOptions),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    Memory,
+    Dynamodb,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DevOptions {
+    /// Address to listen on.
+    #[arg(long, env = "DEVHIVE_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Connection store: memory, or DynamoDB (default when AWS_ENDPOINT_URL_DYNAMODB is set;
+    /// the table CONNECTIONS_TABLE, default devhive-connections, is created if missing).
+    #[arg(long, env = "DEVHIVE_STORE", value_enum)]
+    pub store: Option<StoreKind>,
+    /// Stage name, as in wss://host/STAGE (the Management API also answers under /STAGE/@connections).
+    #[arg(long, env = "DEVHIVE_STAGE", default_value = "dev")]
+    pub stage: String,
+    /// Latency added to every Management API call, in milliseconds (API Gateway's round trip).
+    #[arg(long, env = "DEVHIVE_POST_LATENCY_MS", default_value_t = 0)]
+    pub post_latency_ms: u64,
+    /// Probability (0..1) that a Management API call answers 429 LimitExceededException.
+    #[arg(long = "fault-429", env = "DEVHIVE_FAULT_429", default_value_t = 0.0, value_parser = probability)]
+    pub fault_429: f64,
+    /// Probability (0..1) that a Management API call answers 500.
+    #[arg(long = "fault-500", env = "DEVHIVE_FAULT_500", default_value_t = 0.0, value_parser = probability)]
+    pub fault_500: f64,
+    /// Management API requests per second before 429 (API Gateway's account throttle); 0 = unlimited.
+    #[arg(long, env = "DEVHIVE_RATE_LIMIT", default_value_t = 0)]
+    pub rate_limit: u32,
+    /// Close connections idle for this long (API Gateway: 600 s).
+    #[arg(long = "idle-timeout-s", env = "DEVHIVE_IDLE_TIMEOUT_S", default_value_t = 600)]
+    pub idle_timeout_s: u64,
+    /// Close connections after this long whatever they do (API Gateway: 7200 s).
+    #[arg(long = "max-duration-s", env = "DEVHIVE_MAX_DURATION_S", default_value_t = 7200)]
+    pub max_duration_s: u64,
+}
+
+impl Default for DevOptions {
+    fn default() -> Self {
+        DevOptions {
+            addr: ([127, 0, 0, 1], 8080).into(),
+            store: None,
+            stage: "dev".into(),
+            post_latency_ms: 0,
+            fault_429: 0.0,
+            fault_500: 0.0,
+            rate_limit: 0,
+            idle_timeout_s: 600,
+            max_duration_s: 7200,
+        }
+    }
+}
+
+impl DevOptions {
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_s)
+    }
+    pub fn max_duration(&self) -> Duration {
+        Duration::from_secs(self.max_duration_s)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenOptions {
+    /// The user id (`sub`).
+    #[arg(long)]
+    pub user: Uuid,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 24 * 3600)]
+    pub ttl: u64,
+}
+
+fn probability(s: &str) -> Result<f64, String> {
+    let p: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&p) { Ok(p) } else { Err(format!("{p} is not between 0 and 1")) }
+}

@@ -1,0 +1,148 @@
+//! The live sockets, by connection id: what the Management API posts to, reads and closes.
+//!
+//! Each socket's write half sits behind a lock, so a post writes straight to the socket from
+//! the request that made it (no per-connection queue to allocate or drain), and a 200 from
+//! `POST /@connections/{id}` means the frame was handed to the socket.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU16, Ordering};
+use std::sync::{Arc, RwLock};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures::SinkExt;
+use futures::stream::SplitSink;
+use tokio::sync::{Mutex, Notify, watch};
+
+use crate::events::ConnectionContext;
+
+/// One open socket.
+pub struct Socket {
+    pub ctx: ConnectionContext,
+    last_active_at: AtomicI64,
+    sink: Mutex<SplitSink<WebSocket, Message>>,
+    /// Set when the server closes the socket; wakes the socket's reader.
+    closed_with: AtomicU16,
+    closing: Notify,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostError {
+    /// No such open connection (API Gateway's 410 GoneException).
+    Gone,
+}
+
+impl Socket {
+    pub fn new(ctx: ConnectionContext, sink: SplitSink<WebSocket, Message>) -> Self {
+        Socket {
+            last_active_at: AtomicI64::new(ctx.connected_at),
+            ctx,
+            sink: Mutex::new(sink),
+            closed_with: AtomicU16::new(0),
+            closing: Notify::new(),
+        }
+    }
+
+    pub fn touch(&self) {
+        self.last_active_at.store(realtime::epoch_millis(), Ordering::Relaxed);
+    }
+
+    pub fn last_active_at(&self) -> i64 {
+        self.last_active_at.load(Ordering::Relaxed)
+    }
+
+    /// Write one frame.
+    pub async fn send(&self, message: Message) -> Result<(), PostError> {
+        if self.closed_with.load(Ordering::Acquire) != 0 {
+            return Err(PostError::Gone);
+        }
+        self.sink.lock().await.send(message).await.map_err(|_| PostError::Gone)
+    }
+
+    /// Close from the server side with `code`; the reader notices and runs `$disconnect`.
+    pub async fn close(&self, code: u16, reason: &'static str) {
+        if self.closed_with.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            let frame = CloseFrame { code, reason: reason.into() };
+            let _ = self.sink.lock().await.send(Message::Close(Some(frame))).await;
+            self.closing.notify_one();
+        }
+    }
+
+    /// The close code the server sent, once it closed the socket.
+    pub fn closed_with(&self) -> Option<u16> {
+        Some(self.closed_with.load(Ordering::Acquire)).filter(|&c| c != 0)
+    }
+
+    /// Resolves when the server closes the socket.
+    pub async fn closing(&self) {
+        self.closing.notified().await
+    }
+
+    /// Flush and close the write half (completes a close handshake the peer started).
+    pub async fn finish(&self) {
+        let _ = self.sink.lock().await.close().await;
+    }
+}
+
+/// The registry of open sockets.
+pub struct Gateway {
+    sockets: RwLock<HashMap<String, Arc<Socket>>>,
+    /// Sockets accepted and not yet through `$disconnect`.
+    open: watch::Sender<usize>,
+}
+
+impl Default for Gateway {
+    fn default() -> Self {
+        Gateway { sockets: RwLock::default(), open: watch::Sender::new(0) }
+    }
+}
+
+impl Gateway {
+    pub fn register(&self, socket: Arc<Socket>) {
+        let id = socket.ctx.connection_id.clone();
+        self.sockets.write().unwrap_or_else(|p| p.into_inner()).insert(id, socket);
+        self.open.send_modify(|n| *n += 1);
+    }
+
+    /// Remove from the registry: from now on posts answer 410.
+    pub fn unregister(&self, connection_id: &str) {
+        self.sockets.write().unwrap_or_else(|p| p.into_inner()).remove(connection_id);
+    }
+
+    /// The socket's `$disconnect` has run.
+    pub fn disconnected(&self) {
+        self.open.send_modify(|n| *n = n.saturating_sub(1));
+    }
+
+    pub fn get(&self, connection_id: &str) -> Option<Arc<Socket>> {
+        self.sockets.read().unwrap_or_else(|p| p.into_inner()).get(connection_id).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.sockets.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Deliver one frame to a connection.
+    pub async fn post(&self, connection_id: &str, message: Message) -> Result<(), PostError> {
+        self.get(connection_id).ok_or(PostError::Gone)?.send(message).await
+    }
+
+    /// Close every socket with `code` (shutdown).
+    pub async fn close_all(&self, code: u16, reason: &'static str) {
+        let all: Vec<_> = self.sockets.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        futures::future::join_all(all.iter().map(|s| s.close(code, reason))).await;
+    }
+
+    /// Wait until the number of sockets not yet through `$disconnect` satisfies `pred`.
+    pub async fn wait_open(&self, pred: impl Fn(usize) -> bool) {
+        let mut rx = self.open.subscribe();
+        let _ = rx.wait_for(|n| pred(*n)).await;
+    }
+
+    pub fn open_count(&self) -> usize {
+        *self.open.borrow()
+    }
+}

@@ -1,0 +1,72 @@
+//! `devhive-realtime`: the dev server (`dev`) and developer tools (`token`).
+
+use clap::Parser;
+use devserver::DevServer;
+use devserver::cli::{Cli, Command};
+use realtime::auth::{DEV_JWT_SECRET, JwtConfig};
+use realtime::config::{Config, or_exit};
+
+#[tokio::main]
+async fn main() {
+    realtime::telemetry::init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Token(options) => {
+            let config = Config::from_env();
+            let config = if config.get(realtime::config::JWT_SECRET).is_none() {
+                config.with(realtime::config::JWT_SECRET, DEV_JWT_SECRET)
+            } else {
+                config
+            };
+            let jwt: JwtConfig = or_exit(config.jwt());
+            println!("{}", realtime::auth::mint(&jwt, options.user, options.ttl));
+        }
+        Command::Dev(options) => {
+            let server = or_exit(DevServer::new(options, Config::from_env()).await);
+            let summary = server.summary.clone();
+            let running = match server.start().await {
+                Ok(r) => r,
+                Err(error) => {
+                    tracing::error!(%error, "cannot listen");
+                    std::process::exit(1);
+                }
+            };
+            let addr = running.addr;
+            let stage = &running.app.options.stage;
+            let secret = if summary.dev_secret {
+                "the DEVELOPMENT secret (never deploy it; set JWT_SECRET to use your own)"
+            } else {
+                "JWT_SECRET from the environment"
+            };
+            eprintln!(
+                "\nDevHive Realtime dev server\n\
+                 \x20 WebSocket       ws://{addr}/?token=TOKEN&project_id=PROJECT   (also /api/v1/messages/ws, /{stage})\n\
+                 \x20 Management API  http://{addr}/@connections/ID   (AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI=http://{addr})\n\
+                 \x20 Status          http://{addr}/api/v1/projects/PROJECT/ws/status\n\
+                 \x20 Store           {store}\n\
+                 \x20 Membership      {membership}\n\
+                 \x20 Tokens          signed with {secret}\n\
+                 \x20 Get a token     target/debug/devhive-realtime token --user $(cat /proc/sys/kernel/random/uuid)\n",
+                store = summary.store,
+                membership = summary.membership,
+            );
+            wait_for_signal().await;
+            tracing::info!("shutting down: closing sockets with 1001");
+            running.shutdown().await;
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,181 @@
+//! Assembling and running the dev server: components from the same `Config` accessors the
+//! Lambdas use (with the dev-only defaults: the development JWT secret, the memory store,
+//! and membership off when there is no database), the HTTP routes, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use realtime::auth::{Authenticator, DEV_JWT_SECRET};
+use realtime::aws_lambda_events::encodings::Body;
+use realtime::config::{self, Config, ConfigError};
+use realtime::membership::Membership;
+use realtime::store::ConnectionStore;
+use realtime::store::memory::MemoryStore;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::cli::{DevOptions, StoreKind};
+use crate::faults::Faults;
+use crate::gateway::Gateway;
+use crate::{events, management, ws};
+
+/// Table name when the dev server uses DynamoDB and `CONNECTIONS_TABLE` is unset.
+pub const DEFAULT_TABLE: &str = "devhive-connections";
+
+/// Everything a request handler needs.
+pub struct App {
+    pub store: Arc<dyn ConnectionStore>,
+    pub membership: Arc<dyn Membership>,
+    pub authenticator: Arc<Authenticator>,
+    pub gateway: Gateway,
+    pub faults: Faults,
+    pub options: DevOptions,
+}
+
+/// What the dev server runs with, for the banner.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub store: String,
+    pub membership: String,
+    pub dev_secret: bool,
+}
+
+/// A configured, not yet listening, dev server.
+pub struct DevServer {
+    pub app: Arc<App>,
+    pub summary: Summary,
+}
+
+/// A listening dev server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DevServer {
+    /// Build the components. `config` is the process environment in production use.
+    pub async fn new(options: DevOptions, mut config: Config) -> Result<Self, ConfigError> {
+        let dev_secret = config.get(config::JWT_SECRET).is_none();
+        if dev_secret {
+            config = config.with(config::JWT_SECRET, DEV_JWT_SECRET);
+        }
+        if config.get(config::DATABASE_URL).is_none() && config.get(config::MEMBERSHIP).is_none() {
+            config = config.with(config::MEMBERSHIP, "none");
+        }
+        let membership_summary = match config.membership_mode()? {
+            config::MembershipMode::AllowAll => "none (every authenticated user may open every project)".to_owned(),
+            config::MembershipMode::Postgres { .. } => "postgres (project_members)".to_owned(),
+        };
+        let use_dynamo = match options.store {
+            Some(kind) => kind == StoreKind::Dynamodb,
+            None => config.get(config::AWS_ENDPOINT_URL_DYNAMODB).is_some(),
+        };
+        let (store, store_summary): (Arc<dyn ConnectionStore>, String) = if use_dynamo {
+            if config.get(config::CONNECTIONS_TABLE).is_none() {
+                config = config.with(config::CONNECTIONS_TABLE, DEFAULT_TABLE);
+            }
+            let store = config.dynamo_store().await?;
+            let created = realtime::store::dynamo::ensure_table(store.client(), store.table())
+                .await
+                .map_err(|e| ConfigError(format!("cannot reach the DynamoDB table {}: {e}", store.table())))?;
+            if created {
+                tracing::info!(table = store.table(), "created the connections table (dev only)");
+            }
+            let endpoint = config.get(config::AWS_ENDPOINT_URL_DYNAMODB).unwrap_or("AWS").to_owned();
+            let summary = format!("dynamodb (table {} at {endpoint})", store.table());
+            (Arc::new(store), summary)
+        } else {
+            (Arc::new(MemoryStore::new()), "memory".to_owned())
+        };
+        let app = App {
+            authenticator: config.authenticator()?,
+            membership: config.membership()?,
+            store,
+            gateway: Gateway::default(),
+            faults: Faults::new(&options),
+            options,
+        };
+        Ok(DevServer {
+            app: Arc::new(app),
+            summary: Summary { store: store_summary, membership: membership_summary, dev_secret },
+        })
+    }
+
+    pub fn router(&self) -> Router {
+        let connections = get(management::get).post(management::post).delete(management::delete);
+        Router::new()
+            .route("/", get(ws::upgrade))
+            .route("/api/v1/messages/ws", get(ws::upgrade))
+            .route("/{stage}", get(ws::upgrade))
+            .route("/@connections/{id}", connections.clone())
+            .route("/{stage}/@connections/{id}", connections)
+            .route("/api/v1/projects/{projectId}/ws/status", get(status))
+            .with_state(self.app.clone())
+    }
+
+    /// Listen on `options.addr` (port 0 picks a free one) and serve in the background.
+    pub async fn start(self) -> std::io::Result<Running> {
+        let listener = TcpListener::bind(self.app.options.addr).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let service = self.router().into_make_service_with_connect_info::<SocketAddr>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(error) = axum::serve(listener, service).with_graceful_shutdown(shutdown).await {
+                tracing::error!(%error, "dev server stopped");
+            }
+        });
+        Ok(Running { addr, app: self.app, stop: Some(stop), task })
+    }
+}
+
+impl Running {
+    /// Close every socket with 1001 (each through `$disconnect`), then stop listening.
+    pub async fn shutdown(mut self) {
+        self.app.gateway.close_all(ws::CLOSE_GOING_AWAY, "Going away").await;
+        let drained = tokio::time::timeout(Duration::from_secs(10), self.app.gateway.wait_open(|n| n == 0)).await;
+        if drained.is_err() {
+            tracing::warn!(open = self.app.gateway.open_count(), "shutdown: some sockets did not finish $disconnect");
+        }
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/", self.addr)
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// `GET /api/v1/projects/{projectId}/ws/status`, served by `realtime::status::project_status`.
+async fn status(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/api/v1/projects/{project}/ws/status");
+    let event = events::http_get(realtime::status::ROUTE, &path, &headers, [("projectId", project)], peer.ip().to_string());
+    let response = realtime::status::project_status(&*app.store, &*app.membership, &app.authenticator, &event).await;
+    let status = StatusCode::from_u16(response.status_code as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = match response.body {
+        Some(Body::Text(t)) => t,
+        _ => String::new(),
+    };
+    (status, response.headers, body).into_response()
+}

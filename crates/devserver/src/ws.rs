@@ -1,0 +1,197 @@
+//! WebSocket connections: the upgrade becomes `$connect`, each frame a message on the route
+//! API Gateway would select (`$request.body.action`), the close `$disconnect`, all through the
+//! same `realtime::lifecycle` functions the Lambdas call. API Gateway's limits are emulated:
+//! 32 KB frames, 128 KB messages (close 1009), the idle timeout and the maximum duration.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use realtime::aws_lambda_events::encodings::Body;
+use realtime::lifecycle::{self, ROUTE_DEFAULT};
+use serde::Deserialize;
+
+use crate::events::{self, ConnectionContext};
+use crate::gateway::Socket;
+use crate::server::App;
+
+pub const MAX_FRAME_BYTES: usize = 32 * 1024;
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+/// Close codes API Gateway uses.
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+pub const CLOSE_TOO_BIG: u16 = 1009;
+const CLOSE_NO_STATUS: u16 = 1005;
+const CLOSE_ABNORMAL: u16 = 1006;
+
+/// Routes of the API besides `$default` (template.yaml declares the same).
+pub const MESSAGE_ROUTES: [&str; 3] = ["subscribe", "unsubscribe", "ping"];
+
+/// API Gateway's route selection: the `action` of a JSON body when it names a route, else `$default`.
+pub fn route_key(body: &str) -> &'static str {
+    #[derive(Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow, default)]
+        action: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_str::<Probe>(body)
+        .ok()
+        .and_then(|p| p.action)
+        .and_then(|a| MESSAGE_ROUTES.into_iter().find(|r| *r == a))
+        .unwrap_or(ROUTE_DEFAULT)
+}
+
+/// A connection id in API Gateway's shape (16 characters ending in `=`).
+pub fn new_connection_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let mut id: String = bytes[..15].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+    id.push('=');
+    id
+}
+
+/// `GET /` (and `/api/v1/messages/ws`, `/{stage}`): run `$connect`, then upgrade or refuse.
+pub async fn upgrade(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let ctx = ConnectionContext {
+        connection_id: new_connection_id(),
+        connected_at: realtime::epoch_millis(),
+        domain_name: headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_owned(),
+        stage: app.options.stage.clone(),
+        source_ip: peer.ip().to_string(),
+        user_agent: headers.get("user-agent").and_then(|h| h.to_str().ok()).map(str::to_owned),
+    };
+    let event = events::connect(&ctx, &headers, uri.query());
+    let response = lifecycle::on_connect(&*app.store, &*app.membership, &app.authenticator, &event).await;
+    if !(200..300).contains(&response.status_code) {
+        let status = StatusCode::from_u16(response.status_code as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = match response.body {
+            Some(Body::Text(t)) => t,
+            _ => String::new(),
+        };
+        return (status, [("content-type", "application/json")], body).into_response();
+    }
+    let mut ws = ws
+        .max_frame_size(MAX_FRAME_BYTES)
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0);
+    if let Some(protocol) = response.headers.get(http::header::SEC_WEBSOCKET_PROTOCOL).and_then(|p| p.to_str().ok()) {
+        ws = ws.protocols([protocol.to_owned()]);
+    }
+    let failed_app = app.clone();
+    let failed_ctx = ctx.clone();
+    ws.on_failed_upgrade(move |error| {
+        tracing::warn!(connection_id = %failed_ctx.connection_id, %error, "upgrade failed after $connect");
+        tokio::spawn(async move {
+            lifecycle::on_disconnect(&*failed_app.store, &events::disconnect(&failed_ctx, CLOSE_ABNORMAL, "upgrade failed")).await;
+        });
+    })
+    .on_upgrade(move |socket| serve(app, ctx, socket))
+}
+
+fn is_too_big(error: &axum::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(Error::Capacity(_)) = e.downcast_ref::<Error>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// One connection, from upgrade to `$disconnect`.
+async fn serve(app: Arc<App>, ctx: ConnectionContext, socket: WebSocket) {
+    let (sink, mut stream) = socket.split();
+    let socket = Arc::new(Socket::new(ctx, sink));
+    app.gateway.register(socket.clone());
+    let idle_timeout = app.options.idle_timeout();
+    let idle = tokio::time::sleep(idle_timeout);
+    let lifetime = tokio::time::sleep(app.options.max_duration());
+    tokio::pin!(idle, lifetime);
+
+    let (code, reason): (u16, String) = loop {
+        tokio::select! {
+            () = socket.closing() => break (socket.closed_with().unwrap_or(CLOSE_GOING_AWAY), "closed by the server".into()),
+            () = &mut idle => {
+                socket.close(CLOSE_GOING_AWAY, "Going away").await;
+                break (CLOSE_GOING_AWAY, "idle timeout".into());
+            }
+            () = &mut lifetime => {
+                socket.close(CLOSE_GOING_AWAY, "Going away").await;
+                break (CLOSE_GOING_AWAY, "maximum connection duration".into());
+            }
+            frame = stream.next() => {
+                let (body, binary) = match frame {
+                    Some(Ok(Message::Text(text))) => (text.as_str().to_owned(), false),
+                    // Binary frames reach `$default` base64-encoded, as API Gateway passes them.
+                    Some(Ok(Message::Binary(data))) => (BASE64.encode(&data), true),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                        socket.touch();
+                        idle.as_mut().reset(tokio::time::Instant::now() + idle_timeout);
+                        continue;
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        break frame.map_or((CLOSE_NO_STATUS, String::new()), |f| (f.code, f.reason.as_str().to_owned()));
+                    }
+                    Some(Err(error)) if is_too_big(&error) => {
+                        socket.close(CLOSE_TOO_BIG, "Message too big").await;
+                        break (CLOSE_TOO_BIG, "message too big".into());
+                    }
+                    Some(Err(_)) | None => break (CLOSE_ABNORMAL, "connection lost".into()),
+                };
+                socket.touch();
+                idle.as_mut().reset(tokio::time::Instant::now() + idle_timeout);
+                let route = if binary { ROUTE_DEFAULT } else { route_key(&body) };
+                let event = events::message(&socket.ctx, route, body, binary);
+                let response = lifecycle::on_message(&*app.store, &*app.membership, &event).await;
+                if let Some(Body::Text(reply)) = response.body
+                    && !reply.is_empty()
+                {
+                    let _ = socket.send(Message::Text(reply.into())).await;
+                }
+            }
+        }
+    };
+
+    app.gateway.unregister(&socket.ctx.connection_id);
+    socket.finish().await;
+    lifecycle::on_disconnect(&*app.store, &events::disconnect(&socket.ctx, code, &reason)).await;
+    app.gateway.disconnected();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_follow_the_action_field() {
+        assert_eq!(route_key(r#"{"action":"subscribe","project_id":"x"}"#), "subscribe");
+        assert_eq!(route_key(r#"{"action":"ping"}"#), "ping");
+        assert_eq!(route_key(r#"{"action":"unsubscribe"}"#), "unsubscribe");
+        assert_eq!(route_key(r#"{"action":"explode"}"#), "$default");
+        assert_eq!(route_key(r#"{"action":7}"#), "$default");
+        assert_eq!(route_key(r#"{"type":"join_project"}"#), "$default");
+        assert_eq!(route_key("not json"), "$default");
+    }
+
+    #[test]
+    fn connection_ids_look_like_api_gateways() {
+        let id = new_connection_id();
+        assert_eq!(id.len(), 16);
+        assert!(id.ends_with('=') && id[..15].chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(id, new_connection_id());
+    }
+}
