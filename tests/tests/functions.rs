@@ -10,7 +10,9 @@ const FUNCTIONS: [&str; 4] = ["connect", "disconnect", "subscribe", "status"];
 
 fn clean_command(name: &str) -> Command {
     let mut cmd = Command::new(workspace_binary(name));
-    for var in realtime::config::ALL_VARIABLES.iter().chain(&["RUST_LOG"]) {
+    // The project's variables are the test's to set; the SDK endpoint (DynamoDB Local) stays.
+    let project_vars = realtime::config::ALL_VARIABLES.iter().filter(|v| **v != realtime::config::AWS_ENDPOINT_URL_DYNAMODB);
+    for var in project_vars.chain(&["RUST_LOG"]) {
         cmd.env_remove(var);
     }
     cmd.stdin(Stdio::null());
