@@ -136,6 +136,20 @@ impl Config {
         }
     }
 
+    /// `WEBSOCKET_ENDPOINT`: the Management API base URL the broadcaster posts to.
+    pub fn websocket_endpoint(&self) -> Result<&str, ConfigError> {
+        let url = self.require(WEBSOCKET_ENDPOINT, "the API Gateway Management API URL, https://{api}.execute-api.{region}.amazonaws.com/{stage}")?;
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(ConfigError(format!("{WEBSOCKET_ENDPOINT} must be an http(s) URL, not {url:?}")));
+        }
+        Ok(url)
+    }
+
+    /// `BROADCASTER_FUNCTION_NAME`: optional; without it the broadcast client does nothing.
+    pub fn broadcaster_function_name(&self) -> Option<&str> {
+        self.get(BROADCASTER_FUNCTION_NAME)
+    }
+
     /// The JWT verifier.
     pub fn authenticator(&self) -> Result<Arc<Authenticator>, ConfigError> {
         Ok(Arc::new(Authenticator::new(&self.jwt()?)))

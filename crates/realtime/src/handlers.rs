@@ -13,7 +13,9 @@ use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
 use crate::membership::Membership;
 use crate::store::ConnectionStore;
-use crate::{lifecycle, status};
+use crate::fanout::FanOut;
+use crate::sender::ManagementApiSender;
+use crate::{broadcaster, lifecycle, status};
 
 /// `functions/connect`: the `$connect` route.
 pub struct Connect {
@@ -85,5 +87,24 @@ impl Status {
 
     pub async fn handle(&self, event: LambdaEvent<ApiGatewayV2httpRequest>) -> Result<ApiGatewayV2httpResponse, Error> {
         Ok(status::project_status(&*self.store, &*self.membership, &self.authenticator, &event.payload).await)
+    }
+}
+
+/// `functions/broadcaster`: invoked by HTTP handlers and the relay; fans one event out.
+pub struct Broadcaster {
+    pub fanout: FanOut,
+}
+
+impl Broadcaster {
+    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        let endpoint = config.websocket_endpoint()?.to_owned();
+        let store = config.store().await?;
+        let sender = ManagementApiSender::for_endpoint(&crate::config::sdk_config().await, &endpoint);
+        Ok(Broadcaster { fanout: FanOut::new(store, Arc::new(sender)) })
+    }
+
+    pub async fn handle(&self, event: LambdaEvent<serde_json::Value>) -> Result<serde_json::Value, Error> {
+        let deadline = broadcaster::deadline_from(event.context.deadline);
+        Ok(broadcaster::invoke(&self.fanout, &event.payload, &event.context.request_id, deadline).await?)
     }
 }

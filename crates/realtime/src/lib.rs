@@ -6,7 +6,13 @@
 //! same handler code runs on Lambda, in the dev server and in tests.
 
 pub mod auth;
+pub mod broadcast;
+pub mod broadcaster;
 pub mod config;
+pub mod events;
+pub mod fanout;
+pub mod invocation;
+pub mod sender;
 pub mod handlers;
 pub mod lifecycle;
 pub mod membership;

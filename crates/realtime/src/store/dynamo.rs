@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ReturnValue, ScalarAttributeType, SseSpecification, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ReturnValue, ScalarAttributeType, SseSpecification, TimeToLiveSpecification,
+    WriteRequest,
 };
 use futures::StreamExt;
 use uuid::Uuid;
@@ -91,6 +92,49 @@ impl DynamoStore {
         }
     }
 
+    async fn scan_page(&self, start: Option<Item>, now: i64) -> Result<(Page, Option<Item>), StoreError> {
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("expires_at > :now")
+            .projection_expression("connection_id, user_id, expires_at")
+            .expression_attribute_values(":now", number(now))
+            .set_exclusive_start_key(start)
+            .set_limit(self.page_limit)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let page = out.items().iter().filter_map(subscriber_from_item).collect();
+        Ok((page, out.last_evaluated_key))
+    }
+
+    /// Page through a query or scan, skipping pages the filter emptied.
+    fn pages<'a, F, Fut>(&'a self, read: F) -> PageStream<'a>
+    where
+        F: Fn(Option<Item>) -> Fut + Send + Sync + 'a,
+        Fut: std::future::Future<Output = Result<(Page, Option<Item>), StoreError>> + Send + 'a,
+    {
+        let read = std::sync::Arc::new(read);
+        // State: Some(start key) while pages remain; the first read starts with no key.
+        futures::stream::unfold(Some(None::<Item>), move |state| {
+            let read = read.clone();
+            async move {
+                let mut start = state?;
+                loop {
+                    match read(start).await {
+                        Err(e) => return Some((Err(e), None)),
+                        Ok((page, next)) if !page.is_empty() => return Some((Ok(page), next.map(Some))),
+                        // A page whose items were all filtered out: keep going, or stop at the end.
+                        Ok((_, Some(next))) => start = Some(next),
+                        Ok((_, None)) => return None,
+                    }
+                }
+            }
+        })
+        .boxed()
+    }
+
     async fn query_page(&self, project_id: Uuid, start: Option<Item>, now: i64) -> Result<(Page, Option<Item>), StoreError> {
         let out = self
             .client
@@ -162,20 +206,44 @@ impl ConnectionStore for DynamoStore {
 
     fn project_subscribers(&self, project_id: Uuid) -> PageStream<'_> {
         let now = epoch_seconds();
-        // State: Some(start key) while pages remain; the first query starts with no key.
-        futures::stream::unfold(Some(None::<Item>), move |state| async move {
-            let mut start = state?;
-            loop {
-                match self.query_page(project_id, start, now).await {
-                    Err(e) => return Some((Err(e), None)),
-                    Ok((page, next)) if !page.is_empty() => return Some((Ok(page), next.map(Some))),
-                    // A page whose items were all filtered out: keep going, or stop at the end.
-                    Ok((_, Some(next))) => start = Some(next),
-                    Ok((_, None)) => return None,
+        self.pages(move |start| self.query_page(project_id, start, now))
+    }
+
+    fn all_subscribers(&self) -> PageStream<'_> {
+        let now = epoch_seconds();
+        self.pages(move |start| self.scan_page(start, now))
+    }
+
+    /// BatchWriteItem, 25 deletes a request; unprocessed items are retried a few times.
+    async fn remove_many(&self, connection_ids: &[String]) -> Result<(), StoreError> {
+        for chunk in connection_ids.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|id| {
+                    let (k, v) = Self::key(id);
+                    let delete = DeleteRequest::builder().key(k, v).build().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<Result<_, StoreError>>()?;
+            for attempt in 0..5u32 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if requests.is_empty() {
+                    break;
                 }
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
             }
-        })
-        .boxed()
+            if !requests.is_empty() {
+                return Err(StoreError::Unavailable(format!("{} deletes left unprocessed", requests.len())));
+            }
+        }
+        Ok(())
     }
 
     /// DescribeTable's `ItemCount`: DynamoDB refreshes it about every six hours, so the number

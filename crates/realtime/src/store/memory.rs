@@ -157,6 +157,20 @@ impl ConnectionStore for MemoryStore {
         .boxed()
     }
 
+    fn all_subscribers(&self) -> PageStream<'_> {
+        let now = epoch_seconds();
+        let mut live: Vec<Subscriber> = self
+            .read()
+            .connections
+            .values()
+            .filter(|c| c.is_live(now))
+            .map(|c| Subscriber { connection_id: c.connection_id.clone(), user_id: c.user_id, expires_at: c.expires_at })
+            .collect();
+        live.sort_by(|a, b| a.connection_id.cmp(&b.connection_id));
+        let pages: Vec<Result<Page, StoreError>> = live.chunks(self.page_size).map(|c| Ok(c.to_vec())).collect();
+        futures::stream::iter(pages).boxed()
+    }
+
     /// Exact for this store: every item, expired ones included, as DynamoDB's count would be.
     async fn approximate_total(&self) -> Result<u64, StoreError> {
         Ok(self.read().connections.len() as u64)

@@ -93,8 +93,19 @@ pub trait ConnectionStore: Send + Sync {
     /// Delete the connection; deleting an absent one is not an error.
     async fn remove(&self, connection_id: &str) -> Result<(), StoreError>;
 
+    /// Delete many connections (fan-out's 410s), in as few requests as the store allows.
+    async fn remove_many(&self, connection_ids: &[String]) -> Result<(), StoreError> {
+        for id in connection_ids {
+            self.remove(id).await?;
+        }
+        Ok(())
+    }
+
     /// The live subscribers of `project_id`, page by page.
     fn project_subscribers(&self, project_id: Uuid) -> PageStream<'_>;
+
+    /// Every live connection, subscribed or not, page by page (a `resync` to everyone).
+    fn all_subscribers(&self) -> PageStream<'_>;
 
     /// Number of connections in the store; may be approximate (see the adapter).
     async fn approximate_total(&self) -> Result<u64, StoreError>;

@@ -1,0 +1,85 @@
+//! Delivering one message to one connection: the `ConnectionSender` port.
+//!
+//! Production posts through the API Gateway Management API (`PostToConnection`); the dev
+//! server answers the same API, so the same adapter runs locally. The outcome is classified
+//! once, here, so that fan-out can act on it: only `Gone` (410) ever removes a connection;
+//! throttling, server errors and timeouts are worth retrying; anything else is a failure
+//! that leaves the connection alone.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_apigatewaymanagement::Client;
+use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, SdkError};
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+
+/// What happened to one post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostOutcome {
+    Delivered,
+    /// The connection is gone (410): remove it.
+    Gone,
+    /// Throttled, a server error or a timeout: try again later.
+    Retry(String),
+    /// Refused for another reason: do not retry, do not remove.
+    Failed(String),
+}
+
+#[async_trait]
+pub trait ConnectionSender: Send + Sync {
+    async fn post(&self, connection_id: &str, payload: &[u8]) -> PostOutcome;
+}
+
+/// `PostToConnection` through the AWS SDK.
+pub struct ManagementApiSender {
+    client: Client,
+}
+
+impl ManagementApiSender {
+    pub fn new(client: Client) -> Self {
+        ManagementApiSender { client }
+    }
+
+    /// A client for the API at `endpoint` (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
+    /// SDK retries are off: fan-out retries with its own jittered backoff within the
+    /// invocation's deadline, so a post is one HTTP request here.
+    pub fn for_endpoint(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+            .endpoint_url(endpoint)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(2))
+                    .operation_attempt_timeout(Duration::from_secs(3))
+                    .operation_timeout(Duration::from_secs(3))
+                    .build(),
+            )
+            .build();
+        Self::new(Client::from_conf(config))
+    }
+}
+
+#[async_trait]
+impl ConnectionSender for ManagementApiSender {
+    async fn post(&self, connection_id: &str, payload: &[u8]) -> PostOutcome {
+        let result = self.client.post_to_connection().connection_id(connection_id).data(Blob::new(payload)).send().await;
+        match result {
+            Ok(_) => PostOutcome::Delivered,
+            Err(SdkError::ServiceError(e)) => {
+                let status = e.raw().status().as_u16();
+                let err = e.err();
+                if err.is_gone_exception() || status == 410 {
+                    PostOutcome::Gone
+                } else if err.is_limit_exceeded_exception() || status == 429 || status >= 500 {
+                    PostOutcome::Retry(format!("HTTP {status}"))
+                } else {
+                    PostOutcome::Failed(format!("HTTP {status}: {}", DisplayErrorContext(err)))
+                }
+            }
+            Err(e @ (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_))) => {
+                PostOutcome::Retry(DisplayErrorContext(&e).to_string())
+            }
+            Err(e) => PostOutcome::Failed(DisplayErrorContext(&e).to_string()),
+        }
+    }
+}
