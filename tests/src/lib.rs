@@ -14,7 +14,11 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let path = dir.join(name);
-    assert!(path.exists(), "{} is not built: run `make test` (it builds the workspace first)", path.display());
+    assert!(
+        path.exists(),
+        "{} is not built: run `make test` (it builds the workspace first)",
+        path.display()
+    );
     path
 }
 
@@ -42,7 +46,9 @@ impl RuntimeApi {
             let mut events = events.into_iter().enumerate();
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
-                let Some((path, body, mut stream)) = read_request(stream) else { continue };
+                let Some((path, body, mut stream)) = read_request(stream) else {
+                    continue;
+                };
                 if path.ends_with("/invocation/next") {
                     let Some((i, event)) = events.next() else {
                         // Park the connection: no more work, as when a sandbox idles.
@@ -58,11 +64,19 @@ impl RuntimeApi {
                         body.len(),
                         now_ms() + 30_000
                     );
-                    let _ = stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(body.as_bytes()));
+                    let _ = stream
+                        .write_all(head.as_bytes())
+                        .and_then(|_| stream.write_all(body.as_bytes()));
                 } else {
                     let value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-                    let outcome = if path.ends_with("/response") { Outcome::Response(value) } else { Outcome::Error(value) };
-                    let _ = stream.write_all(b"HTTP/1.1 202 Accepted\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+                    let outcome = if path.ends_with("/response") {
+                        Outcome::Response(value)
+                    } else {
+                        Outcome::Error(value)
+                    };
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 202 Accepted\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+                    );
                     if tx.send(outcome).is_err() {
                         return;
                     }
@@ -74,12 +88,17 @@ impl RuntimeApi {
 
     /// The next outcome the function reported, waiting at most `timeout`.
     pub fn outcome(&self, timeout: Duration) -> Outcome {
-        self.outcomes.recv_timeout(timeout).expect("the function did not answer in time")
+        self.outcomes
+            .recv_timeout(timeout)
+            .expect("the function did not answer in time")
     }
 }
 
 fn now_ms() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
 }
 
 fn read_request(stream: TcpStream) -> Option<(String, Vec<u8>, TcpStream)> {
@@ -109,8 +128,11 @@ fn read_request(stream: TcpStream) -> Option<(String, Vec<u8>, TcpStream)> {
 /// A fixture of `tests/events/`, with its connection times moved to now.
 pub fn event(name: &str) -> serde_json::Value {
     let path = format!("{}/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let mut event: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    if let Some(ctx) = event.get_mut("requestContext").and_then(|c| c.as_object_mut())
+    let mut event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    if let Some(ctx) = event
+        .get_mut("requestContext")
+        .and_then(|c| c.as_object_mut())
         && ctx.contains_key("connectedAt")
     {
         let now = now_ms() as u64;

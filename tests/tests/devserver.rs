@@ -24,7 +24,11 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// A dev server on a free port with `tweak` applied to the default options.
 async fn start(kind: StoreKind, tweak: impl FnOnce(&mut DevOptions)) -> Running {
-    let mut options = DevOptions { addr: "127.0.0.1:0".parse().unwrap(), store: Some(kind), ..DevOptions::default() };
+    let mut options = DevOptions {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        store: Some(kind),
+        ..DevOptions::default()
+    };
     tweak(&mut options);
     let mut config = Config::default().with(config::MEMBERSHIP, "none");
     if kind == StoreKind::Dynamodb {
@@ -34,23 +38,39 @@ async fn start(kind: StoreKind, tweak: impl FnOnce(&mut DevOptions)) -> Running 
             .with(config::AWS_ENDPOINT_URL_DYNAMODB, endpoint)
             .with(config::CONNECTIONS_TABLE, format!("dev-{}", Uuid::new_v4()));
     }
-    DevServer::new(options, config).await.expect("dev server config").start().await.expect("listen")
+    DevServer::new(options, config)
+        .await
+        .expect("dev server config")
+        .start()
+        .await
+        .expect("listen")
 }
 
 fn token(user: Uuid) -> String {
-    let jwt = realtime::auth::JwtConfig { secret: realtime::auth::DEV_JWT_SECRET.as_bytes().to_vec(), issuer: None, audience: None };
+    let jwt = realtime::auth::JwtConfig {
+        secret: realtime::auth::DEV_JWT_SECRET.as_bytes().to_vec(),
+        issuer: None,
+        audience: None,
+    };
     realtime::auth::mint(&jwt, user, 600)
 }
 
 async fn connect(server: &Running, path_and_query: &str) -> Result<Ws, tungstenite::Error> {
     let url = format!("ws://{}{path_and_query}", server.addr);
-    tokio_tungstenite::connect_async(url).await.map(|(ws, _)| ws)
+    tokio_tungstenite::connect_async(url)
+        .await
+        .map(|(ws, _)| ws)
 }
 
 /// A client of `project` (subscribed at connect) for a new user.
 async fn client(server: &Running, project: Uuid) -> (Ws, Uuid) {
     let user = Uuid::new_v4();
-    let ws = connect(server, &format!("/?token={}&project_id={project}", token(user))).await.expect("connect");
+    let ws = connect(
+        server,
+        &format!("/?token={}&project_id={project}", token(user)),
+    )
+    .await
+    .expect("connect");
     (ws, user)
 }
 
@@ -61,7 +81,10 @@ async fn send(ws: &mut Ws, value: Value) {
 /// The next text frame as JSON (control frames skipped), failing after `WAIT`.
 async fn recv(ws: &mut Ws) -> Value {
     loop {
-        match tokio::time::timeout(WAIT, ws.next()).await.expect("no frame in time") {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("no frame in time")
+        {
             Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             other => panic!("expected a text frame, got {other:?}"),
@@ -72,8 +95,13 @@ async fn recv(ws: &mut Ws) -> Value {
 /// Wait for the server's close frame and return its code.
 async fn closed_with(ws: &mut Ws) -> u16 {
     loop {
-        match tokio::time::timeout(WAIT, ws.next()).await.expect("no close in time") {
-            Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)).unwrap_or(1005),
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("no close in time")
+        {
+            Some(Ok(Message::Close(frame))) => {
+                return frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+            }
             Some(Ok(_)) => continue,
             other => panic!("expected a close frame, got {other:?}"),
         }
@@ -83,13 +111,21 @@ async fn closed_with(ws: &mut Ws) -> u16 {
 /// Ping and expect `pong` as the very next message: proves nothing else was queued first.
 async fn nothing_pending(ws: &mut Ws) {
     send(ws, json!({"action": "ping"})).await;
-    assert_eq!(recv(ws).await, json!({"type": "pong"}), "an unexpected frame arrived before pong");
+    assert_eq!(
+        recv(ws).await,
+        json!({"type": "pong"}),
+        "an unexpected frame arrived before pong"
+    );
 }
 
 fn management(server: &Running) -> aws_sdk_apigatewaymanagement::Client {
     let conf = aws_sdk_apigatewaymanagement::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(format!("{}/{}", server.http_url(), server.app.options.stage))
+        .endpoint_url(format!(
+            "{}/{}",
+            server.http_url(),
+            server.app.options.stage
+        ))
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         // Each call is one request, so the test sees the server's answer, not the retry policy's.
@@ -100,82 +136,168 @@ fn management(server: &Running) -> aws_sdk_apigatewaymanagement::Client {
 
 /// The connection ids of `project`, by user.
 async fn connections_of(app: &devserver::server::App, project: Uuid) -> Vec<(Uuid, String)> {
-    let pages: Vec<_> = app.store.project_subscribers(project).try_collect().await.unwrap();
-    pages.into_iter().flatten().map(|s| (s.user_id, s.connection_id)).collect()
+    let pages: Vec<_> = app
+        .store
+        .project_subscribers(project)
+        .try_collect()
+        .await
+        .unwrap();
+    pages
+        .into_iter()
+        .flatten()
+        .map(|s| (s.user_id, s.connection_id))
+        .collect()
 }
 
 async fn connection_of(server: &Running, project: Uuid, user: Uuid) -> String {
-    connections_of(&server.app, project).await.into_iter().find(|(u, _)| *u == user).expect("connection in the store").1
+    connections_of(&server.app, project)
+        .await
+        .into_iter()
+        .find(|(u, _)| *u == user)
+        .expect("connection in the store")
+        .1
 }
 
 async fn all_disconnected(server: &Running) {
-    tokio::time::timeout(WAIT, server.app.gateway.wait_open(|n| n == 0)).await.expect("sockets did not close");
+    tokio::time::timeout(WAIT, server.app.gateway.wait_open(|n| n == 0))
+        .await
+        .expect("sockets did not close");
 }
 
 /// A raw HTTP/1.1 GET (the status endpoint).
 async fn http_get(addr: SocketAddr, path: &str, bearer: Option<&str>) -> (u16, Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let auth = bearer.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = bearer
+        .map(|t| format!("authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     let status = response[9..12].parse().unwrap();
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 async fn connect_subscribe_ping_and_legacy_join(kind: StoreKind) {
     let server = start(kind, |_| {}).await;
     let (project, user) = (Uuid::new_v4(), Uuid::new_v4());
-    let mut ws = connect(&server, &format!("/?token={}", token(user))).await.expect("good token opens");
-    send(&mut ws, json!({"action": "subscribe", "project_id": project})).await;
-    assert_eq!(recv(&mut ws).await, json!({"type": "subscribed", "project_id": project}));
+    let mut ws = connect(&server, &format!("/?token={}", token(user)))
+        .await
+        .expect("good token opens");
+    send(
+        &mut ws,
+        json!({"action": "subscribe", "project_id": project}),
+    )
+    .await;
+    assert_eq!(
+        recv(&mut ws).await,
+        json!({"type": "subscribed", "project_id": project})
+    );
     send(&mut ws, json!({"action": "ping"})).await;
     assert_eq!(recv(&mut ws).await, json!({"type": "pong"}));
     send(&mut ws, json!({"type": "ping"})).await;
     assert_eq!(recv(&mut ws).await, json!({"type": "pong"}));
-    send(&mut ws, json!({"action": "subscribe", "project_id": "nope"})).await;
+    send(
+        &mut ws,
+        json!({"action": "subscribe", "project_id": "nope"}),
+    )
+    .await;
     assert_eq!(recv(&mut ws).await["code"], "bad_request");
 
     // The old local URL and the older message form.
     let other = Uuid::new_v4();
-    let mut old = connect(&server, &format!("/api/v1/messages/ws?token={}", token(Uuid::new_v4()))).await.unwrap();
-    send(&mut old, json!({"type": "join_project", "project_id": other})).await;
-    assert_eq!(recv(&mut old).await, json!({"type": "subscribed", "project_id": other}));
+    let mut old = connect(
+        &server,
+        &format!("/api/v1/messages/ws?token={}", token(Uuid::new_v4())),
+    )
+    .await
+    .unwrap();
+    send(
+        &mut old,
+        json!({"type": "join_project", "project_id": other}),
+    )
+    .await;
+    assert_eq!(
+        recv(&mut old).await,
+        json!({"type": "subscribed", "project_id": other})
+    );
     send(&mut old, json!({"type": "leave_project"})).await;
     assert_eq!(recv(&mut old).await, json!({"type": "unsubscribed"}));
 
     // The token as a subprotocol, on the stage path.
-    let mut request = format!("ws://{}/dev?project_id={project}", server.addr).into_client_request().unwrap();
-    request.headers_mut().insert("sec-websocket-protocol", format!("devhive, {}", token(Uuid::new_v4())).parse().unwrap());
-    let (mut sub, response) = tokio_tungstenite::connect_async(request).await.expect("subprotocol token opens");
-    assert_eq!(response.headers().get("sec-websocket-protocol").unwrap(), "devhive");
+    let mut request = format!("ws://{}/dev?project_id={project}", server.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        format!("devhive, {}", token(Uuid::new_v4()))
+            .parse()
+            .unwrap(),
+    );
+    let (mut sub, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("subprotocol token opens");
+    assert_eq!(
+        response.headers().get("sec-websocket-protocol").unwrap(),
+        "devhive"
+    );
     nothing_pending(&mut sub).await;
 
     assert_eq!(connections_of(&server.app, project).await.len(), 2);
-    let (code, status) = http_get(server.addr, &format!("/api/v1/projects/{project}/ws/status"), Some(&token(user))).await;
+    let (code, status) = http_get(
+        server.addr,
+        &format!("/api/v1/projects/{project}/ws/status"),
+        Some(&token(user)),
+    )
+    .await;
     assert_eq!(code, 200);
     assert_eq!(status["project_clients"], 2);
-    assert_eq!(http_get(server.addr, &format!("/api/v1/projects/{project}/ws/status"), None).await.0, 401);
+    assert_eq!(
+        http_get(
+            server.addr,
+            &format!("/api/v1/projects/{project}/ws/status"),
+            None
+        )
+        .await
+        .0,
+        401
+    );
 
     drop((ws, old, sub));
     all_disconnected(&server).await;
-    assert!(connections_of(&server.app, project).await.is_empty(), "$disconnect removed every connection");
+    assert!(
+        connections_of(&server.app, project).await.is_empty(),
+        "$disconnect removed every connection"
+    );
     server.shutdown().await;
 }
 
 async fn bad_token_is_refused_with_401_and_no_socket(kind: StoreKind) {
     let server = start(kind, |_| {}).await;
     let project = Uuid::new_v4();
-    for query in ["/", "/?token=garbage", &format!("/?token={}x&project_id={project}", token(Uuid::new_v4()))] {
+    for query in [
+        "/",
+        "/?token=garbage",
+        &format!("/?token={}x&project_id={project}", token(Uuid::new_v4())),
+    ] {
         match connect(&server, query).await {
-            Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401, "{query}"),
+            Err(tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 401, "{query}")
+            }
             other => panic!("{query}: expected HTTP 401, got {other:?}"),
         }
     }
-    match connect(&server, &format!("/?token={}&project_id=not-a-uuid", token(Uuid::new_v4()))).await {
+    match connect(
+        &server,
+        &format!("/?token={}&project_id=not-a-uuid", token(Uuid::new_v4())),
+    )
+    .await
+    {
         Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 400),
         other => panic!("expected HTTP 400, got {other:?}"),
     }
@@ -192,30 +314,74 @@ async fn management_api_with_the_real_sdk(kind: StoreKind) {
     let id_a = connection_of(&server, project, user_a).await;
     let api = management(&server);
 
-    api.post_to_connection().connection_id(&id_a).data(Blob::new(r#"{"type":"hello"}"#)).send().await.expect("post");
+    api.post_to_connection()
+        .connection_id(&id_a)
+        .data(Blob::new(r#"{"type":"hello"}"#))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(recv(&mut a).await, json!({"type": "hello"}));
     nothing_pending(&mut b).await;
 
-    let info = api.get_connection().connection_id(&id_a).send().await.expect("get");
-    let connected_at = info.connected_at().expect("connectedAt").to_millis().unwrap();
-    assert!((realtime::epoch_millis() - connected_at).abs() < 60_000, "connectedAt is recent");
+    let info = api
+        .get_connection()
+        .connection_id(&id_a)
+        .send()
+        .await
+        .expect("get");
+    let connected_at = info
+        .connected_at()
+        .expect("connectedAt")
+        .to_millis()
+        .unwrap();
+    assert!(
+        (realtime::epoch_millis() - connected_at).abs() < 60_000,
+        "connectedAt is recent"
+    );
     assert!(info.last_active_at().unwrap().to_millis().unwrap() >= connected_at);
     assert_eq!(info.identity().unwrap().source_ip(), Some("127.0.0.1"));
 
-    api.delete_connection().connection_id(&id_a).send().await.expect("delete");
+    api.delete_connection()
+        .connection_id(&id_a)
+        .send()
+        .await
+        .expect("delete");
     assert_eq!(closed_with(&mut a).await, 1000);
-    tokio::time::timeout(WAIT, server.app.gateway.wait_open(|n| n == 1)).await.unwrap();
-    assert_eq!(server.app.store.get(&id_a).await.unwrap(), None, "$disconnect ran");
+    tokio::time::timeout(WAIT, server.app.gateway.wait_open(|n| n == 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        server.app.store.get(&id_a).await.unwrap(),
+        None,
+        "$disconnect ran"
+    );
 
-    let gone = api.post_to_connection().connection_id(&id_a).data(Blob::new("late")).send().await.unwrap_err();
-    assert!(gone.into_service_error().is_gone_exception(), "post after close is GoneException");
-    let gone = api.get_connection().connection_id("unknown0000000=").send().await.unwrap_err();
+    let gone = api
+        .post_to_connection()
+        .connection_id(&id_a)
+        .data(Blob::new("late"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        gone.into_service_error().is_gone_exception(),
+        "post after close is GoneException"
+    );
+    let gone = api
+        .get_connection()
+        .connection_id("unknown0000000=")
+        .send()
+        .await
+        .unwrap_err();
     assert!(gone.into_service_error().is_gone_exception());
     nothing_pending(&mut b).await;
     let app = server.app.clone();
     server.shutdown().await;
     assert_eq!(closed_with(&mut b).await, 1001, "shutdown closes with 1001");
-    assert!(connections_of(&app, project).await.is_empty(), "shutdown ran $disconnect");
+    assert!(
+        connections_of(&app, project).await.is_empty(),
+        "shutdown ran $disconnect"
+    );
 }
 
 async fn idle_timeout_closes_and_disconnects(kind: StoreKind) {
@@ -239,7 +405,10 @@ async fn maximum_duration_closes_and_disconnects(kind: StoreKind) {
     let (mut ws, _) = client(&server, project).await;
     let opened = Instant::now();
     assert_eq!(closed_with(&mut ws).await, 1001);
-    assert!(opened.elapsed() < Duration::from_secs(3600), "closed by the lifetime, not the idle timer");
+    assert!(
+        opened.elapsed() < Duration::from_secs(3600),
+        "closed by the lifetime, not the idle timer"
+    );
     all_disconnected(&server).await;
     assert!(connections_of(&server.app, project).await.is_empty());
     server.shutdown().await;
@@ -269,7 +438,12 @@ async fn posts_for_one_project_never_reach_another(kind: StoreKind) {
     let api = management(&server);
     for (_, id) in connections_of(&server.app, p1).await {
         let event = json!({"type": "task_updated", "project_id": p1});
-        api.post_to_connection().connection_id(id).data(Blob::new(event.to_string())).send().await.unwrap();
+        api.post_to_connection()
+            .connection_id(id)
+            .data(Blob::new(event.to_string()))
+            .send()
+            .await
+            .unwrap();
     }
     for ws in &mut ones {
         assert_eq!(recv(ws).await["project_id"], json!(p1));
@@ -283,32 +457,57 @@ async fn posts_for_one_project_never_reach_another(kind: StoreKind) {
 async fn injected_faults_reach_the_sdk_as_typed_errors(kind: StoreKind) {
     let throttled = start(kind, |o| o.fault_429 = 1.0).await;
     let api = management(&throttled);
-    let err = api.post_to_connection().connection_id("any000000000000=").data(Blob::new("x")).send().await.unwrap_err();
+    let err = api
+        .post_to_connection()
+        .connection_id("any000000000000=")
+        .data(Blob::new("x"))
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.into_service_error().is_limit_exceeded_exception());
     throttled.shutdown().await;
 
     let broken = start(kind, |o| o.fault_500 = 1.0).await;
-    let err = management(&broken).get_connection().connection_id("any000000000000=").send().await.unwrap_err();
+    let err = management(&broken)
+        .get_connection()
+        .connection_id("any000000000000=")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
     broken.shutdown().await;
 
     let slow = start(kind, |o| o.post_latency_ms = 300).await;
     let began = Instant::now();
-    let _ = management(&slow).get_connection().connection_id("any000000000000=").send().await;
-    assert!(began.elapsed() >= Duration::from_millis(300), "latency is added to every call");
+    let _ = management(&slow)
+        .get_connection()
+        .connection_id("any000000000000=")
+        .send()
+        .await;
+    assert!(
+        began.elapsed() >= Duration::from_millis(300),
+        "latency is added to every call"
+    );
     slow.shutdown().await;
 
     let limited = start(kind, |o| o.rate_limit = 5).await;
     let api = management(&limited);
     let mut throttles = 0;
     for _ in 0..20 {
-        if let Err(e) = api.get_connection().connection_id("any000000000000=").send().await
+        if let Err(e) = api
+            .get_connection()
+            .connection_id("any000000000000=")
+            .send()
+            .await
             && e.into_service_error().is_limit_exceeded_exception()
         {
             throttles += 1;
         }
     }
-    assert!(throttles >= 10, "a 5 requests/s bucket throttles most of a burst of 20, got {throttles}");
+    assert!(
+        throttles >= 10,
+        "a 5 requests/s bucket throttles most of a burst of 20, got {throttles}"
+    );
     limited.shutdown().await;
 }
 
@@ -335,4 +534,3 @@ both_stores!(
     posts_for_one_project_never_reach_another,
     injected_faults_reach_the_sdk_as_typed_errors,
 );
-

@@ -27,7 +27,10 @@ async fn sigterm_closes_sockets_with_1001_and_exits_cleanly() {
         let mut url = None;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if url.is_none() {
-                url = line.split_whitespace().find(|w| w.starts_with("ws://")).map(|u| u.split('?').next().unwrap().to_owned());
+                url = line
+                    .split_whitespace()
+                    .find(|w| w.starts_with("ws://"))
+                    .map(|u| u.split('?').next().unwrap().to_owned());
             }
             banner.push(line.clone());
             if line.contains("Get a token") {
@@ -35,9 +38,16 @@ async fn sigterm_closes_sockets_with_1001_and_exits_cleanly() {
             }
         }
     });
-    let (url, banner) = rx.recv_timeout(Duration::from_secs(20)).expect("banner with the WebSocket URL");
+    let (url, banner) = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("banner with the WebSocket URL");
     let banner = banner.join("\n");
-    assert!(banner.contains("memory") && banner.contains("none") && banner.contains("DEVELOPMENT secret"), "{banner}");
+    assert!(
+        banner.contains("memory")
+            && banner.contains("none")
+            && banner.contains("DEVELOPMENT secret"),
+        "{banner}"
+    );
 
     let token = {
         let out = Command::new(e2e::workspace_binary("devhive-realtime"))
@@ -47,18 +57,32 @@ async fn sigterm_closes_sockets_with_1001_and_exits_cleanly() {
             .unwrap();
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{url}?token={token}")).await.expect("connect");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{url}?token={token}"))
+        .await
+        .expect("connect");
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let code = loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("close in time") {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("close in time")
+        {
             Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
             Some(Ok(_)) => continue,
             other => panic!("expected a close frame, got {other:?}"),
         }
     };
     assert_eq!(code, Some(1001));
-    let exit = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
-    assert!(exit.success(), "exits 0 after a graceful shutdown: {exit:?}");
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        exit.success(),
+        "exits 0 after a graceful shutdown: {exit:?}"
+    );
 }

@@ -11,7 +11,9 @@ const FUNCTIONS: [&str; 4] = ["connect", "disconnect", "subscribe", "status"];
 fn clean_command(name: &str) -> Command {
     let mut cmd = Command::new(workspace_binary(name));
     // The project's variables are the test's to set; the SDK endpoint (DynamoDB Local) stays.
-    let project_vars = realtime::config::ALL_VARIABLES.iter().filter(|v| **v != realtime::config::AWS_ENDPOINT_URL_DYNAMODB);
+    let project_vars = realtime::config::ALL_VARIABLES
+        .iter()
+        .filter(|v| **v != realtime::config::AWS_ENDPOINT_URL_DYNAMODB);
     for var in project_vars.chain(&["RUST_LOG"]) {
         cmd.env_remove(var);
     }
@@ -22,7 +24,10 @@ fn clean_command(name: &str) -> Command {
 #[test]
 fn missing_configuration_stops_start_up_with_one_line_naming_it() {
     for name in FUNCTIONS {
-        let out = clean_command(name).env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9").output().unwrap();
+        let out = clean_command(name)
+            .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(1), "{name} must exit 1");
         let stdout = String::from_utf8(out.stdout).unwrap();
         let lines: Vec<&str> = stdout.lines().collect();
@@ -30,16 +35,31 @@ fn missing_configuration_stops_start_up_with_one_line_naming_it() {
         let line: serde_json::Value = serde_json::from_str(lines[0]).expect("a JSON log line");
         assert_eq!(line["level"], "ERROR");
         let error = line["error"].as_str().unwrap();
-        let named = ["CONNECTIONS_TABLE", "JWT_SECRET", "DATABASE_URL"].iter().any(|v| error.contains(v));
+        let named = ["CONNECTIONS_TABLE", "JWT_SECRET", "DATABASE_URL"]
+            .iter()
+            .any(|v| error.contains(v));
         assert!(named, "{name}: the line names the variable: {error}");
     }
     // disconnect needs only the table; subscribe needs no JWT secret.
     let out = clean_command("disconnect").output().unwrap();
-    assert!(String::from_utf8(out.stdout).unwrap().contains("CONNECTIONS_TABLE is not set"));
-    let out = clean_command("subscribe").env("MEMBERSHIP", "none").output().unwrap();
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("CONNECTIONS_TABLE is not set")
+    );
+    let out = clean_command("subscribe")
+        .env("MEMBERSHIP", "none")
+        .output()
+        .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains("CONNECTIONS_TABLE is not set") && !stdout.contains("JWT_SECRET"), "{stdout}");
-    assert!(stdout.contains("membership checks are OFF"), "MEMBERSHIP=none warns at start: {stdout}");
+    assert!(
+        stdout.contains("CONNECTIONS_TABLE is not set") && !stdout.contains("JWT_SECRET"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("membership checks are OFF"),
+        "MEMBERSHIP=none warns at start: {stdout}"
+    );
 }
 
 struct Running(Child);
@@ -81,13 +101,16 @@ fn body(response: &serde_json::Value) -> serde_json::Value {
 
 fn create_table() -> String {
     assert!(
-        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok_and(|e| e.starts_with("http://127.0.0.1:")),
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+            .is_ok_and(|e| e.starts_with("http://127.0.0.1:")),
         "AWS_ENDPOINT_URL_DYNAMODB is not set to DynamoDB Local: run the tests with `make test`"
     );
     let table = format!("e2e-{}", uuid::Uuid::new_v4());
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let client = aws_sdk_dynamodb::Client::new(&realtime::config::sdk_config().await);
-        realtime::store::dynamo::create_table(&client, &table).await.expect("create table");
+        realtime::store::dynamo::create_table(&client, &table)
+            .await
+            .expect("create table");
     });
     table
 }
@@ -102,10 +125,18 @@ fn functions_serve_the_lifecycle_over_the_runtime_api() {
     assert_eq!(response(connect_api.outcome(timeout))["statusCode"], 200);
     assert_eq!(response(connect_api.outcome(timeout))["statusCode"], 401);
 
-    let subscribe_api = RuntimeApi::start(vec![event("subscribe"), event("ping"), event("unsubscribe"), event("default")]);
+    let subscribe_api = RuntimeApi::start(vec![
+        event("subscribe"),
+        event("ping"),
+        event("unsubscribe"),
+        event("default"),
+    ]);
     let _subscribe = run_function("subscribe", &table, &subscribe_api);
     for want in ["subscribed", "pong", "unsubscribed", "subscribed"] {
-        assert_eq!(body(&response(subscribe_api.outcome(timeout)))["type"], want);
+        assert_eq!(
+            body(&response(subscribe_api.outcome(timeout)))["type"],
+            want
+        );
     }
 
     let status_api = RuntimeApi::start(vec![event("status")]);
@@ -120,5 +151,8 @@ fn functions_serve_the_lifecycle_over_the_runtime_api() {
 
     let status_api = RuntimeApi::start(vec![event("status")]);
     let _status = run_function("status", &table, &status_api);
-    assert_eq!(body(&response(status_api.outcome(timeout)))["project_clients"], 0);
+    assert_eq!(
+        body(&response(status_api.outcome(timeout)))["project_clients"],
+        0
+    );
 }

@@ -7,7 +7,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use uuid::Uuid;
 
 #[derive(Debug, Parser)]
-#[command(name = "devhive-realtime", version, about = "DevHive Realtime: local gateway and tools")]
+#[command(
+    name = "devhive-realtime",
+    version,
+    about = "DevHive Realtime: local gateway and tools"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -52,10 +56,18 @@ pub struct DevOptions {
     #[arg(long, env = "DEVHIVE_RATE_LIMIT", default_value_t = 0)]
     pub rate_limit: u32,
     /// Close connections idle for this long (API Gateway: 600 s).
-    #[arg(long = "idle-timeout-s", env = "DEVHIVE_IDLE_TIMEOUT_S", default_value_t = 600)]
+    #[arg(
+        long = "idle-timeout-s",
+        env = "DEVHIVE_IDLE_TIMEOUT_S",
+        default_value_t = 600
+    )]
     pub idle_timeout_s: u64,
     /// Close connections after this long whatever they do (API Gateway: 7200 s).
-    #[arg(long = "max-duration-s", env = "DEVHIVE_MAX_DURATION_S", default_value_t = 7200)]
+    #[arg(
+        long = "max-duration-s",
+        env = "DEVHIVE_MAX_DURATION_S",
+        default_value_t = 7200
+    )]
     pub max_duration_s: u64,
 }
 
@@ -96,5 +108,9 @@ pub struct TokenOptions {
 
 fn probability(s: &str) -> Result<f64, String> {
     let p: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    if (0.0..=1.0).contains(&p) { Ok(p) } else { Err(format!("{p} is not between 0 and 1")) }
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("{p} is not between 0 and 1"))
+    }
 }

@@ -26,7 +26,11 @@ fn request_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..16].to_owned()
 }
 
-fn context(c: &ConnectionContext, route: &str, event_type: &str) -> ApiGatewayWebsocketProxyRequestContext {
+fn context(
+    c: &ConnectionContext,
+    route: &str,
+    event_type: &str,
+) -> ApiGatewayWebsocketProxyRequestContext {
     let now = realtime::epoch_millis();
     let mut identity = ApiGatewayRequestIdentity::default();
     identity.source_ip = Some(c.source_ip.clone());
@@ -48,7 +52,11 @@ fn context(c: &ConnectionContext, route: &str, event_type: &str) -> ApiGatewayWe
 }
 
 /// `$connect`: headers and query string of the upgrade request.
-pub fn connect(c: &ConnectionContext, headers: &HeaderMap, raw_query: Option<&str>) -> ApiGatewayWebsocketProxyRequest {
+pub fn connect(
+    c: &ConnectionContext,
+    headers: &HeaderMap,
+    raw_query: Option<&str>,
+) -> ApiGatewayWebsocketProxyRequest {
     let mut event = ApiGatewayWebsocketProxyRequest::default();
     event.request_context = context(c, realtime::lifecycle::ROUTE_CONNECT, "CONNECT");
     event.headers = headers.clone();
@@ -63,7 +71,12 @@ pub fn connect(c: &ConnectionContext, headers: &HeaderMap, raw_query: Option<&st
 }
 
 /// A message on `route` (`body` is base64 when `binary`).
-pub fn message(c: &ConnectionContext, route: &str, body: String, binary: bool) -> ApiGatewayWebsocketProxyRequest {
+pub fn message(
+    c: &ConnectionContext,
+    route: &str,
+    body: String,
+    binary: bool,
+) -> ApiGatewayWebsocketProxyRequest {
     let mut event = ApiGatewayWebsocketProxyRequest::default();
     let mut ctx = context(c, route, "MESSAGE");
     ctx.message_id = Some(request_id());
@@ -74,7 +87,11 @@ pub fn message(c: &ConnectionContext, route: &str, body: String, binary: bool) -
 }
 
 /// `$disconnect` with the close code and reason.
-pub fn disconnect(c: &ConnectionContext, status_code: u16, reason: &str) -> ApiGatewayWebsocketProxyRequest {
+pub fn disconnect(
+    c: &ConnectionContext,
+    status_code: u16,
+    reason: &str,
+) -> ApiGatewayWebsocketProxyRequest {
     let mut event = ApiGatewayWebsocketProxyRequest::default();
     let mut ctx = context(c, realtime::lifecycle::ROUTE_DISCONNECT, "DISCONNECT");
     ctx.disconnect_status_code = Some(i64::from(status_code));
@@ -84,7 +101,13 @@ pub fn disconnect(c: &ConnectionContext, status_code: u16, reason: &str) -> ApiG
 }
 
 /// An HTTP API (payload v2) request for the status route.
-pub fn http_get(route_key: &str, path: &str, headers: &HeaderMap, path_parameters: [(&str, String); 1], source_ip: String) -> ApiGatewayV2httpRequest {
+pub fn http_get(
+    route_key: &str,
+    path: &str,
+    headers: &HeaderMap,
+    path_parameters: [(&str, String); 1],
+    source_ip: String,
+) -> ApiGatewayV2httpRequest {
     let mut description = ApiGatewayV2httpRequestContextHttpDescription::default();
     description.method = http::Method::GET;
     description.path = Some(path.to_owned());
@@ -102,7 +125,10 @@ pub fn http_get(route_key: &str, path: &str, headers: &HeaderMap, path_parameter
     event.route_key = Some(route_key.to_owned());
     event.raw_path = Some(path.to_owned());
     event.headers = headers.clone();
-    event.path_parameters = path_parameters.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    event.path_parameters = path_parameters
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
     event.request_context = ctx;
     event
 }

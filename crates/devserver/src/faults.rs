@@ -32,7 +32,11 @@ impl Faults {
     pub fn new(options: &DevOptions) -> Self {
         let bucket = (options.rate_limit > 0).then(|| {
             let rate = f64::from(options.rate_limit);
-            Mutex::new(Bucket { rate, tokens: rate, last: Instant::now() })
+            Mutex::new(Bucket {
+                rate,
+                tokens: rate,
+                last: Instant::now(),
+            })
         });
         Faults {
             latency: Duration::from_millis(options.post_latency_ms),
@@ -64,7 +68,10 @@ impl Faults {
 
     /// A uniform number in [0, 1) (splitmix64; good enough for fault injection).
     fn uniform(&self) -> f64 {
-        let mut z = self.rng.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self
+            .rng
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
@@ -75,7 +82,8 @@ impl Faults {
 impl Bucket {
     fn take(&mut self) -> bool {
         let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
         self.last = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;

@@ -43,7 +43,8 @@ impl Socket {
     }
 
     pub fn touch(&self) {
-        self.last_active_at.store(realtime::epoch_millis(), Ordering::Relaxed);
+        self.last_active_at
+            .store(realtime::epoch_millis(), Ordering::Relaxed);
     }
 
     pub fn last_active_at(&self) -> i64 {
@@ -55,14 +56,31 @@ impl Socket {
         if self.closed_with.load(Ordering::Acquire) != 0 {
             return Err(PostError::Gone);
         }
-        self.sink.lock().await.send(message).await.map_err(|_| PostError::Gone)
+        self.sink
+            .lock()
+            .await
+            .send(message)
+            .await
+            .map_err(|_| PostError::Gone)
     }
 
     /// Close from the server side with `code`; the reader notices and runs `$disconnect`.
     pub async fn close(&self, code: u16, reason: &'static str) {
-        if self.closed_with.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-            let frame = CloseFrame { code, reason: reason.into() };
-            let _ = self.sink.lock().await.send(Message::Close(Some(frame))).await;
+        if self
+            .closed_with
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            let _ = self
+                .sink
+                .lock()
+                .await
+                .send(Message::Close(Some(frame)))
+                .await;
             self.closing.notify_one();
         }
     }
@@ -92,20 +110,29 @@ pub struct Gateway {
 
 impl Default for Gateway {
     fn default() -> Self {
-        Gateway { sockets: RwLock::default(), open: watch::Sender::new(0) }
+        Gateway {
+            sockets: RwLock::default(),
+            open: watch::Sender::new(0),
+        }
     }
 }
 
 impl Gateway {
     pub fn register(&self, socket: Arc<Socket>) {
         let id = socket.ctx.connection_id.clone();
-        self.sockets.write().unwrap_or_else(|p| p.into_inner()).insert(id, socket);
+        self.sockets
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, socket);
         self.open.send_modify(|n| *n += 1);
     }
 
     /// Remove from the registry: from now on posts answer 410.
     pub fn unregister(&self, connection_id: &str) {
-        self.sockets.write().unwrap_or_else(|p| p.into_inner()).remove(connection_id);
+        self.sockets
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(connection_id);
     }
 
     /// The socket's `$disconnect` has run.
@@ -114,7 +141,11 @@ impl Gateway {
     }
 
     pub fn get(&self, connection_id: &str) -> Option<Arc<Socket>> {
-        self.sockets.read().unwrap_or_else(|p| p.into_inner()).get(connection_id).cloned()
+        self.sockets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(connection_id)
+            .cloned()
     }
 
     pub fn len(&self) -> usize {
@@ -127,12 +158,21 @@ impl Gateway {
 
     /// Deliver one frame to a connection.
     pub async fn post(&self, connection_id: &str, message: Message) -> Result<(), PostError> {
-        self.get(connection_id).ok_or(PostError::Gone)?.send(message).await
+        self.get(connection_id)
+            .ok_or(PostError::Gone)?
+            .send(message)
+            .await
     }
 
     /// Close every socket with `code` (shutdown).
     pub async fn close_all(&self, code: u16, reason: &'static str) {
-        let all: Vec<_> = self.sockets.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        let all: Vec<_> = self
+            .sockets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
         futures::future::join_all(all.iter().map(|s| s.close(code, reason))).await;
     }
 

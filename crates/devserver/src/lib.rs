@@ -10,6 +10,7 @@ pub mod cli;
 pub mod events;
 pub mod faults;
 pub mod gateway;
+pub mod lambda_api;
 pub mod management;
 pub mod server;
 pub mod ws;

@@ -22,7 +22,10 @@ pub const MAX_POST_BYTES: usize = 128 * 1024;
 pub fn aws_error(status: StatusCode, error_type: &'static str, message: &str) -> Response {
     (
         status,
-        [("x-amzn-errortype", error_type), ("content-type", "application/json")],
+        [
+            ("x-amzn-errortype", error_type),
+            ("content-type", "application/json"),
+        ],
         json!({ "message": message }).to_string(),
     )
         .into_response()
@@ -34,8 +37,16 @@ fn gone() -> Response {
 
 async fn faulted(app: &App) -> Option<Response> {
     match app.faults.apply().await? {
-        Fault::Throttled => Some(aws_error(StatusCode::TOO_MANY_REQUESTS, "LimitExceededException", "rate exceeded")),
-        Fault::Internal => Some(aws_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerErrorException", "injected fault")),
+        Fault::Throttled => Some(aws_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "LimitExceededException",
+            "rate exceeded",
+        )),
+        Fault::Internal => Some(aws_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerErrorException",
+            "injected fault",
+        )),
     }
 }
 
@@ -43,15 +54,25 @@ fn connection_id(params: &HashMap<String, String>) -> &str {
     params.get("id").map(String::as_str).unwrap_or_default()
 }
 
-pub async fn post(State(app): State<Arc<App>>, Path(params): Path<HashMap<String, String>>, body: Bytes) -> Response {
+pub async fn post(
+    State(app): State<Arc<App>>,
+    Path(params): Path<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
     if let Some(fault) = faulted(&app).await {
         return fault;
     }
     if body.len() > MAX_POST_BYTES {
-        return aws_error(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeException", "payload over 128 KB");
+        return aws_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLargeException",
+            "payload over 128 KB",
+        );
     }
     let message = match std::str::from_utf8(&body) {
-        Ok(_) => Message::Text(axum::extract::ws::Utf8Bytes::try_from(body).expect("checked UTF-8")),
+        Ok(_) => {
+            Message::Text(axum::extract::ws::Utf8Bytes::try_from(body).expect("checked UTF-8"))
+        }
         Err(_) => Message::Binary(body),
     };
     match app.gateway.post(connection_id(&params), message).await {
@@ -60,11 +81,16 @@ pub async fn post(State(app): State<Arc<App>>, Path(params): Path<HashMap<String
     }
 }
 
-pub async fn get(State(app): State<Arc<App>>, Path(params): Path<HashMap<String, String>>) -> Response {
+pub async fn get(
+    State(app): State<Arc<App>>,
+    Path(params): Path<HashMap<String, String>>,
+) -> Response {
     if let Some(fault) = faulted(&app).await {
         return fault;
     }
-    let Some(socket) = app.gateway.get(connection_id(&params)) else { return gone() };
+    let Some(socket) = app.gateway.get(connection_id(&params)) else {
+        return gone();
+    };
     let mut identity = json!({ "sourceIp": socket.ctx.source_ip });
     if let Some(agent) = &socket.ctx.user_agent {
         identity["userAgent"] = json!(agent);
@@ -74,14 +100,24 @@ pub async fn get(State(app): State<Arc<App>>, Path(params): Path<HashMap<String,
         "lastActiveAt": realtime::rfc3339(socket.last_active_at()),
         "identity": identity,
     });
-    (StatusCode::OK, [("content-type", "application/json")], body.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
-pub async fn delete(State(app): State<Arc<App>>, Path(params): Path<HashMap<String, String>>) -> Response {
+pub async fn delete(
+    State(app): State<Arc<App>>,
+    Path(params): Path<HashMap<String, String>>,
+) -> Response {
     if let Some(fault) = faulted(&app).await {
         return fault;
     }
-    let Some(socket) = app.gateway.get(connection_id(&params)) else { return gone() };
+    let Some(socket) = app.gateway.get(connection_id(&params)) else {
+        return gone();
+    };
     socket.close(1000, "").await;
     StatusCode::NO_CONTENT.into_response()
 }

@@ -14,7 +14,9 @@ use axum::routing::get;
 use realtime::auth::{Authenticator, DEV_JWT_SECRET};
 use realtime::aws_lambda_events::encodings::Body;
 use realtime::config::{self, Config, ConfigError};
+use realtime::fanout::FanOut;
 use realtime::membership::Membership;
+use realtime::sender::ManagementApiSender;
 use realtime::store::ConnectionStore;
 use realtime::store::memory::MemoryStore;
 use tokio::net::TcpListener;
@@ -23,10 +25,12 @@ use tokio::sync::oneshot;
 use crate::cli::{DevOptions, StoreKind};
 use crate::faults::Faults;
 use crate::gateway::Gateway;
-use crate::{events, management, ws};
+use crate::{events, lambda_api, management, ws};
 
 /// Table name when the dev server uses DynamoDB and `CONNECTIONS_TABLE` is unset.
 pub const DEFAULT_TABLE: &str = "devhive-connections";
+/// The broadcaster's name when `BROADCASTER_FUNCTION_NAME` is unset.
+pub const DEFAULT_BROADCASTER: &str = "broadcaster";
 
 /// Everything a request handler needs.
 pub struct App {
@@ -35,6 +39,10 @@ pub struct App {
     pub authenticator: Arc<Authenticator>,
     pub gateway: Gateway,
     pub faults: Faults,
+    /// The broadcaster, posting through this server's own Management API.
+    pub fanout: FanOut,
+    /// The function name the Invoke API answers to.
+    pub broadcaster_name: String,
     pub options: DevOptions,
 }
 
@@ -46,10 +54,11 @@ pub struct Summary {
     pub dev_secret: bool,
 }
 
-/// A configured, not yet listening, dev server.
+/// A configured dev server, bound to its address but not yet serving.
 pub struct DevServer {
     pub app: Arc<App>,
     pub summary: Summary,
+    listener: TcpListener,
 }
 
 /// A listening dev server.
@@ -61,8 +70,15 @@ pub struct Running {
 }
 
 impl DevServer {
-    /// Build the components. `config` is the process environment in production use.
+    /// Bind `options.addr` (port 0 picks a free one) and build the components. `config` is
+    /// the process environment in production use.
     pub async fn new(options: DevOptions, mut config: Config) -> Result<Self, ConfigError> {
+        let listener = TcpListener::bind(options.addr)
+            .await
+            .map_err(|e| ConfigError(format!("cannot listen on {}: {e}", options.addr)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ConfigError(e.to_string()))?;
         let dev_secret = config.get(config::JWT_SECRET).is_none();
         if dev_secret {
             config = config.with(config::JWT_SECRET, DEV_JWT_SECRET);
@@ -71,7 +87,9 @@ impl DevServer {
             config = config.with(config::MEMBERSHIP, "none");
         }
         let membership_summary = match config.membership_mode()? {
-            config::MembershipMode::AllowAll => "none (every authenticated user may open every project)".to_owned(),
+            config::MembershipMode::AllowAll => {
+                "none (every authenticated user may open every project)".to_owned()
+            }
             config::MembershipMode::Postgres { .. } => "postgres (project_members)".to_owned(),
         };
         let use_dynamo = match options.store {
@@ -85,19 +103,36 @@ impl DevServer {
             let store = config.dynamo_store().await?;
             let created = realtime::store::dynamo::ensure_table(store.client(), store.table())
                 .await
-                .map_err(|e| ConfigError(format!("cannot reach the DynamoDB table {}: {e}", store.table())))?;
+                .map_err(|e| {
+                    ConfigError(format!(
+                        "cannot reach the DynamoDB table {}: {e}",
+                        store.table()
+                    ))
+                })?;
             if created {
-                tracing::info!(table = store.table(), "created the connections table (dev only)");
+                tracing::info!(
+                    table = store.table(),
+                    "created the connections table (dev only)"
+                );
             }
-            let endpoint = config.get(config::AWS_ENDPOINT_URL_DYNAMODB).unwrap_or("AWS").to_owned();
+            let endpoint = config
+                .get(config::AWS_ENDPOINT_URL_DYNAMODB)
+                .unwrap_or("AWS")
+                .to_owned();
             let summary = format!("dynamodb (table {} at {endpoint})", store.table());
             (Arc::new(store), summary)
         } else {
             (Arc::new(MemoryStore::new()), "memory".to_owned())
         };
+        let sender = ManagementApiSender::local(&format!("http://{addr}/{}", options.stage));
         let app = App {
             authenticator: config.authenticator()?,
             membership: config.membership()?,
+            fanout: FanOut::new(store.clone(), Arc::new(sender)),
+            broadcaster_name: config
+                .broadcaster_function_name()
+                .unwrap_or(DEFAULT_BROADCASTER)
+                .to_owned(),
             store,
             gateway: Gateway::default(),
             faults: Faults::new(&options),
@@ -105,12 +140,19 @@ impl DevServer {
         };
         Ok(DevServer {
             app: Arc::new(app),
-            summary: Summary { store: store_summary, membership: membership_summary, dev_secret },
+            summary: Summary {
+                store: store_summary,
+                membership: membership_summary,
+                dev_secret,
+            },
+            listener,
         })
     }
 
     pub fn router(&self) -> Router {
-        let connections = get(management::get).post(management::post).delete(management::delete);
+        let connections = get(management::get)
+            .post(management::post)
+            .delete(management::delete);
         Router::new()
             .route("/", get(ws::upgrade))
             .route("/api/v1/messages/ws", get(ws::upgrade))
@@ -118,34 +160,58 @@ impl DevServer {
             .route("/@connections/{id}", connections.clone())
             .route("/{stage}/@connections/{id}", connections)
             .route("/api/v1/projects/{projectId}/ws/status", get(status))
+            .route(
+                "/2015-03-31/functions/{name}/invocations",
+                axum::routing::post(lambda_api::invoke),
+            )
             .with_state(self.app.clone())
     }
 
-    /// Listen on `options.addr` (port 0 picks a free one) and serve in the background.
+    /// Serve in the background.
     pub async fn start(self) -> std::io::Result<Running> {
-        let listener = TcpListener::bind(self.app.options.addr).await?;
-        let addr = listener.local_addr()?;
+        let addr = self.listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let service = self.router().into_make_service_with_connect_info::<SocketAddr>();
+        let service = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let listener = self.listener;
         let task = tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            if let Err(error) = axum::serve(listener, service).with_graceful_shutdown(shutdown).await {
+            if let Err(error) = axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::error!(%error, "dev server stopped");
             }
         });
-        Ok(Running { addr, app: self.app, stop: Some(stop), task })
+        Ok(Running {
+            addr,
+            app: self.app,
+            stop: Some(stop),
+            task,
+        })
     }
 }
 
 impl Running {
     /// Close every socket with 1001 (each through `$disconnect`), then stop listening.
     pub async fn shutdown(mut self) {
-        self.app.gateway.close_all(ws::CLOSE_GOING_AWAY, "Going away").await;
-        let drained = tokio::time::timeout(Duration::from_secs(10), self.app.gateway.wait_open(|n| n == 0)).await;
+        self.app
+            .gateway
+            .close_all(ws::CLOSE_GOING_AWAY, "Going away")
+            .await;
+        let drained = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.app.gateway.wait_open(|n| n == 0),
+        )
+        .await;
         if drained.is_err() {
-            tracing::warn!(open = self.app.gateway.open_count(), "shutdown: some sockets did not finish $disconnect");
+            tracing::warn!(
+                open = self.app.gateway.open_count(),
+                "shutdown: some sockets did not finish $disconnect"
+            );
         }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -170,9 +236,18 @@ async fn status(
     headers: HeaderMap,
 ) -> Response {
     let path = format!("/api/v1/projects/{project}/ws/status");
-    let event = events::http_get(realtime::status::ROUTE, &path, &headers, [("projectId", project)], peer.ip().to_string());
-    let response = realtime::status::project_status(&*app.store, &*app.membership, &app.authenticator, &event).await;
-    let status = StatusCode::from_u16(response.status_code as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let event = events::http_get(
+        realtime::status::ROUTE,
+        &path,
+        &headers,
+        [("projectId", project)],
+        peer.ip().to_string(),
+    );
+    let response =
+        realtime::status::project_status(&*app.store, &*app.membership, &app.authenticator, &event)
+            .await;
+    let status = StatusCode::from_u16(response.status_code as u16)
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = match response.body {
         Some(Body::Text(t)) => t,
         _ => String::new(),

@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use futures::StreamExt;
 use realtime::aws_lambda_events::encodings::Body;
 use realtime::lifecycle::{self, ROUTE_DEFAULT};
@@ -50,7 +50,10 @@ pub fn route_key(body: &str) -> &'static str {
 pub fn new_connection_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let bytes = uuid::Uuid::new_v4().into_bytes();
-    let mut id: String = bytes[..15].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+    let mut id: String = bytes[..15]
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
     id.push('=');
     id
 }
@@ -66,15 +69,24 @@ pub async fn upgrade(
     let ctx = ConnectionContext {
         connection_id: new_connection_id(),
         connected_at: realtime::epoch_millis(),
-        domain_name: headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_owned(),
+        domain_name: headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost")
+            .to_owned(),
         stage: app.options.stage.clone(),
         source_ip: peer.ip().to_string(),
-        user_agent: headers.get("user-agent").and_then(|h| h.to_str().ok()).map(str::to_owned),
+        user_agent: headers
+            .get("user-agent")
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned),
     };
     let event = events::connect(&ctx, &headers, uri.query());
-    let response = lifecycle::on_connect(&*app.store, &*app.membership, &app.authenticator, &event).await;
+    let response =
+        lifecycle::on_connect(&*app.store, &*app.membership, &app.authenticator, &event).await;
     if !(200..300).contains(&response.status_code) {
-        let status = StatusCode::from_u16(response.status_code as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(response.status_code as u16)
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = match response.body {
             Some(Body::Text(t)) => t,
             _ => String::new(),
@@ -86,7 +98,11 @@ pub async fn upgrade(
         .max_message_size(MAX_MESSAGE_BYTES)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0);
-    if let Some(protocol) = response.headers.get(http::header::SEC_WEBSOCKET_PROTOCOL).and_then(|p| p.to_str().ok()) {
+    if let Some(protocol) = response
+        .headers
+        .get(http::header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|p| p.to_str().ok())
+    {
         ws = ws.protocols([protocol.to_owned()]);
     }
     let failed_app = app.clone();
@@ -178,7 +194,10 @@ mod tests {
 
     #[test]
     fn routes_follow_the_action_field() {
-        assert_eq!(route_key(r#"{"action":"subscribe","project_id":"x"}"#), "subscribe");
+        assert_eq!(
+            route_key(r#"{"action":"subscribe","project_id":"x"}"#),
+            "subscribe"
+        );
         assert_eq!(route_key(r#"{"action":"ping"}"#), "ping");
         assert_eq!(route_key(r#"{"action":"unsubscribe"}"#), "unsubscribe");
         assert_eq!(route_key(r#"{"action":"explode"}"#), "$default");

@@ -104,7 +104,10 @@ impl Authenticator {
             None => validation.validate_aud = false,
         }
         validation.set_required_spec_claims(&required);
-        Authenticator { key: DecodingKey::from_secret(&config.secret), validation }
+        Authenticator {
+            key: DecodingKey::from_secret(&config.secret),
+            validation,
+        }
     }
 
     /// Validate `token` and return the user id (`sub`, which must be a UUID).
@@ -117,7 +120,8 @@ impl Authenticator {
         }
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|e| AuthError::Invalid(describe(e.kind())))?;
-        Uuid::parse_str(&data.claims.sub).map_err(|_| AuthError::Invalid("sub is not a UUID".into()))
+        Uuid::parse_str(&data.claims.sub)
+            .map_err(|_| AuthError::Invalid("sub is not a UUID".into()))
     }
 }
 
@@ -140,18 +144,25 @@ fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> String {
 /// `query_token` is the `token` query parameter. The header form is `devhive, <jwt>`; a header
 /// that offers `devhive` alone only asks for the subprotocol. Both places filled with different
 /// tokens is refused.
-pub fn token_from_request<'a>(query_token: Option<&'a str>, headers: &'a HeaderMap) -> Result<TokenSource<'a>, AuthError> {
+pub fn token_from_request<'a>(
+    query_token: Option<&'a str>,
+    headers: &'a HeaderMap,
+) -> Result<TokenSource<'a>, AuthError> {
     let mut select_subprotocol = false;
     let mut header_token = None;
     if let Some(value) = headers.get(http::header::SEC_WEBSOCKET_PROTOCOL) {
-        let value = value.to_str().map_err(|_| AuthError::Invalid("unreadable Sec-WebSocket-Protocol".into()))?;
+        let value = value
+            .to_str()
+            .map_err(|_| AuthError::Invalid("unreadable Sec-WebSocket-Protocol".into()))?;
         let mut offered = value.split(',').map(str::trim).filter(|s| !s.is_empty());
         if offered.clone().any(|p| p == SUBPROTOCOL) {
             select_subprotocol = true;
             let mut others = offered.by_ref().filter(|p| *p != SUBPROTOCOL);
             header_token = others.next();
             if others.next().is_some() {
-                return Err(AuthError::Invalid("more than one token in Sec-WebSocket-Protocol".into()));
+                return Err(AuthError::Invalid(
+                    "more than one token in Sec-WebSocket-Protocol".into(),
+                ));
             }
         }
     }
@@ -161,7 +172,10 @@ pub fn token_from_request<'a>(query_token: Option<&'a str>, headers: &'a HeaderM
         (None, Some(h)) => h,
         (None, None) => return Err(AuthError::Missing),
     };
-    Ok(TokenSource { token, select_subprotocol })
+    Ok(TokenSource {
+        token,
+        select_subprotocol,
+    })
 }
 
 /// The `Authorization: Bearer <jwt>` token of an HTTP request.
@@ -171,7 +185,9 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
         .ok_or(AuthError::Missing)?
         .to_str()
         .map_err(|_| AuthError::Invalid("unreadable Authorization header".into()))?;
-    let (scheme, token) = value.split_once(' ').ok_or(AuthError::Invalid("expected a Bearer token".into()))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or(AuthError::Invalid("expected a Bearer token".into()))?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(AuthError::Invalid("expected a Bearer token".into()));
     }
@@ -194,6 +210,10 @@ pub fn mint(config: &JwtConfig, user: Uuid, ttl_seconds: u64) -> String {
 
 /// Sign arbitrary claims with HS256.
 pub fn mint_claims<T: Serialize>(secret: &[u8], claims: &T) -> String {
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret))
-        .expect("HS256 signing with an HMAC key cannot fail")
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .expect("HS256 signing with an HMAC key cannot fail")
 }

@@ -45,7 +45,12 @@ pub enum BroadcastError {
 pub trait Invoker: Send + Sync {
     /// Invoke `function` with `payload`: asynchronously (`Event`, no result) or synchronously
     /// (`RequestResponse`, the function's result).
-    async fn invoke(&self, function: &str, payload: Vec<u8>, asynchronous: bool) -> Result<Option<Vec<u8>>, BroadcastError>;
+    async fn invoke(
+        &self,
+        function: &str,
+        payload: Vec<u8>,
+        asynchronous: bool,
+    ) -> Result<Option<Vec<u8>>, BroadcastError>;
 }
 
 /// Lambda `Invoke` through the AWS SDK.
@@ -61,8 +66,17 @@ impl LambdaInvoker {
 
 #[async_trait]
 impl Invoker for LambdaInvoker {
-    async fn invoke(&self, function: &str, payload: Vec<u8>, asynchronous: bool) -> Result<Option<Vec<u8>>, BroadcastError> {
-        let kind = if asynchronous { InvocationType::Event } else { InvocationType::RequestResponse };
+    async fn invoke(
+        &self,
+        function: &str,
+        payload: Vec<u8>,
+        asynchronous: bool,
+    ) -> Result<Option<Vec<u8>>, BroadcastError> {
+        let kind = if asynchronous {
+            InvocationType::Event
+        } else {
+            InvocationType::RequestResponse
+        };
         let out = self
             .client
             .invoke()
@@ -73,7 +87,10 @@ impl Invoker for LambdaInvoker {
             .await
             .map_err(|e| BroadcastError::Invoke(DisplayErrorContext(&e).to_string()))?;
         if let Some(error) = out.function_error() {
-            let body = out.payload().map(|p| String::from_utf8_lossy(p.as_ref()).into_owned()).unwrap_or_default();
+            let body = out
+                .payload()
+                .map(|p| String::from_utf8_lossy(p.as_ref()).into_owned())
+                .unwrap_or_default();
             return Err(BroadcastError::Invoke(format!("{error}: {body}")));
         }
         Ok(out.payload.map(Blob::into_inner))
@@ -91,19 +108,31 @@ pub struct BroadcastClient {
 impl BroadcastClient {
     /// `function: None` makes a client that skips every broadcast (saying so once).
     pub fn new(invoker: Arc<dyn Invoker>, function: Option<String>) -> Self {
-        BroadcastClient { invoker, function, warned: Arc::default() }
+        BroadcastClient {
+            invoker,
+            function,
+            warned: Arc::default(),
+        }
     }
 
     /// A Lambda client for `BROADCASTER_FUNCTION_NAME` (`AWS_ENDPOINT_URL_LAMBDA` honoured).
     pub async fn from_config(config: &crate::config::Config) -> Self {
         let sdk = crate::config::sdk_config().await;
         let function = config.broadcaster_function_name().map(str::to_owned);
-        Self::new(Arc::new(LambdaInvoker::new(aws_sdk_lambda::Client::new(&sdk))), function)
+        Self::new(
+            Arc::new(LambdaInvoker::new(aws_sdk_lambda::Client::new(&sdk))),
+            function,
+        )
     }
 
     /// Broadcast `data` as an `event` to every client of `project_id`. Returns the event id,
     /// or `None` when no broadcaster is configured.
-    pub async fn send(&self, project_id: Uuid, event: EventType, data: Value) -> Result<Option<Uuid>, BroadcastError> {
+    pub async fn send(
+        &self,
+        project_id: Uuid,
+        event: EventType,
+        data: Value,
+    ) -> Result<Option<Uuid>, BroadcastError> {
         self.dispatch(project_id, event, data, None).await
     }
 
@@ -115,13 +144,22 @@ impl BroadcastClient {
         data: Value,
         exclude_connection_id: &str,
     ) -> Result<Option<Uuid>, BroadcastError> {
-        self.dispatch(project_id, event, data, Some(exclude_connection_id)).await
+        self.dispatch(project_id, event, data, Some(exclude_connection_id))
+            .await
     }
 
-    async fn dispatch(&self, project_id: Uuid, event: EventType, data: Value, exclude: Option<&str>) -> Result<Option<Uuid>, BroadcastError> {
+    async fn dispatch(
+        &self,
+        project_id: Uuid,
+        event: EventType,
+        data: Value,
+        exclude: Option<&str>,
+    ) -> Result<Option<Uuid>, BroadcastError> {
         let Some(function) = &self.function else {
             if !self.warned.swap(true, Ordering::Relaxed) {
-                tracing::warn!("BROADCASTER_FUNCTION_NAME is not set: realtime broadcasts are skipped");
+                tracing::warn!(
+                    "BROADCASTER_FUNCTION_NAME is not set: realtime broadcasts are skipped"
+                );
             }
             return Ok(None);
         };
@@ -130,7 +168,8 @@ impl BroadcastClient {
         if let Some(exclude) = exclude {
             payload["exclude_connection_id"] = json!(exclude);
         }
-        let bytes = serde_json::to_vec(&payload).map_err(|e| BroadcastError::Invoke(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(&payload).map_err(|e| BroadcastError::Invoke(e.to_string()))?;
         if bytes.len() > MAX_INVOCATION_BYTES {
             return Err(BroadcastError::TooLarge(bytes.len()));
         }

@@ -25,7 +25,8 @@ pub fn deadline_from(lambda_deadline_ms: u64) -> Instant {
     let budget = if lambda_deadline_ms == 0 {
         DEFAULT_BUDGET
     } else {
-        Duration::from_millis(lambda_deadline_ms.saturating_sub(now_ms)).saturating_sub(DEADLINE_MARGIN)
+        Duration::from_millis(lambda_deadline_ms.saturating_sub(now_ms))
+            .saturating_sub(DEADLINE_MARGIN)
     };
     Instant::now() + budget
 }
@@ -33,15 +34,28 @@ pub fn deadline_from(lambda_deadline_ms: u64) -> Instant {
 /// The event id of an invocation that carries none: derived from the request id, which Lambda
 /// keeps for the retries of an asynchronous invocation, so retried deliveries repeat it.
 pub fn event_id_for(request_id: &str) -> Uuid {
-    if request_id.is_empty() { Uuid::new_v4() } else { Uuid::new_v5(&EVENT_ID_NAMESPACE, request_id.as_bytes()) }
+    if request_id.is_empty() {
+        Uuid::new_v4()
+    } else {
+        Uuid::new_v5(&EVENT_ID_NAMESPACE, request_id.as_bytes())
+    }
 }
 
 /// Run one invocation. Invalid input is an `Ok` result naming the field (an error would make
 /// Lambda retry a payload that cannot succeed); a store failure is an `Err`, so that Lambda
 /// retries the invocation with the same event id.
-pub async fn invoke(fanout: &FanOut, payload: &Value, request_id: &str, deadline: Instant) -> Result<Value, StoreError> {
+pub async fn invoke(
+    fanout: &FanOut,
+    payload: &Value,
+    request_id: &str,
+    deadline: Instant,
+) -> Result<Value, StoreError> {
     let started = Instant::now();
-    let broadcast = match Broadcast::parse(payload, event_id_for(request_id), &crate::rfc3339(crate::epoch_millis())) {
+    let broadcast = match Broadcast::parse(
+        payload,
+        event_id_for(request_id),
+        &crate::rfc3339(crate::epoch_millis()),
+    ) {
         Ok(b) => b,
         Err(invalid) => {
             tracing::error!(request_id, field = %invalid.field, reason = %invalid.message, "invalid broadcast; not retried");
@@ -122,20 +136,34 @@ mod tests {
     fn deadlines_keep_a_margin() {
         let in_ten_s = crate::epoch_millis() as u64 + 10_000;
         let d = deadline_from(in_ten_s).saturating_duration_since(Instant::now());
-        assert!(d <= Duration::from_secs(10) - DEADLINE_MARGIN + Duration::from_millis(50), "{d:?}");
+        assert!(
+            d <= Duration::from_secs(10) - DEADLINE_MARGIN + Duration::from_millis(50),
+            "{d:?}"
+        );
         assert!(d >= Duration::from_secs(8), "{d:?}");
         assert!(deadline_from(0) > Instant::now() + Duration::from_secs(20));
     }
 
     #[test]
     fn emf_declares_every_value_it_carries() {
-        let s = Summary { recipients: 4, delivered: 2, gone: 1, failed: 1 };
+        let s = Summary {
+            recipients: 4,
+            delivered: 2,
+            gone: 1,
+            failed: 1,
+        };
         let line: Value = serde_json::from_str(&emf_line(&s, 17, 1_795_236_600_000)).unwrap();
         let metrics = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(metrics["Namespace"], METRICS_NAMESPACE);
         for m in metrics["Metrics"].as_array().unwrap() {
             assert!(line[m["Name"].as_str().unwrap()].is_u64(), "{m}");
         }
-        assert_eq!((line["Recipients"].as_u64(), line["BroadcastDuration"].as_u64()), (Some(4), Some(17)));
+        assert_eq!(
+            (
+                line["Recipients"].as_u64(),
+                line["BroadcastDuration"].as_u64()
+            ),
+            (Some(4), Some(17))
+        );
     }
 }

@@ -95,7 +95,8 @@ impl Config {
     }
 
     fn require(&self, name: &str, why: &str) -> Result<&str, ConfigError> {
-        self.get(name).ok_or_else(|| ConfigError::missing(name, why))
+        self.get(name)
+            .ok_or_else(|| ConfigError::missing(name, why))
     }
 
     /// `CONNECTIONS_TABLE`: the DynamoDB table of DESIGN "Connections table".
@@ -124,8 +125,13 @@ impl Config {
     pub fn membership_mode(&self) -> Result<MembershipMode, ConfigError> {
         match (self.get(MEMBERSHIP), self.get(DATABASE_URL)) {
             (Some("none"), _) => Ok(MembershipMode::AllowAll),
-            (Some("postgres") | None, Some(url)) => Ok(MembershipMode::Postgres { database_url: url.to_owned() }),
-            (Some("postgres"), None) => Err(ConfigError::missing(DATABASE_URL, "MEMBERSHIP=postgres needs it")),
+            (Some("postgres") | None, Some(url)) => Ok(MembershipMode::Postgres {
+                database_url: url.to_owned(),
+            }),
+            (Some("postgres"), None) => Err(ConfigError::missing(
+                DATABASE_URL,
+                "MEMBERSHIP=postgres needs it",
+            )),
             (None, None) => Err(ConfigError(format!(
                 "neither {DATABASE_URL} nor {MEMBERSHIP}=none is set: membership checks need a database, \
                  or must be turned off explicitly"
@@ -140,7 +146,9 @@ impl Config {
     pub fn websocket_endpoint(&self) -> Result<&str, ConfigError> {
         let url = self.require(WEBSOCKET_ENDPOINT, "the API Gateway Management API URL, https://{api}.execute-api.{region}.amazonaws.com/{stage}")?;
         if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(ConfigError(format!("{WEBSOCKET_ENDPOINT} must be an http(s) URL, not {url:?}")));
+            return Err(ConfigError(format!(
+                "{WEBSOCKET_ENDPOINT} must be an http(s) URL, not {url:?}"
+            )));
         }
         Ok(url)
     }
@@ -212,7 +220,10 @@ mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Config {
-        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|name| vars.get(name).cloned())
     }
 
@@ -221,7 +232,13 @@ mod tests {
     #[test]
     fn missing_variables_are_named() {
         let empty = config(&[]);
-        assert!(empty.connections_table().unwrap_err().to_string().contains("CONNECTIONS_TABLE"));
+        assert!(
+            empty
+                .connections_table()
+                .unwrap_err()
+                .to_string()
+                .contains("CONNECTIONS_TABLE")
+        );
         assert!(empty.jwt().unwrap_err().to_string().contains("JWT_SECRET"));
         let blank = config(&[(CONNECTIONS_TABLE, "  ")]);
         assert!(blank.connections_table().is_err(), "blank counts as unset");
@@ -229,23 +246,63 @@ mod tests {
 
     #[test]
     fn short_secrets_are_refused() {
-        let err = config(&[(JWT_SECRET, "short")]).jwt().unwrap_err().to_string();
-        assert!(err.contains("JWT_SECRET") && err.contains("too short"), "{err}");
-        let jwt = config(&[(JWT_SECRET, SECRET), (JWT_ISSUER, "iss")]).jwt().unwrap();
-        assert_eq!((jwt.issuer.as_deref(), jwt.audience.as_deref()), (Some("iss"), None));
+        let err = config(&[(JWT_SECRET, "short")])
+            .jwt()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("JWT_SECRET") && err.contains("too short"),
+            "{err}"
+        );
+        let jwt = config(&[(JWT_SECRET, SECRET), (JWT_ISSUER, "iss")])
+            .jwt()
+            .unwrap();
+        assert_eq!(
+            (jwt.issuer.as_deref(), jwt.audience.as_deref()),
+            (Some("iss"), None)
+        );
     }
 
     #[test]
     fn membership_is_postgres_with_a_database_and_never_off_by_default() {
         let url = "postgres://db/devhive";
-        let pg = MembershipMode::Postgres { database_url: url.into() };
-        assert_eq!(config(&[(DATABASE_URL, url)]).membership_mode(), Ok(pg.clone()));
-        assert_eq!(config(&[(DATABASE_URL, url), (MEMBERSHIP, "postgres")]).membership_mode(), Ok(pg));
-        assert_eq!(config(&[(MEMBERSHIP, "none")]).membership_mode(), Ok(MembershipMode::AllowAll));
-        assert_eq!(config(&[(DATABASE_URL, url), (MEMBERSHIP, "none")]).membership_mode(), Ok(MembershipMode::AllowAll));
+        let pg = MembershipMode::Postgres {
+            database_url: url.into(),
+        };
+        assert_eq!(
+            config(&[(DATABASE_URL, url)]).membership_mode(),
+            Ok(pg.clone())
+        );
+        assert_eq!(
+            config(&[(DATABASE_URL, url), (MEMBERSHIP, "postgres")]).membership_mode(),
+            Ok(pg)
+        );
+        assert_eq!(
+            config(&[(MEMBERSHIP, "none")]).membership_mode(),
+            Ok(MembershipMode::AllowAll)
+        );
+        assert_eq!(
+            config(&[(DATABASE_URL, url), (MEMBERSHIP, "none")]).membership_mode(),
+            Ok(MembershipMode::AllowAll)
+        );
         let neither = config(&[]).membership_mode().unwrap_err().to_string();
-        assert!(neither.contains("DATABASE_URL") && neither.contains("MEMBERSHIP=none"), "{neither}");
-        assert!(config(&[(MEMBERSHIP, "postgres")]).membership_mode().unwrap_err().to_string().contains("DATABASE_URL"));
-        assert!(config(&[(MEMBERSHIP, "maybe")]).membership_mode().unwrap_err().to_string().contains("MEMBERSHIP"));
+        assert!(
+            neither.contains("DATABASE_URL") && neither.contains("MEMBERSHIP=none"),
+            "{neither}"
+        );
+        assert!(
+            config(&[(MEMBERSHIP, "postgres")])
+                .membership_mode()
+                .unwrap_err()
+                .to_string()
+                .contains("DATABASE_URL")
+        );
+        assert!(
+            config(&[(MEMBERSHIP, "maybe")])
+                .membership_mode()
+                .unwrap_err()
+                .to_string()
+                .contains("MEMBERSHIP")
+        );
     }
 }

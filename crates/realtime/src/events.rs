@@ -49,7 +49,11 @@ impl EventType {
     pub fn as_str(&self) -> &str {
         match self {
             EventType::Custom(name) => name,
-            known => NAMED.iter().find(|(t, _)| t == known).map(|(_, n)| *n).expect("every named type is listed"),
+            known => NAMED
+                .iter()
+                .find(|(t, _)| t == known)
+                .map(|(_, n)| *n)
+                .expect("every named type is listed"),
         }
     }
 
@@ -58,7 +62,10 @@ impl EventType {
         if !is_valid_type(name) {
             return Err(format!("{name:?} does not match ^[a-z][a-z0-9_]{{0,63}}$"));
         }
-        Ok(NAMED.iter().find(|(_, n)| *n == name).map_or_else(|| EventType::Custom(name.to_owned()), |(t, _)| t.clone()))
+        Ok(NAMED
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map_or_else(|| EventType::Custom(name.to_owned()), |(t, _)| t.clone()))
     }
 }
 
@@ -68,7 +75,9 @@ pub fn is_valid_type(name: &str) -> bool {
     !bytes.is_empty()
         && bytes.len() <= 64
         && bytes[0].is_ascii_lowercase()
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
 }
 
 /// Resources named in `cache_invalidate` events.
@@ -120,14 +129,26 @@ impl Event {
     /// same project, event id and time; the resource from the type, `data.id` when present.
     pub fn invalidation(&self) -> Event {
         let mut data = json!({ "timestamp": self.timestamp });
-        if let Some(id) = self.data.get("id").filter(|id| id.is_string() || id.is_number()) {
+        if let Some(id) = self
+            .data
+            .get("id")
+            .filter(|id| id.is_string() || id.is_number())
+        {
             data["id"] = id.clone();
         }
         Event {
             kind: EventType::CacheInvalidate.as_str().to_owned(),
             project_id: self.project_id.clone(),
-            resource: Some(self.resource.clone().unwrap_or_else(|| resource_of(&self.kind).to_owned())),
-            action: Some(self.action.clone().unwrap_or_else(|| action_of(&self.kind).to_owned())),
+            resource: Some(
+                self.resource
+                    .clone()
+                    .unwrap_or_else(|| resource_of(&self.kind).to_owned()),
+            ),
+            action: Some(
+                self.action
+                    .clone()
+                    .unwrap_or_else(|| action_of(&self.kind).to_owned()),
+            ),
             data,
             event_id: self.event_id,
             timestamp: self.timestamp.clone(),
@@ -138,7 +159,11 @@ impl Event {
     /// The flag says whether it was replaced.
     pub fn to_deliverable(&self) -> (String, bool) {
         let json = self.to_json();
-        if json.len() <= MAX_EVENT_BYTES { (json, false) } else { (self.invalidation().to_json(), true) }
+        if json.len() <= MAX_EVENT_BYTES {
+            (json, false)
+        } else {
+            (self.invalidation().to_json(), true)
+        }
     }
 }
 
@@ -152,8 +177,19 @@ mod tests {
             assert_eq!(t.as_str(), *name);
             assert_eq!(EventType::parse(name).unwrap(), *t);
         }
-        assert_eq!(EventType::parse("comment_posted").unwrap(), EventType::Custom("comment_posted".into()));
-        for bad in ["", "Task", "1task", "task-updated", "task updated", &"a".repeat(65), "tâche"] {
+        assert_eq!(
+            EventType::parse("comment_posted").unwrap(),
+            EventType::Custom("comment_posted".into())
+        );
+        for bad in [
+            "",
+            "Task",
+            "1task",
+            "task-updated",
+            "task updated",
+            &"a".repeat(65),
+            "tâche",
+        ] {
             assert!(EventType::parse(bad).is_err(), "{bad:?}");
         }
         assert!(is_valid_type(&"a".repeat(64)));
@@ -195,7 +231,10 @@ mod tests {
                    "data": {"id": "t-1", "timestamp": "2026-11-22T05:00:00.000Z"},
                    "event_id": event.event_id, "timestamp": "2026-11-22T05:00:00.000Z"})
         );
-        let small = Event { data: json!({"id": "t-1"}), ..event };
+        let small = Event {
+            data: json!({"id": "t-1"}),
+            ..event
+        };
         assert!(!small.to_deliverable().1);
     }
 }

@@ -35,13 +35,19 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff { base: Duration::from_millis(25), cap: Duration::from_secs(2) }
+        Backoff {
+            base: Duration::from_millis(25),
+            cap: Duration::from_secs(2),
+        }
     }
 }
 
 impl Backoff {
     pub fn delay(&self, attempt: u32) -> Duration {
-        let ceiling = self.base.saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX)).min(self.cap);
+        let ceiling = self
+            .base
+            .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
+            .min(self.cap);
         let unit = (uuid::Uuid::new_v4().as_u64_pair().0 >> 11) as f64 / (1u64 << 53) as f64;
         ceiling.mul_f64(unit)
     }
@@ -77,7 +83,12 @@ struct Tally {
 
 impl FanOut {
     pub fn new(store: Arc<dyn ConnectionStore>, sender: Arc<dyn ConnectionSender>) -> Self {
-        FanOut { store, sender, concurrency: DEFAULT_CONCURRENCY, backoff: Backoff::default() }
+        FanOut {
+            store,
+            sender,
+            concurrency: DEFAULT_CONCURRENCY,
+            backoff: Backoff::default(),
+        }
     }
 
     pub fn with_concurrency(mut self, concurrency: usize) -> Self {
@@ -88,7 +99,11 @@ impl FanOut {
     /// Deliver `broadcast` (its event, or its `cache_invalidate` when too large) to its
     /// audience. Posts stop being retried at `deadline`. A store error while listing
     /// ends the broadcast with that error after the posts already started have finished.
-    pub async fn broadcast(&self, broadcast: &Broadcast, deadline: Instant) -> Result<Summary, StoreError> {
+    pub async fn broadcast(
+        &self,
+        broadcast: &Broadcast,
+        deadline: Instant,
+    ) -> Result<Summary, StoreError> {
         let (payload, replaced) = broadcast.event.to_deliverable();
         if replaced {
             tracing::warn!(
@@ -102,7 +117,13 @@ impl FanOut {
             Audience::Project(project) => self.store.project_subscribers(project),
             Audience::Everyone => self.store.all_subscribers(),
         };
-        self.post_all(pages, payload.as_bytes(), broadcast.exclude_connection_id.as_deref(), deadline).await
+        self.post_all(
+            pages,
+            payload.as_bytes(),
+            broadcast.exclude_connection_id.as_deref(),
+            deadline,
+        )
+        .await
     }
 
     async fn post_all(
@@ -112,7 +133,9 @@ impl FanOut {
         exclude: Option<&str>,
         deadline: Instant,
     ) -> Result<Summary, StoreError> {
-        let tally = Tally::default();
+        let tally = Arc::new(Tally::default());
+        let payload: Arc<[u8]> = payload.into();
+        let exclude: Option<Arc<str>> = exclude.map(Into::into);
         let (tx, mut rx) = mpsc::channel::<Page>(PAGES_AHEAD);
         let read = async move {
             while let Some(page) = pages.next().await {
@@ -123,24 +146,20 @@ impl FanOut {
             Ok::<(), StoreError>(())
         };
         let subscribers = stream::poll_fn(move |cx| rx.poll_recv(cx)).flat_map(stream::iter);
-        let post = subscribers
-            .filter(|s| std::future::ready(Some(s.connection_id.as_str()) != exclude))
-            .for_each_concurrent(self.concurrency, |s| {
-                let tally = &tally;
-                async move {
-                    tally.recipients.fetch_add(1, Ordering::Relaxed);
-                    match self.deliver(&s.connection_id, payload, deadline).await {
-                        PostOutcome::Delivered => tally.delivered.fetch_add(1, Ordering::Relaxed),
-                        PostOutcome::Gone => {
-                            tally.gone.lock().unwrap_or_else(|p| p.into_inner()).push(s.connection_id);
-                            0
-                        }
-                        PostOutcome::Retry(_) | PostOutcome::Failed(_) => tally.failed.fetch_add(1, Ordering::Relaxed),
-                    };
-                }
-            });
+        let post = subscribers.for_each_concurrent(self.concurrency, |s| {
+            let job = Job {
+                tally: tally.clone(),
+                sender: self.sender.clone(),
+                backoff: self.backoff,
+                payload: payload.clone(),
+                exclude: exclude.clone(),
+                deadline,
+            };
+            job.run(s)
+        });
         let (read, ()) = futures::join!(read, post);
 
+        let tally = Arc::into_inner(tally).expect("every post has finished");
         let gone = tally.gone.into_inner().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = self.store.remove_many(&gone).await {
             tracing::error!(error = %e, count = gone.len(), "cannot remove gone connections; TTL will expire them");
@@ -153,27 +172,76 @@ impl FanOut {
             failed: tally.failed.into_inner(),
         })
     }
+}
 
-    /// Post to one connection, retrying what is worth retrying until `deadline`.
-    async fn deliver(&self, connection_id: &str, payload: &[u8], deadline: Instant) -> PostOutcome {
-        let mut attempt = 0;
-        loop {
-            match self.sender.post(connection_id, payload).await {
-                PostOutcome::Retry(reason) => {
-                    let delay = self.backoff.delay(attempt);
-                    if Instant::now() + delay >= deadline {
-                        tracing::warn!(connection_id, attempts = attempt + 1, %reason, "not delivered before the deadline; connection kept");
-                        return PostOutcome::Retry(reason);
-                    }
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                PostOutcome::Failed(reason) => {
-                    tracing::warn!(connection_id, %reason, "post refused; connection kept");
-                    return PostOutcome::Failed(reason);
-                }
-                done => return done,
+/// One post and its bookkeeping. It owns everything it uses: a future made in a closure
+/// would carry the closure's borrowed lifetimes in its type, and rustc then cannot prove
+/// the whole broadcast `Send` for callers that spawn it.
+struct Job {
+    tally: Arc<Tally>,
+    sender: Arc<dyn ConnectionSender>,
+    backoff: Backoff,
+    payload: Arc<[u8]>,
+    exclude: Option<Arc<str>>,
+    deadline: Instant,
+}
+
+impl Job {
+    async fn run(self, s: crate::store::Subscriber) {
+        if self.exclude.as_deref() == Some(s.connection_id.as_str()) {
+            return;
+        }
+        let tally = &self.tally;
+        tally.recipients.fetch_add(1, Ordering::Relaxed);
+        match deliver(
+            &*self.sender,
+            self.backoff,
+            &s.connection_id,
+            &self.payload,
+            self.deadline,
+        )
+        .await
+        {
+            PostOutcome::Delivered => {
+                tally.delivered.fetch_add(1, Ordering::Relaxed);
             }
+            PostOutcome::Gone => tally
+                .gone
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(s.connection_id),
+            PostOutcome::Retry(_) | PostOutcome::Failed(_) => {
+                tally.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Post to one connection, retrying what is worth retrying until `deadline`.
+async fn deliver(
+    sender: &dyn ConnectionSender,
+    backoff: Backoff,
+    connection_id: &str,
+    payload: &[u8],
+    deadline: Instant,
+) -> PostOutcome {
+    let mut attempt = 0;
+    loop {
+        match sender.post(connection_id, payload).await {
+            PostOutcome::Retry(reason) => {
+                let delay = backoff.delay(attempt);
+                if Instant::now() + delay >= deadline {
+                    tracing::warn!(connection_id, attempts = attempt + 1, %reason, "not delivered before the deadline; connection kept");
+                    return PostOutcome::Retry(reason);
+                }
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            PostOutcome::Failed(reason) => {
+                tracing::warn!(connection_id, %reason, "post refused; connection kept");
+                return PostOutcome::Failed(reason);
+            }
+            done => return done,
         }
     }
 }

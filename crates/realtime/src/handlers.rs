@@ -5,16 +5,17 @@
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::{
-    ApiGatewayProxyResponse, ApiGatewayV2httpRequest, ApiGatewayV2httpResponse, ApiGatewayWebsocketProxyRequest,
+    ApiGatewayProxyResponse, ApiGatewayV2httpRequest, ApiGatewayV2httpResponse,
+    ApiGatewayWebsocketProxyRequest,
 };
 use lambda_runtime::{Error, LambdaEvent};
 
 use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
-use crate::membership::Membership;
-use crate::store::ConnectionStore;
 use crate::fanout::FanOut;
+use crate::membership::Membership;
 use crate::sender::ManagementApiSender;
+use crate::store::ConnectionStore;
 use crate::{broadcaster, lifecycle, status};
 
 /// `functions/connect`: the `$connect` route.
@@ -33,8 +34,17 @@ impl Connect {
         })
     }
 
-    pub async fn handle(&self, event: LambdaEvent<ApiGatewayWebsocketProxyRequest>) -> Result<ApiGatewayProxyResponse, Error> {
-        Ok(lifecycle::on_connect(&*self.store, &*self.membership, &self.authenticator, &event.payload).await)
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
+    ) -> Result<ApiGatewayProxyResponse, Error> {
+        Ok(lifecycle::on_connect(
+            &*self.store,
+            &*self.membership,
+            &self.authenticator,
+            &event.payload,
+        )
+        .await)
     }
 }
 
@@ -45,10 +55,15 @@ pub struct Disconnect {
 
 impl Disconnect {
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        Ok(Disconnect { store: config.store().await? })
+        Ok(Disconnect {
+            store: config.store().await?,
+        })
     }
 
-    pub async fn handle(&self, event: LambdaEvent<ApiGatewayWebsocketProxyRequest>) -> Result<ApiGatewayProxyResponse, Error> {
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
+    ) -> Result<ApiGatewayProxyResponse, Error> {
         Ok(lifecycle::on_disconnect(&*self.store, &event.payload).await)
     }
 }
@@ -61,10 +76,16 @@ pub struct Message {
 
 impl Message {
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        Ok(Message { membership: config.membership()?, store: config.store().await? })
+        Ok(Message {
+            membership: config.membership()?,
+            store: config.store().await?,
+        })
     }
 
-    pub async fn handle(&self, event: LambdaEvent<ApiGatewayWebsocketProxyRequest>) -> Result<ApiGatewayProxyResponse, Error> {
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
+    ) -> Result<ApiGatewayProxyResponse, Error> {
         Ok(lifecycle::on_message(&*self.store, &*self.membership, &event.payload).await)
     }
 }
@@ -85,8 +106,17 @@ impl Status {
         })
     }
 
-    pub async fn handle(&self, event: LambdaEvent<ApiGatewayV2httpRequest>) -> Result<ApiGatewayV2httpResponse, Error> {
-        Ok(status::project_status(&*self.store, &*self.membership, &self.authenticator, &event.payload).await)
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<ApiGatewayV2httpRequest>,
+    ) -> Result<ApiGatewayV2httpResponse, Error> {
+        Ok(status::project_status(
+            &*self.store,
+            &*self.membership,
+            &self.authenticator,
+            &event.payload,
+        )
+        .await)
     }
 }
 
@@ -99,12 +129,24 @@ impl Broadcaster {
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let endpoint = config.websocket_endpoint()?.to_owned();
         let store = config.store().await?;
-        let sender = ManagementApiSender::for_endpoint(&crate::config::sdk_config().await, &endpoint);
-        Ok(Broadcaster { fanout: FanOut::new(store, Arc::new(sender)) })
+        let sender =
+            ManagementApiSender::for_endpoint(&crate::config::sdk_config().await, &endpoint);
+        Ok(Broadcaster {
+            fanout: FanOut::new(store, Arc::new(sender)),
+        })
     }
 
-    pub async fn handle(&self, event: LambdaEvent<serde_json::Value>) -> Result<serde_json::Value, Error> {
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<serde_json::Value>,
+    ) -> Result<serde_json::Value, Error> {
         let deadline = broadcaster::deadline_from(event.context.deadline);
-        Ok(broadcaster::invoke(&self.fanout, &event.payload, &event.context.request_id, deadline).await?)
+        Ok(broadcaster::invoke(
+            &self.fanout,
+            &event.payload,
+            &event.context.request_id,
+            deadline,
+        )
+        .await?)
     }
 }

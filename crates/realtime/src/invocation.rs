@@ -43,10 +43,16 @@ pub struct InvalidInput {
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> InvalidInput {
-    InvalidInput { field: field.to_owned(), message: message.into() }
+    InvalidInput {
+        field: field.to_owned(),
+        message: message.into(),
+    }
 }
 
-fn string<'a>(object: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, InvalidInput> {
+fn string<'a>(
+    object: &'a Map<String, Value>,
+    field: &str,
+) -> Result<Option<&'a str>, InvalidInput> {
     match object.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -61,11 +67,21 @@ impl Broadcast {
     pub fn parse(payload: &Value, event_id: Uuid, now: &str) -> Result<Broadcast, InvalidInput> {
         let size = serde_json::to_string(payload).map_or(usize::MAX, |s| s.len());
         if size > MAX_INVOCATION_BYTES {
-            return Err(invalid("payload", format!("{size} bytes; the limit is {MAX_INVOCATION_BYTES}")));
+            return Err(invalid(
+                "payload",
+                format!("{size} bytes; the limit is {MAX_INVOCATION_BYTES}"),
+            ));
         }
-        let object = payload.as_object().ok_or_else(|| invalid("payload", "must be a JSON object"))?;
-        let project_field = if object.contains_key("project_id") { "project_id" } else { "projectId" };
-        let project = string(object, project_field)?.ok_or_else(|| invalid("project_id", "is required"))?;
+        let object = payload
+            .as_object()
+            .ok_or_else(|| invalid("payload", "must be a JSON object"))?;
+        let project_field = if object.contains_key("project_id") {
+            "project_id"
+        } else {
+            "projectId"
+        };
+        let project =
+            string(object, project_field)?.ok_or_else(|| invalid("project_id", "is required"))?;
         let event_id = match string(object, "event_id")? {
             Some(id) => Uuid::parse_str(id).map_err(|_| invalid("event_id", "must be a UUID"))?,
             None => event_id,
@@ -98,7 +114,10 @@ impl Broadcast {
         } else if object.contains_key("resource") {
             Self::trigger(object, project, event_id, now)?
         } else {
-            return Err(invalid("type", "is required (or the trigger form's resource, id and action)"));
+            return Err(invalid(
+                "type",
+                "is required (or the trigger form's resource, id and action)",
+            ));
         };
 
         let audience = if project == "*" {
@@ -107,14 +126,26 @@ impl Broadcast {
             }
             Audience::Everyone
         } else {
-            Audience::Project(Uuid::parse_str(project).map_err(|_| invalid("project_id", "must be a UUID"))?)
+            Audience::Project(
+                Uuid::parse_str(project).map_err(|_| invalid("project_id", "must be a UUID"))?,
+            )
         };
-        Ok(Broadcast { audience, event, exclude_connection_id: exclude.map(str::to_owned) })
+        Ok(Broadcast {
+            audience,
+            event,
+            exclude_connection_id: exclude.map(str::to_owned),
+        })
     }
 
     /// The trigger form: a row change announced by `notify_cache_invalidation()`.
-    fn trigger(object: &Map<String, Value>, project: &str, event_id: Uuid, now: &str) -> Result<Event, InvalidInput> {
-        let resource = string(object, "resource")?.ok_or_else(|| invalid("resource", "is required"))?;
+    fn trigger(
+        object: &Map<String, Value>,
+        project: &str,
+        event_id: Uuid,
+        now: &str,
+    ) -> Result<Event, InvalidInput> {
+        let resource =
+            string(object, "resource")?.ok_or_else(|| invalid("resource", "is required"))?;
         if !RESOURCES.contains(&resource) {
             return Err(invalid("resource", format!("must be one of {RESOURCES:?}")));
         }
@@ -153,14 +184,19 @@ mod tests {
 
     #[test]
     fn the_go_handlers_payload_is_accepted() {
-        let b = parse(json!({"projectId": P, "type": "message_created", "data": {"id": "m1", "text": "hi"},
-                             "exclude_connection_id": "abc="}))
+        let b = parse(
+            json!({"projectId": P, "type": "message_created", "data": {"id": "m1", "text": "hi"},
+                             "exclude_connection_id": "abc="}),
+        )
         .unwrap();
         assert_eq!(b.audience, Audience::Project(Uuid::parse_str(P).unwrap()));
         assert_eq!(b.exclude_connection_id.as_deref(), Some("abc="));
         assert_eq!(b.event.kind, "message_created");
         assert_eq!(b.event.data, json!({"id": "m1", "text": "hi"}));
-        assert_eq!((b.event.event_id, b.event.timestamp.as_str()), (Uuid::nil(), NOW));
+        assert_eq!(
+            (b.event.event_id, b.event.timestamp.as_str()),
+            (Uuid::nil(), NOW)
+        );
     }
 
     #[test]
@@ -173,8 +209,10 @@ mod tests {
 
     #[test]
     fn trigger_payloads_become_cache_invalidate() {
-        let b = parse(json!({"resource": "task", "id": "t-1", "action": "UPDATE", "project_id": P,
-                             "timestamp": "2026-11-22T04:59:59Z"}))
+        let b = parse(
+            json!({"resource": "task", "id": "t-1", "action": "UPDATE", "project_id": P,
+                             "timestamp": "2026-11-22T04:59:59Z"}),
+        )
         .unwrap();
         let sent: Value = serde_json::from_str(&b.event.to_json()).unwrap();
         assert_eq!(
@@ -182,14 +220,26 @@ mod tests {
             json!({"type": "cache_invalidate", "project_id": P, "resource": "task", "action": "UPDATE",
                    "data": {"id": "t-1", "timestamp": "2026-11-22T04:59:59Z"}, "event_id": Uuid::nil(), "timestamp": NOW})
         );
-        let camel = parse(json!({"resource": "project_members", "id": format!("{P}:u1"), "action": "INSERT", "projectId": P}));
+        let camel = parse(
+            json!({"resource": "project_members", "id": format!("{P}:u1"), "action": "INSERT", "projectId": P}),
+        );
         assert_eq!(camel.unwrap().event.data["id"], format!("{P}:u1"));
     }
 
     #[test]
     fn resync_alone_may_address_everyone() {
-        assert_eq!(parse(json!({"project_id": "*", "type": "resync"})).unwrap().audience, Audience::Everyone);
-        assert_eq!(parse(json!({"project_id": "*", "type": "task_updated"})).unwrap_err().field, "project_id");
+        assert_eq!(
+            parse(json!({"project_id": "*", "type": "resync"}))
+                .unwrap()
+                .audience,
+            Audience::Everyone
+        );
+        assert_eq!(
+            parse(json!({"project_id": "*", "type": "task_updated"}))
+                .unwrap_err()
+                .field,
+            "project_id"
+        );
     }
 
     #[test]
@@ -197,19 +247,49 @@ mod tests {
         let cases = [
             (json!([1, 2]), "payload"),
             (json!({"type": "task_updated"}), "project_id"),
-            (json!({"project_id": "nope", "type": "task_updated"}), "project_id"),
-            (json!({"project_id": 7, "type": "task_updated"}), "project_id"),
+            (
+                json!({"project_id": "nope", "type": "task_updated"}),
+                "project_id",
+            ),
+            (
+                json!({"project_id": 7, "type": "task_updated"}),
+                "project_id",
+            ),
             (json!({"project_id": P}), "type"),
             (json!({"project_id": P, "type": "Task Updated"}), "type"),
             (json!({"project_id": P, "type": 5}), "type"),
-            (json!({"project_id": P, "type": "x", "event_id": "e1"}), "event_id"),
-            (json!({"project_id": P, "type": "x", "exclude_connection_id": 1}), "exclude_connection_id"),
-            (json!({"project_id": P, "type": "x", "exclude_connection_id": "a".repeat(200)}), "exclude_connection_id"),
-            (json!({"project_id": P, "type": "cache_invalidate", "resource": "tasks"}), "resource"),
-            (json!({"project_id": P, "resource": "tasks", "id": "1", "action": "UPDATE"}), "resource"),
-            (json!({"project_id": P, "resource": "task", "id": "1", "action": "upsert"}), "action"),
-            (json!({"project_id": P, "resource": "task", "action": "UPDATE"}), "id"),
-            (json!({"project_id": P, "type": "x", "data": "y".repeat(MAX_INVOCATION_BYTES)}), "payload"),
+            (
+                json!({"project_id": P, "type": "x", "event_id": "e1"}),
+                "event_id",
+            ),
+            (
+                json!({"project_id": P, "type": "x", "exclude_connection_id": 1}),
+                "exclude_connection_id",
+            ),
+            (
+                json!({"project_id": P, "type": "x", "exclude_connection_id": "a".repeat(200)}),
+                "exclude_connection_id",
+            ),
+            (
+                json!({"project_id": P, "type": "cache_invalidate", "resource": "tasks"}),
+                "resource",
+            ),
+            (
+                json!({"project_id": P, "resource": "tasks", "id": "1", "action": "UPDATE"}),
+                "resource",
+            ),
+            (
+                json!({"project_id": P, "resource": "task", "id": "1", "action": "upsert"}),
+                "action",
+            ),
+            (
+                json!({"project_id": P, "resource": "task", "action": "UPDATE"}),
+                "id",
+            ),
+            (
+                json!({"project_id": P, "type": "x", "data": "y".repeat(MAX_INVOCATION_BYTES)}),
+                "payload",
+            ),
         ];
         for (payload, field) in cases {
             let shown = payload.to_string().chars().take(80).collect::<String>();

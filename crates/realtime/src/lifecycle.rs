@@ -38,13 +38,23 @@ fn refuse(error: ErrorFrame) -> ApiGatewayProxyResponse {
 }
 
 /// Whether the membership port lets `user` into `project`, as an error frame when it does not.
-pub async fn check_member(membership: &dyn Membership, project: Uuid, user: Uuid) -> Result<(), ErrorFrame> {
+pub async fn check_member(
+    membership: &dyn Membership,
+    project: Uuid,
+    user: Uuid,
+) -> Result<(), ErrorFrame> {
     match membership.is_member(project, user).await {
         Ok(true) => Ok(()),
-        Ok(false) => Err(ErrorFrame::new(ErrorCode::Forbidden, "not a member of this project")),
+        Ok(false) => Err(ErrorFrame::new(
+            ErrorCode::Forbidden,
+            "not a member of this project",
+        )),
         Err(e) => {
             tracing::error!(project_id = %project, user_id = %user, error = %e, "membership check failed; denying");
-            Err(ErrorFrame::new(ErrorCode::Unavailable, "membership cannot be checked right now"))
+            Err(ErrorFrame::new(
+                ErrorCode::Unavailable,
+                "membership cannot be checked right now",
+            ))
         }
     }
 }
@@ -52,12 +62,15 @@ pub async fn check_member(membership: &dyn Membership, project: Uuid, user: Uuid
 fn store_unavailable(e: StoreError) -> ErrorFrame {
     match e {
         StoreError::NotFound => ErrorFrame::new(ErrorCode::NotFound, "connection is closed"),
-        StoreError::Unavailable(_) => ErrorFrame::new(ErrorCode::Unavailable, "connection store unavailable"),
+        StoreError::Unavailable(_) => {
+            ErrorFrame::new(ErrorCode::Unavailable, "connection store unavailable")
+        }
     }
 }
 
 fn parse_project(value: &str) -> Result<Uuid, ErrorFrame> {
-    Uuid::parse_str(value).map_err(|_| ErrorFrame::new(ErrorCode::BadRequest, "project_id must be a UUID"))
+    Uuid::parse_str(value)
+        .map_err(|_| ErrorFrame::new(ErrorCode::BadRequest, "project_id must be a UUID"))
 }
 
 /// `$connect`: authenticate, check membership when a project is given, record the connection.
@@ -73,7 +86,9 @@ pub async fn on_connect(
     let ctx = &request.request_context;
     let connection_id = ctx.connection_id.as_deref().unwrap_or_default();
     let query = &request.query_string_parameters;
-    let project_param = query.first("project_id").or_else(|| query.first("projectId"));
+    let project_param = query
+        .first("project_id")
+        .or_else(|| query.first("projectId"));
     let log_refusal = |user: Option<Uuid>, error: &ErrorFrame| {
         tracing::warn!(
             route = ROUTE_CONNECT,
@@ -91,8 +106,13 @@ pub async fn on_connect(
         return refuse(error);
     }
 
-    let authenticated = auth::token_from_request(query.first("token"), &request.headers)
-        .and_then(|source| Ok((authenticator.verify(source.token)?, source.select_subprotocol)));
+    let authenticated =
+        auth::token_from_request(query.first("token"), &request.headers).and_then(|source| {
+            Ok((
+                authenticator.verify(source.token)?,
+                source.select_subprotocol,
+            ))
+        });
     let (user, select_subprotocol) = match authenticated {
         Ok(ok) => ok,
         Err(e) => {
@@ -116,7 +136,11 @@ pub async fn on_connect(
         return refuse(error);
     }
 
-    let connected_at = if ctx.connected_at > 0 { ctx.connected_at } else { crate::epoch_millis() };
+    let connected_at = if ctx.connected_at > 0 {
+        ctx.connected_at
+    } else {
+        crate::epoch_millis()
+    };
     let connection = Connection::new(connection_id, user, project, connected_at);
     if let Err(e) = store.insert(&connection).await {
         tracing::error!(route = ROUTE_CONNECT, connection_id, user_id = %user, error = %e, "cannot record connection");
@@ -134,7 +158,10 @@ pub async fn on_connect(
     ok.status_code = 200;
     if select_subprotocol {
         let mut headers = HeaderMap::new();
-        headers.insert(http::header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(auth::SUBPROTOCOL));
+        headers.insert(
+            http::header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(auth::SUBPROTOCOL),
+        );
         ok.headers = headers;
     }
     ok
@@ -142,7 +169,10 @@ pub async fn on_connect(
 
 /// `$disconnect`: forget the connection. Always 200: API Gateway ignores the answer, and a
 /// connection that is already gone is not an error.
-pub async fn on_disconnect(store: &dyn ConnectionStore, request: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
+pub async fn on_disconnect(
+    store: &dyn ConnectionStore,
+    request: &ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
     let ctx = &request.request_context;
     let connection_id = ctx.connection_id.as_deref().unwrap_or_default();
     match store.remove(connection_id).await {
@@ -174,7 +204,10 @@ pub async fn on_message(
     let route = ctx.route_key.as_deref().unwrap_or(ROUTE_DEFAULT);
     let connection_id = ctx.connection_id.as_deref().unwrap_or_default();
     let result = if request.is_base64_encoded {
-        Err(ErrorFrame::new(ErrorCode::BadRequest, "binary messages are not supported"))
+        Err(ErrorFrame::new(
+            ErrorCode::BadRequest,
+            "binary messages are not supported",
+        ))
     } else {
         match ClientMessage::parse(request.body.as_deref().unwrap_or_default()) {
             Ok(message) => handle(store, membership, route, connection_id, message).await,
@@ -213,7 +246,10 @@ async fn handle(
                 tracing::warn!(route, connection_id, user_id = %user, project_id = %project_id, code = error.code.as_str(), "subscribe refused");
                 return Err(error);
             }
-            store.subscribe(connection_id, project_id).await.map_err(store_unavailable)?;
+            store
+                .subscribe(connection_id, project_id)
+                .await
+                .map_err(store_unavailable)?;
             tracing::info!(
                 route,
                 connection_id,
@@ -225,7 +261,10 @@ async fn handle(
             Ok(Reply::Subscribed { project_id })
         }
         ClientMessage::Unsubscribe => {
-            let old = store.unsubscribe(connection_id).await.map_err(store_unavailable)?;
+            let old = store
+                .unsubscribe(connection_id)
+                .await
+                .map_err(store_unavailable)?;
             tracing::info!(
                 route,
                 connection_id,

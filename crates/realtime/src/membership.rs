@@ -25,7 +25,10 @@ pub struct AllowAll(());
 
 impl AllowAll {
     pub fn new() -> Self {
-        tracing::warn!(membership = "none", "membership checks are OFF: every authenticated user may open every project");
+        tracing::warn!(
+            membership = "none",
+            "membership checks are OFF: every authenticated user may open every project"
+        );
         AllowAll(())
     }
 }
@@ -52,16 +55,23 @@ pub struct MemberList {
 
 impl MemberList {
     pub fn new(members: impl IntoIterator<Item = (Uuid, Uuid)>) -> Self {
-        MemberList { members: RwLock::new(members.into_iter().collect()), failing: Default::default() }
+        MemberList {
+            members: RwLock::new(members.into_iter().collect()),
+            failing: Default::default(),
+        }
     }
 
     pub fn add(&self, project_id: Uuid, user_id: Uuid) {
-        self.members.write().unwrap_or_else(|p| p.into_inner()).insert((project_id, user_id));
+        self.members
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((project_id, user_id));
     }
 
     /// Make every check fail as a broken database would.
     pub fn set_failing(&self, failing: bool) {
-        self.failing.store(failing, std::sync::atomic::Ordering::SeqCst);
+        self.failing
+            .store(failing, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -71,6 +81,10 @@ impl Membership for MemberList {
         if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(MembershipError("member list set to fail".into()));
         }
-        Ok(self.members.read().unwrap_or_else(|p| p.into_inner()).contains(&(project_id, user_id)))
+        Ok(self
+            .members
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&(project_id, user_id)))
     }
 }

@@ -69,21 +69,38 @@ impl ClientMessage {
         if body.len() > MAX_CLIENT_MESSAGE_BYTES {
             return Err(ErrorFrame::new(
                 ErrorCode::TooLarge,
-                format!("message is {} bytes; the limit is {MAX_CLIENT_MESSAGE_BYTES}", body.len()),
+                format!(
+                    "message is {} bytes; the limit is {MAX_CLIENT_MESSAGE_BYTES}",
+                    body.len()
+                ),
             ));
         }
-        let value: Value = serde_json::from_str(body)
-            .map_err(|e| ErrorFrame::new(ErrorCode::BadRequest, format!("message is not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_str(body).map_err(|e| {
+            ErrorFrame::new(
+                ErrorCode::BadRequest,
+                format!("message is not valid JSON: {e}"),
+            )
+        })?;
         let Some(object) = value.as_object() else {
-            return Err(ErrorFrame::new(ErrorCode::BadRequest, "message must be a JSON object"));
+            return Err(ErrorFrame::new(
+                ErrorCode::BadRequest,
+                "message must be a JSON object",
+            ));
         };
         let bad = |e: serde_json::Error| ErrorFrame::new(ErrorCode::BadRequest, e.to_string());
         if object.contains_key("action") {
-            Ok(serde_json::from_value::<ActionMessage>(value).map_err(bad)?.into())
+            Ok(serde_json::from_value::<ActionMessage>(value)
+                .map_err(bad)?
+                .into())
         } else if object.contains_key("type") {
-            Ok(serde_json::from_value::<LegacyMessage>(value).map_err(bad)?.into())
+            Ok(serde_json::from_value::<LegacyMessage>(value)
+                .map_err(bad)?
+                .into())
         } else {
-            Err(ErrorFrame::new(ErrorCode::BadRequest, "message needs an \"action\" field"))
+            Err(ErrorFrame::new(
+                ErrorCode::BadRequest,
+                "message needs an \"action\" field",
+            ))
         }
     }
 }
@@ -148,7 +165,10 @@ pub struct ErrorFrame {
 
 impl ErrorFrame {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ErrorFrame { code, message: message.into() }
+        ErrorFrame {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -175,14 +195,26 @@ mod tests {
     fn both_vocabularies_parse_to_the_same_messages() {
         let p = Uuid::parse_str(P).unwrap();
         let cases = [
-            (json!({"action": "subscribe", "project_id": P}), ClientMessage::Subscribe { project_id: p }),
-            (json!({"action": "subscribe", "projectId": P}), ClientMessage::Subscribe { project_id: p }),
-            (json!({"type": "join_project", "project_id": P}), ClientMessage::Subscribe { project_id: p }),
+            (
+                json!({"action": "subscribe", "project_id": P}),
+                ClientMessage::Subscribe { project_id: p },
+            ),
+            (
+                json!({"action": "subscribe", "projectId": P}),
+                ClientMessage::Subscribe { project_id: p },
+            ),
+            (
+                json!({"type": "join_project", "project_id": P}),
+                ClientMessage::Subscribe { project_id: p },
+            ),
             (json!({"action": "unsubscribe"}), ClientMessage::Unsubscribe),
             (json!({"type": "leave_project"}), ClientMessage::Unsubscribe),
             (json!({"action": "ping"}), ClientMessage::Ping),
             (json!({"type": "ping"}), ClientMessage::Ping),
-            (json!({"action": "ping", "request_id": 7}), ClientMessage::Ping),
+            (
+                json!({"action": "ping", "request_id": 7}),
+                ClientMessage::Ping,
+            ),
         ];
         for (body, want) in cases {
             assert_eq!(ClientMessage::parse(&body.to_string()), Ok(want), "{body}");
@@ -193,7 +225,10 @@ mod tests {
     fn replies_have_the_documented_wire_format() {
         let p = Uuid::parse_str(P).unwrap();
         let cases = [
-            (Reply::Subscribed { project_id: p }, json!({"type": "subscribed", "project_id": P})),
+            (
+                Reply::Subscribed { project_id: p },
+                json!({"type": "subscribed", "project_id": P}),
+            ),
             (Reply::Unsubscribed, json!({"type": "unsubscribed"})),
             (Reply::Pong, json!({"type": "pong"})),
             (
@@ -202,14 +237,25 @@ mod tests {
             ),
         ];
         for (reply, want) in cases {
-            assert_eq!(serde_json::from_str::<serde_json::Value>(&reply.to_json()).unwrap(), want);
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&reply.to_json()).unwrap(),
+                want
+            );
         }
     }
 
     #[test]
     fn codes_serialize_as_their_wire_names() {
         use ErrorCode::*;
-        for code in [BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, RateLimited, Unavailable] {
+        for code in [
+            BadRequest,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            TooLarge,
+            RateLimited,
+            Unavailable,
+        ] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }
     }
@@ -218,8 +264,14 @@ mod tests {
     fn client_messages_serialize_to_what_the_server_parses() {
         let p = Uuid::parse_str(P).unwrap();
         let action = serde_json::to_string(&ActionMessage::Subscribe { project_id: p }).unwrap();
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&action).unwrap(), json!({"action": "subscribe", "project_id": P}));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&action).unwrap(),
+            json!({"action": "subscribe", "project_id": P})
+        );
         let legacy = serde_json::to_string(&LegacyMessage::LeaveProject {}).unwrap();
-        assert_eq!(ClientMessage::parse(&legacy), Ok(ClientMessage::Unsubscribe));
+        assert_eq!(
+            ClientMessage::parse(&legacy),
+            Ok(ClientMessage::Unsubscribe)
+        );
     }
 }

@@ -44,7 +44,34 @@ impl ManagementApiSender {
     /// SDK retries are off: fan-out retries with its own jittered backoff within the
     /// invocation's deadline, so a post is one HTTP request here.
     pub fn for_endpoint(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
-        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+        Self::from_builder(
+            aws_sdk_apigatewaymanagement::config::Builder::from(sdk),
+            endpoint,
+        )
+    }
+
+    /// A client for a local Management API (the dev server): fixed region and credentials,
+    /// nothing read from the environment.
+    pub fn local(endpoint: &str) -> Self {
+        use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region};
+        let builder = aws_sdk_apigatewaymanagement::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("local"))
+            .credentials_provider(Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "devhive-realtime",
+            ));
+        Self::from_builder(builder, endpoint)
+    }
+
+    fn from_builder(
+        builder: aws_sdk_apigatewaymanagement::config::Builder,
+        endpoint: &str,
+    ) -> Self {
+        let config = builder
             .endpoint_url(endpoint)
             .retry_config(aws_config::retry::RetryConfig::disabled())
             .timeout_config(
@@ -62,7 +89,13 @@ impl ManagementApiSender {
 #[async_trait]
 impl ConnectionSender for ManagementApiSender {
     async fn post(&self, connection_id: &str, payload: &[u8]) -> PostOutcome {
-        let result = self.client.post_to_connection().connection_id(connection_id).data(Blob::new(payload)).send().await;
+        let result = self
+            .client
+            .post_to_connection()
+            .connection_id(connection_id)
+            .data(Blob::new(payload))
+            .send()
+            .await;
         match result {
             Ok(_) => PostOutcome::Delivered,
             Err(SdkError::ServiceError(e)) => {
@@ -76,9 +109,11 @@ impl ConnectionSender for ManagementApiSender {
                     PostOutcome::Failed(format!("HTTP {status}: {}", DisplayErrorContext(err)))
                 }
             }
-            Err(e @ (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_))) => {
-                PostOutcome::Retry(DisplayErrorContext(&e).to_string())
-            }
+            Err(
+                e @ (SdkError::TimeoutError(_)
+                | SdkError::DispatchFailure(_)
+                | SdkError::ResponseError(_)),
+            ) => PostOutcome::Retry(DisplayErrorContext(&e).to_string()),
             Err(e) => PostOutcome::Failed(DisplayErrorContext(&e).to_string()),
         }
     }

@@ -30,21 +30,33 @@ pub struct ProjectStatus {
 }
 
 /// Count the live subscribers of `project_id` and their distinct users, page by page.
-pub async fn count_project(store: &dyn ConnectionStore, project_id: Uuid) -> Result<(u64, BTreeSet<Uuid>), crate::store::StoreError> {
+pub async fn count_project(
+    store: &dyn ConnectionStore,
+    project_id: Uuid,
+) -> Result<(u64, BTreeSet<Uuid>), crate::store::StoreError> {
     store
         .project_subscribers(project_id)
-        .try_fold((0u64, BTreeSet::new()), |(mut n, mut users), page| async move {
-            n += page.len() as u64;
-            users.extend(page.into_iter().map(|s| s.user_id));
-            Ok((n, users))
-        })
+        .try_fold(
+            (0u64, BTreeSet::new()),
+            |(mut n, mut users), page| async move {
+                n += page.len() as u64;
+                users.extend(page.into_iter().map(|s| s.user_id));
+                Ok((n, users))
+            },
+        )
         .await
 }
 
 fn json_response(status: u16, body: String) -> ApiGatewayV2httpResponse {
     let mut headers = HeaderMap::new();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
     let mut r = ApiGatewayV2httpResponse::default();
     r.status_code = i64::from(status);
     r.headers = headers;
@@ -61,7 +73,10 @@ pub async fn project_status(
 ) -> ApiGatewayV2httpResponse {
     let project_param = request.path_parameters.get("projectId").map(String::as_str);
     match status(store, membership, authenticator, request, project_param).await {
-        Ok(status) => json_response(200, serde_json::to_string(&status).expect("plain data serializes")),
+        Ok(status) => json_response(
+            200,
+            serde_json::to_string(&status).expect("plain data serializes"),
+        ),
         Err((user, error)) => {
             tracing::warn!(
                 route = ROUTE,
@@ -85,18 +100,37 @@ async fn status(
 ) -> Result<ProjectStatus, (Option<Uuid>, ErrorFrame)> {
     let user = auth::bearer_token(&request.headers)
         .and_then(|token| authenticator.verify(token))
-        .map_err(|e| (None, ErrorFrame::new(ErrorCode::Unauthorized, e.to_string())))?;
+        .map_err(|e| {
+            (
+                None,
+                ErrorFrame::new(ErrorCode::Unauthorized, e.to_string()),
+            )
+        })?;
     let fail = |error: ErrorFrame| (Some(user), error);
     let project = project_param
         .and_then(|p| Uuid::parse_str(p).ok())
-        .ok_or_else(|| fail(ErrorFrame::new(ErrorCode::BadRequest, "projectId must be a UUID")))?;
-    check_member(membership, project, user).await.map_err(fail)?;
+        .ok_or_else(|| {
+            fail(ErrorFrame::new(
+                ErrorCode::BadRequest,
+                "projectId must be a UUID",
+            ))
+        })?;
+    check_member(membership, project, user)
+        .await
+        .map_err(fail)?;
     let unavailable = |e: crate::store::StoreError| {
         tracing::error!(route = ROUTE, project_id = %project, error = %e, "status: store failed");
-        fail(ErrorFrame::new(ErrorCode::Unavailable, "connection store unavailable"))
+        fail(ErrorFrame::new(
+            ErrorCode::Unavailable,
+            "connection store unavailable",
+        ))
     };
     let (project_clients, users) = count_project(store, project).await.map_err(unavailable)?;
     let total_clients = store.approximate_total().await.map_err(unavailable)?;
     tracing::info!(route = ROUTE, user_id = %user, project_id = %project, project_clients, "status");
-    Ok(ProjectStatus { total_clients, project_clients, user_ids: users.into_iter().collect() })
+    Ok(ProjectStatus {
+        total_clients,
+        project_clients,
+        user_ids: users.into_iter().collect(),
+    })
 }

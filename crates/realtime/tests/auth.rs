@@ -16,7 +16,11 @@ const ISSUER: &str = "https://devhive.example/auth";
 const AUDIENCE: &str = "devhive-realtime";
 
 fn config() -> JwtConfig {
-    JwtConfig { secret: DEV_JWT_SECRET.as_bytes().to_vec(), issuer: Some(ISSUER.into()), audience: Some(AUDIENCE.into()) }
+    JwtConfig {
+        secret: DEV_JWT_SECRET.as_bytes().to_vec(),
+        issuer: Some(ISSUER.into()),
+        audience: Some(AUDIENCE.into()),
+    }
 }
 
 fn now() -> i64 {
@@ -57,14 +61,23 @@ fn with_header(token: &str, header: Value) -> String {
 }
 
 /// A `$connect` event with the token in the query (`query`) and/or the subprotocol header.
-fn connect_event(id: &str, query: Option<&str>, protocol: Option<&str>) -> realtime::aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest {
+fn connect_event(
+    id: &str,
+    query: Option<&str>,
+    protocol: Option<&str>,
+) -> realtime::aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest {
     let mut event = common::with_connection(common::ws_fixture("connect-no-project"), id);
     event.query_string_parameters = match query {
-        Some(t) => [("token".to_owned(), t.to_owned())].into_iter().collect::<std::collections::HashMap<_, _>>().into(),
+        Some(t) => [("token".to_owned(), t.to_owned())]
+            .into_iter()
+            .collect::<std::collections::HashMap<_, _>>()
+            .into(),
         None => Default::default(),
     };
     if let Some(p) = protocol {
-        event.headers.insert("sec-websocket-protocol", p.parse().unwrap());
+        event
+            .headers
+            .insert("sec-websocket-protocol", p.parse().unwrap());
     }
     event
 }
@@ -74,7 +87,10 @@ async fn bad_tokens_are_refused_with_401_and_nothing_is_written() {
     let good = sign(&good_claims());
     let other_user_token = sign(&with(good_claims(), "sub", json!(Uuid::new_v4())));
     let [h, p, s]: [&str; 3] = good.splitn(3, '.').collect::<Vec<_>>().try_into().unwrap();
-    let tampered_payload = format!("{h}.{}.{s}", b64(&with(good_claims(), "sub", json!(Uuid::new_v4()))));
+    let tampered_payload = format!(
+        "{h}.{}.{s}",
+        b64(&with(good_claims(), "sub", json!(Uuid::new_v4())))
+    );
     let mut flipped = s.to_owned().into_bytes();
     flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
     let tampered_signature = format!("{h}.{p}.{}", String::from_utf8(flipped).unwrap());
@@ -84,36 +100,150 @@ async fn bad_tokens_are_refused_with_401_and_nothing_is_written() {
     let cases: Vec<(&str, Option<String>, Option<String>)> = vec![
         ("no token", None, None),
         ("empty query token", Some(String::new()), None),
-        ("subprotocol offered without token", None, Some("devhive".into())),
+        (
+            "subprotocol offered without token",
+            None,
+            Some("devhive".into()),
+        ),
         ("garbage", Some("not-a-jwt".into()), None),
         ("two segments", Some(format!("{h}.{p}")), None),
         ("four segments", Some(format!("{good}.{s}")), None),
         ("header not base64 JSON", Some(format!("%%%.{p}.{s}")), None),
-        ("alg none, no signature", Some(format!("{}.{p}.", b64(&json!({"alg": "none", "typ": "JWT"})))), None),
-        ("alg none, with signature", Some(with_header(&good, json!({"alg": "none", "typ": "JWT"}))), None),
-        ("RS256 header", Some(with_header(&good, json!({"alg": "RS256", "typ": "JWT"}))), None),
-        ("HS384 with the right secret", Some(sign_with(Algorithm::HS384, DEV_JWT_SECRET.as_bytes(), &good_claims())), None),
-        ("HS512 with the right secret", Some(sign_with(Algorithm::HS512, DEV_JWT_SECRET.as_bytes(), &good_claims())), None),
-        ("wrong key", Some(sign_with(Algorithm::HS256, b"another-secret-of-thirty-two-bytes!!", &good_claims())), None),
-        ("expired", Some(sign(&with(good_claims(), "exp", json!(now() - 3600)))), None),
-        ("expired beyond leeway", Some(sign(&with(good_claims(), "exp", json!(now() - 90)))), None),
-        ("not yet valid", Some(sign(&with(good_claims(), "nbf", json!(now() + 3600)))), None),
-        ("missing exp", Some(sign(&without(good_claims(), "exp"))), None),
-        ("exp as a string", Some(sign(&with(good_claims(), "exp", json!("9999999999")))), None),
-        ("missing sub", Some(sign(&without(good_claims(), "sub"))), None),
-        ("sub not a UUID", Some(sign(&with(good_claims(), "sub", json!("alice")))), None),
-        ("sub a number", Some(sign(&with(good_claims(), "sub", json!(42)))), None),
-        ("wrong issuer", Some(sign(&with(good_claims(), "iss", json!("https://evil.example")))), None),
-        ("missing issuer", Some(sign(&without(good_claims(), "iss"))), None),
-        ("wrong audience", Some(sign(&with(good_claims(), "aud", json!("someone-else")))), None),
-        ("missing audience", Some(sign(&without(good_claims(), "aud"))), None),
+        (
+            "alg none, no signature",
+            Some(format!(
+                "{}.{p}.",
+                b64(&json!({"alg": "none", "typ": "JWT"}))
+            )),
+            None,
+        ),
+        (
+            "alg none, with signature",
+            Some(with_header(&good, json!({"alg": "none", "typ": "JWT"}))),
+            None,
+        ),
+        (
+            "RS256 header",
+            Some(with_header(&good, json!({"alg": "RS256", "typ": "JWT"}))),
+            None,
+        ),
+        (
+            "HS384 with the right secret",
+            Some(sign_with(
+                Algorithm::HS384,
+                DEV_JWT_SECRET.as_bytes(),
+                &good_claims(),
+            )),
+            None,
+        ),
+        (
+            "HS512 with the right secret",
+            Some(sign_with(
+                Algorithm::HS512,
+                DEV_JWT_SECRET.as_bytes(),
+                &good_claims(),
+            )),
+            None,
+        ),
+        (
+            "wrong key",
+            Some(sign_with(
+                Algorithm::HS256,
+                b"another-secret-of-thirty-two-bytes!!",
+                &good_claims(),
+            )),
+            None,
+        ),
+        (
+            "expired",
+            Some(sign(&with(good_claims(), "exp", json!(now() - 3600)))),
+            None,
+        ),
+        (
+            "expired beyond leeway",
+            Some(sign(&with(good_claims(), "exp", json!(now() - 90)))),
+            None,
+        ),
+        (
+            "not yet valid",
+            Some(sign(&with(good_claims(), "nbf", json!(now() + 3600)))),
+            None,
+        ),
+        (
+            "missing exp",
+            Some(sign(&without(good_claims(), "exp"))),
+            None,
+        ),
+        (
+            "exp as a string",
+            Some(sign(&with(good_claims(), "exp", json!("9999999999")))),
+            None,
+        ),
+        (
+            "missing sub",
+            Some(sign(&without(good_claims(), "sub"))),
+            None,
+        ),
+        (
+            "sub not a UUID",
+            Some(sign(&with(good_claims(), "sub", json!("alice")))),
+            None,
+        ),
+        (
+            "sub a number",
+            Some(sign(&with(good_claims(), "sub", json!(42)))),
+            None,
+        ),
+        (
+            "wrong issuer",
+            Some(sign(&with(
+                good_claims(),
+                "iss",
+                json!("https://evil.example"),
+            ))),
+            None,
+        ),
+        (
+            "missing issuer",
+            Some(sign(&without(good_claims(), "iss"))),
+            None,
+        ),
+        (
+            "wrong audience",
+            Some(sign(&with(good_claims(), "aud", json!("someone-else")))),
+            None,
+        ),
+        (
+            "missing audience",
+            Some(sign(&without(good_claims(), "aud"))),
+            None,
+        ),
         ("tampered payload", Some(tampered_payload), None),
         ("tampered signature", Some(tampered_signature), None),
         ("oversized token", Some(huge), None),
-        ("Bearer prefix in query", Some(format!("Bearer {good}")), None),
-        ("query and header disagree", Some(good.clone()), Some(format!("devhive, {other_user_token}"))),
-        ("two tokens in the header", None, Some(format!("devhive, {good}, {other_user_token}"))),
-        ("bad token in the header", None, Some(format!("devhive, {tampered_signature_header}", tampered_signature_header = "x.y.z"))),
+        (
+            "Bearer prefix in query",
+            Some(format!("Bearer {good}")),
+            None,
+        ),
+        (
+            "query and header disagree",
+            Some(good.clone()),
+            Some(format!("devhive, {other_user_token}")),
+        ),
+        (
+            "two tokens in the header",
+            None,
+            Some(format!("devhive, {good}, {other_user_token}")),
+        ),
+        (
+            "bad token in the header",
+            None,
+            Some(format!(
+                "devhive, {tampered_signature_header}",
+                tampered_signature_header = "x.y.z"
+            )),
+        ),
     ];
     assert!(cases.len() >= 20);
 
@@ -124,27 +254,61 @@ async fn bad_tokens_are_refused_with_401_and_nothing_is_written() {
         let event = connect_event(&format!("conn-{i}"), query.as_deref(), protocol.as_deref());
         let response = on_connect(&*store, &membership, &authenticator, &event).await;
         assert_eq!(response.status_code, 401, "{name}: expected 401");
-        assert_eq!(common::body_json(&response.body)["code"], "unauthorized", "{name}");
-        assert!(response.headers.get("sec-websocket-protocol").is_none(), "{name}: no subprotocol on refusal");
+        assert_eq!(
+            common::body_json(&response.body)["code"],
+            "unauthorized",
+            "{name}"
+        );
+        assert!(
+            response.headers.get("sec-websocket-protocol").is_none(),
+            "{name}: no subprotocol on refusal"
+        );
     }
-    assert_eq!(common::count_items(&client, &table).await, 0, "refused connections write nothing");
+    assert_eq!(
+        common::count_items(&client, &table).await,
+        0,
+        "refused connections write nothing"
+    );
 
     // The same good token, in either place or both, connects.
     let ok = [
         ("query", Some(good.clone()), None, false),
         ("header", None, Some(format!("devhive, {good}")), true),
-        ("both, equal", Some(good.clone()), Some(format!("devhive, {good}")), true),
-        ("subprotocol only offered", Some(good.clone()), Some("devhive".to_owned()), true),
-        ("expired within leeway", Some(sign(&with(good_claims(), "exp", json!(now() - 5)))), None, false),
+        (
+            "both, equal",
+            Some(good.clone()),
+            Some(format!("devhive, {good}")),
+            true,
+        ),
+        (
+            "subprotocol only offered",
+            Some(good.clone()),
+            Some("devhive".to_owned()),
+            true,
+        ),
+        (
+            "expired within leeway",
+            Some(sign(&with(good_claims(), "exp", json!(now() - 5)))),
+            None,
+            false,
+        ),
     ];
     for (i, (name, query, protocol, selects)) in ok.iter().enumerate() {
         let id = format!("ok-{i}");
         let event = connect_event(&id, query.as_deref(), protocol.as_deref());
         let response = on_connect(&*store, &membership, &authenticator, &event).await;
         assert_eq!(response.status_code, 200, "{name}");
-        assert_eq!(response.headers.get("sec-websocket-protocol").is_some(), *selects, "{name}");
+        assert_eq!(
+            response.headers.get("sec-websocket-protocol").is_some(),
+            *selects,
+            "{name}"
+        );
         use realtime::store::ConnectionStore;
-        assert_eq!(store.get(&id).await.unwrap().unwrap().user_id, common::USER, "{name}");
+        assert_eq!(
+            store.get(&id).await.unwrap().unwrap().user_id,
+            common::USER,
+            "{name}"
+        );
     }
 }
 
@@ -153,6 +317,14 @@ fn minted_tokens_verify_and_carry_the_user() {
     let user = Uuid::new_v4();
     let token = realtime::auth::mint(&config(), user, 60);
     assert_eq!(Authenticator::new(&config()).verify(&token), Ok(user));
-    let unconfigured = JwtConfig { issuer: None, audience: None, ..config() };
-    assert_eq!(Authenticator::new(&unconfigured).verify(&token), Ok(user), "iss/aud only checked when configured");
+    let unconfigured = JwtConfig {
+        issuer: None,
+        audience: None,
+        ..config()
+    };
+    assert_eq!(
+        Authenticator::new(&unconfigured).verify(&token),
+        Ok(user),
+        "iss/aud only checked when configured"
+    );
 }

@@ -29,34 +29,62 @@ impl Captured {
     fn lines(&self) -> Vec<Value> {
         let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
         text.lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"))
+            })
             .collect()
     }
 }
 
 fn find<'a>(lines: &'a [Value], message: &str) -> &'a Value {
-    lines.iter().find(|l| l["message"] == message).unwrap_or_else(|| panic!("no {message:?} line in {lines:#?}"))
+    lines
+        .iter()
+        .find(|l| l["message"] == message)
+        .unwrap_or_else(|| panic!("no {message:?} line in {lines:#?}"))
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn lifecycle_logs_are_json_lines_with_ids() {
     let captured = Captured::default();
     let sink = captured.clone();
-    let _guard = tracing::subscriber::set_default(realtime::telemetry::json_subscriber(move || sink.clone()));
+    let _guard =
+        tracing::subscriber::set_default(realtime::telemetry::json_subscriber(move || {
+            sink.clone()
+        }));
 
     let (store, _, _) = common::dynamo_store().await;
     let members = MemberList::new([(PROJECT, USER)]);
     let authenticator = Authenticator::new(&common::dev_jwt());
-    assert_eq!(on_connect(&*store, &members, &authenticator, &ws_fixture("connect")).await.status_code, 200);
+    assert_eq!(
+        on_connect(&*store, &members, &authenticator, &ws_fixture("connect"))
+            .await
+            .status_code,
+        200
+    );
     on_message(&*store, &members, &ws_fixture("subscribe")).await;
-    on_message(&*store, &members, &common::message(CONNECTION, "$default", "{oops")).await;
+    on_message(
+        &*store,
+        &members,
+        &common::message(CONNECTION, "$default", "{oops"),
+    )
+    .await;
     on_message(&*store, &members, &ws_fixture("unsubscribe")).await;
     on_disconnect(&*store, &ws_fixture("disconnect")).await;
-    on_connect(&*store, &members, &authenticator, &ws_fixture("connect-bad-token")).await;
+    on_connect(
+        &*store,
+        &members,
+        &authenticator,
+        &ws_fixture("connect-bad-token"),
+    )
+    .await;
 
     let lines = captured.lines();
     let (user, project) = (USER.to_string(), PROJECT.to_string());
-    for (message, route) in [("connected", "$connect"), ("subscribed", "subscribe"), ("unsubscribed", "unsubscribe")] {
+    for (message, route) in [
+        ("connected", "$connect"),
+        ("subscribed", "subscribe"),
+        ("unsubscribed", "unsubscribe"),
+    ] {
         let line = find(&lines, message);
         assert_eq!(line["route"], route, "{line}");
         assert_eq!(line["connection_id"], CONNECTION, "{line}");
@@ -66,10 +94,16 @@ async fn lifecycle_logs_are_json_lines_with_ids() {
         assert!(line["timestamp"].is_string());
     }
     let refused = find(&lines, "message refused");
-    assert_eq!((refused["route"].as_str(), refused["connection_id"].as_str()), (Some("$default"), Some(CONNECTION)));
+    assert_eq!(
+        (refused["route"].as_str(), refused["connection_id"].as_str()),
+        (Some("$default"), Some(CONNECTION))
+    );
     assert_eq!(refused["level"], "WARN");
     let gone = find(&lines, "disconnected");
-    assert_eq!((gone["route"].as_str(), gone["connection_id"].as_str()), (Some("$disconnect"), Some(CONNECTION)));
+    assert_eq!(
+        (gone["route"].as_str(), gone["connection_id"].as_str()),
+        (Some("$disconnect"), Some(CONNECTION))
+    );
     let denied = find(&lines, "connect refused");
     assert_eq!(denied["project_id"], project.as_str());
     assert_eq!(denied["code"], "unauthorized");

@@ -24,13 +24,22 @@ struct Subject {
 impl Subject {
     async fn memory() -> Self {
         let store = Arc::new(MemoryStore::with_page_size(PAGE));
-        Subject { store: store.clone(), dynamo: None, memory: Some(store) }
+        Subject {
+            store: store.clone(),
+            dynamo: None,
+            memory: Some(store),
+        }
     }
 
     async fn dynamo() -> Self {
         let (client, table) = common::fresh_table().await;
-        let store = realtime::store::dynamo::DynamoStore::new(client.clone(), table.clone()).with_page_limit(PAGE as i32);
-        Subject { store: Arc::new(store), dynamo: Some((client, table)), memory: None }
+        let store = realtime::store::dynamo::DynamoStore::new(client.clone(), table.clone())
+            .with_page_limit(PAGE as i32);
+        Subject {
+            store: Arc::new(store),
+            dynamo: Some((client, table)),
+            memory: None,
+        }
     }
 
     async fn raw_items(&self) -> usize {
@@ -54,10 +63,21 @@ fn expired(id: &str, user: Uuid, project: Option<Uuid>) -> Connection {
 }
 
 async fn ids_of(store: &dyn ConnectionStore, project: Uuid) -> (Vec<String>, usize) {
-    let pages: Vec<_> = store.project_subscribers(project).try_collect().await.expect("list");
+    let pages: Vec<_> = store
+        .project_subscribers(project)
+        .try_collect()
+        .await
+        .expect("list");
     let count = pages.len();
     assert!(pages.iter().all(|p| !p.is_empty()), "pages are never empty");
-    (pages.into_iter().flatten().map(|s| s.connection_id).collect(), count)
+    (
+        pages
+            .into_iter()
+            .flatten()
+            .map(|s| s.connection_id)
+            .collect(),
+        count,
+    )
 }
 
 async fn insert_get_roundtrip(s: Subject) {
@@ -67,7 +87,12 @@ async fn insert_get_roundtrip(s: Subject) {
     s.store.insert(&c).await.unwrap();
     assert_eq!(s.store.get("conn-a").await.unwrap(), Some(c));
     assert_eq!(s.store.get("conn-missing").await.unwrap(), None);
-    let page: Vec<_> = s.store.project_subscribers(project).try_collect().await.unwrap();
+    let page: Vec<_> = s
+        .store
+        .project_subscribers(project)
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(page.len(), 1);
     assert_eq!(page[0][0].user_id, user);
     assert_eq!(page[0][0].connection_id, "conn-a");
@@ -75,8 +100,14 @@ async fn insert_get_roundtrip(s: Subject) {
 
 async fn subscribe_moves_between_projects(s: Subject) {
     let (p1, p2) = (Uuid::new_v4(), Uuid::new_v4());
-    s.store.insert(&live("conn-a", Uuid::new_v4(), None)).await.unwrap();
-    assert!(ids_of(&*s.store, p1).await.0.is_empty(), "unsubscribed connections are not in the index");
+    s.store
+        .insert(&live("conn-a", Uuid::new_v4(), None))
+        .await
+        .unwrap();
+    assert!(
+        ids_of(&*s.store, p1).await.0.is_empty(),
+        "unsubscribed connections are not in the index"
+    );
     let after = s.store.subscribe("conn-a", p1).await.unwrap();
     assert_eq!(after.project_id, Some(p1));
     assert_eq!(ids_of(&*s.store, p1).await.0, vec!["conn-a"]);
@@ -87,38 +118,87 @@ async fn subscribe_moves_between_projects(s: Subject) {
 
 async fn unsubscribe_removes_from_index(s: Subject) {
     let p = Uuid::new_v4();
-    s.store.insert(&live("conn-a", Uuid::new_v4(), Some(p))).await.unwrap();
-    s.store.insert(&live("conn-b", Uuid::new_v4(), Some(p))).await.unwrap();
+    s.store
+        .insert(&live("conn-a", Uuid::new_v4(), Some(p)))
+        .await
+        .unwrap();
+    s.store
+        .insert(&live("conn-b", Uuid::new_v4(), Some(p)))
+        .await
+        .unwrap();
     let old = s.store.unsubscribe("conn-a").await.unwrap();
-    assert_eq!(old.project_id, Some(p), "unsubscribe returns the connection as it was");
+    assert_eq!(
+        old.project_id,
+        Some(p),
+        "unsubscribe returns the connection as it was"
+    );
     assert_eq!(ids_of(&*s.store, p).await.0, vec!["conn-b"]);
-    let still = s.store.get("conn-a").await.unwrap().expect("connection stays open");
+    let still = s
+        .store
+        .get("conn-a")
+        .await
+        .unwrap()
+        .expect("connection stays open");
     assert_eq!(still.project_id, None);
-    assert_eq!(s.store.unsubscribe("conn-gone").await, Err(StoreError::NotFound));
+    assert_eq!(
+        s.store.unsubscribe("conn-gone").await,
+        Err(StoreError::NotFound)
+    );
 }
 
 async fn subscribe_after_disconnect_creates_nothing(s: Subject) {
     let p = Uuid::new_v4();
-    s.store.insert(&live("conn-a", Uuid::new_v4(), None)).await.unwrap();
+    s.store
+        .insert(&live("conn-a", Uuid::new_v4(), None))
+        .await
+        .unwrap();
     s.store.remove("conn-a").await.unwrap();
     assert_eq!(s.raw_items().await, 0);
-    assert_eq!(s.store.subscribe("conn-a", p).await, Err(StoreError::NotFound));
-    assert_eq!(s.store.subscribe("never-connected", p).await, Err(StoreError::NotFound));
-    assert_eq!(s.raw_items().await, 0, "a late subscribe must not recreate the item");
+    assert_eq!(
+        s.store.subscribe("conn-a", p).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        s.store.subscribe("never-connected", p).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        s.raw_items().await,
+        0,
+        "a late subscribe must not recreate the item"
+    );
     assert!(ids_of(&*s.store, p).await.0.is_empty());
-    s.store.remove("conn-a").await.expect("removing an absent connection is fine");
+    s.store
+        .remove("conn-a")
+        .await
+        .expect("removing an absent connection is fine");
 }
 
 async fn expired_items_are_never_returned(s: Subject) {
     let p = Uuid::new_v4();
-    s.store.insert(&expired("conn-old", Uuid::new_v4(), Some(p))).await.unwrap();
-    s.store.insert(&expired("conn-old-2", Uuid::new_v4(), None)).await.unwrap();
-    s.store.insert(&live("conn-new", Uuid::new_v4(), Some(p))).await.unwrap();
+    s.store
+        .insert(&expired("conn-old", Uuid::new_v4(), Some(p)))
+        .await
+        .unwrap();
+    s.store
+        .insert(&expired("conn-old-2", Uuid::new_v4(), None))
+        .await
+        .unwrap();
+    s.store
+        .insert(&live("conn-new", Uuid::new_v4(), Some(p)))
+        .await
+        .unwrap();
     // TTL may or may not have deleted them yet; either way they must be invisible.
     assert_eq!(s.store.get("conn-old").await.unwrap(), None);
     assert_eq!(ids_of(&*s.store, p).await.0, vec!["conn-new"]);
-    assert_eq!(s.store.subscribe("conn-old-2", p).await, Err(StoreError::NotFound));
-    assert_eq!(s.store.unsubscribe("conn-old").await, Err(StoreError::NotFound));
+    assert_eq!(
+        s.store.subscribe("conn-old-2", p).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        s.store.unsubscribe("conn-old").await,
+        Err(StoreError::NotFound)
+    );
     assert_eq!(ids_of(&*s.store, p).await.0, vec!["conn-new"]);
 }
 
@@ -128,30 +208,99 @@ async fn listing_spans_many_pages(s: Subject) {
     let mut want = HashSet::new();
     for i in 0..n {
         let id = format!("conn-{i:03}");
-        s.store.insert(&live(&id, Uuid::new_v4(), Some(p))).await.unwrap();
+        s.store
+            .insert(&live(&id, Uuid::new_v4(), Some(p)))
+            .await
+            .unwrap();
         want.insert(id);
         if i % 4 == 0 {
             // Interleave expired members of the same project and members of another one.
-            s.store.insert(&expired(&format!("conn-{i:03}-x"), Uuid::new_v4(), Some(p))).await.unwrap();
-            s.store.insert(&live(&format!("conn-{i:03}-o"), Uuid::new_v4(), Some(other))).await.unwrap();
+            s.store
+                .insert(&expired(&format!("conn-{i:03}-x"), Uuid::new_v4(), Some(p)))
+                .await
+                .unwrap();
+            s.store
+                .insert(&live(
+                    &format!("conn-{i:03}-o"),
+                    Uuid::new_v4(),
+                    Some(other),
+                ))
+                .await
+                .unwrap();
         }
     }
     let (ids, pages) = ids_of(&*s.store, p).await;
-    assert!(pages >= 3, "expected at least 3 pages of {PAGE}, got {pages}");
+    assert!(
+        pages >= 3,
+        "expected at least 3 pages of {PAGE}, got {pages}"
+    );
     assert_eq!(ids.len(), n, "each live connection exactly once");
     assert_eq!(ids.iter().cloned().collect::<HashSet<_>>(), want);
     // The listing is a stream: taking the first page does not read the rest.
-    let first = s.store.project_subscribers(p).next().await.unwrap().unwrap();
+    let first = s
+        .store
+        .project_subscribers(p)
+        .next()
+        .await
+        .unwrap()
+        .unwrap();
     assert!(first.len() <= PAGE);
 }
 
 async fn remove_deletes(s: Subject) {
     let p = Uuid::new_v4();
-    s.store.insert(&live("conn-a", Uuid::new_v4(), Some(p))).await.unwrap();
+    s.store
+        .insert(&live("conn-a", Uuid::new_v4(), Some(p)))
+        .await
+        .unwrap();
     s.store.remove("conn-a").await.unwrap();
     assert_eq!(s.store.get("conn-a").await.unwrap(), None);
     assert!(ids_of(&*s.store, p).await.0.is_empty());
     assert_eq!(s.raw_items().await, 0);
+}
+
+async fn everyone_spans_pages_and_skips_expired(s: Subject) {
+    let n = PAGE * 2 + 3;
+    for i in 0..n {
+        let project = (i % 3 != 0).then(Uuid::new_v4);
+        s.store
+            .insert(&live(&format!("all-{i:03}"), Uuid::new_v4(), project))
+            .await
+            .unwrap();
+    }
+    s.store
+        .insert(&expired("all-old", Uuid::new_v4(), Some(Uuid::new_v4())))
+        .await
+        .unwrap();
+    let pages: Vec<_> = s.store.all_subscribers().try_collect().await.unwrap();
+    assert!(
+        pages.len() >= 2,
+        "pages of at most {PAGE}: got {}",
+        pages.len()
+    );
+    let ids: HashSet<String> = pages
+        .into_iter()
+        .flatten()
+        .map(|s| s.connection_id)
+        .collect();
+    assert_eq!(ids.len(), n);
+    assert!(!ids.contains("all-old"));
+}
+
+async fn remove_many_deletes_them_all(s: Subject) {
+    let p = Uuid::new_v4();
+    let ids: Vec<String> = (0..40).map(|i| format!("rm-{i:02}")).collect();
+    for id in &ids {
+        s.store
+            .insert(&live(id, Uuid::new_v4(), Some(p)))
+            .await
+            .unwrap();
+    }
+    s.store.remove_many(&ids[..33]).await.unwrap();
+    let (left, _) = ids_of(&*s.store, p).await;
+    assert_eq!(left, ids[33..].to_vec());
+    assert_eq!(s.raw_items().await, 7);
+    s.store.remove_many(&[]).await.unwrap();
 }
 
 macro_rules! suite {
@@ -173,4 +322,6 @@ suite!(
     expired_items_are_never_returned,
     listing_spans_many_pages,
     remove_deletes,
+    everyone_spans_pages_and_skips_expired,
+    remove_many_deletes_them_all,
 );

@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ReturnValue, ScalarAttributeType, SseSpecification, TimeToLiveSpecification,
-    WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, ReturnValue, ScalarAttributeType,
+    SseSpecification, TimeToLiveSpecification, WriteRequest,
 };
 use futures::StreamExt;
 use uuid::Uuid;
@@ -39,7 +39,11 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into(), page_limit: None }
+        DynamoStore {
+            client,
+            table: table.into(),
+            page_limit: None,
+        }
     }
 
     /// Cap each GSI query page at `limit` items evaluated (tests use it to force many pages).
@@ -57,7 +61,10 @@ impl DynamoStore {
     }
 
     fn key(connection_id: &str) -> (String, AttributeValue) {
-        (ATTR_CONNECTION_ID.to_owned(), AttributeValue::S(connection_id.to_owned()))
+        (
+            ATTR_CONNECTION_ID.to_owned(),
+            AttributeValue::S(connection_id.to_owned()),
+        )
     }
 
     /// A conditional update of a live item, returning the item's old or new image.
@@ -82,9 +89,13 @@ impl DynamoStore {
             .send()
             .await;
         match result {
-            Ok(out) => out.attributes.as_ref().and_then(connection_from_item).ok_or_else(|| {
-                StoreError::Unavailable(format!("item {connection_id} has an unexpected shape"))
-            }),
+            Ok(out) => out
+                .attributes
+                .as_ref()
+                .and_then(connection_from_item)
+                .ok_or_else(|| {
+                    StoreError::Unavailable(format!("item {connection_id} has an unexpected shape"))
+                }),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 Err(StoreError::NotFound)
             }
@@ -92,7 +103,11 @@ impl DynamoStore {
         }
     }
 
-    async fn scan_page(&self, start: Option<Item>, now: i64) -> Result<(Page, Option<Item>), StoreError> {
+    async fn scan_page(
+        &self,
+        start: Option<Item>,
+        now: i64,
+    ) -> Result<(Page, Option<Item>), StoreError> {
         let out = self
             .client
             .scan()
@@ -105,7 +120,11 @@ impl DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let page = out.items().iter().filter_map(subscriber_from_item).collect();
+        let page = out
+            .items()
+            .iter()
+            .filter_map(subscriber_from_item)
+            .collect();
         Ok((page, out.last_evaluated_key))
     }
 
@@ -124,7 +143,9 @@ impl DynamoStore {
                 loop {
                     match read(start).await {
                         Err(e) => return Some((Err(e), None)),
-                        Ok((page, next)) if !page.is_empty() => return Some((Ok(page), next.map(Some))),
+                        Ok((page, next)) if !page.is_empty() => {
+                            return Some((Ok(page), next.map(Some)));
+                        }
                         // A page whose items were all filtered out: keep going, or stop at the end.
                         Ok((_, Some(next))) => start = Some(next),
                         Ok((_, None)) => return None,
@@ -135,7 +156,12 @@ impl DynamoStore {
         .boxed()
     }
 
-    async fn query_page(&self, project_id: Uuid, start: Option<Item>, now: i64) -> Result<(Page, Option<Item>), StoreError> {
+    async fn query_page(
+        &self,
+        project_id: Uuid,
+        start: Option<Item>,
+        now: i64,
+    ) -> Result<(Page, Option<Item>), StoreError> {
         let out = self
             .client
             .query()
@@ -150,7 +176,11 @@ impl DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let page = out.items().iter().filter_map(subscriber_from_item).collect();
+        let page = out
+            .items()
+            .iter()
+            .filter_map(subscriber_from_item)
+            .collect();
         Ok((page, out.last_evaluated_key))
     }
 }
@@ -180,16 +210,36 @@ impl ConnectionStore for DynamoStore {
             .await
             .map_err(unavailable)?;
         let now = epoch_seconds();
-        Ok(out.item.as_ref().and_then(connection_from_item).filter(|c| c.is_live(now)))
+        Ok(out
+            .item
+            .as_ref()
+            .and_then(connection_from_item)
+            .filter(|c| c.is_live(now)))
     }
 
-    async fn subscribe(&self, connection_id: &str, project_id: Uuid) -> Result<Connection, StoreError> {
+    async fn subscribe(
+        &self,
+        connection_id: &str,
+        project_id: Uuid,
+    ) -> Result<Connection, StoreError> {
         let values = Item::from([(":p".to_owned(), AttributeValue::S(project_id.to_string()))]);
-        self.update_live(connection_id, "SET project_id = :p", values, ReturnValue::AllNew).await
+        self.update_live(
+            connection_id,
+            "SET project_id = :p",
+            values,
+            ReturnValue::AllNew,
+        )
+        .await
     }
 
     async fn unsubscribe(&self, connection_id: &str) -> Result<Connection, StoreError> {
-        self.update_live(connection_id, "REMOVE project_id", Item::new(), ReturnValue::AllOld).await
+        self.update_live(
+            connection_id,
+            "REMOVE project_id",
+            Item::new(),
+            ReturnValue::AllOld,
+        )
+        .await
     }
 
     async fn remove(&self, connection_id: &str) -> Result<(), StoreError> {
@@ -221,7 +271,10 @@ impl ConnectionStore for DynamoStore {
                 .iter()
                 .map(|id| {
                     let (k, v) = Self::key(id);
-                    let delete = DeleteRequest::builder().key(k, v).build().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    let delete = DeleteRequest::builder()
+                        .key(k, v)
+                        .build()
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                     Ok(WriteRequest::builder().delete_request(delete).build())
                 })
                 .collect::<Result<_, StoreError>>()?;
@@ -233,14 +286,20 @@ impl ConnectionStore for DynamoStore {
                     .send()
                     .await
                     .map_err(unavailable)?;
-                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
                 if requests.is_empty() {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
             }
             if !requests.is_empty() {
-                return Err(StoreError::Unavailable(format!("{} deletes left unprocessed", requests.len())));
+                return Err(StoreError::Unavailable(format!(
+                    "{} deletes left unprocessed",
+                    requests.len()
+                )));
             }
         }
         Ok(())
@@ -249,7 +308,13 @@ impl ConnectionStore for DynamoStore {
     /// DescribeTable's `ItemCount`: DynamoDB refreshes it about every six hours, so the number
     /// is approximate (and counts expired items not yet deleted by TTL).
     async fn approximate_total(&self) -> Result<u64, StoreError> {
-        let out = self.client.describe_table().table_name(&self.table).send().await.map_err(unavailable)?;
+        let out = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(unavailable)?;
         Ok(out.table.and_then(|t| t.item_count).unwrap_or(0).max(0) as u64)
     }
 }
@@ -268,8 +333,14 @@ where
 
 fn item_from_connection(c: &Connection) -> Item {
     let mut item = Item::from([
-        (ATTR_CONNECTION_ID.to_owned(), AttributeValue::S(c.connection_id.clone())),
-        (ATTR_USER_ID.to_owned(), AttributeValue::S(c.user_id.to_string())),
+        (
+            ATTR_CONNECTION_ID.to_owned(),
+            AttributeValue::S(c.connection_id.clone()),
+        ),
+        (
+            ATTR_USER_ID.to_owned(),
+            AttributeValue::S(c.user_id.to_string()),
+        ),
         (ATTR_CONNECTED_AT.to_owned(), number(c.connected_at)),
         (ATTR_EXPIRES_AT.to_owned(), number(c.expires_at)),
     ]);
@@ -334,7 +405,9 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .projection(
             Projection::builder()
                 .projection_type(ProjectionType::Include)
-                .set_non_key_attributes(Some(INDEX_PROJECTION.iter().map(|s| s.to_string()).collect()))
+                .set_non_key_attributes(Some(
+                    INDEX_PROJECTION.iter().map(|s| s.to_string()).collect(),
+                ))
                 .build(),
         )
         .build()

@@ -36,12 +36,17 @@ impl Inner {
 
     fn index(&mut self, connection: &Connection) {
         if let Some(project) = connection.project_id {
-            self.by_project.entry(project).or_default().insert(connection.connection_id.clone());
+            self.by_project
+                .entry(project)
+                .or_default()
+                .insert(connection.connection_id.clone());
         }
     }
 
     fn live_mut(&mut self, connection_id: &str, now: i64) -> Option<&mut Connection> {
-        self.connections.get_mut(connection_id).filter(|c| c.is_live(now))
+        self.connections
+            .get_mut(connection_id)
+            .filter(|c| c.is_live(now))
     }
 }
 
@@ -63,15 +68,22 @@ impl MemoryStore {
 
     /// A store whose project listing yields at most `page_size` subscribers per page.
     pub fn with_page_size(page_size: usize) -> Self {
-        MemoryStore { inner: RwLock::default(), page_size: page_size.max(1) }
+        MemoryStore {
+            inner: RwLock::default(),
+            page_size: page_size.max(1),
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// One page of `project_id` after `after` (exclusive); the next start key if more follow.
@@ -90,7 +102,11 @@ impl MemoryStore {
             }
             last = Some(id.clone());
             if let Some(c) = inner.connections.get(id).filter(|c| c.is_live(now)) {
-                page.push(Subscriber { connection_id: id.clone(), user_id: c.user_id, expires_at: c.expires_at });
+                page.push(Subscriber {
+                    connection_id: id.clone(),
+                    user_id: c.user_id,
+                    expires_at: c.expires_at,
+                });
             }
         }
         (page, None)
@@ -101,7 +117,10 @@ impl MemoryStore {
 impl ConnectionStore for MemoryStore {
     async fn insert(&self, connection: &Connection) -> Result<(), StoreError> {
         let mut inner = self.write();
-        if let Some(old) = inner.connections.insert(connection.connection_id.clone(), connection.clone()) {
+        if let Some(old) = inner
+            .connections
+            .insert(connection.connection_id.clone(), connection.clone())
+        {
             inner.unindex(&old);
         }
         inner.index(connection);
@@ -110,12 +129,23 @@ impl ConnectionStore for MemoryStore {
 
     async fn get(&self, connection_id: &str) -> Result<Option<Connection>, StoreError> {
         let now = epoch_seconds();
-        Ok(self.read().connections.get(connection_id).filter(|c| c.is_live(now)).cloned())
+        Ok(self
+            .read()
+            .connections
+            .get(connection_id)
+            .filter(|c| c.is_live(now))
+            .cloned())
     }
 
-    async fn subscribe(&self, connection_id: &str, project_id: Uuid) -> Result<Connection, StoreError> {
+    async fn subscribe(
+        &self,
+        connection_id: &str,
+        project_id: Uuid,
+    ) -> Result<Connection, StoreError> {
         let mut inner = self.write();
-        let connection = inner.live_mut(connection_id, epoch_seconds()).ok_or(StoreError::NotFound)?;
+        let connection = inner
+            .live_mut(connection_id, epoch_seconds())
+            .ok_or(StoreError::NotFound)?;
         let old = connection.clone();
         connection.project_id = Some(project_id);
         let new = connection.clone();
@@ -126,7 +156,9 @@ impl ConnectionStore for MemoryStore {
 
     async fn unsubscribe(&self, connection_id: &str) -> Result<Connection, StoreError> {
         let mut inner = self.write();
-        let connection = inner.live_mut(connection_id, epoch_seconds()).ok_or(StoreError::NotFound)?;
+        let connection = inner
+            .live_mut(connection_id, epoch_seconds())
+            .ok_or(StoreError::NotFound)?;
         let old = connection.clone();
         connection.project_id = None;
         inner.unindex(&old);
@@ -164,10 +196,17 @@ impl ConnectionStore for MemoryStore {
             .connections
             .values()
             .filter(|c| c.is_live(now))
-            .map(|c| Subscriber { connection_id: c.connection_id.clone(), user_id: c.user_id, expires_at: c.expires_at })
+            .map(|c| Subscriber {
+                connection_id: c.connection_id.clone(),
+                user_id: c.user_id,
+                expires_at: c.expires_at,
+            })
             .collect();
         live.sort_by(|a, b| a.connection_id.cmp(&b.connection_id));
-        let pages: Vec<Result<Page, StoreError>> = live.chunks(self.page_size).map(|c| Ok(c.to_vec())).collect();
+        let pages: Vec<Result<Page, StoreError>> = live
+            .chunks(self.page_size)
+            .map(|c| Ok(c.to_vec()))
+            .collect();
         futures::stream::iter(pages).boxed()
     }
 

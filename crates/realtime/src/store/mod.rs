@@ -33,7 +33,12 @@ pub struct Connection {
 
 impl Connection {
     /// A connection opened at `connected_at` (epoch ms), expiring 24 h later.
-    pub fn new(connection_id: impl Into<String>, user_id: Uuid, project_id: Option<Uuid>, connected_at: i64) -> Self {
+    pub fn new(
+        connection_id: impl Into<String>,
+        user_id: Uuid,
+        project_id: Option<Uuid>,
+        connected_at: i64,
+    ) -> Self {
         Connection {
             connection_id: connection_id.into(),
             user_id,
@@ -84,7 +89,11 @@ pub trait ConnectionStore: Send + Sync {
 
     /// Point a live connection at `project_id`. Fails with [`StoreError::NotFound`] and writes
     /// nothing when the connection is gone, so a late subscribe cannot resurrect it.
-    async fn subscribe(&self, connection_id: &str, project_id: Uuid) -> Result<Connection, StoreError>;
+    async fn subscribe(
+        &self,
+        connection_id: &str,
+        project_id: Uuid,
+    ) -> Result<Connection, StoreError>;
 
     /// Remove the connection from its project (and the index). Returns the connection as it
     /// was; [`StoreError::NotFound`] when it is gone.

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::Select;
 use realtime::auth::{DEV_JWT_SECRET, JwtConfig};
-use realtime::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayWebsocketProxyRequest};
+use realtime::aws_lambda_events::apigw::{
+    ApiGatewayV2httpRequest, ApiGatewayWebsocketProxyRequest,
+};
 use realtime::store::dynamo::{DynamoStore, create_table};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -18,14 +20,21 @@ pub const PROJECT: Uuid = Uuid::from_u128(0xaaaaaaaa_aaaa_4aaa_8aaa_aaaaaaaaaaaa
 pub const CONNECTION: &str = "Yp3sNdx0IAMCKfQ=";
 
 pub fn dev_jwt() -> JwtConfig {
-    JwtConfig { secret: DEV_JWT_SECRET.as_bytes().to_vec(), issuer: None, audience: None }
+    JwtConfig {
+        secret: DEV_JWT_SECRET.as_bytes().to_vec(),
+        issuer: None,
+        audience: None,
+    }
 }
 
 /// A DynamoDB client for DynamoDB Local. Fails (never skips) when the harness is not running.
 pub async fn dynamo_client() -> Client {
     let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
         .expect("AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `make test`, which starts DynamoDB Local");
-    assert!(endpoint.starts_with("http://127.0.0.1:"), "tests only talk to DynamoDB Local, not {endpoint}");
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:"),
+        "tests only talk to DynamoDB Local, not {endpoint}"
+    );
     Client::new(&realtime::config::sdk_config().await)
 }
 
@@ -33,14 +42,20 @@ pub async fn dynamo_client() -> Client {
 pub async fn fresh_table() -> (Client, String) {
     let client = dynamo_client().await;
     let table = format!("connections-{}", Uuid::new_v4());
-    create_table(&client, &table).await.expect("create table on DynamoDB Local");
+    create_table(&client, &table)
+        .await
+        .expect("create table on DynamoDB Local");
     (client, table)
 }
 
 /// A DynamoDB store over a fresh table, with the client and table name for raw checks.
 pub async fn dynamo_store() -> (Arc<DynamoStore>, Client, String) {
     let (client, table) = fresh_table().await;
-    (Arc::new(DynamoStore::new(client.clone(), table.clone())), client, table)
+    (
+        Arc::new(DynamoStore::new(client.clone(), table.clone())),
+        client,
+        table,
+    )
 }
 
 /// Every item in the table, expired or not, counted by a consistent scan.
@@ -67,7 +82,10 @@ pub async fn count_items(client: &Client, table: &str) -> usize {
 
 /// A fixture of `tests/events/`.
 pub fn fixture<T: DeserializeOwned>(name: &str) -> T {
-    let path = format!("{}/../../tests/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../tests/events/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -86,7 +104,10 @@ pub fn http_fixture(name: &str) -> ApiGatewayV2httpRequest {
 }
 
 /// The same WebSocket event for another connection id.
-pub fn with_connection(mut event: ApiGatewayWebsocketProxyRequest, connection_id: &str) -> ApiGatewayWebsocketProxyRequest {
+pub fn with_connection(
+    mut event: ApiGatewayWebsocketProxyRequest,
+    connection_id: &str,
+) -> ApiGatewayWebsocketProxyRequest {
     event.request_context.connection_id = Some(connection_id.to_owned());
     event
 }
@@ -102,7 +123,9 @@ pub fn message(connection_id: &str, route: &str, body: &str) -> ApiGatewayWebsoc
 /// The body of a response, parsed as JSON.
 pub fn body_json(body: &Option<realtime::aws_lambda_events::encodings::Body>) -> serde_json::Value {
     match body {
-        Some(realtime::aws_lambda_events::encodings::Body::Text(t)) => serde_json::from_str(t).expect("JSON body"),
+        Some(realtime::aws_lambda_events::encodings::Body::Text(t)) => {
+            serde_json::from_str(t).expect("JSON body")
+        }
         other => panic!("expected a text body, got {other:?}"),
     }
 }

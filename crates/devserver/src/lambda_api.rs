@@ -1,0 +1,116 @@
+//! The Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`) for the
+//! broadcaster, run in-process by `realtime::broadcaster::invoke`, the function the Lambda
+//! runs. HTTP handlers in any language point `AWS_ENDPOINT_URL_LAMBDA` here unchanged:
+//! `RequestResponse` returns the result, `Event` answers 202 at once and runs in the
+//! background, other function names answer 404 `ResourceNotFoundException`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::management::aws_error;
+use crate::server::App;
+
+/// How long an in-process invocation may run (the broadcaster's Lambda timeout).
+pub const INVOCATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `broadcaster`, `broadcaster:$LATEST`, or `arn:aws:lambda:…:function:broadcaster[:qualifier]`.
+pub fn function_name(name: &str) -> &str {
+    let name = name.split_once(":function:").map_or(name, |(_, rest)| rest);
+    name.split(':').next().unwrap_or(name)
+}
+
+pub async fn invoke(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if function_name(&name) != app.broadcaster_name {
+        return aws_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            &format!("Function not found: {name}"),
+        );
+    }
+    let payload: Value = match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body }) {
+        Ok(v) => v,
+        Err(e) => {
+            return aws_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestContentException",
+                &format!("Could not parse request body into json: {e}"),
+            );
+        }
+    };
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let deadline_ms = realtime::epoch_millis() as u64 + INVOCATION_TIMEOUT.as_millis() as u64;
+    let invocation_type = headers
+        .get("x-amz-invocation-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("RequestResponse");
+    match invocation_type {
+        "Event" => {
+            tokio::spawn(async move {
+                let deadline = realtime::broadcaster::deadline_from(deadline_ms);
+                let _ = realtime::broadcaster::invoke(&app.fanout, &payload, &request_id, deadline)
+                    .await;
+            });
+            StatusCode::ACCEPTED.into_response()
+        }
+        "DryRun" => StatusCode::NO_CONTENT.into_response(),
+        _ => {
+            let deadline = realtime::broadcaster::deadline_from(deadline_ms);
+            let (error, body) =
+                match realtime::broadcaster::invoke(&app.fanout, &payload, &request_id, deadline)
+                    .await
+                {
+                    Ok(result) => (None, result),
+                    Err(e) => (
+                        Some("Unhandled"),
+                        json!({ "errorType": "StoreError", "errorMessage": e.to_string() }),
+                    ),
+                };
+            let mut response = (
+                StatusCode::OK,
+                [
+                    ("content-type", "application/json"),
+                    ("x-amz-executed-version", "$LATEST"),
+                ],
+                body.to_string(),
+            )
+                .into_response();
+            if let Some(error) = error {
+                response.headers_mut().insert(
+                    "x-amz-function-error",
+                    error.parse().expect("static header value"),
+                );
+            }
+            response
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::function_name;
+
+    #[test]
+    fn names_arns_and_qualifiers_resolve_to_the_function() {
+        assert_eq!(function_name("broadcaster"), "broadcaster");
+        assert_eq!(function_name("broadcaster:$LATEST"), "broadcaster");
+        assert_eq!(
+            function_name("arn:aws:lambda:eu-west-1:123456789012:function:broadcaster"),
+            "broadcaster"
+        );
+        assert_eq!(
+            function_name("arn:aws:lambda:eu-west-1:123456789012:function:broadcaster:live"),
+            "broadcaster"
+        );
+    }
+}

@@ -1,0 +1,524 @@
+//! The fan-out engine against a scripted sender: what is retried, what is removed, what is
+//! never touched, how many posts run at once, and that posting starts before paging ends.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use realtime::broadcast::{BroadcastClient, BroadcastError, EventType, Invoker};
+use realtime::fanout::{Backoff, FanOut, Summary};
+use realtime::invocation::Broadcast;
+use realtime::sender::{ConnectionSender, PostOutcome};
+use realtime::store::memory::MemoryStore;
+use realtime::store::{Connection, ConnectionStore, PageStream, StoreError};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// A sender that answers from a script per connection (default: delivered), and records.
+#[derive(Default)]
+struct Scripted {
+    /// Outcomes to give, in order, before answering Delivered.
+    script: Mutex<HashMap<String, Vec<PostOutcome>>>,
+    delivered: Mutex<Vec<(String, Value)>>,
+    calls: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    /// Always answer this (overrides the script).
+    always: Option<PostOutcome>,
+    latency: Duration,
+}
+
+impl Scripted {
+    fn script(&self, id: &str, outcomes: Vec<PostOutcome>) {
+        self.script.lock().unwrap().insert(id.to_owned(), outcomes);
+    }
+    fn delivered_ids(&self) -> Vec<String> {
+        let mut ids: Vec<_> = self
+            .delivered
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+#[async_trait]
+impl ConnectionSender for Scripted {
+    async fn post(&self, connection_id: &str, payload: &[u8]) -> PostOutcome {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if let Some(outcome) = &self.always {
+            return outcome.clone();
+        }
+        let next = self
+            .script
+            .lock()
+            .unwrap()
+            .get_mut(connection_id)
+            .and_then(|s| (!s.is_empty()).then(|| s.remove(0)));
+        let outcome = next.unwrap_or(PostOutcome::Delivered);
+        if outcome == PostOutcome::Delivered {
+            self.delivered.lock().unwrap().push((
+                connection_id.to_owned(),
+                serde_json::from_slice(payload).unwrap(),
+            ));
+        }
+        outcome
+    }
+}
+
+fn fast() -> Backoff {
+    Backoff {
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(5),
+    }
+}
+
+async fn project_with(store: &dyn ConnectionStore, n: usize) -> (Uuid, Vec<String>) {
+    let project = Uuid::new_v4();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let id = format!("c{i:04}");
+        store
+            .insert(&Connection::new(
+                &id,
+                Uuid::new_v4(),
+                Some(project),
+                realtime::epoch_millis(),
+            ))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    (project, ids)
+}
+
+fn event(project: Uuid, extra: Value) -> Broadcast {
+    let mut payload = json!({"project_id": project, "type": "task_updated", "data": {"id": "t1"}});
+    payload
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    Broadcast::parse(&payload, Uuid::new_v4(), "2026-11-22T05:00:00.000Z").unwrap()
+}
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(10)
+}
+
+#[tokio::test]
+async fn delivers_to_every_live_subscriber_but_the_excluded_one() {
+    let store = Arc::new(MemoryStore::with_page_size(7));
+    let (project, ids) = project_with(&*store, 30).await;
+    store
+        .insert(&Connection::new(
+            "other",
+            Uuid::new_v4(),
+            Some(Uuid::new_v4()),
+            realtime::epoch_millis(),
+        ))
+        .await
+        .unwrap();
+    let expired = Connection::new(
+        "expired",
+        Uuid::new_v4(),
+        Some(project),
+        realtime::epoch_millis() - 25 * 3600 * 1000,
+    );
+    store.insert(&expired).await.unwrap();
+    let sender = Arc::new(Scripted::default());
+    let fanout = FanOut::new(store.clone(), sender.clone());
+    let summary = fanout
+        .broadcast(
+            &event(project, json!({"exclude_connection_id": "c0003"})),
+            soon(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        summary,
+        Summary {
+            recipients: 29,
+            delivered: 29,
+            gone: 0,
+            failed: 0
+        }
+    );
+    let want: Vec<_> = ids.iter().filter(|id| *id != "c0003").cloned().collect();
+    assert_eq!(sender.delivered_ids(), want);
+    let (_, body) = &sender.delivered.lock().unwrap()[0];
+    assert_eq!(body["type"], "task_updated");
+    assert_eq!(body["project_id"], json!(project));
+    assert!(body["event_id"].is_string() && body["timestamp"].is_string());
+}
+
+#[tokio::test]
+async fn retries_throttles_and_server_errors_and_removes_only_the_gone() {
+    let store = Arc::new(MemoryStore::new());
+    let (project, ids) = project_with(&*store, 6).await;
+    let sender = Arc::new(Scripted::default());
+    sender.script(
+        "c0000",
+        vec![
+            PostOutcome::Retry("429".into()),
+            PostOutcome::Retry("429".into()),
+        ],
+    );
+    sender.script("c0001", vec![PostOutcome::Retry("500".into())]);
+    sender.script("c0002", vec![PostOutcome::Gone]);
+    sender.script("c0003", vec![PostOutcome::Failed("403 Forbidden".into())]);
+    sender.script(
+        "c0004",
+        vec![PostOutcome::Retry("timeout".into()), PostOutcome::Gone],
+    );
+    let fanout = FanOut {
+        backoff: fast(),
+        ..FanOut::new(store.clone(), sender.clone())
+    };
+    let summary = fanout
+        .broadcast(&event(project, json!({})), soon())
+        .await
+        .unwrap();
+    assert_eq!(
+        summary,
+        Summary {
+            recipients: 6,
+            delivered: 3,
+            gone: 2,
+            failed: 1
+        }
+    );
+    assert_eq!(sender.delivered_ids(), vec!["c0000", "c0001", "c0005"]);
+    for id in &ids {
+        let kept = store.get(id).await.unwrap().is_some();
+        assert_eq!(
+            kept,
+            id != "c0002" && id != "c0004",
+            "{id}: only 410s are removed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn gives_up_at_the_deadline_and_keeps_the_connection() {
+    let store = Arc::new(MemoryStore::new());
+    let (project, ids) = project_with(&*store, 3).await;
+    let sender = Arc::new(Scripted {
+        always: Some(PostOutcome::Retry("429".into())),
+        ..Default::default()
+    });
+    let fanout = FanOut {
+        backoff: Backoff {
+            base: Duration::from_millis(10),
+            cap: Duration::from_millis(40),
+        },
+        ..FanOut::new(store.clone(), sender.clone())
+    };
+    let began = Instant::now();
+    let summary = fanout
+        .broadcast(
+            &event(project, json!({})),
+            Instant::now() + Duration::from_millis(300),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        summary,
+        Summary {
+            recipients: 3,
+            delivered: 0,
+            gone: 0,
+            failed: 3
+        }
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "stops at the deadline"
+    );
+    assert!(
+        sender.calls.load(Ordering::SeqCst) > 3,
+        "retried before giving up"
+    );
+    for id in &ids {
+        assert!(
+            store.get(id).await.unwrap().is_some(),
+            "a throttled connection is never evicted"
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrency_is_bounded() {
+    let store = Arc::new(MemoryStore::with_page_size(50));
+    let (project, _) = project_with(&*store, 300).await;
+    let sender = Arc::new(Scripted {
+        latency: Duration::from_millis(5),
+        ..Default::default()
+    });
+    let fanout = FanOut::new(store, sender.clone()).with_concurrency(16);
+    let summary = fanout
+        .broadcast(&event(project, json!({})), soon())
+        .await
+        .unwrap();
+    assert_eq!(summary.delivered, 300);
+    let max = sender.max_in_flight.load(Ordering::SeqCst);
+    assert!(max <= 16, "at most 16 posts at once, saw {max}");
+    assert!(max >= 8, "posts do run concurrently, saw {max}");
+}
+
+/// A store whose second page is only released once a post has happened: an engine that
+/// collected every page before posting would wait forever.
+struct Gated {
+    inner: MemoryStore,
+    posted: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait]
+impl ConnectionStore for Gated {
+    async fn insert(&self, c: &Connection) -> Result<(), StoreError> {
+        self.inner.insert(c).await
+    }
+    async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn subscribe(&self, id: &str, p: Uuid) -> Result<Connection, StoreError> {
+        self.inner.subscribe(id, p).await
+    }
+    async fn unsubscribe(&self, id: &str) -> Result<Connection, StoreError> {
+        self.inner.unsubscribe(id).await
+    }
+    async fn remove(&self, id: &str) -> Result<(), StoreError> {
+        self.inner.remove(id).await
+    }
+    fn project_subscribers(&self, project_id: Uuid) -> PageStream<'_> {
+        let posted = self.posted.clone();
+        self.inner
+            .project_subscribers(project_id)
+            .enumerate()
+            .then(move |(i, page)| {
+                let posted = posted.clone();
+                async move {
+                    if i == 1 {
+                        posted.notified().await;
+                    }
+                    page
+                }
+            })
+            .boxed()
+    }
+    fn all_subscribers(&self) -> PageStream<'_> {
+        self.inner.all_subscribers()
+    }
+    async fn approximate_total(&self) -> Result<u64, StoreError> {
+        self.inner.approximate_total().await
+    }
+}
+
+struct Notifying(Arc<tokio::sync::Notify>);
+
+#[async_trait]
+impl ConnectionSender for Notifying {
+    async fn post(&self, _: &str, _: &[u8]) -> PostOutcome {
+        self.0.notify_one();
+        PostOutcome::Delivered
+    }
+}
+
+#[tokio::test]
+async fn posting_starts_before_the_last_page_is_read() {
+    let posted = Arc::new(tokio::sync::Notify::new());
+    let store = Arc::new(Gated {
+        inner: MemoryStore::with_page_size(10),
+        posted: posted.clone(),
+    });
+    let (project, _) = project_with(&*store, 25).await;
+    let fanout = FanOut::new(store, Arc::new(Notifying(posted)));
+    let summary = tokio::time::timeout(
+        Duration::from_secs(10),
+        fanout.broadcast(&event(project, json!({})), soon()),
+    )
+    .await
+    .expect("fan-out must post while paging")
+    .unwrap();
+    assert_eq!(summary.delivered, 25);
+}
+
+#[tokio::test]
+async fn oversized_events_go_out_as_cache_invalidate() {
+    let store = Arc::new(MemoryStore::new());
+    let (project, _) = project_with(&*store, 2).await;
+    let sender = Arc::new(Scripted::default());
+    let fanout = FanOut::new(store, sender.clone());
+    let big = json!({"data": {"id": "t-9", "blob": "x".repeat(200 * 1024)}});
+    let summary = fanout
+        .broadcast(&event(project, big), soon())
+        .await
+        .unwrap();
+    assert_eq!(summary.delivered, 2);
+    for (_, body) in sender.delivered.lock().unwrap().iter() {
+        assert_eq!(body["type"], "cache_invalidate");
+        assert_eq!(
+            (body["resource"].as_str(), body["action"].as_str()),
+            (Some("task"), Some("UPDATE"))
+        );
+        assert_eq!(body["data"]["id"], "t-9");
+    }
+}
+
+#[tokio::test]
+async fn resync_reaches_every_connection() {
+    let store = Arc::new(MemoryStore::with_page_size(3));
+    for (i, project) in [Some(Uuid::new_v4()), Some(Uuid::new_v4()), None]
+        .into_iter()
+        .cycle()
+        .take(10)
+        .enumerate()
+    {
+        store
+            .insert(&Connection::new(
+                format!("r{i}"),
+                Uuid::new_v4(),
+                project,
+                realtime::epoch_millis(),
+            ))
+            .await
+            .unwrap();
+    }
+    let expired = Connection::new(
+        "gone",
+        Uuid::new_v4(),
+        None,
+        realtime::epoch_millis() - 25 * 3600 * 1000,
+    );
+    store.insert(&expired).await.unwrap();
+    let sender = Arc::new(Scripted::default());
+    let fanout = FanOut::new(store, sender.clone());
+    let resync = Broadcast::parse(
+        &json!({"project_id": "*", "type": "resync"}),
+        Uuid::new_v4(),
+        "now",
+    )
+    .unwrap();
+    assert_eq!(
+        fanout.broadcast(&resync, soon()).await.unwrap().delivered,
+        10,
+        "every live connection, subscribed or not"
+    );
+    assert!(!sender.delivered_ids().contains(&"gone".to_owned()));
+}
+
+#[tokio::test]
+async fn dynamodb_removes_gone_connections_in_batches() {
+    let (store, client, table) = common::dynamo_store().await;
+    let (project, _) = project_with(&*store, 60).await;
+    let sender = Arc::new(Scripted::default());
+    for i in 0..53 {
+        sender.script(&format!("c{i:04}"), vec![PostOutcome::Gone]);
+    }
+    let fanout = FanOut::new(store, sender.clone());
+    let summary = fanout
+        .broadcast(&event(project, json!({})), soon())
+        .await
+        .unwrap();
+    assert_eq!(
+        summary,
+        Summary {
+            recipients: 60,
+            delivered: 7,
+            gone: 53,
+            failed: 0
+        }
+    );
+    assert_eq!(common::count_items(&client, &table).await, 7);
+}
+
+/// Records invocations instead of calling Lambda.
+#[derive(Default)]
+struct RecordingInvoker(Mutex<Vec<(String, Value, bool)>>);
+
+#[async_trait]
+impl Invoker for RecordingInvoker {
+    async fn invoke(
+        &self,
+        function: &str,
+        payload: Vec<u8>,
+        asynchronous: bool,
+    ) -> Result<Option<Vec<u8>>, BroadcastError> {
+        self.0.lock().unwrap().push((
+            function.to_owned(),
+            serde_json::from_slice(&payload).unwrap(),
+            asynchronous,
+        ));
+        Ok(None)
+    }
+}
+
+#[tokio::test]
+async fn the_client_invokes_asynchronously_with_an_event_id() {
+    let invoker = Arc::new(RecordingInvoker::default());
+    let client = BroadcastClient::new(invoker.clone(), Some("broadcaster".into()));
+    let project = Uuid::new_v4();
+    let id = client
+        .send_excluding(
+            project,
+            EventType::MessageCreated,
+            json!({"id": "m1"}),
+            "conn=",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let calls = invoker.0.lock().unwrap();
+    let (function, payload, asynchronous) = &calls[0];
+    assert_eq!((function.as_str(), *asynchronous), ("broadcaster", true));
+    assert_eq!(
+        payload,
+        &json!({"project_id": project, "type": "message_created", "data": {"id": "m1"}, "event_id": id, "exclude_connection_id": "conn="})
+    );
+    // What the client sends is what the broadcaster accepts.
+    let parsed = Broadcast::parse(payload, Uuid::nil(), "now").unwrap();
+    assert_eq!(parsed.event.event_id, id);
+}
+
+#[tokio::test]
+async fn the_client_refuses_oversized_payloads_before_invoking() {
+    let invoker = Arc::new(RecordingInvoker::default());
+    let client = BroadcastClient::new(invoker.clone(), Some("broadcaster".into()));
+    let big = json!({"blob": "x".repeat(2 * 1024 * 1024)});
+    let err = client
+        .send(Uuid::new_v4(), EventType::TaskUpdated, big)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BroadcastError::TooLarge(n) if n > 2 * 1024 * 1024));
+    assert!(invoker.0.lock().unwrap().is_empty(), "nothing was invoked");
+}
+
+#[tokio::test]
+async fn without_a_function_name_the_client_does_nothing() {
+    let invoker = Arc::new(RecordingInvoker::default());
+    let client = BroadcastClient::new(invoker.clone(), None);
+    assert_eq!(
+        client
+            .send(
+                Uuid::new_v4(),
+                EventType::Custom("note_pinned".into()),
+                json!({})
+            )
+            .await,
+        Ok(None)
+    );
+    assert!(invoker.0.lock().unwrap().is_empty());
+}
