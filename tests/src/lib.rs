@@ -2,6 +2,8 @@
 //! API that hands a function binary events and collects its responses, so that the `main` of
 //! each function is exercised as Lambda runs it.
 
+pub mod dev;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;

@@ -62,6 +62,10 @@ pub struct DevOptions {
         default_value_t = 600
     )]
     pub idle_timeout_s: u64,
+    /// Items evaluated per DynamoDB query page (0: DynamoDB's 1 MB pages). Tests use it to
+    /// spread a project over many pages.
+    #[arg(long, env = "DEVHIVE_QUERY_PAGE_LIMIT", default_value_t = 0)]
+    pub query_page_limit: u32,
     /// Close connections after this long whatever they do (API Gateway: 7200 s).
     #[arg(
         long = "max-duration-s",
@@ -82,6 +86,7 @@ impl Default for DevOptions {
             fault_500: 0.0,
             rate_limit: 0,
             idle_timeout_s: 600,
+            query_page_limit: 0,
             max_duration_s: 7200,
         }
     }

@@ -100,7 +100,10 @@ impl DevServer {
             if config.get(config::CONNECTIONS_TABLE).is_none() {
                 config = config.with(config::CONNECTIONS_TABLE, DEFAULT_TABLE);
             }
-            let store = config.dynamo_store().await?;
+            let mut store = config.dynamo_store().await?;
+            if options.query_page_limit > 0 {
+                store = store.with_page_limit(options.query_page_limit as i32);
+            }
             let created = realtime::store::dynamo::ensure_table(store.client(), store.table())
                 .await
                 .map_err(|e| {

@@ -1,0 +1,194 @@
+//! Helpers for tests against a running dev server: start one on a free port over either
+//! store, mint tokens, connect real WebSocket clients, and build real AWS SDK clients for its
+//! Management API and Lambda Invoke API.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region};
+use devserver::cli::{DevOptions, StoreKind};
+use devserver::{DevServer, Running};
+use futures::{SinkExt, StreamExt, TryStreamExt};
+use realtime::config::{self, Config};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use uuid::Uuid;
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A dev server on a free port with `tweak` applied to the default options.
+pub async fn start(kind: StoreKind, tweak: impl FnOnce(&mut DevOptions)) -> Running {
+    let mut options = DevOptions {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        store: Some(kind),
+        ..DevOptions::default()
+    };
+    tweak(&mut options);
+    let mut config = Config::default().with(config::MEMBERSHIP, "none");
+    if kind == StoreKind::Dynamodb {
+        let endpoint = std::env::var(config::AWS_ENDPOINT_URL_DYNAMODB)
+            .expect("AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `make test`");
+        config = config
+            .with(config::AWS_ENDPOINT_URL_DYNAMODB, endpoint)
+            .with(config::CONNECTIONS_TABLE, format!("dev-{}", Uuid::new_v4()));
+    }
+    DevServer::new(options, config)
+        .await
+        .expect("dev server config")
+        .start()
+        .await
+        .expect("listen")
+}
+
+pub fn token(user: Uuid) -> String {
+    let jwt = realtime::auth::JwtConfig {
+        secret: realtime::auth::DEV_JWT_SECRET.as_bytes().to_vec(),
+        issuer: None,
+        audience: None,
+    };
+    realtime::auth::mint(&jwt, user, 600)
+}
+
+pub async fn connect(server: &Running, path_and_query: &str) -> Result<Ws, tungstenite::Error> {
+    let url = format!("ws://{}{path_and_query}", server.addr);
+    tokio_tungstenite::connect_async(url)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+/// A client of `project` (subscribed at connect) for a new user.
+pub async fn client(server: &Running, project: Uuid) -> (Ws, Uuid) {
+    let user = Uuid::new_v4();
+    let ws = connect(
+        server,
+        &format!("/?token={}&project_id={project}", token(user)),
+    )
+    .await
+    .expect("connect");
+    (ws, user)
+}
+
+pub async fn send(ws: &mut Ws, value: Value) {
+    ws.send(Message::text(value.to_string())).await.unwrap();
+}
+
+/// The next text frame as JSON (control frames skipped), failing after `WAIT`.
+pub async fn recv(ws: &mut Ws) -> Value {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("no frame in time")
+        {
+            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// Wait for the server's close frame and return its code.
+pub async fn closed_with(ws: &mut Ws) -> u16 {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("no close in time")
+        {
+            Some(Ok(Message::Close(frame))) => {
+                return frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+/// Ping and expect `pong` as the very next message: proves nothing else was queued first.
+pub async fn nothing_pending(ws: &mut Ws) {
+    send(ws, json!({"action": "ping"})).await;
+    assert_eq!(
+        recv(ws).await,
+        json!({"type": "pong"}),
+        "an unexpected frame arrived before pong"
+    );
+}
+
+pub fn management(server: &Running) -> aws_sdk_apigatewaymanagement::Client {
+    let conf = aws_sdk_apigatewaymanagement::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(format!(
+            "{}/{}",
+            server.http_url(),
+            server.app.options.stage
+        ))
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        // Each call is one request, so the test sees the server's answer, not the retry policy's.
+        .retry_config(aws_sdk_apigatewaymanagement::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_apigatewaymanagement::Client::from_conf(conf)
+}
+
+/// The connection ids of `project`, by user.
+pub async fn connections_of(app: &devserver::server::App, project: Uuid) -> Vec<(Uuid, String)> {
+    let pages: Vec<_> = app
+        .store
+        .project_subscribers(project)
+        .try_collect()
+        .await
+        .unwrap();
+    pages
+        .into_iter()
+        .flatten()
+        .map(|s| (s.user_id, s.connection_id))
+        .collect()
+}
+
+pub async fn connection_of(server: &Running, project: Uuid, user: Uuid) -> String {
+    connections_of(&server.app, project)
+        .await
+        .into_iter()
+        .find(|(u, _)| *u == user)
+        .expect("connection in the store")
+        .1
+}
+
+pub async fn all_disconnected(server: &Running) {
+    tokio::time::timeout(WAIT, server.app.gateway.wait_open(|n| n == 0))
+        .await
+        .expect("sockets did not close");
+}
+
+/// A raw HTTP/1.1 GET (the status endpoint).
+pub async fn http_get(addr: SocketAddr, path: &str, bearer: Option<&str>) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let auth = bearer
+        .map(|t| format!("authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// A Lambda client for the dev server's Invoke API (one request per call, no retries).
+pub fn lambda(server: &Running) -> aws_sdk_lambda::Client {
+    let conf = aws_sdk_lambda::Config::builder()
+        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+        .endpoint_url(server.http_url())
+        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new("test", "test", None, None, "test"))
+        .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_lambda::Client::from_conf(conf)
+}
