@@ -94,6 +94,24 @@ pub async fn invoke(
     }
 }
 
+/// The `Invoker` that runs the broadcaster in this process (the dev server's relay): each
+/// invocation completes before the next, whatever its invocation type.
+pub struct InProcess {
+    pub fanout: std::sync::Arc<FanOut>,
+}
+
+#[async_trait::async_trait]
+impl crate::broadcast::Invoker for InProcess {
+    async fn invoke(&self, _function: &str, payload: Vec<u8>, _asynchronous: bool) -> Result<Option<Vec<u8>>, crate::broadcast::BroadcastError> {
+        let payload: Value = serde_json::from_slice(&payload).map_err(|e| crate::broadcast::BroadcastError::Invoke(e.to_string()))?;
+        let deadline = Instant::now() + DEFAULT_BUDGET;
+        let result = invoke(&self.fanout, &payload, &Uuid::new_v4().to_string(), deadline)
+            .await
+            .map_err(|e| crate::broadcast::BroadcastError::Invoke(e.to_string()))?;
+        Ok(Some(result.to_string().into_bytes()))
+    }
+}
+
 /// A CloudWatch Embedded Metric Format line with the summary's counts and the duration.
 pub fn emf_line(summary: &Summary, duration_ms: u64, timestamp_ms: i64) -> String {
     let metric = |name: &str, unit: &str| json!({ "Name": name, "Unit": unit });

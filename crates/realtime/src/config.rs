@@ -153,6 +153,11 @@ impl Config {
         Ok(url)
     }
 
+    /// `DATABASE_URL`, required (the relay and `migrate`).
+    pub fn database_url(&self) -> Result<&str, ConfigError> {
+        self.require(DATABASE_URL, "the Postgres database with project_members and the notify triggers")
+    }
+
     /// `BROADCASTER_FUNCTION_NAME`: optional; without it the broadcast client does nothing.
     pub fn broadcaster_function_name(&self) -> Option<&str> {
         self.get(BROADCASTER_FUNCTION_NAME)
@@ -167,9 +172,11 @@ impl Config {
     pub fn membership(&self) -> Result<Arc<dyn Membership>, ConfigError> {
         match self.membership_mode()? {
             MembershipMode::AllowAll => Ok(Arc::new(AllowAll::new())),
-            MembershipMode::Postgres { .. } => Err(ConfigError(format!(
-                "{MEMBERSHIP}=postgres is not available in this build yet; set {MEMBERSHIP}=none"
-            ))),
+            MembershipMode::Postgres { database_url } => {
+                let membership = crate::postgres::PgMembership::connect_lazy(&database_url)
+                    .map_err(|e| ConfigError(format!("{DATABASE_URL} is not a usable Postgres URL: {e}")))?;
+                Ok(Arc::new(membership))
+            }
         }
     }
 
