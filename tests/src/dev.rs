@@ -22,13 +22,26 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A dev server on a free port with `tweak` applied to the default options.
 pub async fn start(kind: StoreKind, tweak: impl FnOnce(&mut DevOptions)) -> Running {
+    start_with(kind, tweak, &[(config::MEMBERSHIP, "none".to_owned())]).await
+}
+
+/// [`start`] with these configuration variables (none set by default: give `MEMBERSHIP` or
+/// `DATABASE_URL`).
+pub async fn start_with(
+    kind: StoreKind,
+    tweak: impl FnOnce(&mut DevOptions),
+    vars: &[(&'static str, String)],
+) -> Running {
     let mut options = DevOptions {
         addr: "127.0.0.1:0".parse().unwrap(),
         store: Some(kind),
         ..DevOptions::default()
     };
     tweak(&mut options);
-    let mut config = Config::default().with(config::MEMBERSHIP, "none");
+    let mut config = Config::default();
+    for (name, value) in vars {
+        config = config.with(name, value.clone());
+    }
     if kind == StoreKind::Dynamodb {
         let endpoint = std::env::var(config::AWS_ENDPOINT_URL_DYNAMODB)
             .expect("AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `make test`");
@@ -42,6 +55,18 @@ pub async fn start(kind: StoreKind, tweak: impl FnOnce(&mut DevOptions)) -> Runn
         .start()
         .await
         .expect("listen")
+}
+
+/// A new database on the throwaway Postgres, migrated; its URL.
+pub async fn migrated_database() -> String {
+    let admin = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL is not set: run the tests with `make test`");
+    let url =
+        realtime::postgres::create_database(&admin, &format!("t_{}", Uuid::new_v4().simple()))
+            .await
+            .expect("create database");
+    realtime::postgres::migrate(&url).await.expect("migrate");
+    url
 }
 
 pub fn token(user: Uuid) -> String {
@@ -187,7 +212,9 @@ pub fn lambda(server: &Running) -> aws_sdk_lambda::Client {
         .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
         .endpoint_url(server.http_url())
         .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new("test", "test", None, None, "test"))
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
         .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
         .build();
     aws_sdk_lambda::Client::from_conf(conf)

@@ -3,6 +3,7 @@
 //! each function is exercised as Lambda runs it.
 
 pub mod dev;
+pub mod pg;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

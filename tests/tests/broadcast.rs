@@ -24,15 +24,28 @@ async fn invoke(server: &Running, payload: &Value) -> Value {
         .await
         .expect("invoke");
     assert_eq!(out.status_code(), 200);
-    assert!(out.function_error().is_none(), "function error: {:?}", out.payload());
+    assert!(
+        out.function_error().is_none(),
+        "function error: {:?}",
+        out.payload()
+    );
     serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap()
 }
 
 /// `n` clients of `project`, with their connection ids, in connection order.
 async fn clients(server: &Running, project: Uuid, n: usize) -> Vec<(Ws, String)> {
-    let made: Vec<(Ws, Uuid)> = futures::stream::iter(0..n).map(|_| client(server, project)).buffered(64).collect().await;
-    let ids: HashMap<Uuid, String> = connections_of(&server.app, project).await.into_iter().collect();
-    made.into_iter().map(|(ws, user)| (ws, ids[&user].clone())).collect()
+    let made: Vec<(Ws, Uuid)> = futures::stream::iter(0..n)
+        .map(|_| client(server, project))
+        .buffered(64)
+        .collect()
+        .await;
+    let ids: HashMap<Uuid, String> = connections_of(&server.app, project)
+        .await
+        .into_iter()
+        .collect();
+    made.into_iter()
+        .map(|(ws, user)| (ws, ids[&user].clone()))
+        .collect()
 }
 
 fn summary(recipients: usize, delivered: usize, gone: usize, failed: usize) -> Value {
@@ -57,9 +70,14 @@ async fn the_go_handlers_payload_reaches_everyone_but_the_excluded_client() {
         assert_eq!(event["type"], "message_created");
         assert_eq!(event["project_id"], json!(project));
         assert_eq!(event["data"], data);
-        event_ids.insert(Uuid::parse_str(event["event_id"].as_str().unwrap()).expect("event_id is a UUID"));
+        event_ids.insert(
+            Uuid::parse_str(event["event_id"].as_str().unwrap()).expect("event_id is a UUID"),
+        );
         let timestamp = event["timestamp"].as_str().unwrap();
-        assert!(timestamp.len() >= 20 && timestamp.ends_with('Z') && timestamp.as_bytes()[10] == b'T', "RFC 3339: {timestamp}");
+        assert!(
+            timestamp.len() >= 20 && timestamp.ends_with('Z') && timestamp.as_bytes()[10] == b'T',
+            "RFC 3339: {timestamp}"
+        );
     }
     assert_eq!(event_ids.len(), 1, "one event id per broadcast");
     nothing_pending(&mut members[0].0).await;
@@ -80,10 +98,27 @@ async fn the_go_handlers_payload_reaches_everyone_but_the_excluded_client() {
     }
     nothing_pending(&mut members[0].0).await;
 
-    let missing = lambda(&server).invoke().function_name("nope").payload(Blob::new("{}")).send().await.unwrap_err();
-    assert!(missing.into_service_error().is_resource_not_found_exception());
-    let invalid = invoke(&server, &json!({"projectId": "not-a-uuid", "type": "message_created"})).await;
-    assert_eq!(invalid["error"]["field"], "project_id", "invalid input is answered, not retried");
+    let missing = lambda(&server)
+        .invoke()
+        .function_name("nope")
+        .payload(Blob::new("{}"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        missing
+            .into_service_error()
+            .is_resource_not_found_exception()
+    );
+    let invalid = invoke(
+        &server,
+        &json!({"projectId": "not-a-uuid", "type": "message_created"}),
+    )
+    .await;
+    assert_eq!(
+        invalid["error"]["field"], "project_id",
+        "invalid input is answered, not retried"
+    );
     server.shutdown().await;
 }
 
@@ -115,18 +150,29 @@ async fn faults_are_retried_and_only_closed_connections_are_removed() {
     let mut members = clients(&server, project, 100).await;
     // Connections whose $disconnect never ran: still in the table, gone at API Gateway.
     for i in 0..20 {
-        let stale = Connection::new(format!("stale{i:010}="), Uuid::new_v4(), Some(project), realtime::epoch_millis());
+        let stale = Connection::new(
+            format!("stale{i:010}="),
+            Uuid::new_v4(),
+            Some(project),
+            realtime::epoch_millis(),
+        );
         server.app.store.insert(&stale).await.unwrap();
     }
     let payload = json!({"project_id": project, "type": "sprint_updated", "data": {"id": "s-1"}});
     assert_eq!(invoke(&server, &payload).await, summary(120, 100, 20, 0));
     for (ws, id) in &mut members {
         assert_eq!(recv(ws).await["data"]["id"], "s-1");
-        assert!(server.app.store.get(id).await.unwrap().is_some(), "a live connection is never removed");
+        assert!(
+            server.app.store.get(id).await.unwrap().is_some(),
+            "a live connection is never removed"
+        );
     }
     let left = connections_of(&server.app, project).await;
     assert_eq!(left.len(), 100);
-    assert!(left.iter().all(|(_, id)| !id.starts_with("stale")), "410s were removed");
+    assert!(
+        left.iter().all(|(_, id)| !id.starts_with("stale")),
+        "410s were removed"
+    );
     for (ws, _) in &mut members {
         nothing_pending(ws).await;
     }
@@ -144,7 +190,10 @@ async fn an_event_over_128_kb_arrives_as_cache_invalidate() {
     for (ws, _) in &mut members {
         let event = recv(ws).await;
         assert_eq!(event["type"], "cache_invalidate");
-        assert_eq!((event["resource"].as_str(), event["action"].as_str()), (Some("task"), Some("UPDATE")));
+        assert_eq!(
+            (event["resource"].as_str(), event["action"].as_str()),
+            (Some("task"), Some("UPDATE"))
+        );
         assert_eq!(event["data"]["id"], "t-42");
     }
     server.shutdown().await;
@@ -162,7 +211,11 @@ async fn a_retried_invocation_repeats_the_event_id() {
     for (ws, _) in &mut members {
         let (first, second) = (recv(ws).await, recv(ws).await);
         assert_eq!(first["event_id"], json!(event_id));
-        assert_eq!(second["event_id"], json!(event_id), "clients can drop the duplicate");
+        assert_eq!(
+            second["event_id"],
+            json!(event_id),
+            "clients can drop the duplicate"
+        );
     }
     server.shutdown().await;
 }
@@ -226,7 +279,11 @@ async fn randomised_isolation_nothing_crosses_nothing_lost_nothing_doubled() {
                 let mut got = HashSet::new();
                 for _ in 0..want.len() {
                     let event = recv(ws).await;
-                    assert_eq!(event["project_id"], json!(project), "seed {seed}: an event crossed projects");
+                    assert_eq!(
+                        event["project_id"],
+                        json!(project),
+                        "seed {seed}: an event crossed projects"
+                    );
                     let id = Uuid::parse_str(event["event_id"].as_str().unwrap()).unwrap();
                     assert!(got.insert(id), "seed {seed}: event {id} delivered twice");
                 }
@@ -235,5 +292,8 @@ async fn randomised_isolation_nothing_crosses_nothing_lost_nothing_doubled() {
             }
         })
         .await;
-    Arc::into_inner(server).expect("no other handle").shutdown().await;
+    Arc::into_inner(server)
+        .expect("no other handle")
+        .shutdown()
+        .await;
 }

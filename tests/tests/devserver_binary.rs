@@ -8,9 +8,21 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 
+/// Kills the server if the test fails before it exits.
+struct Reap(Option<std::process::Child>);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 #[tokio::test]
 async fn sigterm_closes_sockets_with_1001_and_exits_cleanly() {
-    let mut child = Command::new(e2e::workspace_binary("devhive-realtime"))
+    let child = Command::new(e2e::workspace_binary("devhive-realtime"))
         .args(["dev", "--addr", "127.0.0.1:0", "--store", "memory"])
         .env_remove("DATABASE_URL")
         .env_remove("JWT_SECRET")
@@ -19,6 +31,8 @@ async fn sigterm_closes_sockets_with_1001_and_exits_cleanly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut reap = Reap(Some(child));
+    let child = reap.0.as_mut().unwrap();
     // The banner ends with the token hint; its WebSocket line carries the address.
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -77,6 +91,7 @@ async fn sigterm_closes_sockets_with_1001_and_exits_cleanly() {
         }
     };
     assert_eq!(code, Some(1001));
+    let mut child = reap.0.take().unwrap();
     let exit = tokio::task::spawn_blocking(move || child.wait())
         .await
         .unwrap()

@@ -23,6 +23,11 @@ pub enum Command {
     Dev(DevOptions),
     /// Print a JWT for a user, signed with JWT_SECRET (default: the development secret).
     Token(TokenOptions),
+    /// Apply the Postgres migrations (tables, notify_cache_invalidation(), triggers) to DATABASE_URL.
+    Migrate,
+    /// Relay Postgres notifications to the broadcaster Lambda (DATABASE_URL, BROADCASTER_FUNCTION_NAME,
+    /// AWS credentials). Runs until stopped.
+    Relay,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -21,6 +21,43 @@ async fn main() {
             let jwt: JwtConfig = or_exit(config.jwt());
             println!("{}", realtime::auth::mint(&jwt, options.user, options.ttl));
         }
+        Command::Migrate => {
+            let config = Config::from_env();
+            let url = or_exit(config.database_url()).to_owned();
+            match realtime::postgres::migrate(&url).await {
+                Ok(()) => tracing::info!(
+                    table = realtime::postgres::MIGRATIONS_TABLE,
+                    "migrations applied"
+                ),
+                Err(error) => {
+                    tracing::error!(%error, "migrations failed");
+                    std::process::exit(1);
+                }
+            }
+        }
+        Command::Relay => {
+            let config = Config::from_env();
+            let url = or_exit(config.database_url()).to_owned();
+            let function = or_exit(
+                config
+                    .broadcaster_function_name()
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        realtime::config::ConfigError(
+                            "BROADCASTER_FUNCTION_NAME is not set (the function to invoke)".into(),
+                        )
+                    }),
+            );
+            let sdk = realtime::config::sdk_config().await;
+            let invoker = std::sync::Arc::new(realtime::broadcast::LambdaInvoker::new(
+                realtime::aws_sdk_lambda::Client::new(&sdk),
+            ));
+            let relay = realtime::relay::Relay::new(url, invoker, function);
+            tokio::select! {
+                () = relay.run() => {}
+                () = wait_for_signal() => tracing::info!("relay stopping"),
+            }
+        }
         Command::Dev(options) => {
             let server = or_exit(DevServer::new(options, Config::from_env()).await);
             let summary = server.summary.clone();
@@ -45,10 +82,12 @@ async fn main() {
                  \x20 Status          http://{addr}/api/v1/projects/PROJECT/ws/status\n\
                  \x20 Store           {store}\n\
                  \x20 Membership      {membership}\n\
+                 \x20 Relay           {relay}\n\
                  \x20 Tokens          signed with {secret}\n\
                  \x20 Get a token     target/debug/devhive-realtime token --user $(cat /proc/sys/kernel/random/uuid)\n",
                 store = summary.store,
                 membership = summary.membership,
+                relay = summary.relay,
             );
             wait_for_signal().await;
             tracing::info!("shutting down: closing sockets with 1001");

@@ -16,6 +16,7 @@ use realtime::aws_lambda_events::encodings::Body;
 use realtime::config::{self, Config, ConfigError};
 use realtime::fanout::FanOut;
 use realtime::membership::Membership;
+use realtime::relay::Relay;
 use realtime::sender::ManagementApiSender;
 use realtime::store::ConnectionStore;
 use realtime::store::memory::MemoryStore;
@@ -40,7 +41,7 @@ pub struct App {
     pub gateway: Gateway,
     pub faults: Faults,
     /// The broadcaster, posting through this server's own Management API.
-    pub fanout: FanOut,
+    pub fanout: Arc<FanOut>,
     /// The function name the Invoke API answers to.
     pub broadcaster_name: String,
     pub options: DevOptions,
@@ -51,6 +52,7 @@ pub struct App {
 pub struct Summary {
     pub store: String,
     pub membership: String,
+    pub relay: String,
     pub dev_secret: bool,
 }
 
@@ -59,6 +61,7 @@ pub struct DevServer {
     pub app: Arc<App>,
     pub summary: Summary,
     listener: TcpListener,
+    relay: Option<Arc<Relay>>,
 }
 
 /// A listening dev server.
@@ -67,6 +70,7 @@ pub struct Running {
     pub app: Arc<App>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    relay: Option<(Arc<Relay>, tokio::task::JoinHandle<()>)>,
 }
 
 impl DevServer {
@@ -131,7 +135,7 @@ impl DevServer {
         let app = App {
             authenticator: config.authenticator()?,
             membership: config.membership()?,
-            fanout: FanOut::new(store.clone(), Arc::new(sender)),
+            fanout: Arc::new(FanOut::new(store.clone(), Arc::new(sender))),
             broadcaster_name: config
                 .broadcaster_function_name()
                 .unwrap_or(DEFAULT_BROADCASTER)
@@ -141,14 +145,30 @@ impl DevServer {
             faults: Faults::new(&options),
             options,
         };
+        let app = Arc::new(app);
+        let relay = config.get(config::DATABASE_URL).map(|url| {
+            let invoker = Arc::new(realtime::broadcaster::InProcess {
+                fanout: app.fanout.clone(),
+            });
+            Arc::new(Relay::new(url, invoker, app.broadcaster_name.clone()))
+        });
+        let relay_summary = match &relay {
+            Some(_) => format!(
+                "listening on {} (DATABASE_URL), broadcasting in-process",
+                realtime::postgres::CHANNEL
+            ),
+            None => "off (no DATABASE_URL)".to_owned(),
+        };
         Ok(DevServer {
-            app: Arc::new(app),
+            app,
             summary: Summary {
                 store: store_summary,
                 membership: membership_summary,
+                relay: relay_summary,
                 dev_secret,
             },
             listener,
+            relay,
         })
     }
 
@@ -189,18 +209,35 @@ impl DevServer {
                 tracing::error!(%error, "dev server stopped");
             }
         });
+        let relay = self.relay.map(|relay| {
+            let running = relay.clone();
+            (relay, tokio::spawn(async move { running.run().await }))
+        });
         Ok(Running {
             addr,
             app: self.app,
             stop: Some(stop),
             task,
+            relay,
         })
     }
 }
 
 impl Running {
+    /// Wait until the relay listens (immediately `false` without a relay).
+    pub async fn relay_ready(&self) -> bool {
+        let Some((relay, _)) = &self.relay else {
+            return false;
+        };
+        let mut ready = relay.ready();
+        ready.wait_for(|r| *r).await.is_ok()
+    }
+
     /// Close every socket with 1001 (each through `$disconnect`), then stop listening.
     pub async fn shutdown(mut self) {
+        if let Some((_, task)) = self.relay.take() {
+            task.abort();
+        }
         self.app
             .gateway
             .close_all(ws::CLOSE_GOING_AWAY, "Going away")

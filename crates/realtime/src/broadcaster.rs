@@ -102,12 +102,23 @@ pub struct InProcess {
 
 #[async_trait::async_trait]
 impl crate::broadcast::Invoker for InProcess {
-    async fn invoke(&self, _function: &str, payload: Vec<u8>, _asynchronous: bool) -> Result<Option<Vec<u8>>, crate::broadcast::BroadcastError> {
-        let payload: Value = serde_json::from_slice(&payload).map_err(|e| crate::broadcast::BroadcastError::Invoke(e.to_string()))?;
-        let deadline = Instant::now() + DEFAULT_BUDGET;
-        let result = invoke(&self.fanout, &payload, &Uuid::new_v4().to_string(), deadline)
-            .await
+    async fn invoke(
+        &self,
+        _function: &str,
+        payload: Vec<u8>,
+        _asynchronous: bool,
+    ) -> Result<Option<Vec<u8>>, crate::broadcast::BroadcastError> {
+        let payload: Value = serde_json::from_slice(&payload)
             .map_err(|e| crate::broadcast::BroadcastError::Invoke(e.to_string()))?;
+        let deadline = Instant::now() + DEFAULT_BUDGET;
+        let result = invoke(
+            &self.fanout,
+            &payload,
+            &Uuid::new_v4().to_string(),
+            deadline,
+        )
+        .await
+        .map_err(|e| crate::broadcast::BroadcastError::Invoke(e.to_string()))?;
         Ok(Some(result.to_string().into_bytes()))
     }
 }

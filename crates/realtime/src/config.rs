@@ -155,7 +155,10 @@ impl Config {
 
     /// `DATABASE_URL`, required (the relay and `migrate`).
     pub fn database_url(&self) -> Result<&str, ConfigError> {
-        self.require(DATABASE_URL, "the Postgres database with project_members and the notify triggers")
+        self.require(
+            DATABASE_URL,
+            "the Postgres database with project_members and the notify triggers",
+        )
     }
 
     /// `BROADCASTER_FUNCTION_NAME`: optional; without it the broadcast client does nothing.
@@ -174,7 +177,9 @@ impl Config {
             MembershipMode::AllowAll => Ok(Arc::new(AllowAll::new())),
             MembershipMode::Postgres { database_url } => {
                 let membership = crate::postgres::PgMembership::connect_lazy(&database_url)
-                    .map_err(|e| ConfigError(format!("{DATABASE_URL} is not a usable Postgres URL: {e}")))?;
+                    .map_err(|e| {
+                        ConfigError(format!("{DATABASE_URL} is not a usable Postgres URL: {e}"))
+                    })?;
                 Ok(Arc::new(membership))
             }
         }

@@ -24,6 +24,7 @@ pub mod store;
 pub mod telemetry;
 
 pub use aws_lambda_events;
+pub use aws_sdk_lambda;
 pub use lambda_runtime;
 
 /// Current time as epoch seconds, the unit of the table's `expires_at` TTL attribute.

@@ -8,9 +8,9 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::SqlSafeStr;
 use uuid::Uuid;
 
 use crate::membership::{Membership, MembershipError};
@@ -21,8 +21,16 @@ pub const MIGRATIONS_TABLE: &str = "_devhive_realtime_migrations";
 pub const CHANNEL: &str = "cache_invalidate";
 
 const MIGRATIONS: [(i64, &str, &str); 2] = [
-    (1, "schema", include_str!("../../../migrations/0001_schema.sql")),
-    (2, "notify cache invalidation", include_str!("../../../migrations/0002_notify_cache_invalidation.sql")),
+    (
+        1,
+        "schema",
+        include_str!("../../../migrations/0001_schema.sql"),
+    ),
+    (
+        2,
+        "notify cache invalidation",
+        include_str!("../../../migrations/0002_notify_cache_invalidation.sql"),
+    ),
 ];
 
 /// The project's migrations.
@@ -30,7 +38,13 @@ pub fn migrator() -> Migrator {
     let migrations = MIGRATIONS
         .iter()
         .map(|(version, description, sql)| {
-            Migration::new(*version, Cow::Borrowed(*description), MigrationType::Simple, sql.into_sql_str(), false)
+            Migration::new(
+                *version,
+                Cow::Borrowed(*description),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
         })
         .collect();
     let mut migrator = Migrator::with_migrations(migrations);
@@ -40,7 +54,10 @@ pub fn migrator() -> Migrator {
 
 /// Apply every migration not yet applied to the database at `database_url`.
 pub async fn migrate(database_url: &str) -> Result<(), sqlx::Error> {
-    let pool = PgPoolOptions::new().max_connections(1).connect(database_url).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(database_url)
+        .await?;
     let result = migrator().run(&pool).await.map_err(sqlx::Error::from);
     pool.close().await;
     result
@@ -76,4 +93,28 @@ impl Membership for PgMembership {
         .await
         .map_err(|e| MembershipError(e.to_string()))
     }
+}
+
+/// Create the database `name` on the server of `admin_url` and return its URL (tests,
+/// benchmarks and the dev server's throwaway databases). `name` must be a plain identifier.
+pub async fn create_database(admin_url: &str, name: &str) -> Result<String, sqlx::Error> {
+    use sqlx::Connection;
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(sqlx::Error::Configuration(
+            format!("not a plain database name: {name:?}").into(),
+        ));
+    }
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .ok_or_else(|| sqlx::Error::Configuration("the URL has no /database part".into()))?;
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(format!("{base}/{name}"))
 }

@@ -28,7 +28,7 @@ pub const QUIET_GAP: Duration = Duration::from_millis(2);
 /// Ids listed in one coalesced event.
 pub const MAX_IDS: usize = 100;
 const BACKOFF_START: Duration = Duration::from_millis(100);
-const BACKOFF_CAP: Duration = Duration::from_secs(10);
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
 
 /// What the triggers send.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -57,8 +57,17 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn new(database_url: impl Into<String>, invoker: Arc<dyn Invoker>, function: impl Into<String>) -> Self {
-        Relay { database_url: database_url.into(), invoker, function: function.into(), ready: watch::Sender::new(false) }
+    pub fn new(
+        database_url: impl Into<String>,
+        invoker: Arc<dyn Invoker>,
+        function: impl Into<String>,
+    ) -> Self {
+        Relay {
+            database_url: database_url.into(),
+            invoker,
+            function: function.into(),
+            ready: watch::Sender::new(false),
+        }
     }
 
     /// `true` while the listener is connected and listening.
@@ -76,8 +85,11 @@ impl Relay {
                     Heard::Connected(reconnected) => {
                         self.ready.send_replace(true);
                         if reconnected {
-                            tracing::warn!("relay reconnected: changes may have been missed; sending resync to every client");
-                            self.invoke(json!({"project_id": "*", "type": "resync"})).await;
+                            tracing::warn!(
+                                "relay reconnected: changes may have been missed; sending resync to every client"
+                            );
+                            self.invoke(json!({"project_id": "*", "type": "resync"}))
+                                .await;
                         }
                     }
                     Heard::Lost => {
@@ -89,7 +101,8 @@ impl Relay {
                         let window_ends = Instant::now() + WINDOW;
                         let mut lost = false;
                         loop {
-                            let wait = QUIET_GAP.min(window_ends.saturating_duration_since(Instant::now()));
+                            let wait = QUIET_GAP
+                                .min(window_ends.saturating_duration_since(Instant::now()));
                             match tokio::time::timeout(wait, rx.recv()).await {
                                 Ok(Some(Heard::Payload(p))) => batch.add(&p),
                                 Ok(Some(Heard::Lost)) => {
@@ -246,7 +259,10 @@ mod tests {
             json!({"project_id": "p1", "type": "cache_invalidate", "resource": "task", "action": "UPDATE",
                    "data": {"ids": ["t0", "t1", "t2"], "timestamp": "t"}})
         );
-        assert_eq!(events[1], json!({"resource": "task", "id": "t9", "action": "UPDATE", "project_id": "p2", "timestamp": "t"}));
+        assert_eq!(
+            events[1],
+            json!({"resource": "task", "id": "t9", "action": "UPDATE", "project_id": "p2", "timestamp": "t"})
+        );
         assert_eq!(events[2]["id"], "t7");
     }
 
@@ -270,7 +286,8 @@ mod tests {
         batch.add(&note(&p, "sprint", "s2", "INSERT"));
         batch.add(&note(&p, "message", "m1", "INSERT"));
         for payload in batch.events() {
-            let b = crate::invocation::Broadcast::parse(&payload, uuid::Uuid::nil(), "now").expect("broadcaster accepts it");
+            let b = crate::invocation::Broadcast::parse(&payload, uuid::Uuid::nil(), "now")
+                .expect("broadcaster accepts it");
             assert_eq!(b.event.kind, "cache_invalidate");
         }
     }

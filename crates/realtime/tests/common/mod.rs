@@ -129,3 +129,12 @@ pub fn body_json(body: &Option<realtime::aws_lambda_events::encodings::Body>) ->
         other => panic!("expected a text body, got {other:?}"),
     }
 }
+
+/// A new, empty database on the throwaway Postgres; its URL. Fails (never skips) without it.
+pub async fn fresh_database() -> String {
+    let admin = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL is not set: run the tests with `make test`, which starts Postgres");
+    realtime::postgres::create_database(&admin, &format!("t_{}", Uuid::new_v4().simple()))
+        .await
+        .expect("create a test database")
+}

@@ -1,0 +1,154 @@
+//! The trigger path end to end: a committed row change in Postgres → trigger → NOTIFY → the
+//! dev server's relay → broadcaster → WebSocket clients of that project, with membership
+//! checked against `project_members`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use devserver::Running;
+use devserver::cli::StoreKind;
+use e2e::dev::*;
+use e2e::pg::Projects;
+use realtime::config;
+use serde_json::json;
+use tokio_tungstenite::tungstenite;
+use uuid::Uuid;
+
+async fn server(db: &Projects) -> Running {
+    // DATABASE_URL and no MEMBERSHIP: membership is checked in Postgres, the relay runs.
+    let server = start_with(
+        StoreKind::Dynamodb,
+        |_| {},
+        &[(config::DATABASE_URL, db.url.clone())],
+    )
+    .await;
+    tokio::time::timeout(Duration::from_secs(20), server.relay_ready())
+        .await
+        .expect("relay listening");
+    server
+}
+
+async fn member(server: &Running, user: Uuid, project: Uuid) -> Ws {
+    connect(
+        server,
+        &format!("/?token={}&project_id={project}", token(user)),
+    )
+    .await
+    .expect("a member connects")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_message_reaches_its_project_and_no_other() {
+    let db = Projects::create().await;
+    let server = server(&db).await;
+    let mut p_client = member(&server, db.member_p, db.p).await;
+    let mut q_client = member(&server, db.member_q, db.q).await;
+
+    let id = db.message(db.p).await;
+    let event = recv(&mut p_client).await;
+    assert_eq!(event["type"], "cache_invalidate");
+    assert_eq!(
+        (event["resource"].as_str(), event["action"].as_str()),
+        (Some("message"), Some("INSERT"))
+    );
+    assert_eq!(event["project_id"], json!(db.p));
+    assert_eq!(event["data"]["id"], json!(id));
+    nothing_pending(&mut q_client).await;
+    nothing_pending(&mut p_client).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_is_checked_at_connect_and_at_subscribe() {
+    let db = Projects::create().await;
+    let server = server(&db).await;
+    match connect(
+        &server,
+        &format!("/?token={}&project_id={}", token(db.stranger), db.p),
+    )
+    .await
+    {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("a non-member must be refused with 403, got {other:?}"),
+    }
+    let mut lobby = connect(&server, &format!("/?token={}", token(db.stranger)))
+        .await
+        .unwrap();
+    send(
+        &mut lobby,
+        json!({"action": "subscribe", "project_id": db.p}),
+    )
+    .await;
+    assert_eq!(recv(&mut lobby).await["code"], "forbidden");
+    assert!(
+        connections_of(&server.app, db.p).await.is_empty(),
+        "nothing written"
+    );
+
+    let mut ok = connect(&server, &format!("/?token={}", token(db.member_p)))
+        .await
+        .unwrap();
+    send(&mut ok, json!({"action": "subscribe", "project_id": db.p})).await;
+    assert_eq!(
+        recv(&mut ok).await,
+        json!({"type": "subscribed", "project_id": db.p})
+    );
+    send(&mut ok, json!({"type": "join_project", "project_id": db.q})).await;
+    assert_eq!(
+        recv(&mut ok).await["code"],
+        "forbidden",
+        "a member of P is not a member of Q"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ten_thousand_row_update_arrives_as_a_handful_of_events() {
+    let db = Projects::create().await;
+    let server = server(&db).await;
+    let mut client = member(&server, db.member_p, db.p).await;
+    let mut other = member(&server, db.member_q, db.q).await;
+    let p = db.p;
+    db.exec(&format!("INSERT INTO tasks (project_id, title) SELECT '{p}', 'task ' || n FROM generate_series(1, 10000) AS n")).await;
+    db.exec(&format!(
+        "UPDATE tasks SET status = 'done' WHERE project_id = '{p}'"
+    ))
+    .await;
+    let marker = db.message(p).await;
+
+    // Events arrive in commit order; the marker comes last.
+    let mut counts: HashMap<(String, String), usize> = HashMap::new();
+    let mut events = 0;
+    loop {
+        let event = recv(&mut client).await;
+        events += 1;
+        assert!(events <= 40, "far too many events for two statements");
+        if event["resource"] == "message" {
+            assert_eq!(event["data"]["id"], json!(marker));
+            break;
+        }
+        assert_eq!(event["resource"], "task");
+        assert!(
+            event["data"].get("ids").is_none(),
+            "bursts over 100 ids invalidate the whole resource"
+        );
+        *counts
+            .entry((
+                event["resource"].as_str().unwrap().into(),
+                event["action"].as_str().unwrap().into(),
+            ))
+            .or_default() += 1;
+    }
+    let updates = counts[&("task".to_owned(), "UPDATE".to_owned())];
+    let inserts = counts[&("task".to_owned(), "INSERT".to_owned())];
+    assert!(
+        (1..=10).contains(&updates),
+        "10,000 updated rows → {updates} events"
+    );
+    assert!(
+        (1..=10).contains(&inserts),
+        "10,000 inserted rows → {inserts} events"
+    );
+    nothing_pending(&mut other).await;
+    server.shutdown().await;
+}
