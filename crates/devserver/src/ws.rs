@@ -29,8 +29,7 @@ pub const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_NO_STATUS: u16 = 1005;
 const CLOSE_ABNORMAL: u16 = 1006;
 
-/// Routes of the API besides `$default` (template.yaml declares the same).
-pub const MESSAGE_ROUTES: [&str; 3] = ["subscribe", "unsubscribe", "ping"];
+use realtime::protocol::MESSAGE_ROUTES;
 
 /// API Gateway's route selection: the `action` of a JSON body when it names a route, else `$default`.
 pub fn route_key(body: &str) -> &'static str {

@@ -63,6 +63,8 @@ pub enum MembershipMode {
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     vars: HashMap<&'static str, String>,
+    /// Every variable asked for, set or not (what a function needs; checked against template.yaml).
+    asked: Arc<std::sync::Mutex<std::collections::BTreeSet<&'static str>>>,
 }
 
 impl Config {
@@ -81,7 +83,10 @@ impl Config {
                 (!value.is_empty()).then_some((name, value))
             })
             .collect();
-        Config { vars }
+        Config {
+            vars,
+            asked: Arc::default(),
+        }
     }
 
     /// Return a copy with `name` set (the dev server fills in its defaults this way).
@@ -91,7 +96,23 @@ impl Config {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
+        if let Some(known) = ALL_VARIABLES.iter().find(|v| **v == name) {
+            self.asked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(known);
+        }
         self.vars.get(name).map(String::as_str)
+    }
+
+    /// The variables asked for so far, by name.
+    pub fn asked(&self) -> Vec<&'static str> {
+        self.asked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect()
     }
 
     fn require(&self, name: &str, why: &str) -> Result<&str, ConfigError> {

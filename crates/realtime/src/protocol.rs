@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+/// The API's message routes besides `$default` (route selection: `$request.body.action`).
+pub const MESSAGE_ROUTES: [&str; 3] = ["subscribe", "unsubscribe", "ping"];
+
 /// Largest message body the subscribe route accepts (API Gateway's frame size).
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 32 * 1024;
 
