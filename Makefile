@@ -2,19 +2,26 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 CARGO ?= cargo
-
-.PHONY: help test build-debug dev clean
-
-help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
-
-test: ## Run every test against DynamoDB Local and a throwaway Postgres 15 (installs what it needs)
-	$(CARGO) build --workspace --locked
-	set -o pipefail; tests/with-services.sh $(CARGO) test --workspace --locked 2>&1 | tee target/test.log
-	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "%d passed, %d failed\n", p, f }' target/test.log
-
+VENV := .venv
+TOOLS := $(VENV)/.installed
 PG_BIN ?= /usr/lib/postgresql/15/bin
 DEV_MEMBERSHIP ?= none
+FUNCTIONS := connect disconnect subscribe status broadcaster
+ENV ?= default
+STACK ?= devhive-realtime
+INVOKE_PORT ?= 9000
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help dev test build sam-build validate deploy deploy-guided logs watch invoke bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(TOOLS): tests/requirements.txt
+	@command -v python3 >/dev/null || { echo "make: python3 is needed for the tool venv" >&2; exit 2; }
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	@touch $@
 
 dev: ## Run the local WebSocket API on 127.0.0.1:8080, with a throwaway Postgres and the relay when Postgres 15 is installed (DEV_ARGS="…" for flags)
 	$(CARGO) build --locked -p devserver
@@ -24,6 +31,55 @@ dev: ## Run the local WebSocket API on 127.0.0.1:8080, with a throwaway Postgres
 	  target/debug/devhive-realtime dev $(DEV_ARGS); \
 	fi
 
-clean: ## Remove build output and installed test tools
+test: $(TOOLS) ## Every test: workspace tests on DynamoDB Local and Postgres 15, make invoke under cargo lambda watch, sam validate --lint
+	$(CARGO) build --workspace --locked
+	@mkdir -p target
+	set -o pipefail; tests/with-services.sh sh -c '$(CARGO) test --workspace --locked && tests/invoke.sh' 2>&1 | tee target/test.log
+	$(MAKE) --no-print-directory validate
+	@awk '/^test result:/ { p += $$4; f += $$6 } /^[a-z-]+: [0-9]+ passed, [0-9]+ failed$$/ { p += $$2; f += $$4 } END { printf "%d passed, %d failed\n", p, f }' target/test.log
+
+build: $(TOOLS) ## Build the Lambda artifacts for arm64 with cargo-lambda (release) and print their sizes
+	@rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --locked $(addprefix -p ,$(FUNCTIONS))
+	@for f in $(FUNCTIONS); do stat -c %s target/lambda/$$f/bootstrap | awk -v f=$$f '{ printf "  %-12s target/lambda/%s/bootstrap  %.2f MB (%d bytes)\n", f, f, $$1 / 1048576, $$1 }'; done
+
+sam-build: $(TOOLS) ## sam build (cargo-lambda, arm64) into .aws-sam/
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build --config-env $(ENV)
+
+validate: $(TOOLS) ## sam validate --lint and cfn-lint on template.yaml (offline)
+	AWS_REGION=$${AWS_REGION:-us-east-1} $(VENV)/bin/sam validate --lint
+	$(VENV)/bin/cfn-lint template.yaml
+
+deploy: sam-build ## sam deploy with samconfig.toml (ENV=default|dev|prod); needs AWS credentials
+	$(VENV)/bin/sam deploy --config-env $(ENV)
+
+deploy-guided: sam-build ## sam deploy --guided: asks for every parameter, writes samconfig.toml
+	$(VENV)/bin/sam deploy --guided
+
+logs: ## Tail a function's logs: make logs FN=broadcaster [STACK=devhive-realtime] (needs AWS credentials)
+	@[ -n "$(FN)" ] || { echo "usage: make logs FN=connect|disconnect|subscribe|status|broadcaster [STACK=…]" >&2; exit 2; }
+	@if command -v aws >/dev/null; then \
+	  aws logs tail /aws/lambda/$(STACK)-$(FN) --follow --format short; \
+	else \
+	  echo "make logs: the AWS CLI (aws) is not installed; using sam logs instead" >&2; \
+	  $(VENV)/bin/sam logs --stack-name $(STACK) --name $$(echo $(FN) | sed 's/^./\U&/')Function --tail; \
+	fi
+
+watch: $(TOOLS) ## Serve the functions locally with cargo lambda watch on DynamoDB Local (then: make invoke …)
+	SERVICES=dynamodb tests/with-services.sh sh -c '\
+	  export CONNECTIONS_TABLE=devhive-connections JWT_SECRET=$${JWT_SECRET:-devhive-realtime-development-secret-do-not-deploy} MEMBERSHIP=$${MEMBERSHIP:-none}; \
+	  $(CARGO) run -q -p devserver -- table && \
+	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(CARGO) lambda watch --invoke-port $(INVOKE_PORT)'
+
+invoke: $(TOOLS) ## Invoke a function served by make watch: make invoke FN=subscribe EVENT=tests/events/subscribe.json
+	@[ -n "$(FN)" ] && [ -n "$(EVENT)" ] || { echo "usage: make invoke FN=<function> EVENT=tests/events/<fixture>.json (with make watch running)" >&2; exit 2; }
+	@mkdir -p target
+	@python3 tests/refresh-event.py $(EVENT) > target/invoke-$(FN).json
+	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda invoke $(FN) --invoke-port $(INVOKE_PORT) --data-file target/invoke-$(FN).json
+
+bench: ## Benchmarks (make bench SCENARIO=…): not in this tree yet
+	@echo "make bench: the benchmark harness is not in this tree yet" >&2; exit 2
+
+clean: ## Remove build output, the tool venv and installed test services
 	$(CARGO) clean
-	rm -rf tests/node_modules .venv
+	rm -rf tests/node_modules $(VENV) .aws-sam

@@ -21,6 +21,16 @@ async fn main() {
             let jwt: JwtConfig = or_exit(config.jwt());
             println!("{}", realtime::auth::mint(&jwt, options.user, options.ttl));
         }
+        Command::Table => {
+            let store = or_exit(Config::from_env().dynamo_store().await);
+            match realtime::store::dynamo::ensure_table(store.client(), store.table()).await {
+                Ok(created) => tracing::info!(table = store.table(), created, "connections table ready"),
+                Err(error) => {
+                    tracing::error!(%error, table = store.table(), "cannot create the connections table");
+                    std::process::exit(1);
+                }
+            }
+        }
         Command::Migrate => {
             let config = Config::from_env();
             let url = or_exit(config.database_url()).to_owned();
