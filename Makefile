@@ -77,8 +77,12 @@ invoke: $(TOOLS) ## Invoke a function served by make watch: make invoke FN=subsc
 	@python3 tests/refresh-event.py $(EVENT) > target/invoke-$(FN).json
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda invoke $(FN) --invoke-port $(INVOKE_PORT) --data-file target/invoke-$(FN).json
 
-bench: ## Benchmarks (make bench SCENARIO=…): not in this tree yet
-	@echo "make bench: the benchmark harness is not in this tree yet" >&2; exit 2
+SCENARIO ?= all
+
+bench: ## Benchmarks → BENCHMARKS.md and target/bench/results.json (SCENARIO=fanout|latency|capacity|throughput|artifacts; BENCH_QUICK=1 for a smoke run)
+	$(CARGO) build --release --locked -p devserver $(addprefix -p ,$(FUNCTIONS))
+	ulimit -Hn 262144 2>/dev/null || true; ulimit -n $$(ulimit -Hn); \
+	  tests/with-services.sh target/release/devhive-realtime bench --scenario $(SCENARIO)
 
 clean: ## Remove build output, the tool venv and installed test services
 	$(CARGO) clean

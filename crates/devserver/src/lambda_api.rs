@@ -18,6 +18,9 @@ use crate::server::App;
 
 /// How long an in-process invocation may run (the broadcaster's Lambda timeout).
 pub const INVOCATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Asynchronous invocations running at once (Lambda's concurrency for the function); the rest
+/// wait their turn. Bounds the posts in flight, and so the connections, of the dev server.
+pub const CONCURRENCY: usize = 16;
 
 /// `broadcaster`, `broadcaster:$LATEST`, or `arn:aws:lambda:…:function:broadcaster[:qualifier]`.
 pub fn function_name(name: &str) -> &str {
@@ -57,7 +60,15 @@ pub async fn invoke(
     match invocation_type {
         "Event" => {
             tokio::spawn(async move {
-                let deadline = realtime::broadcaster::deadline_from(deadline_ms);
+                // Queued like Lambda's asynchronous invocations: at most CONCURRENCY run at once,
+                // each with its own timeout from the moment it starts.
+                let Ok(_slot) = app.invocations.acquire().await else {
+                    return;
+                };
+                let started_ms = realtime::epoch_millis() as u64;
+                let deadline = realtime::broadcaster::deadline_from(
+                    started_ms + INVOCATION_TIMEOUT.as_millis() as u64,
+                );
                 let _ = realtime::broadcaster::invoke(&app.fanout, &payload, &request_id, deadline)
                     .await;
             });

@@ -6,12 +6,14 @@
 //! message event, every close a `$disconnect`; `POST /@connections/{id}` reaches the socket the
 //! way `PostToConnection` does, so AWS SDK clients work against it unchanged.
 
+pub mod bench;
 pub mod cli;
 pub mod events;
 pub mod faults;
 pub mod gateway;
 pub mod lambda_api;
 pub mod management;
+pub mod runtime_api;
 pub mod server;
 pub mod ws;
 

@@ -21,10 +21,13 @@ async fn main() {
             let jwt: JwtConfig = or_exit(config.jwt());
             println!("{}", realtime::auth::mint(&jwt, options.user, options.ttl));
         }
+        Command::Bench(options) => devserver::bench::run(options).await,
         Command::Table => {
             let store = or_exit(Config::from_env().dynamo_store().await);
             match realtime::store::dynamo::ensure_table(store.client(), store.table()).await {
-                Ok(created) => tracing::info!(table = store.table(), created, "connections table ready"),
+                Ok(created) => {
+                    tracing::info!(table = store.table(), created, "connections table ready")
+                }
                 Err(error) => {
                     tracing::error!(%error, table = store.table(), "cannot create the connections table");
                     std::process::exit(1);

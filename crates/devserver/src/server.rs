@@ -44,6 +44,8 @@ pub struct App {
     pub fanout: Arc<FanOut>,
     /// The function name the Invoke API answers to.
     pub broadcaster_name: String,
+    /// Slots for background (`Event`) invocations.
+    pub invocations: tokio::sync::Semaphore,
     pub options: DevOptions,
 }
 
@@ -140,6 +142,7 @@ impl DevServer {
                 .broadcaster_function_name()
                 .unwrap_or(DEFAULT_BROADCASTER)
                 .to_owned(),
+            invocations: tokio::sync::Semaphore::new(lambda_api::CONCURRENCY),
             store,
             gateway: Gateway::default(),
             faults: Faults::new(&options),

@@ -23,6 +23,9 @@ use crate::server::App;
 
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;
 pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+/// Initial read buffer per socket (allocated up front, grown on demand): client messages are
+/// small, and idle sockets dominate the dev server's memory.
+pub const READ_BUFFER_BYTES: usize = 1024;
 /// Close codes API Gateway uses.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 pub const CLOSE_TOO_BIG: u16 = 1009;
@@ -95,7 +98,7 @@ pub async fn upgrade(
     let mut ws = ws
         .max_frame_size(MAX_FRAME_BYTES)
         .max_message_size(MAX_MESSAGE_BYTES)
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0);
     if let Some(protocol) = response
         .headers

@@ -20,6 +20,7 @@ pub const WEBSOCKET_ENDPOINT: &str = "WEBSOCKET_ENDPOINT";
 pub const BROADCASTER_FUNCTION_NAME: &str = "BROADCASTER_FUNCTION_NAME";
 pub const DATABASE_URL: &str = "DATABASE_URL";
 pub const MEMBERSHIP: &str = "MEMBERSHIP";
+pub const BROADCAST_CONCURRENCY: &str = "BROADCAST_CONCURRENCY";
 /// The SDK's own DynamoDB endpoint override; read here only to tell local runs apart.
 pub const AWS_ENDPOINT_URL_DYNAMODB: &str = "AWS_ENDPOINT_URL_DYNAMODB";
 
@@ -33,6 +34,7 @@ pub const ALL_VARIABLES: &[&str] = &[
     BROADCASTER_FUNCTION_NAME,
     DATABASE_URL,
     MEMBERSHIP,
+    BROADCAST_CONCURRENCY,
     AWS_ENDPOINT_URL_DYNAMODB,
 ];
 
@@ -180,6 +182,22 @@ impl Config {
             DATABASE_URL,
             "the Postgres database with project_members and the notify triggers",
         )
+    }
+
+    /// `BROADCAST_CONCURRENCY`: posts in flight per broadcast (optional, 1..=10000).
+    pub fn broadcast_concurrency(&self) -> Result<usize, ConfigError> {
+        match self.get(BROADCAST_CONCURRENCY) {
+            None => Ok(crate::fanout::DEFAULT_CONCURRENCY),
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "{BROADCAST_CONCURRENCY} must be a number from 1 to 10000, not {v:?}"
+                    ))
+                }),
+        }
     }
 
     /// `BROADCASTER_FUNCTION_NAME`: optional; without it the broadcast client does nothing.

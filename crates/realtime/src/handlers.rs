@@ -131,8 +131,9 @@ impl Broadcaster {
         let store = config.store().await?;
         let sender =
             ManagementApiSender::for_endpoint(&crate::config::sdk_config().await, &endpoint);
+        let concurrency = config.broadcast_concurrency()?;
         Ok(Broadcaster {
-            fanout: FanOut::new(store, Arc::new(sender)),
+            fanout: FanOut::new(store, Arc::new(sender)).with_concurrency(concurrency),
         })
     }
 
