@@ -5,10 +5,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use devserver::cli::StoreKind;
 use e2e::dev::*;
 use e2e::pg::Projects;
-use realtime::config;
 use serde_json::json;
 use tokio_tungstenite::tungstenite;
 
@@ -40,15 +38,7 @@ fn pg_ctl(args: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_and_membership_survive_a_postgres_restart() {
     let db = Projects::create().await;
-    let server = start_with(
-        StoreKind::Dynamodb,
-        |_| {},
-        &[(config::DATABASE_URL, db.url.clone())],
-    )
-    .await;
-    tokio::time::timeout(Duration::from_secs(20), server.relay_ready())
-        .await
-        .expect("relay listening");
+    let server = start_with_relay(&db.url).await;
     let mut subscribed = connect(
         &server,
         &format!("/?token={}&project_id={}", token(db.member_p), db.p),

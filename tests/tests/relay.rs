@@ -3,29 +3,16 @@
 //! checked against `project_members`.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use devserver::Running;
-use devserver::cli::StoreKind;
 use e2e::dev::*;
 use e2e::pg::Projects;
-use realtime::config;
 use serde_json::json;
 use tokio_tungstenite::tungstenite;
 use uuid::Uuid;
 
 async fn server(db: &Projects) -> Running {
-    // DATABASE_URL and no MEMBERSHIP: membership is checked in Postgres, the relay runs.
-    let server = start_with(
-        StoreKind::Dynamodb,
-        |_| {},
-        &[(config::DATABASE_URL, db.url.clone())],
-    )
-    .await;
-    tokio::time::timeout(Duration::from_secs(20), server.relay_ready())
-        .await
-        .expect("relay listening");
-    server
+    start_with_relay(&db.url).await
 }
 
 async fn member(server: &Running, user: Uuid, project: Uuid) -> Ws {

@@ -56,6 +56,9 @@ pub struct BenchOptions {
     /// The report to write.
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub report: PathBuf,
+    /// Re-render the report from the existing results.json without running anything.
+    #[arg(long)]
+    pub render_only: bool,
 }
 
 // ------------------------------------------------------------------ processes
@@ -753,6 +756,11 @@ fn machine() -> Value {
 }
 
 pub async fn run(opts: BenchOptions) {
+    if opts.render_only {
+        let path = opts.out.join("results.json");
+        let results: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("results.json")).expect("JSON");
+        return write_report(&results, &opts);
+    }
     let want = |s: Scenario| opts.scenario == Scenario::All || opts.scenario == s;
     let mut results = serde_json::Map::new();
     results.insert(
@@ -782,12 +790,16 @@ pub async fn run(opts: BenchOptions) {
     std::fs::write(&path, serde_json::to_string_pretty(&results).unwrap())
         .expect("write results.json");
     eprintln!("results: {}", path.display());
+    write_report(&results, &opts);
+}
+
+fn write_report(results: &Value, opts: &BenchOptions) {
     let previous = std::fs::read_to_string(&opts.report).unwrap_or_default();
     let notes = previous
         .find("\n## Notes")
         .map(|i| previous[i..].to_owned())
         .unwrap_or_default();
-    std::fs::write(&opts.report, render(&results, &opts) + &notes).expect("write the report");
+    std::fs::write(&opts.report, render(results, opts) + &notes).expect("write the report");
     eprintln!("report: {}", opts.report.display());
 }
 

@@ -81,15 +81,21 @@ pub async fn post(
     }
 }
 
+/// The open socket a GET or DELETE names, after fault injection; or the error response.
+async fn open_socket(app: &App, params: &HashMap<String, String>) -> Result<Arc<crate::gateway::Socket>, Response> {
+    if let Some(fault) = faulted(app).await {
+        return Err(fault);
+    }
+    app.gateway.get(connection_id(params)).ok_or_else(gone)
+}
+
 pub async fn get(
     State(app): State<Arc<App>>,
     Path(params): Path<HashMap<String, String>>,
 ) -> Response {
-    if let Some(fault) = faulted(&app).await {
-        return fault;
-    }
-    let Some(socket) = app.gateway.get(connection_id(&params)) else {
-        return gone();
+    let socket = match open_socket(&app, &params).await {
+        Ok(socket) => socket,
+        Err(response) => return response,
     };
     let mut identity = json!({ "sourceIp": socket.ctx.source_ip });
     if let Some(agent) = &socket.ctx.user_agent {
@@ -112,11 +118,9 @@ pub async fn delete(
     State(app): State<Arc<App>>,
     Path(params): Path<HashMap<String, String>>,
 ) -> Response {
-    if let Some(fault) = faulted(&app).await {
-        return fault;
-    }
-    let Some(socket) = app.gateway.get(connection_id(&params)) else {
-        return gone();
+    let socket = match open_socket(&app, &params).await {
+        Ok(socket) => socket,
+        Err(response) => return response,
     };
     socket.close(1000, "").await;
     StatusCode::NO_CONTENT.into_response()
