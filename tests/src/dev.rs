@@ -60,8 +60,15 @@ pub async fn start_with(
 /// A dev server over DynamoDB Local with `DATABASE_URL` set (so membership is checked in
 /// Postgres and the relay runs), returned once the relay listens.
 pub async fn start_with_relay(database_url: &str) -> Running {
-    let server = start_with(StoreKind::Dynamodb, |_| {}, &[(config::DATABASE_URL, database_url.to_owned())]).await;
-    tokio::time::timeout(Duration::from_secs(20), server.relay_ready()).await.expect("relay listening");
+    let server = start_with(
+        StoreKind::Dynamodb,
+        |_| {},
+        &[(config::DATABASE_URL, database_url.to_owned())],
+    )
+    .await;
+    tokio::time::timeout(Duration::from_secs(20), server.relay_ready())
+        .await
+        .expect("relay listening");
     server
 }
 

@@ -758,7 +758,9 @@ fn machine() -> Value {
 pub async fn run(opts: BenchOptions) {
     if opts.render_only {
         let path = opts.out.join("results.json");
-        let results: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("results.json")).expect("JSON");
+        let results: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("results.json"))
+                .expect("JSON");
         return write_report(&results, &opts);
     }
     let want = |s: Scenario| opts.scenario == Scenario::All || opts.scenario == s;

@@ -82,7 +82,10 @@ pub async fn post(
 }
 
 /// The open socket a GET or DELETE names, after fault injection; or the error response.
-async fn open_socket(app: &App, params: &HashMap<String, String>) -> Result<Arc<crate::gateway::Socket>, Response> {
+async fn open_socket(
+    app: &App,
+    params: &HashMap<String, String>,
+) -> Result<Arc<crate::gateway::Socket>, Response> {
     if let Some(fault) = faulted(app).await {
         return Err(fault);
     }
