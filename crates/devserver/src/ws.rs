@@ -25,7 +25,7 @@ pub const MAX_FRAME_BYTES: usize = 32 * 1024;
 pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 /// Initial read buffer per socket (allocated up front, grown on demand): client messages are
 /// small, and idle sockets dominate the dev server's memory.
-pub const READ_BUFFER_BYTES: usize = 512;
+pub const READ_BUFFER_BYTES: usize = 256;
 /// Close codes API Gateway uses.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 pub const CLOSE_TOO_BIG: u16 = 1009;
