@@ -770,7 +770,10 @@ pub async fn run(opts: BenchOptions) {
         .ok()
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or_default();
-    results.insert("date".into(), json!(realtime::rfc3339(realtime::epoch_millis())));
+    results.insert(
+        "date".into(),
+        json!(realtime::rfc3339(realtime::epoch_millis())),
+    );
     results.insert("machine".into(), machine());
     results.insert("quick".into(), json!(opts.quick));
     let stamp = |mut v: Value| {
@@ -846,7 +849,11 @@ fn render(r: &Value, opts: &BenchOptions) -> String {
         }
     );
     if let Some(fan) = r.get("fanout") {
-        let _ = writeln!(out, "## 1. Fan-out\n\nRun {}.\n", fan["date"].as_str().unwrap_or("with the others"));
+        let _ = writeln!(
+            out,
+            "## 1. Fan-out\n\nRun {}.\n",
+            fan["date"].as_str().unwrap_or("with the others")
+        );
         let _ = writeln!(
             out,
             "One project, N subscribed clients; the dev server's Management API adds {} ms per call and \
@@ -939,7 +946,11 @@ fn render(r: &Value, opts: &BenchOptions) -> String {
     if let Some(l) = r.get("latency") {
         let last = &l["last_client"];
         let first = &l["first_client"];
-        let _ = writeln!(out, "## 2. Commit to client\n\nRun {}.\n", l["date"].as_str().unwrap_or("with the others"));
+        let _ = writeln!(
+            out,
+            "## 2. Commit to client\n\nRun {}.\n",
+            l["date"].as_str().unwrap_or("with the others")
+        );
         let _ = writeln!(
             out,
             "INSERT into `messages` (autocommit) → trigger → NOTIFY → relay (in the dev server) → \
@@ -969,7 +980,11 @@ fn render(r: &Value, opts: &BenchOptions) -> String {
         );
     }
     if let Some(c) = r.get("capacity") {
-        let _ = writeln!(out, "## 3. Capacity\n\nRun {}.\n", c["date"].as_str().unwrap_or("with the others"));
+        let _ = writeln!(
+            out,
+            "## 3. Capacity\n\nRun {}.\n",
+            c["date"].as_str().unwrap_or("with the others")
+        );
         let _ = writeln!(
             out,
             "Idle connections held by the release dev server (memory store), clients from 8 source \
@@ -997,7 +1012,11 @@ fn render(r: &Value, opts: &BenchOptions) -> String {
     }
     if let Some(t) = r.get("throughput") {
         let ratio = f(&t["delivered_ratio"]);
-        let _ = writeln!(out, "## 4. Throughput\n\nRun {}.\n", t["date"].as_str().unwrap_or("with the others"));
+        let _ = writeln!(
+            out,
+            "## 4. Throughput\n\nRun {}.\n",
+            t["date"].as_str().unwrap_or("with the others")
+        );
         let _ = writeln!(
             out,
             "{} clients in {} projects; {} events/s for {} s through the dev server's Lambda Invoke API \
@@ -1026,7 +1045,11 @@ fn render(r: &Value, opts: &BenchOptions) -> String {
         );
     }
     if let Some(a) = r.get("artifacts") {
-        let _ = writeln!(out, "## 5. Artifacts\n\nRun {}.\n", a["date"].as_str().unwrap_or("with the others"));
+        let _ = writeln!(
+            out,
+            "## 5. Artifacts\n\nRun {}.\n",
+            a["date"].as_str().unwrap_or("with the others")
+        );
         let _ = writeln!(
             out,
             "`bootstrap` sizes from `make build` (cargo-lambda, release, arm64, `opt-level = \"s\"`, thin LTO, stripped). Start-up: process start to its first request to a local Runtime API, on this x86_64 machine (release build of the same code; no arm64 CPU here).\n"
