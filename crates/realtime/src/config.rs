@@ -231,9 +231,22 @@ impl Config {
 
     /// [`Self::store`] as its concrete type.
     pub async fn dynamo_store(&self) -> Result<DynamoStore, ConfigError> {
-        let table = self.connections_table()?.to_owned();
-        let sdk = sdk_config().await;
-        Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table))
+        let table = self.connections_table()?;
+        Ok(self.dynamo_store_with(&sdk_config().await, table))
+    }
+
+    /// The store over an SDK configuration the caller already loaded (one load per start).
+    pub fn store_with(
+        &self,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Arc<dyn ConnectionStore>, ConfigError> {
+        Ok(Arc::new(
+            self.dynamo_store_with(sdk, self.connections_table()?),
+        ))
+    }
+
+    fn dynamo_store_with(&self, sdk: &aws_config::SdkConfig, table: &str) -> DynamoStore {
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table)
     }
 }
 

@@ -128,9 +128,10 @@ pub struct Broadcaster {
 impl Broadcaster {
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let endpoint = config.websocket_endpoint()?.to_owned();
-        let store = config.store().await?;
-        let sender =
-            ManagementApiSender::for_endpoint(&crate::config::sdk_config().await, &endpoint);
+        // One SDK configuration for both clients: it is loaded once per cold start.
+        let sdk = crate::config::sdk_config().await;
+        let store = config.store_with(&sdk)?;
+        let sender = ManagementApiSender::for_endpoint(&sdk, &endpoint);
         let concurrency = config.broadcast_concurrency()?;
         Ok(Broadcaster {
             fanout: FanOut::new(store, Arc::new(sender)).with_concurrency(concurrency),
