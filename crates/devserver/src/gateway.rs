@@ -148,14 +148,6 @@ impl Gateway {
             .cloned()
     }
 
-    pub fn len(&self) -> usize {
-        self.sockets.read().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Deliver one frame to a connection.
     pub async fn post(&self, connection_id: &str, message: Message) -> Result<(), PostError> {
         self.get(connection_id)

@@ -22,6 +22,13 @@ pub const INVOCATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// wait their turn. Bounds the posts in flight, and so the connections, of the dev server.
 pub const CONCURRENCY: usize = 16;
 
+/// The deadline of an invocation starting now: its timeout less the broadcaster's margin.
+fn invocation_deadline() -> std::time::Instant {
+    realtime::broadcaster::deadline_from(
+        realtime::epoch_millis() as u64 + INVOCATION_TIMEOUT.as_millis() as u64,
+    )
+}
+
 /// `broadcaster`, `broadcaster:$LATEST`, or `arn:aws:lambda:…:function:broadcaster[:qualifier]`.
 pub fn function_name(name: &str) -> &str {
     let name = name.split_once(":function:").map_or(name, |(_, rest)| rest);
@@ -52,7 +59,6 @@ pub async fn invoke(
         }
     };
     let request_id = uuid::Uuid::new_v4().to_string();
-    let deadline_ms = realtime::epoch_millis() as u64 + INVOCATION_TIMEOUT.as_millis() as u64;
     let invocation_type = headers
         .get("x-amz-invocation-type")
         .and_then(|v| v.to_str().ok())
@@ -65,10 +71,7 @@ pub async fn invoke(
                 let Ok(_slot) = app.invocations.acquire().await else {
                     return;
                 };
-                let started_ms = realtime::epoch_millis() as u64;
-                let deadline = realtime::broadcaster::deadline_from(
-                    started_ms + INVOCATION_TIMEOUT.as_millis() as u64,
-                );
+                let deadline = invocation_deadline();
                 let _ = realtime::broadcaster::invoke(&app.fanout, &payload, &request_id, deadline)
                     .await;
             });
@@ -76,7 +79,7 @@ pub async fn invoke(
         }
         "DryRun" => StatusCode::NO_CONTENT.into_response(),
         _ => {
-            let deadline = realtime::broadcaster::deadline_from(deadline_ms);
+            let deadline = invocation_deadline();
             let (error, body) =
                 match realtime::broadcaster::invoke(&app.fanout, &payload, &request_id, deadline)
                     .await

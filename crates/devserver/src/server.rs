@@ -262,10 +262,6 @@ impl Running {
         let _ = (&mut self.task).await;
     }
 
-    pub fn ws_url(&self) -> String {
-        format!("ws://{}/", self.addr)
-    }
-
     pub fn http_url(&self) -> String {
         format!("http://{}", self.addr)
     }
