@@ -623,6 +623,7 @@ async fn throughput(opts: &BenchOptions) -> Value {
             .credentials_provider(realtime::aws_sdk_lambda::config::Credentials::new(
                 "bench", "bench", None, None, "bench",
             ))
+            .http_client(realtime::http_client::shared())
             .build();
         realtime::aws_sdk_lambda::Client::from_conf(conf)
     };

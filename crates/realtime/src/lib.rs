@@ -12,6 +12,7 @@ pub mod config;
 pub mod events;
 pub mod fanout;
 pub mod handlers;
+pub mod http_client;
 pub mod invocation;
 pub mod lifecycle;
 pub mod membership;

@@ -72,6 +72,7 @@ impl ManagementApiSender {
         endpoint: &str,
     ) -> Self {
         let config = builder
+            .http_client(crate::http_client::shared())
             .endpoint_url(endpoint)
             .retry_config(aws_config::retry::RetryConfig::disabled())
             .timeout_config(
