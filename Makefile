@@ -41,7 +41,7 @@ test: $(TOOLS) ## Every test: workspace tests on DynamoDB Local and Postgres 15,
 build: $(TOOLS) ## Build the Lambda artifacts for arm64 with cargo-lambda (release) and print their sizes
 	@rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --locked $(addprefix -p ,$(FUNCTIONS))
-	@for f in $(FUNCTIONS); do stat -c %s target/lambda/$$f/bootstrap | awk -v f=$$f '{ printf "  %-12s target/lambda/%s/bootstrap  %.2f MB (%d bytes)\n", f, f, $$1 / 1048576, $$1 }'; done
+	@for f in $(FUNCTIONS); do stat -c %s target/lambda/$$f/bootstrap | awk -v f=$$f '{ printf "  %-12s target/lambda/%s/bootstrap  %.2f MB (%d bytes)\n", f, f, $$1 / 1000000, $$1 }'; done
 
 sam-build: $(TOOLS) ## sam build (cargo-lambda, arm64) into .aws-sam/
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build --config-env $(ENV)

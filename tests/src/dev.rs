@@ -166,7 +166,7 @@ pub fn management(server: &Running) -> aws_sdk_apigatewaymanagement::Client {
         ))
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .http_client(realtime::http_client::shared())
+        .http_client(realtime::http_client::client())
         // Each call is one request, so the test sees the server's answer, not the retry policy's.
         .retry_config(aws_sdk_apigatewaymanagement::config::retry::RetryConfig::disabled())
         .build();
@@ -231,7 +231,7 @@ pub fn lambda(server: &Running) -> aws_sdk_lambda::Client {
         .credentials_provider(aws_sdk_lambda::config::Credentials::new(
             "test", "test", None, None, "test",
         ))
-        .http_client(realtime::http_client::shared())
+        .http_client(realtime::http_client::client())
         .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
         .build();
     aws_sdk_lambda::Client::from_conf(conf)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use devserver::Running;
-use devserver::cli::StoreKind;
+use devserver::cli::{Delivery, StoreKind};
 use e2e::dev::*;
 use futures::StreamExt;
 use realtime::store::Connection;
@@ -140,9 +140,21 @@ async fn twenty_five_hundred_connections_over_many_pages_each_get_it_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_are_retried_and_only_closed_connections_are_removed() {
+    faults_are_retried(Delivery::Http).await;
+}
+
+/// The same through `--delivery direct`: the in-process post sees the same faults and 410s and
+/// is classified the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_delivery_retries_faults_and_removes_only_closed_connections() {
+    faults_are_retried(Delivery::Direct).await;
+}
+
+async fn faults_are_retried(delivery: Delivery) {
     let server = start(StoreKind::Dynamodb, |o| {
         o.fault_429 = 0.30;
         o.fault_500 = 0.05;
+        o.delivery = delivery;
     })
     .await;
     let project = Uuid::new_v4();

@@ -40,6 +40,17 @@ pub enum StoreKind {
     Dynamodb,
 }
 
+/// How the dev server's own broadcaster (relay, Invoke API) reaches the sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Delivery {
+    /// PostToConnection over HTTP to this server's Management API, through the AWS SDK, as
+    /// the deployed broadcaster does.
+    Http,
+    /// The Management API's post called in-process: the same fault injection, limits and
+    /// 410s, without the local HTTP round trip and request signing.
+    Direct,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct DevOptions {
     /// Address to listen on.
@@ -82,6 +93,9 @@ pub struct DevOptions {
         default_value_t = 7200
     )]
     pub max_duration_s: u64,
+    /// How the in-process broadcaster delivers: http (as on AWS) or direct (no local HTTP hop).
+    #[arg(long, env = "DEVHIVE_DELIVERY", value_enum, default_value_t = Delivery::Http)]
+    pub delivery: Delivery,
 }
 
 impl Default for DevOptions {
@@ -97,6 +111,7 @@ impl Default for DevOptions {
             idle_timeout_s: 600,
             query_page_limit: 0,
             max_duration_s: 7200,
+            delivery: Delivery::Http,
         }
     }
 }

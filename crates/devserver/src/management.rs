@@ -2,9 +2,16 @@
 //! delivers to the socket, GET describes the connection, DELETE closes it. Errors carry the
 //! status, `x-amzn-errortype` header and JSON body the AWS SDK turns into typed errors
 //! (`GoneException`, `LimitExceededException`, `PayloadTooLargeException`).
+//!
+//! [`post_to_connection`] is the post itself; the HTTP route and [`DirectSender`] (the dev
+//! server's broadcaster with `--delivery direct`) both call it, so both see the same faults,
+//! limits and 410s.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+
+use async_trait::async_trait;
+use realtime::sender::{ConnectionSender, PostOutcome};
 
 use axum::body::Bytes;
 use axum::extract::ws::Message;
@@ -35,18 +42,18 @@ fn gone() -> Response {
     aws_error(StatusCode::GONE, "GoneException", "the connection is gone")
 }
 
-async fn faulted(app: &App) -> Option<Response> {
-    match app.faults.apply().await? {
-        Fault::Throttled => Some(aws_error(
+fn fault_response(fault: Fault) -> Response {
+    match fault {
+        Fault::Throttled => aws_error(
             StatusCode::TOO_MANY_REQUESTS,
             "LimitExceededException",
             "rate exceeded",
-        )),
-        Fault::Internal => Some(aws_error(
+        ),
+        Fault::Internal => aws_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerErrorException",
             "injected fault",
-        )),
+        ),
     }
 }
 
@@ -54,20 +61,26 @@ fn connection_id(params: &HashMap<String, String>) -> &str {
     params.get("id").map(String::as_str).unwrap_or_default()
 }
 
-pub async fn post(
-    State(app): State<Arc<App>>,
-    Path(params): Path<HashMap<String, String>>,
-    body: Bytes,
-) -> Response {
-    if let Some(fault) = faulted(&app).await {
-        return fault;
+/// What one PostToConnection did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posted {
+    Delivered,
+    /// No such open connection (410).
+    Gone,
+    /// Over [`MAX_POST_BYTES`] (413).
+    TooLarge,
+    /// An injected fault (429 or 500).
+    Faulted(Fault),
+}
+
+/// PostToConnection: fault injection (latency, throttle, errors), the size limit, then one
+/// frame to the socket, text when the payload is UTF-8 and binary otherwise.
+pub async fn post_to_connection(app: &App, connection_id: &str, body: Bytes) -> Posted {
+    if let Some(fault) = app.faults.apply().await {
+        return Posted::Faulted(fault);
     }
     if body.len() > MAX_POST_BYTES {
-        return aws_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PayloadTooLargeException",
-            "payload over 128 KB",
-        );
+        return Posted::TooLarge;
     }
     let message = match std::str::from_utf8(&body) {
         Ok(_) => {
@@ -75,9 +88,49 @@ pub async fn post(
         }
         Err(_) => Message::Binary(body),
     };
-    match app.gateway.post(connection_id(&params), message).await {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(_) => gone(),
+    match app.gateway.post(connection_id, message).await {
+        Ok(()) => Posted::Delivered,
+        Err(_) => Posted::Gone,
+    }
+}
+
+pub async fn post(
+    State(app): State<Arc<App>>,
+    Path(params): Path<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    match post_to_connection(&app, connection_id(&params), body).await {
+        Posted::Delivered => StatusCode::OK.into_response(),
+        Posted::Gone => gone(),
+        Posted::TooLarge => aws_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLargeException",
+            "payload over 128 KB",
+        ),
+        Posted::Faulted(fault) => fault_response(fault),
+    }
+}
+
+/// The broadcaster's [`ConnectionSender`] with `--delivery direct`: [`post_to_connection`]
+/// without HTTP, its answers classified as `ManagementApiSender` classifies the HTTP ones.
+pub struct DirectSender {
+    /// Weak: the sender lives inside the [`App`] it posts through.
+    pub app: Weak<App>,
+}
+
+#[async_trait]
+impl ConnectionSender for DirectSender {
+    async fn post(&self, connection_id: &str, payload: &[u8]) -> PostOutcome {
+        let Some(app) = self.app.upgrade() else {
+            return PostOutcome::Failed("the dev server has stopped".to_owned());
+        };
+        match post_to_connection(&app, connection_id, Bytes::copy_from_slice(payload)).await {
+            Posted::Delivered => PostOutcome::Delivered,
+            Posted::Gone => PostOutcome::Gone,
+            Posted::TooLarge => PostOutcome::Failed("HTTP 413: payload over 128 KB".to_owned()),
+            Posted::Faulted(Fault::Throttled) => PostOutcome::Retry("HTTP 429".to_owned()),
+            Posted::Faulted(Fault::Internal) => PostOutcome::Retry("HTTP 500".to_owned()),
+        }
     }
 }
 
@@ -86,8 +139,8 @@ async fn open_socket(
     app: &App,
     params: &HashMap<String, String>,
 ) -> Result<Arc<crate::gateway::Socket>, Response> {
-    if let Some(fault) = faulted(app).await {
-        return Err(fault);
+    if let Some(fault) = app.faults.apply().await {
+        return Err(fault_response(fault));
     }
     app.gateway.get(connection_id(params)).ok_or_else(gone)
 }

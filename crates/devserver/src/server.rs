@@ -17,15 +17,16 @@ use realtime::config::{self, Config, ConfigError};
 use realtime::fanout::FanOut;
 use realtime::membership::Membership;
 use realtime::relay::Relay;
-use realtime::sender::ManagementApiSender;
+use realtime::sender::{ConnectionSender, ManagementApiSender};
 use realtime::store::ConnectionStore;
 use realtime::store::memory::MemoryStore;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::cli::{DevOptions, StoreKind};
+use crate::cli::{Delivery, DevOptions, StoreKind};
 use crate::faults::Faults;
 use crate::gateway::Gateway;
+use crate::management::DirectSender;
 use crate::{events, lambda_api, management, ws};
 
 /// Table name when the dev server uses DynamoDB and `CONNECTIONS_TABLE` is unset.
@@ -40,7 +41,8 @@ pub struct App {
     pub authenticator: Arc<Authenticator>,
     pub gateway: Gateway,
     pub faults: Faults,
-    /// The broadcaster, posting through this server's own Management API.
+    /// The broadcaster, posting through this server's own Management API (over HTTP, or
+    /// in-process with `--delivery direct`).
     pub fanout: Arc<FanOut>,
     /// The function name the Invoke API answers to.
     pub broadcaster_name: String,
@@ -133,22 +135,32 @@ impl DevServer {
         } else {
             (Arc::new(MemoryStore::new()), "memory".to_owned())
         };
-        let sender = ManagementApiSender::local(&format!("http://{addr}/{}", options.stage));
-        let app = App {
-            authenticator: config.authenticator()?,
-            membership: config.membership()?,
-            fanout: Arc::new(FanOut::new(store.clone(), Arc::new(sender))),
-            broadcaster_name: config
-                .broadcaster_function_name()
-                .unwrap_or(DEFAULT_BROADCASTER)
-                .to_owned(),
-            invocations: tokio::sync::Semaphore::new(lambda_api::CONCURRENCY),
-            store,
-            gateway: Gateway::default(),
-            faults: Faults::new(&options),
-            options,
-        };
-        let app = Arc::new(app);
+        let http_sender = (options.delivery == Delivery::Http).then(|| {
+            Arc::new(ManagementApiSender::local(&format!(
+                "http://{addr}/{}",
+                options.stage
+            ))) as Arc<dyn ConnectionSender>
+        });
+        let authenticator = config.authenticator()?;
+        let membership = config.membership()?;
+        let broadcaster_name = config
+            .broadcaster_function_name()
+            .unwrap_or(DEFAULT_BROADCASTER)
+            .to_owned();
+        let app = Arc::new_cyclic(|app| {
+            let sender = http_sender.unwrap_or_else(|| Arc::new(DirectSender { app: app.clone() }));
+            App {
+                authenticator,
+                membership,
+                fanout: Arc::new(FanOut::new(store.clone(), sender)),
+                broadcaster_name,
+                invocations: tokio::sync::Semaphore::new(lambda_api::CONCURRENCY),
+                store,
+                gateway: Gateway::default(),
+                faults: Faults::new(&options),
+                options,
+            }
+        });
         let relay = config.get(config::DATABASE_URL).map(|url| {
             let invoker = Arc::new(realtime::broadcaster::InProcess {
                 fanout: app.fanout.clone(),

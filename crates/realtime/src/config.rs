@@ -255,7 +255,7 @@ impl Config {
 /// dead endpoint for minutes) with standard retries.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(crate::http_client::shared())
+        .http_client(crate::http_client::client())
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(2))

@@ -30,14 +30,13 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// The process-wide client: SDK clients built from it share one pool per connect timeout.
-/// System CA certificates are read the first time this is called (at start-up, where
-/// [`crate::config::sdk_config`] calls it), not on the first request.
-pub fn shared() -> SharedHttpClient {
-    static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| SharedHttpClient::new(Http1Client::new()))
-        .clone()
+/// A new client (one connection pool per connect timeout) for the SDK clients of one tokio
+/// runtime to share: build it once per process start, like the SDK configuration
+/// ([`crate::config::sdk_config`]). Not a process-wide static: a pooled connection is driven by
+/// a task on the runtime that opened it, and fails once that runtime is gone. The system's CA
+/// certificates are read once per process, on the first call.
+pub fn client() -> SharedHttpClient {
+    SharedHttpClient::new(Http1Client::new())
 }
 
 /// An [`HttpClient`] handing out one [`Http1Connector`] (one pool) per connect timeout.
@@ -49,8 +48,9 @@ struct Http1Client {
 
 impl Http1Client {
     fn new() -> Self {
+        static TLS: OnceLock<rustls::ClientConfig> = OnceLock::new();
         Http1Client {
-            tls: tls_config(),
+            tls: TLS.get_or_init(tls_config).clone(),
             connectors: Mutex::default(),
         }
     }
@@ -224,7 +224,7 @@ mod tests {
         }
     }
 
-    fn dynamodb(addr: std::net::SocketAddr) -> aws_sdk_dynamodb::Client {
+    fn dynamodb(addr: std::net::SocketAddr, http: SharedHttpClient) -> aws_sdk_dynamodb::Client {
         let sdk = aws_sdk_dynamodb::Config::builder()
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
             .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
@@ -232,7 +232,7 @@ mod tests {
                 "test", "test", None, None, "test",
             ))
             .endpoint_url(format!("http://{addr}"))
-            .http_client(shared())
+            .http_client(http)
             .build();
         aws_sdk_dynamodb::Client::from_conf(sdk)
     }
@@ -240,8 +240,9 @@ mod tests {
     #[tokio::test]
     async fn sdk_clients_share_one_pooled_connection() {
         let (addr, counts) = counting_server().await;
+        let http = client();
         for _ in 0..2 {
-            let client = dynamodb(addr);
+            let client = dynamodb(addr, http.clone());
             for _ in 0..3 {
                 let tables = client.list_tables().send().await.unwrap();
                 assert!(tables.table_names().is_empty());

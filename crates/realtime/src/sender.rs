@@ -56,6 +56,7 @@ impl ManagementApiSender {
         use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region};
         let builder = aws_sdk_apigatewaymanagement::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(crate::http_client::client())
             .region(Region::new("local"))
             .credentials_provider(Credentials::new(
                 "local",
@@ -72,7 +73,6 @@ impl ManagementApiSender {
         endpoint: &str,
     ) -> Self {
         let config = builder
-            .http_client(crate::http_client::shared())
             .endpoint_url(endpoint)
             .retry_config(aws_config::retry::RetryConfig::disabled())
             .timeout_config(
