@@ -17,7 +17,7 @@ use crate::events::ConnectionContext;
 
 /// One open socket.
 pub struct Socket {
-    pub ctx: ConnectionContext,
+    pub ctx: Arc<ConnectionContext>,
     last_active_at: AtomicI64,
     sink: Mutex<SplitSink<WebSocket, Message>>,
     /// Set when the server closes the socket; wakes the socket's reader.
@@ -32,7 +32,7 @@ pub enum PostError {
 }
 
 impl Socket {
-    pub fn new(ctx: ConnectionContext, sink: SplitSink<WebSocket, Message>) -> Self {
+    pub fn new(ctx: Arc<ConnectionContext>, sink: SplitSink<WebSocket, Message>) -> Self {
         Socket {
             last_active_at: AtomicI64::new(ctx.connected_at),
             ctx,

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use futures::StreamExt;
+use futures::stream::SplitStream;
 use realtime::aws_lambda_events::encodings::Body;
 use realtime::lifecycle::{self, ROUTE_DEFAULT};
 use serde::Deserialize;
@@ -107,6 +108,9 @@ pub async fn upgrade(
     {
         ws = ws.protocols([protocol.to_owned()]);
     }
+    // Shared by both callbacks: whatever a callback captures stays in the connection's task
+    // for its whole life, so they capture pointers rather than the context itself.
+    let ctx = Arc::new(ctx);
     let failed_app = app.clone();
     let failed_ctx = ctx.clone();
     ws.on_failed_upgrade(move |error| {
@@ -130,11 +134,21 @@ fn is_too_big(error: &axum::Error) -> bool {
     false
 }
 
-/// One connection, from upgrade to `$disconnect`.
-async fn serve(app: Arc<App>, ctx: ConnectionContext, socket: WebSocket) {
-    let (sink, mut stream) = socket.split();
+/// One connection, from upgrade to `$disconnect`: registered here, then served by [`run`].
+/// Not an `async fn`: an async fn's arguments stay in its future for as long as it runs, and
+/// the WebSocket and context would add ~500 bytes to every idle connection (BENCHMARKS.md).
+fn serve(
+    app: Arc<App>,
+    ctx: Arc<ConnectionContext>,
+    socket: WebSocket,
+) -> impl Future<Output = ()> + Send {
+    let (sink, stream) = socket.split();
     let socket = Arc::new(Socket::new(ctx, sink));
     app.gateway.register(socket.clone());
+    run(app, socket, stream)
+}
+
+async fn run(app: Arc<App>, socket: Arc<Socket>, mut stream: SplitStream<WebSocket>) {
     // One timer for both limits: it fires at the idle deadline or at the end of the connection's
     // lifetime, whichever is first (one timer per socket instead of two).
     let idle_timeout = app.options.idle_timeout();
@@ -179,13 +193,17 @@ async fn serve(app: Arc<App>, ctx: ConnectionContext, socket: WebSocket) {
         }
     };
 
+    // Boxed, like the per-message work: the `$disconnect` event is a large struct, and held
+    // across an await here it would be part of every idle connection's task (BENCHMARKS.md).
+    Box::pin(disconnect(&app, &socket, code, reason)).await;
+}
+
+/// After the socket closed: out of the registry, close handshake finished, `$disconnect`.
+async fn disconnect(app: &App, socket: &Socket, code: u16, reason: String) {
     app.gateway.unregister(&socket.ctx.connection_id);
     socket.finish().await;
-    Box::pin(lifecycle::on_disconnect(
-        &*app.store,
-        &events::disconnect(&socket.ctx, code, &reason),
-    ))
-    .await;
+    let event = events::disconnect(&socket.ctx, code, &reason);
+    lifecycle::on_disconnect(&*app.store, &event).await;
     app.gateway.disconnected();
 }
 
@@ -222,6 +240,24 @@ mod tests {
         assert_eq!(route_key(r#"{"action":7}"#), "$default");
         assert_eq!(route_key(r#"{"type":"join_project"}"#), "$default");
         assert_eq!(route_key("not json"), "$default");
+    }
+
+    /// The size of a type `F` returns, without calling it.
+    fn output_size<F, A, B, C, Fut>(_: &F) -> usize
+    where
+        F: Fn(A, B, C) -> Fut,
+    {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// Every idle connection holds one of these futures: keep what exists only while a message
+    /// or the disconnect is handled out of it (boxed), and the arguments small. It was 2,384
+    /// bytes when the `$disconnect` event was held across an await (BENCHMARKS.md, capacity).
+    #[test]
+    fn the_per_connection_future_stays_small() {
+        let size = output_size(&run);
+        assert!(size <= 512, "run() future is {size} bytes");
+        assert_eq!(output_size(&serve), size, "serve adds nothing to it");
     }
 
     #[test]
