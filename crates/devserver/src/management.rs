@@ -124,7 +124,15 @@ impl ConnectionSender for DirectSender {
         let Some(app) = self.app.upgrade() else {
             return PostOutcome::Failed("the dev server has stopped".to_owned());
         };
-        match post_to_connection(&app, connection_id, Bytes::copy_from_slice(payload)).await {
+        // Each post is its own task, so a broadcast's socket writes spread over the worker
+        // threads (API Gateway spreads them over its fleet) instead of queueing on one.
+        let id = connection_id.to_owned();
+        let body = Bytes::copy_from_slice(payload);
+        let posted = tokio::spawn(async move { post_to_connection(&app, &id, body).await }).await;
+        let Ok(posted) = posted else {
+            return PostOutcome::Failed("the post's task failed".to_owned());
+        };
+        match posted {
             Posted::Delivered => PostOutcome::Delivered,
             Posted::Gone => PostOutcome::Gone,
             Posted::TooLarge => PostOutcome::Failed("HTTP 413: payload over 128 KB".to_owned()),

@@ -3,10 +3,12 @@
 //!
 //! A reader task owns the dedicated listener connection and forwards what it hears; when the
 //! connection drops it reconnects with capped backoff and, because NOTIFY has no replay, the
-//! relay then sends a `resync` to every client. The coalescer batches bursts: after a
-//! notification it waits a short quiet gap for more, up to a 50 ms window, and sends one event
-//! per (project, resource, action): a single id in the trigger form, several as `data.ids`
-//! (at most 100; beyond that the ids are left out and clients refetch the whole resource).
+//! relay then sends a `resync` to every client. The coalescer batches bursts: a notification
+//! that follows a quiet gap with none goes out at once (a lone commit pays no batching delay);
+//! one that follows another closely opens a batch, which waits the quiet gap for more, up to a
+//! 50 ms window, and sends one event per (project, resource, action): a single id in the
+//! trigger form, several as `data.ids` (at most 100; beyond that the ids are left out and
+//! clients refetch the whole resource).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,7 +25,8 @@ use crate::postgres::CHANNEL;
 
 /// The longest a notification waits for others to join its batch.
 pub const WINDOW: Duration = Duration::from_millis(50);
-/// A batch closes when no notification arrives for this long.
+/// A batch closes when no notification arrives for this long; a notification after this long
+/// without one is sent at once.
 pub const QUIET_GAP: Duration = Duration::from_millis(2);
 /// Ids listed in one coalesced event.
 pub const MAX_IDS: usize = 100;
@@ -44,7 +47,8 @@ pub struct Notification {
 enum Heard {
     /// The listener is (re)connected; `true` after a reconnect.
     Connected(bool),
-    Payload(String),
+    /// A notification and when the reader received it.
+    Payload(String, Instant),
     Lost,
 }
 
@@ -77,52 +81,64 @@ impl Relay {
 
     /// Run until the task is dropped or aborted.
     pub async fn run(&self) {
-        let (tx, mut rx) = mpsc::channel::<Heard>(4096);
+        let (tx, rx) = mpsc::channel::<Heard>(4096);
         let listen = listen(self.database_url.clone(), tx);
-        let relay = async {
-            while let Some(heard) = rx.recv().await {
-                match heard {
-                    Heard::Connected(reconnected) => {
-                        self.ready.send_replace(true);
-                        if reconnected {
-                            tracing::warn!(
-                                "relay reconnected: changes may have been missed; sending resync to every client"
-                            );
-                            self.invoke(json!({"project_id": "*", "type": "resync"}))
-                                .await;
-                        }
+        tokio::join!(listen, self.coalesce(rx));
+    }
+
+    /// Turn what the reader heard into invocations, until the reader stops.
+    async fn coalesce(&self, mut rx: mpsc::Receiver<Heard>) {
+        // When the last notification arrived: one after a quiet gap is sent on its own.
+        // Arrival, not processing, times: notifications queued while an invocation was
+        // being made still arrived together and still coalesce.
+        let mut last_heard: Option<Instant> = None;
+        while let Some(heard) = rx.recv().await {
+            match heard {
+                Heard::Connected(reconnected) => {
+                    self.ready.send_replace(true);
+                    if reconnected {
+                        tracing::warn!(
+                            "relay reconnected: changes may have been missed; sending resync to every client"
+                        );
+                        self.invoke(json!({"project_id": "*", "type": "resync"}))
+                            .await;
                     }
-                    Heard::Lost => {
-                        self.ready.send_replace(false);
-                    }
-                    Heard::Payload(first) => {
-                        let mut batch = Batch::default();
-                        batch.add(&first);
-                        let window_ends = Instant::now() + WINDOW;
-                        let mut lost = false;
-                        loop {
-                            let wait = QUIET_GAP
-                                .min(window_ends.saturating_duration_since(Instant::now()));
-                            match tokio::time::timeout(wait, rx.recv()).await {
-                                Ok(Some(Heard::Payload(p))) => batch.add(&p),
-                                Ok(Some(Heard::Lost)) => {
-                                    lost = true;
-                                    break;
-                                }
-                                Ok(Some(Heard::Connected(_))) | Ok(None) | Err(_) => break,
+                }
+                Heard::Lost => {
+                    self.ready.send_replace(false);
+                }
+                Heard::Payload(first, heard_at) => {
+                    let after_quiet = last_heard
+                        .is_none_or(|t| heard_at.saturating_duration_since(t) > QUIET_GAP);
+                    last_heard = Some(heard_at);
+                    let mut batch = Batch::default();
+                    batch.add(&first);
+                    let window_ends = Instant::now() + WINDOW;
+                    let mut lost = false;
+                    while !after_quiet {
+                        let wait =
+                            QUIET_GAP.min(window_ends.saturating_duration_since(Instant::now()));
+                        match tokio::time::timeout(wait, rx.recv()).await {
+                            Ok(Some(Heard::Payload(p, heard_at))) => {
+                                last_heard = Some(heard_at);
+                                batch.add(&p);
                             }
+                            Ok(Some(Heard::Lost)) => {
+                                lost = true;
+                                break;
+                            }
+                            Ok(Some(Heard::Connected(_))) | Ok(None) | Err(_) => break,
                         }
-                        for payload in batch.events() {
-                            self.invoke(payload).await;
-                        }
-                        if lost {
-                            self.ready.send_replace(false);
-                        }
+                    }
+                    for payload in batch.events() {
+                        self.invoke(payload).await;
+                    }
+                    if lost {
+                        self.ready.send_replace(false);
                     }
                 }
             }
-        };
-        tokio::join!(listen, relay);
+        }
     }
 
     async fn invoke(&self, payload: Value) {
@@ -160,7 +176,7 @@ async fn listen(database_url: String, tx: mpsc::Sender<Heard>) {
         connected_before = true;
         loop {
             let heard = match listener.try_recv().await {
-                Ok(Some(n)) => Heard::Payload(n.payload().to_owned()),
+                Ok(Some(n)) => Heard::Payload(n.payload().to_owned(), Instant::now()),
                 Ok(None) | Err(_) => Heard::Lost,
             };
             let lost = matches!(heard, Heard::Lost);
@@ -236,6 +252,97 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::broadcast::BroadcastError;
+    use std::sync::Mutex;
+
+    /// Records what the relay invokes; each invocation takes `latency` (a Lambda Invoke call
+    /// takes milliseconds).
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<Value>>, Duration);
+
+    #[async_trait::async_trait]
+    impl Invoker for Recorder {
+        async fn invoke(
+            &self,
+            _function: &str,
+            payload: Vec<u8>,
+            _asynchronous: bool,
+        ) -> Result<Option<Vec<u8>>, BroadcastError> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(serde_json::from_slice(&payload).unwrap());
+            tokio::time::sleep(self.1).await;
+            Ok(None)
+        }
+    }
+
+    /// Feed `heard` to the coalescer and return what it invoked: per invocation, the single
+    /// `id` or the `data.ids`. Everything is queued before it starts and the queue is closed,
+    /// so it never waits: what it does follows from the arrival times alone.
+    async fn relayed(heard: Vec<Heard>, latency: Duration) -> Vec<Vec<String>> {
+        let recorder = Arc::new(Recorder(Mutex::default(), latency));
+        let relay = Relay::new("postgres://unused", recorder.clone(), "broadcaster");
+        let (tx, rx) = mpsc::channel(64);
+        for h in heard {
+            tx.send(h).await.unwrap();
+        }
+        drop(tx);
+        relay.coalesce(rx).await;
+        let invoked = recorder.0.lock().unwrap().clone();
+        invoked
+            .iter()
+            .map(|v| match v.get("id") {
+                Some(id) => vec![id.as_str().unwrap().to_owned()],
+                None => v["data"]["ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|id| id.as_str().unwrap().to_owned())
+                    .collect(),
+            })
+            .collect()
+    }
+
+    fn heard(id: &str, at: Instant) -> Heard {
+        Heard::Payload(note("p1", "task", id, "UPDATE"), at)
+    }
+
+    #[tokio::test]
+    async fn a_notification_after_a_quiet_gap_goes_at_once_and_a_burst_coalesces() {
+        let t0 = Instant::now();
+        let us = Duration::from_micros;
+        let invoked = relayed(
+            vec![
+                // A lone commit: sent on its own, without waiting.
+                heard("a", t0),
+                // A burst after a quiet gap: its first notification goes at once, the rest (each
+                // within the gap of the one before) coalesce into one event.
+                heard("b", t0 + Duration::from_millis(10)),
+                heard("c", t0 + Duration::from_millis(10) + us(100)),
+                heard("d", t0 + Duration::from_millis(10) + us(200)),
+                heard("e", t0 + Duration::from_millis(10) + us(300)),
+            ],
+            Duration::ZERO,
+        )
+        .await;
+        assert_eq!(invoked, vec![vec!["a"], vec!["b"], vec!["c", "d", "e"]]);
+    }
+
+    #[tokio::test]
+    async fn queued_notifications_coalesce_by_when_they_arrived_not_when_they_are_read() {
+        // All heard within microseconds of each other; each invocation takes 5 ms, so the
+        // coalescer reads them well after they arrived: only the first goes alone.
+        let t0 = Instant::now();
+        let us = Duration::from_micros;
+        let burst: Vec<Heard> = (0..50)
+            .map(|i| heard(&format!("r{i}"), t0 + us(10 * i)))
+            .collect();
+        let invoked = relayed(burst, Duration::from_millis(5)).await;
+        assert_eq!(invoked.len(), 2, "{invoked:?}");
+        assert_eq!(invoked[0], vec!["r0"]);
+        assert_eq!(invoked[1].len(), 49);
+    }
 
     fn note(project: &str, resource: &str, id: &str, action: &str) -> String {
         json!({"resource": resource, "id": id, "action": action, "project_id": project, "timestamp": "t"}).to_string()
