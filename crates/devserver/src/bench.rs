@@ -967,7 +967,7 @@ fn render(r: &Value, opts: &BenchOptions) -> String {
         let _ = writeln!(
             out,
             "INSERT into `messages` (autocommit) → trigger → NOTIFY → relay (in the dev server) → \
-             broadcaster → post → {} subscribed clients; {} commits one after another per row. \
+             broadcaster → post → {} subscribed clients; {} commits one after another for each delivery. \
              Memory store; no added Management API latency. `http`: the broadcaster posts through \
              the dev server's Management API with the AWS SDK, as on AWS; `direct` \
              (`--delivery direct`): the same post called in-process.\n",

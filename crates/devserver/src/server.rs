@@ -169,8 +169,12 @@ impl DevServer {
         });
         let relay_summary = match &relay {
             Some(_) => format!(
-                "listening on {} (DATABASE_URL), broadcasting in-process",
-                realtime::postgres::CHANNEL
+                "listening on {} (DATABASE_URL), broadcasting in-process ({} delivery)",
+                realtime::postgres::CHANNEL,
+                match app.options.delivery {
+                    Delivery::Http => "http",
+                    Delivery::Direct => "direct",
+                }
             ),
             None => "off (no DATABASE_URL)".to_owned(),
         };
