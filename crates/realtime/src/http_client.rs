@@ -1,5 +1,5 @@
 //! The HTTP client every AWS SDK client here uses: HTTP/1.1 over rustls, one connection pool
-//! per process.
+//! per SDK configuration.
 //!
 //! Why not the SDK's default client: it always links an HTTP/2 stack (`h2`, hyper's and
 //! hyper-util's HTTP/2 halves) that no call here needs, since DynamoDB, the API Gateway
