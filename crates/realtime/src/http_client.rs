@@ -198,7 +198,10 @@ mod tests {
         (addr, counts)
     }
 
-    async fn answer(mut socket: tokio::net::TcpStream, counts: Arc<[AtomicUsize; 2]>) {
+    async fn answer(
+        mut socket: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+        counts: Arc<[AtomicUsize; 2]>,
+    ) {
         let mut buf = Vec::new();
         let mut chunk = [0u8; 4096];
         loop {
@@ -250,6 +253,75 @@ mod tests {
         }
         assert_eq!(counts[1].load(Ordering::SeqCst), 6, "requests answered");
         assert_eq!(counts[0].load(Ordering::SeqCst), 1, "connections opened");
+    }
+
+    /// A certificate for `localhost` (self-signed, valid until 2126) and its key, made with
+    /// `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 36500 -nodes
+    /// -subj /CN=localhost -addext subjectAltName=DNS:localhost
+    /// -addext basicConstraints=critical,CA:FALSE -addext extendedKeyUsage=serverAuth`.
+    const CERT: &[u8] = include_bytes!("../testdata/localhost.cert.pem");
+    const KEY: &[u8] = include_bytes!("../testdata/localhost.key.pem");
+
+    /// An HTTPS server on 127.0.0.1 with the `localhost` certificate, answering each request
+    /// as [`counting_server`] does.
+    async fn tls_server() -> (u16, Arc<[AtomicUsize; 2]>) {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from_pem_slice(CERT).unwrap()],
+                PrivateKeyDer::from_pem_slice(KEY).unwrap(),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let counts: Arc<[AtomicUsize; 2]> = Arc::default();
+        let counted = counts.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                counted[0].fetch_add(1, Ordering::SeqCst);
+                if let Ok(tls) = acceptor.accept(socket).await {
+                    tokio::spawn(answer(tls, counted.clone()));
+                }
+            }
+        });
+        (port, counts)
+    }
+
+    fn trusting_the_test_certificate() -> rustls::ClientConfig {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(CERT).unwrap())
+            .unwrap();
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth()
+    }
+
+    #[tokio::test]
+    async fn https_requests_verify_the_server_and_reuse_the_connection() {
+        let (port, counts) = tls_server().await;
+        let url = format!("https://localhost:{port}/x");
+        let trusting = Http1Connector::new(trusting_the_test_certificate(), None);
+        for _ in 0..2 {
+            let response = trusting.call(request(&url)).await.unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+        }
+        assert_eq!(counts[1].load(Ordering::SeqCst), 2, "requests answered");
+        assert_eq!(
+            counts[0].load(Ordering::SeqCst),
+            1,
+            "TLS connections opened"
+        );
+
+        // The same server with only the system's CA certificates: refused, nothing answered.
+        let system = Http1Connector::new(tls_config(), None);
+        assert!(system.call(request(&url)).await.is_err());
+        assert_eq!(counts[1].load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
