@@ -135,12 +135,6 @@ impl DevServer {
         } else {
             (Arc::new(MemoryStore::new()), "memory".to_owned())
         };
-        let http_sender = (options.delivery == Delivery::Http).then(|| {
-            Arc::new(ManagementApiSender::local(&format!(
-                "http://{addr}/{}",
-                options.stage
-            ))) as Arc<dyn ConnectionSender>
-        });
         let authenticator = config.authenticator()?;
         let membership = config.membership()?;
         let broadcaster_name = config
@@ -148,7 +142,13 @@ impl DevServer {
             .unwrap_or(DEFAULT_BROADCASTER)
             .to_owned();
         let app = Arc::new_cyclic(|app| {
-            let sender = http_sender.unwrap_or_else(|| Arc::new(DirectSender { app: app.clone() }));
+            let sender: Arc<dyn ConnectionSender> = match options.delivery {
+                Delivery::Http => Arc::new(ManagementApiSender::local(&format!(
+                    "http://{addr}/{}",
+                    options.stage
+                ))),
+                Delivery::Direct => Arc::new(DirectSender { app: app.clone() }),
+            };
             App {
                 authenticator,
                 membership,
