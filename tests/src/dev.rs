@@ -9,7 +9,7 @@ use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region}
 use devserver::cli::{DevOptions, StoreKind};
 use devserver::{DevServer, Running};
 use futures::{SinkExt, StreamExt, TryStreamExt};
-use realtime::config::{self, Config};
+use realtime::runtime::config::{self, Config};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -85,12 +85,12 @@ pub async fn migrated_database() -> String {
 }
 
 pub fn token(user: Uuid) -> String {
-    let jwt = realtime::auth::JwtConfig {
-        secret: realtime::auth::DEV_JWT_SECRET.as_bytes().to_vec(),
+    let jwt = realtime::connection::auth::JwtConfig {
+        secret: realtime::connection::auth::DEV_JWT_SECRET.as_bytes().to_vec(),
         issuer: None,
         audience: None,
     };
-    realtime::auth::mint(&jwt, user, 600)
+    realtime::connection::auth::mint(&jwt, user, 600)
 }
 
 pub async fn connect(server: &Running, path_and_query: &str) -> Result<Ws, tungstenite::Error> {
@@ -166,7 +166,7 @@ pub fn management(server: &Running) -> aws_sdk_apigatewaymanagement::Client {
         ))
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .http_client(realtime::http_client::client())
+        .http_client(realtime::realtime_client::http::client())
         // Each call is one request, so the test sees the server's answer, not the retry policy's.
         .retry_config(aws_sdk_apigatewaymanagement::config::retry::RetryConfig::disabled())
         .build();
@@ -174,9 +174,9 @@ pub fn management(server: &Running) -> aws_sdk_apigatewaymanagement::Client {
 }
 
 /// The connection ids of `project`, by user.
-pub async fn connections_of(app: &devserver::server::App, project: Uuid) -> Vec<(Uuid, String)> {
+pub async fn connections_of(app: &devserver::state::App, project: Uuid) -> Vec<(Uuid, String)> {
     let pages: Vec<_> = app
-        .store
+        .store()
         .project_subscribers(project)
         .try_collect()
         .await
@@ -231,7 +231,7 @@ pub fn lambda(server: &Running) -> aws_sdk_lambda::Client {
         .credentials_provider(aws_sdk_lambda::config::Credentials::new(
             "test", "test", None, None, "test",
         ))
-        .http_client(realtime::http_client::client())
+        .http_client(realtime::realtime_client::http::client())
         .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
         .build();
     aws_sdk_lambda::Client::from_conf(conf)

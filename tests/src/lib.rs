@@ -7,7 +7,7 @@ pub mod pg;
 
 use std::path::PathBuf;
 
-pub use devserver::runtime_api::{Outcome, RuntimeApi};
+pub use testkit::runtime_api::{Outcome, RuntimeApi};
 
 /// Path of a binary built by `cargo build --workspace` (the test binary lives in
 /// `target/<profile>/deps/`, the function binaries one level up).

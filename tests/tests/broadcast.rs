@@ -11,7 +11,7 @@ use devserver::Running;
 use devserver::cli::{Delivery, StoreKind};
 use e2e::dev::*;
 use futures::StreamExt;
-use realtime::store::Connection;
+use realtime::connection::store::Connection;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -168,14 +168,14 @@ async fn faults_are_retried(delivery: Delivery) {
             Some(project),
             realtime::epoch_millis(),
         );
-        server.app.store.insert(&stale).await.unwrap();
+        server.app.store().insert(&stale).await.unwrap();
     }
     let payload = json!({"project_id": project, "type": "sprint_updated", "data": {"id": "s-1"}});
     assert_eq!(invoke(&server, &payload).await, summary(120, 100, 20, 0));
     for (ws, id) in &mut members {
         assert_eq!(recv(ws).await["data"]["id"], "s-1");
         assert!(
-            server.app.store.get(id).await.unwrap().is_some(),
+            server.app.store().get(id).await.unwrap().is_some(),
             "a live connection is never removed"
         );
     }

@@ -181,7 +181,7 @@ async fn management_api_with_the_real_sdk(kind: StoreKind) {
         .await
         .unwrap();
     assert_eq!(
-        server.app.store.get(&id_a).await.unwrap(),
+        server.app.store().get(&id_a).await.unwrap(),
         None,
         "$disconnect ran"
     );

@@ -11,9 +11,9 @@ const FUNCTIONS: [&str; 4] = ["connect", "disconnect", "subscribe", "status"];
 fn clean_command(name: &str) -> Command {
     let mut cmd = Command::new(workspace_binary(name));
     // The project's variables are the test's to set; the SDK endpoint (DynamoDB Local) stays.
-    let project_vars = realtime::config::ALL_VARIABLES
+    let project_vars = realtime::runtime::config::ALL_VARIABLES
         .iter()
-        .filter(|v| **v != realtime::config::AWS_ENDPOINT_URL_DYNAMODB);
+        .filter(|v| **v != realtime::runtime::config::AWS_ENDPOINT_URL_DYNAMODB);
     for var in project_vars.chain(&["RUST_LOG"]) {
         cmd.env_remove(var);
     }
@@ -80,7 +80,7 @@ fn run_function(name: &str, table: &str, runtime: &RuntimeApi) -> Running {
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "test")
         .env("CONNECTIONS_TABLE", table)
-        .env("JWT_SECRET", realtime::auth::DEV_JWT_SECRET)
+        .env("JWT_SECRET", realtime::connection::auth::DEV_JWT_SECRET)
         .env("MEMBERSHIP", "none")
         .stdout(Stdio::null())
         .spawn()
@@ -107,8 +107,8 @@ fn create_table() -> String {
     );
     let table = format!("e2e-{}", uuid::Uuid::new_v4());
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let client = aws_sdk_dynamodb::Client::new(&realtime::config::sdk_config().await);
-        realtime::store::dynamo::create_table(&client, &table)
+        let client = aws_sdk_dynamodb::Client::new(&realtime::runtime::config::sdk_config().await);
+        realtime::aws::dynamo::create_table(&client, &table)
             .await
             .expect("create table");
     });

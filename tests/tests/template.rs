@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use realtime::config::{self, Config};
-use realtime::handlers::{Broadcaster, Connect, Disconnect, Message, Status};
-use realtime::store::PROJECT_INDEX;
-use realtime::store::dynamo::{
+use realtime::runtime::config::{self, Config};
+use realtime::runtime::handlers::{Broadcaster, Connect, Disconnect, Message, Status};
+use realtime::connection::store::PROJECT_INDEX;
+use realtime::aws::dynamo::{
     ATTR_CONNECTION_ID, ATTR_EXPIRES_AT, ATTR_PROJECT_ID, INDEX_PROJECTION,
 };
 use yaml_rust2::{Yaml, YamlLoader};
@@ -174,7 +174,7 @@ fn the_routes_are_the_protocols_and_message_routes_are_two_way() {
         .iter()
         .filter_map(|(_, r)| r["Properties"]["RouteKey"].as_str())
         .collect();
-    let mut want: BTreeSet<&str> = realtime::protocol::MESSAGE_ROUTES.into_iter().collect();
+    let mut want: BTreeSet<&str> = realtime::wire::client::MESSAGE_ROUTES.into_iter().collect();
     want.extend(["$connect", "$disconnect", "$default"]);
     assert_eq!(keys, want);
     let responses: BTreeSet<String> = of_type(&t, "AWS::ApiGatewayV2::RouteResponse")

@@ -23,8 +23,6 @@ pub enum Command {
     Dev(DevOptions),
     /// Print a JWT for a user, signed with JWT_SECRET (default: the development secret).
     Token(TokenOptions),
-    /// Run the benchmarks (use `make bench`, which builds release binaries and starts the services).
-    Bench(crate::bench::BenchOptions),
     /// Create the connections table CONNECTIONS_TABLE if missing (local DynamoDB, for `make watch`).
     Table,
     /// Apply the Postgres migrations (tables, notify_cache_invalidation(), triggers) to DATABASE_URL.

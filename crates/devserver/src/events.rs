@@ -58,7 +58,7 @@ pub fn connect(
     raw_query: Option<&str>,
 ) -> ApiGatewayWebsocketProxyRequest {
     let mut event = ApiGatewayWebsocketProxyRequest::default();
-    event.request_context = context(c, realtime::lifecycle::ROUTE_CONNECT, "CONNECT");
+    event.request_context = context(c, realtime::connection::lifecycle::ROUTE_CONNECT, "CONNECT");
     event.headers = headers.clone();
     event.multi_value_headers = headers.clone();
     if let Some(q) = raw_query.filter(|q| !q.is_empty())
@@ -93,7 +93,7 @@ pub fn disconnect(
     reason: &str,
 ) -> ApiGatewayWebsocketProxyRequest {
     let mut event = ApiGatewayWebsocketProxyRequest::default();
-    let mut ctx = context(c, realtime::lifecycle::ROUTE_DISCONNECT, "DISCONNECT");
+    let mut ctx = context(c, realtime::connection::lifecycle::ROUTE_DISCONNECT, "DISCONNECT");
     ctx.disconnect_status_code = Some(i64::from(status_code));
     ctx.disconnect_reason = Some(reason.to_owned());
     event.request_context = ctx;

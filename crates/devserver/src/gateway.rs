@@ -1,4 +1,7 @@
-//! The live sockets, by connection id: what the Management API posts to, reads and closes.
+//! The live sockets, by connection id, and the Management API's fault model: what
+//! `PostToConnection` posts to, reads and closes. [`Gateway::post_to_connection`] is the post
+//! itself; the HTTP route and the in-process sender (`--delivery direct`) both call it, so both
+//! see the same faults, limits and 410s.
 //!
 //! Each socket's write half sits behind a lock, so a post writes straight to the socket from
 //! the request that made it (no per-connection queue to allocate or drain), and a 200 from
@@ -14,6 +17,10 @@ use futures::stream::SplitSink;
 use tokio::sync::{Mutex, Notify, watch};
 
 use crate::events::ConnectionContext;
+use crate::faults::{Fault, Faults};
+
+/// Largest payload PostToConnection accepts (API Gateway: 128 KB).
+pub const MAX_POST_BYTES: usize = 128 * 1024;
 
 /// One open socket.
 pub struct Socket {
@@ -101,23 +108,56 @@ impl Socket {
     }
 }
 
-/// The registry of open sockets.
+/// What one PostToConnection did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posted {
+    Delivered,
+    /// No such open connection (410).
+    Gone,
+    /// Over [`MAX_POST_BYTES`] (413).
+    TooLarge,
+    /// An injected fault (429 or 500).
+    Faulted(Fault),
+}
+
+/// The registry of open sockets, and the faults every Management API call goes through.
 pub struct Gateway {
     sockets: RwLock<HashMap<String, Arc<Socket>>>,
     /// Sockets accepted and not yet through `$disconnect`.
     open: watch::Sender<usize>,
-}
-
-impl Default for Gateway {
-    fn default() -> Self {
-        Gateway {
-            sockets: RwLock::default(),
-            open: watch::Sender::new(0),
-        }
-    }
+    pub faults: Faults,
 }
 
 impl Gateway {
+    pub fn new(faults: Faults) -> Self {
+        Gateway {
+            sockets: RwLock::default(),
+            open: watch::Sender::new(0),
+            faults,
+        }
+    }
+
+    /// PostToConnection: fault injection (latency, throttle, errors), the size limit, then one
+    /// frame to the socket, text when the payload is UTF-8 and binary otherwise.
+    pub async fn post_to_connection(&self, connection_id: &str, body: axum::body::Bytes) -> Posted {
+        if let Some(fault) = self.faults.apply().await {
+            return Posted::Faulted(fault);
+        }
+        if body.len() > MAX_POST_BYTES {
+            return Posted::TooLarge;
+        }
+        let message = match std::str::from_utf8(&body) {
+            Ok(_) => Message::Text(
+                axum::extract::ws::Utf8Bytes::try_from(body).expect("checked UTF-8"),
+            ),
+            Err(_) => Message::Binary(body),
+        };
+        match self.post(connection_id, message).await {
+            Ok(()) => Posted::Delivered,
+            Err(_) => Posted::Gone,
+        }
+    }
+
     pub fn register(&self, socket: Arc<Socket>) {
         let id = socket.ctx.connection_id.clone();
         self.sockets

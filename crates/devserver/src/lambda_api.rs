@@ -1,6 +1,6 @@
 //! The Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`) for the
-//! broadcaster, run in-process by `realtime::broadcaster::invoke`, the function the Lambda
-//! runs. HTTP handlers in any language point `AWS_ENDPOINT_URL_LAMBDA` here unchanged:
+//! broadcaster, run in-process by the broadcaster's Lambda handler
+//! (`realtime::runtime::handlers::Broadcaster`). The relay invokes through it too, as on AWS. HTTP handlers in any language point `AWS_ENDPOINT_URL_LAMBDA` here unchanged:
 //! `RequestResponse` returns the result, `Event` answers 202 at once and runs in the
 //! background, other function names answer 404 `ResourceNotFoundException`.
 
@@ -13,20 +13,20 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use realtime::lambda_runtime::{Context, LambdaEvent};
+
 use crate::management::aws_error;
-use crate::server::App;
+use crate::state::App;
 
 /// How long an in-process invocation may run (the broadcaster's Lambda timeout).
 pub const INVOCATION_TIMEOUT: Duration = Duration::from_secs(30);
-/// Asynchronous invocations running at once (Lambda's concurrency for the function); the rest
-/// wait their turn. Bounds the posts in flight, and so the connections, of the dev server.
-pub const CONCURRENCY: usize = 16;
-
-/// The deadline of an invocation starting now: its timeout less the broadcaster's margin.
-fn invocation_deadline() -> std::time::Instant {
-    realtime::broadcaster::deadline_from(
-        realtime::epoch_millis() as u64 + INVOCATION_TIMEOUT.as_millis() as u64,
-    )
+/// The event Lambda would hand the broadcaster for an invocation starting now: its request
+/// id, and the deadline its timeout gives.
+fn invocation(payload: Value, request_id: &str) -> LambdaEvent<Value> {
+    let mut context = Context::default();
+    context.request_id = request_id.to_owned();
+    context.deadline = realtime::epoch_millis() as u64 + INVOCATION_TIMEOUT.as_millis() as u64;
+    LambdaEvent::new(payload, context)
 }
 
 /// `broadcaster`, `broadcaster:$LATEST`, or `arn:aws:lambda:…:function:broadcaster[:qualifier]`.
@@ -71,25 +71,28 @@ pub async fn invoke(
                 let Ok(_slot) = app.invocations.acquire().await else {
                     return;
                 };
-                let deadline = invocation_deadline();
-                let _ = realtime::broadcaster::invoke(&app.fanout, &payload, &request_id, deadline)
+                let _ = app
+                    .handlers
+                    .broadcaster
+                    .handle(invocation(payload, &request_id))
                     .await;
             });
             StatusCode::ACCEPTED.into_response()
         }
         "DryRun" => StatusCode::NO_CONTENT.into_response(),
         _ => {
-            let deadline = invocation_deadline();
-            let (error, body) =
-                match realtime::broadcaster::invoke(&app.fanout, &payload, &request_id, deadline)
-                    .await
-                {
-                    Ok(result) => (None, result),
-                    Err(e) => (
-                        Some("Unhandled"),
-                        json!({ "errorType": "StoreError", "errorMessage": e.to_string() }),
-                    ),
-                };
+            let (error, body) = match app
+                .handlers
+                .broadcaster
+                .handle(invocation(payload, &request_id))
+                .await
+            {
+                Ok(result) => (None, result),
+                Err(e) => (
+                    Some("Unhandled"),
+                    json!({ "errorType": "StoreError", "errorMessage": e.to_string() }),
+                ),
+            };
             let mut response = (
                 StatusCode::OK,
                 [

@@ -1,20 +1,19 @@
 //! The local API Gateway: a real WebSocket endpoint and a real Management API in front of the
-//! very handler code the Lambdas run (`realtime::lifecycle`, `realtime::status`).
+//! very handler code the Lambdas run (`realtime::connection::lifecycle`, `realtime::connection::status`).
 //!
 //! `sam local` cannot run WebSocket APIs, so this is how the system runs on a laptop and in
 //! tests: every upgrade becomes the `$connect` event API Gateway would send, every frame a
 //! message event, every close a `$disconnect`; `POST /@connections/{id}` reaches the socket the
 //! way `PostToConnection` does, so AWS SDK clients work against it unchanged.
 
-pub mod bench;
 pub mod cli;
 pub mod events;
 pub mod faults;
 pub mod gateway;
 pub mod lambda_api;
 pub mod management;
-pub mod runtime_api;
 pub mod server;
+pub mod state;
 pub mod ws;
 
 pub use server::{DevServer, Running};

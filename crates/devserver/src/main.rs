@@ -3,33 +3,33 @@
 use clap::Parser;
 use devserver::DevServer;
 use devserver::cli::{Cli, Command};
-use realtime::auth::{DEV_JWT_SECRET, JwtConfig};
-use realtime::config::{Config, or_exit};
+use realtime::connection::auth::{DEV_JWT_SECRET, JwtConfig};
+use realtime::runtime::config::{Config, or_exit};
+use realtime::runtime::wiring::Wiring;
 
 #[tokio::main]
 async fn main() {
-    realtime::telemetry::init();
+    realtime::runtime::telemetry::init();
     let cli = Cli::parse();
     match cli.command {
         Command::Token(options) => {
             let config = Config::from_env();
-            let config = if config.get(realtime::config::JWT_SECRET).is_none() {
-                config.with(realtime::config::JWT_SECRET, DEV_JWT_SECRET)
+            let config = if config.get(realtime::runtime::config::JWT_SECRET).is_none() {
+                config.with(realtime::runtime::config::JWT_SECRET, DEV_JWT_SECRET)
             } else {
                 config
             };
             let jwt: JwtConfig = or_exit(config.jwt());
-            println!("{}", realtime::auth::mint(&jwt, options.user, options.ttl));
+            println!("{}", realtime::connection::auth::mint(&jwt, options.user, options.ttl));
         }
-        Command::Bench(options) => devserver::bench::run(options).await,
         Command::Table => {
-            let store = or_exit(Config::from_env().dynamo_store().await);
-            match realtime::store::dynamo::ensure_table(store.client(), store.table()).await {
-                Ok(created) => {
-                    tracing::info!(table = store.table(), created, "connections table ready")
-                }
+            let config = Config::from_env();
+            let table = or_exit(config.connections_table()).to_owned();
+            let client = aws_sdk_dynamodb::Client::new(&realtime::runtime::config::sdk_config().await);
+            match realtime::aws::dynamo::ensure_table(&client, &table).await {
+                Ok(created) => tracing::info!(table, created, "connections table ready"),
                 Err(error) => {
-                    tracing::error!(%error, table = store.table(), "cannot create the connections table");
+                    tracing::error!(%error, table, "cannot create the connections table");
                     std::process::exit(1);
                 }
             }
@@ -49,23 +49,7 @@ async fn main() {
             }
         }
         Command::Relay => {
-            let config = Config::from_env();
-            let url = or_exit(config.database_url()).to_owned();
-            let function = or_exit(
-                config
-                    .broadcaster_function_name()
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        realtime::config::ConfigError(
-                            "BROADCASTER_FUNCTION_NAME is not set (the function to invoke)".into(),
-                        )
-                    }),
-            );
-            let sdk = realtime::config::sdk_config().await;
-            let invoker = std::sync::Arc::new(realtime::broadcast::LambdaInvoker::new(
-                realtime::aws_sdk_lambda::Client::new(&sdk),
-            ));
-            let relay = realtime::relay::Relay::new(url, invoker, function);
+            let relay = or_exit(Wiring::new(&Config::from_env()).relay().await);
             tokio::select! {
                 () = relay.run() => {}
                 () = wait_for_signal() => tracing::info!("relay stopping"),

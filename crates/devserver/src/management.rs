@@ -3,28 +3,24 @@
 //! status, `x-amzn-errortype` header and JSON body the AWS SDK turns into typed errors
 //! (`GoneException`, `LimitExceededException`, `PayloadTooLargeException`).
 //!
-//! [`post_to_connection`] is the post itself; the HTTP route and [`DirectSender`] (the dev
-//! server's broadcaster with `--delivery direct`) both call it, so both see the same faults,
-//! limits and 410s.
+//! The post itself is [`Gateway::post_to_connection`]; the HTTP route here and [`DirectSender`]
+//! (the broadcaster's sender with `--delivery direct`) both call it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use realtime::sender::{ConnectionSender, PostOutcome};
+use realtime::delivery::sender::{ConnectionSender, PostOutcome};
 
 use axum::body::Bytes;
-use axum::extract::ws::Message;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::faults::Fault;
-use crate::server::App;
-
-/// Largest payload PostToConnection accepts (API Gateway: 128 KB).
-pub const MAX_POST_BYTES: usize = 128 * 1024;
+use crate::gateway::{Gateway, Posted, Socket};
+use crate::state::App;
 
 pub fn aws_error(status: StatusCode, error_type: &'static str, message: &str) -> Response {
     (
@@ -61,45 +57,16 @@ fn connection_id(params: &HashMap<String, String>) -> &str {
     params.get("id").map(String::as_str).unwrap_or_default()
 }
 
-/// What one PostToConnection did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Posted {
-    Delivered,
-    /// No such open connection (410).
-    Gone,
-    /// Over [`MAX_POST_BYTES`] (413).
-    TooLarge,
-    /// An injected fault (429 or 500).
-    Faulted(Fault),
-}
-
-/// PostToConnection: fault injection (latency, throttle, errors), the size limit, then one
-/// frame to the socket, text when the payload is UTF-8 and binary otherwise.
-pub async fn post_to_connection(app: &App, connection_id: &str, body: Bytes) -> Posted {
-    if let Some(fault) = app.faults.apply().await {
-        return Posted::Faulted(fault);
-    }
-    if body.len() > MAX_POST_BYTES {
-        return Posted::TooLarge;
-    }
-    let message = match std::str::from_utf8(&body) {
-        Ok(_) => {
-            Message::Text(axum::extract::ws::Utf8Bytes::try_from(body).expect("checked UTF-8"))
-        }
-        Err(_) => Message::Binary(body),
-    };
-    match app.gateway.post(connection_id, message).await {
-        Ok(()) => Posted::Delivered,
-        Err(_) => Posted::Gone,
-    }
-}
-
 pub async fn post(
     State(app): State<Arc<App>>,
     Path(params): Path<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    match post_to_connection(&app, connection_id(&params), body).await {
+    match app
+        .gateway
+        .post_to_connection(connection_id(&params), body)
+        .await
+    {
         Posted::Delivered => StatusCode::OK.into_response(),
         Posted::Gone => gone(),
         Posted::TooLarge => aws_error(
@@ -111,24 +78,22 @@ pub async fn post(
     }
 }
 
-/// The broadcaster's [`ConnectionSender`] with `--delivery direct`: [`post_to_connection`]
+/// The broadcaster's [`ConnectionSender`] with `--delivery direct`: [`Gateway::post_to_connection`]
 /// without HTTP, its answers classified as `ManagementApiSender` classifies the HTTP ones.
 pub struct DirectSender {
-    /// Weak: the sender lives inside the [`App`] it posts through.
-    pub app: Weak<App>,
+    pub gateway: Arc<Gateway>,
 }
 
 #[async_trait]
 impl ConnectionSender for DirectSender {
     async fn post(&self, connection_id: &str, payload: &[u8]) -> PostOutcome {
-        let Some(app) = self.app.upgrade() else {
-            return PostOutcome::Failed("the dev server has stopped".to_owned());
-        };
         // Each post is its own task, so a broadcast's socket writes spread over the worker
         // threads (API Gateway spreads them over its fleet) instead of queueing on one.
         let id = connection_id.to_owned();
         let body = Bytes::copy_from_slice(payload);
-        let posted = tokio::spawn(async move { post_to_connection(&app, &id, body).await }).await;
+        let gateway = self.gateway.clone();
+        let posted =
+            tokio::spawn(async move { gateway.post_to_connection(&id, body).await }).await;
         let Ok(posted) = posted else {
             return PostOutcome::Failed("the post's task failed".to_owned());
         };
@@ -146,8 +111,8 @@ impl ConnectionSender for DirectSender {
 async fn open_socket(
     app: &App,
     params: &HashMap<String, String>,
-) -> Result<Arc<crate::gateway::Socket>, Response> {
-    if let Some(fault) = app.faults.apply().await {
+) -> Result<Arc<Socket>, Response> {
+    if let Some(fault) = app.gateway.faults.apply().await {
         return Err(fault_response(fault));
     }
     app.gateway.get(connection_id(params)).ok_or_else(gone)

@@ -1,6 +1,8 @@
-//! Assembling and running the dev server: components from the same `Config` accessors the
-//! Lambdas use (with the dev-only defaults: the development JWT secret, the memory store,
-//! and membership off when there is no database), the HTTP routes, and graceful shutdown.
+//! Assembling and running the dev server: the handlers from the same wiring the Lambdas use
+//! (`realtime::runtime::wiring`), given what only the dev server has — its store (memory by
+//! default), a sender that reaches its own sockets, an invoker that calls its own Invoke API —
+//! and the dev-only defaults (the development JWT secret, membership off without a database);
+//! then the HTTP routes and graceful shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,15 +13,15 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use realtime::auth::{Authenticator, DEV_JWT_SECRET};
 use realtime::aws_lambda_events::encodings::Body;
-use realtime::config::{self, Config, ConfigError};
-use realtime::fanout::FanOut;
-use realtime::membership::Membership;
+use realtime::connection::auth::DEV_JWT_SECRET;
+use realtime::connection::store::ConnectionStore;
+use realtime::delivery::sender::ConnectionSender;
+use realtime::memory::MemoryStore;
+use realtime::realtime_client::LambdaInvoker;
 use realtime::relay::Relay;
-use realtime::sender::{ConnectionSender, ManagementApiSender};
-use realtime::store::ConnectionStore;
-use realtime::store::memory::MemoryStore;
+use realtime::runtime::config::{self, Config, ConfigError};
+use realtime::runtime::wiring::Wiring;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -27,29 +29,13 @@ use crate::cli::{Delivery, DevOptions, StoreKind};
 use crate::faults::Faults;
 use crate::gateway::Gateway;
 use crate::management::DirectSender;
+use crate::state::{App, INVOKE_CONCURRENCY, lambda_event};
 use crate::{events, lambda_api, management, ws};
 
 /// Table name when the dev server uses DynamoDB and `CONNECTIONS_TABLE` is unset.
 pub const DEFAULT_TABLE: &str = "devhive-connections";
 /// The broadcaster's name when `BROADCASTER_FUNCTION_NAME` is unset.
 pub const DEFAULT_BROADCASTER: &str = "broadcaster";
-
-/// Everything a request handler needs.
-pub struct App {
-    pub store: Arc<dyn ConnectionStore>,
-    pub membership: Arc<dyn Membership>,
-    pub authenticator: Arc<Authenticator>,
-    pub gateway: Gateway,
-    pub faults: Faults,
-    /// The broadcaster, posting through this server's own Management API (over HTTP, or
-    /// in-process with `--delivery direct`).
-    pub fanout: Arc<FanOut>,
-    /// The function name the Invoke API answers to.
-    pub broadcaster_name: String,
-    /// Slots for background (`Event`) invocations.
-    pub invocations: tokio::sync::Semaphore,
-    pub options: DevOptions,
-}
 
 /// What the dev server runs with, for the banner.
 #[derive(Debug, Clone)]
@@ -108,11 +94,14 @@ impl DevServer {
             if config.get(config::CONNECTIONS_TABLE).is_none() {
                 config = config.with(config::CONNECTIONS_TABLE, DEFAULT_TABLE);
             }
-            let mut store = config.dynamo_store().await?;
+            let table = config.connections_table()?.to_owned();
+            let sdk = config::sdk_config().await;
+            let mut store =
+                realtime::aws::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
             if options.query_page_limit > 0 {
                 store = store.with_page_limit(options.query_page_limit as i32);
             }
-            let created = realtime::store::dynamo::ensure_table(store.client(), store.table())
+            let created = realtime::aws::dynamo::ensure_table(store.client(), store.table())
                 .await
                 .map_err(|e| {
                     ConfigError(format!(
@@ -135,41 +124,51 @@ impl DevServer {
         } else {
             (Arc::new(MemoryStore::new()), "memory".to_owned())
         };
-        let authenticator = config.authenticator()?;
-        let membership = config.membership()?;
+        let gateway = Arc::new(Gateway::new(Faults::new(&options)));
+        // The broadcaster reaches the sockets through this server's Management API: over HTTP
+        // with the SDK as on AWS, or with `--delivery direct` through the same post in-process.
+        let sender: Arc<dyn ConnectionSender> = match options.delivery {
+            Delivery::Http => Arc::new(
+                realtime::aws::management_api::ManagementApiSender::local(&format!(
+                    "http://{addr}/{}",
+                    options.stage
+                )),
+            ),
+            Delivery::Direct => Arc::new(DirectSender {
+                gateway: gateway.clone(),
+            }),
+        };
+        if config.broadcaster_function_name().is_none() {
+            config = config.with(config::BROADCASTER_FUNCTION_NAME, DEFAULT_BROADCASTER);
+        }
         let broadcaster_name = config
             .broadcaster_function_name()
             .unwrap_or(DEFAULT_BROADCASTER)
             .to_owned();
-        let app = Arc::new_cyclic(|app| {
-            let sender: Arc<dyn ConnectionSender> = match options.delivery {
-                Delivery::Http => Arc::new(ManagementApiSender::local(&format!(
-                    "http://{addr}/{}",
-                    options.stage
-                ))),
-                Delivery::Direct => Arc::new(DirectSender { app: app.clone() }),
-            };
-            App {
-                authenticator,
-                membership,
-                fanout: Arc::new(FanOut::new(store.clone(), sender)),
-                broadcaster_name,
-                invocations: tokio::sync::Semaphore::new(lambda_api::CONCURRENCY),
-                store,
-                gateway: Gateway::default(),
-                faults: Faults::new(&options),
-                options,
-            }
-        });
-        let relay = config.get(config::DATABASE_URL).map(|url| {
-            let invoker = Arc::new(realtime::broadcaster::InProcess {
-                fanout: app.fanout.clone(),
-            });
-            Arc::new(Relay::new(url, invoker, app.broadcaster_name.clone()))
+        // The relay invokes the broadcaster through this server's Invoke API, as HTTP handlers
+        // do: the same asynchronous queue as on AWS.
+        let invoker = Arc::new(LambdaInvoker::new(
+            realtime::realtime_client::sdk::local_lambda_client(&format!("http://{addr}")),
+        ));
+        let wiring = Wiring::new(&config)
+            .with_store(store)
+            .with_sender(sender)
+            .with_invoker(invoker);
+        let handlers = wiring.handlers().await?;
+        let relay = match config.get(config::DATABASE_URL) {
+            Some(_) => Some(Arc::new(wiring.relay().await?)),
+            None => None,
+        };
+        let app = Arc::new(App {
+            handlers,
+            gateway,
+            broadcaster_name,
+            invocations: tokio::sync::Semaphore::new(INVOKE_CONCURRENCY),
+            options,
         });
         let relay_summary = match &relay {
             Some(_) => format!(
-                "listening on {} (DATABASE_URL), broadcasting in-process ({} delivery)",
+                "listening on {} (DATABASE_URL), invoking the broadcaster through the Invoke API ({} delivery)",
                 realtime::postgres::CHANNEL,
                 match app.options.delivery {
                     Delivery::Http => "http",
@@ -283,7 +282,7 @@ impl Running {
     }
 }
 
-/// `GET /api/v1/projects/{projectId}/ws/status`, served by `realtime::status::project_status`.
+/// `GET /api/v1/projects/{projectId}/ws/status`, served by the status Lambda's handler.
 async fn status(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -292,15 +291,19 @@ async fn status(
 ) -> Response {
     let path = format!("/api/v1/projects/{project}/ws/status");
     let event = events::http_get(
-        realtime::status::ROUTE,
+        realtime::connection::status::ROUTE,
         &path,
         &headers,
         [("projectId", project)],
         peer.ip().to_string(),
     );
-    let response =
-        realtime::status::project_status(&*app.store, &*app.membership, &app.authenticator, &event)
-            .await;
+    let response = match app.handlers.status.handle(lambda_event(event)).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(%error, "status handler failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
     let status = StatusCode::from_u16(response.status_code as u16)
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = match response.body {

@@ -1,6 +1,6 @@
 //! WebSocket connections: the upgrade becomes `$connect`, each frame a message on the route
 //! API Gateway would select (`$request.body.action`), the close `$disconnect`, all through the
-//! same `realtime::lifecycle` functions the Lambdas call. API Gateway's limits are emulated:
+//! same `realtime::connection::lifecycle` functions the Lambdas call. API Gateway's limits are emulated:
 //! 32 KB frames, 128 KB messages (close 1009), the idle timeout and the maximum duration.
 
 use std::net::SocketAddr;
@@ -15,12 +15,12 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use futures::StreamExt;
 use futures::stream::SplitStream;
 use realtime::aws_lambda_events::encodings::Body;
-use realtime::lifecycle::{self, ROUTE_DEFAULT};
+use realtime::connection::lifecycle::ROUTE_DEFAULT;
 use serde::Deserialize;
 
 use crate::events::{self, ConnectionContext};
 use crate::gateway::Socket;
-use crate::server::App;
+use crate::state::{App, lambda_event, or_internal_error};
 
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;
 pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
@@ -33,7 +33,7 @@ pub const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_NO_STATUS: u16 = 1005;
 const CLOSE_ABNORMAL: u16 = 1006;
 
-use realtime::protocol::MESSAGE_ROUTES;
+use realtime::wire::client::MESSAGE_ROUTES;
 
 /// API Gateway's route selection: the `action` of a JSON body when it names a route, else `$default`.
 pub fn route_key(body: &str) -> &'static str {
@@ -85,8 +85,7 @@ pub async fn upgrade(
             .map(str::to_owned),
     };
     let event = events::connect(&ctx, &headers, uri.query());
-    let response =
-        lifecycle::on_connect(&*app.store, &*app.membership, &app.authenticator, &event).await;
+    let response = or_internal_error(app.handlers.connect.handle(lambda_event(event)).await);
     if !(200..300).contains(&response.status_code) {
         let status = StatusCode::from_u16(response.status_code as u16)
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -116,7 +115,8 @@ pub async fn upgrade(
     ws.on_failed_upgrade(move |error| {
         tracing::warn!(connection_id = %failed_ctx.connection_id, %error, "upgrade failed after $connect");
         tokio::spawn(async move {
-            lifecycle::on_disconnect(&*failed_app.store, &events::disconnect(&failed_ctx, CLOSE_ABNORMAL, "upgrade failed")).await;
+            let event = events::disconnect(&failed_ctx, CLOSE_ABNORMAL, "upgrade failed");
+            or_internal_error(failed_app.handlers.disconnect.handle(lambda_event(event)).await);
         });
     })
     .on_upgrade(move |socket| serve(app, ctx, socket))
@@ -203,7 +203,7 @@ async fn disconnect(app: &App, socket: &Socket, code: u16, reason: String) {
     app.gateway.unregister(&socket.ctx.connection_id);
     socket.finish().await;
     let event = events::disconnect(&socket.ctx, code, &reason);
-    lifecycle::on_disconnect(&*app.store, &event).await;
+    or_internal_error(app.handlers.disconnect.handle(lambda_event(event)).await);
     app.gateway.disconnected();
 }
 
@@ -216,7 +216,7 @@ async fn handle_message(app: &App, socket: &Socket, body: String, binary: bool) 
         route_key(&body)
     };
     let event = events::message(&socket.ctx, route, body, binary);
-    let response = lifecycle::on_message(&*app.store, &*app.membership, &event).await;
+    let response = or_internal_error(app.handlers.message.handle(lambda_event(event)).await);
     if let Some(Body::Text(reply)) = response.body
         && !reply.is_empty()
     {

@@ -1,32 +1,32 @@
 //! DevHive Realtime: everything the Lambdas and the dev server do, in one library.
 //!
-//! The functions under `functions/` are a few lines each: they read [`config::Config`], build
-//! their clients once and hand every event to one function of this crate. AWS and Postgres
-//! sit behind small ports ([`store::ConnectionStore`], [`membership::Membership`]) so the
-//! same handler code runs on Lambda, in the dev server and in tests.
+//! The functions under `functions/` are a few lines each: [`runtime::wiring`] turns the
+//! environment ([`runtime::config::Config`]) into their handlers, and the dev server builds its
+//! handlers through the same wiring. The library is grouped by concern:
+//! - [`wire`]: what travels — client messages and replies, events, invocation payloads;
+//! - [`connection`]: a connection's life — auth, membership, the connection store port, the
+//!   `$connect`/`$disconnect`/message routes, status;
+//! - [`delivery`]: the broadcaster, fan-out, and the sender port;
+//! - [`relay`]: Postgres notifications into broadcaster invocations;
+//! - adapters of the ports: [`aws`] (DynamoDB, Management API), [`postgres`] (membership,
+//!   migrations), [`memory`] (dev server and tests);
+//! - [`runtime`]: configuration, wiring, the Lambda entry points, logs.
+//!
+//! Publishing (typed events, Lambda Invoke) is the small `realtime-client` crate, which HTTP
+//! handlers link on its own; this crate uses its definitions.
 
-pub mod auth;
-pub mod broadcast;
-pub mod broadcaster;
-pub mod config;
-pub mod events;
-pub mod fanout;
-pub mod handlers;
-pub mod http_client;
-pub mod invocation;
-pub mod lifecycle;
-pub mod membership;
+pub mod aws;
+pub mod connection;
+pub mod delivery;
+pub mod memory;
 pub mod postgres;
-pub mod protocol;
 pub mod relay;
-pub mod sender;
-pub mod status;
-pub mod store;
-pub mod telemetry;
+pub mod runtime;
+pub mod wire;
 
 pub use aws_lambda_events;
-pub use aws_sdk_lambda;
 pub use lambda_runtime;
+pub use realtime_client;
 
 /// Current time as epoch seconds, the unit of the table's `expires_at` TTL attribute.
 pub fn epoch_seconds() -> i64 {

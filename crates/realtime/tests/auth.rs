@@ -6,9 +6,9 @@ mod common;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use realtime::auth::{Authenticator, DEV_JWT_SECRET, JwtConfig};
-use realtime::lifecycle::on_connect;
-use realtime::membership::AllowAll;
+use realtime::connection::auth::{Authenticator, DEV_JWT_SECRET, JwtConfig};
+use realtime::connection::lifecycle::on_connect;
+use realtime::connection::membership::AllowAll;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -95,7 +95,7 @@ async fn bad_tokens_are_refused_with_401_and_nothing_is_written() {
     flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
     let tampered_signature = format!("{h}.{p}.{}", String::from_utf8(flipped).unwrap());
     let huge = sign(&with(good_claims(), "padding", json!("x".repeat(9 * 1024))));
-    assert!(huge.len() > realtime::auth::MAX_TOKEN_BYTES);
+    assert!(huge.len() > realtime::connection::auth::MAX_TOKEN_BYTES);
 
     let cases: Vec<(&str, Option<String>, Option<String>)> = vec![
         ("no token", None, None),
@@ -303,7 +303,7 @@ async fn bad_tokens_are_refused_with_401_and_nothing_is_written() {
             *selects,
             "{name}"
         );
-        use realtime::store::ConnectionStore;
+        use realtime::connection::store::ConnectionStore;
         assert_eq!(
             store.get(&id).await.unwrap().unwrap().user_id,
             common::USER,
@@ -315,7 +315,7 @@ async fn bad_tokens_are_refused_with_401_and_nothing_is_written() {
 #[test]
 fn minted_tokens_verify_and_carry_the_user() {
     let user = Uuid::new_v4();
-    let token = realtime::auth::mint(&config(), user, 60);
+    let token = realtime::connection::auth::mint(&config(), user, 60);
     assert_eq!(Authenticator::new(&config()).verify(&token), Ok(user));
     let unconfigured = JwtConfig {
         issuer: None,

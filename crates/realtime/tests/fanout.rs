@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use realtime::broadcast::{BroadcastClient, BroadcastError, EventType, Invoker};
-use realtime::fanout::{Backoff, FanOut, Summary};
-use realtime::invocation::Broadcast;
-use realtime::sender::{ConnectionSender, PostOutcome};
-use realtime::store::memory::MemoryStore;
-use realtime::store::{Connection, ConnectionStore, PageStream, StoreError};
+use realtime::realtime_client::{
+    EventType, Invocation, Invoker, PublishError as BroadcastError, Publisher,
+};
+use realtime::delivery::fanout::{Backoff, FanOut, Summary};
+use realtime::wire::invocation::Broadcast;
+use realtime::delivery::sender::{ConnectionSender, PostOutcome};
+use realtime::memory::MemoryStore;
+use realtime::connection::store::{Connection, ConnectionStore, PageStream, StoreError};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -469,18 +471,11 @@ impl Invoker for RecordingInvoker {
 #[tokio::test]
 async fn the_client_invokes_asynchronously_with_an_event_id() {
     let invoker = Arc::new(RecordingInvoker::default());
-    let client = BroadcastClient::new(invoker.clone(), Some("broadcaster".into()));
+    let client = Publisher::new(invoker.clone(), Some("broadcaster".into()));
     let project = Uuid::new_v4();
-    let id = client
-        .send_excluding(
-            project,
-            EventType::MessageCreated,
-            json!({"id": "m1"}),
-            "conn=",
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let mut invocation = Invocation::new(project, EventType::MessageCreated, json!({"id": "m1"}));
+    invocation.exclude_connection_id = Some("conn=".into());
+    let id = client.publish_invocation(invocation).await.unwrap();
     let calls = invoker.0.lock().unwrap();
     let (function, payload, asynchronous) = &calls[0];
     assert_eq!((function.as_str(), *asynchronous), ("broadcaster", true));
@@ -496,12 +491,17 @@ async fn the_client_invokes_asynchronously_with_an_event_id() {
 #[tokio::test]
 async fn the_client_refuses_oversized_payloads_before_invoking() {
     let invoker = Arc::new(RecordingInvoker::default());
-    let client = BroadcastClient::new(invoker.clone(), Some("broadcaster".into()));
+    let client = Publisher::new(invoker.clone(), Some("broadcaster".into()));
     let big = json!({"blob": "x".repeat(2 * 1024 * 1024)});
     let err = client
-        .send(Uuid::new_v4(), EventType::TaskUpdated, big)
+        .try_publish(Invocation::new(Uuid::new_v4(), EventType::TaskUpdated, big.clone()))
         .await
         .unwrap_err();
+    // The publishing call itself never fails the caller: it logs and returns no event id.
+    assert_eq!(
+        client.publish(Uuid::new_v4(), EventType::TaskUpdated, big).await,
+        None
+    );
     assert!(matches!(err, BroadcastError::TooLarge(n) if n > 2 * 1024 * 1024));
     assert!(invoker.0.lock().unwrap().is_empty(), "nothing was invoked");
 }
@@ -509,14 +509,14 @@ async fn the_client_refuses_oversized_payloads_before_invoking() {
 #[tokio::test]
 async fn without_a_function_name_the_client_does_nothing() {
     let invoker = Arc::new(RecordingInvoker::default());
-    let client = BroadcastClient::new(invoker.clone(), None);
+    let client = Publisher::new(invoker.clone(), None);
     assert_eq!(
         client
-            .send(
+            .try_publish(Invocation::new(
                 Uuid::new_v4(),
                 EventType::Custom("note_pinned".into()),
                 json!({})
-            )
+            ))
             .await,
         Ok(None)
     );

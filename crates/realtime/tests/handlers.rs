@@ -6,11 +6,11 @@ mod common;
 use std::sync::Arc;
 
 use common::{CONNECTION, PROJECT, USER, body_json, count_items, http_fixture, ws_fixture};
-use realtime::auth::Authenticator;
-use realtime::handlers::{Connect, Disconnect, Message, Status};
+use realtime::connection::auth::Authenticator;
+use realtime::runtime::handlers::{Connect, Disconnect, Message, Status};
 use realtime::lambda_runtime::{Context, LambdaEvent};
-use realtime::membership::MemberList;
-use realtime::store::ConnectionStore;
+use realtime::memory::MemberList;
+use realtime::connection::store::ConnectionStore;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -316,7 +316,7 @@ async fn status_counts_connections_and_distinct_users() {
     let second_user = Uuid::new_v4();
     for (id, user) in [("c1", USER), ("c2", USER), ("c3", second_user)] {
         w.store
-            .insert(&realtime::store::Connection::new(
+            .insert(&realtime::connection::store::Connection::new(
                 id,
                 user,
                 Some(PROJECT),
@@ -326,7 +326,7 @@ async fn status_counts_connections_and_distinct_users() {
             .unwrap();
     }
     w.store
-        .insert(&realtime::store::Connection::new(
+        .insert(&realtime::connection::store::Connection::new(
             "c4",
             USER,
             Some(Uuid::new_v4()),

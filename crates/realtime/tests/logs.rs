@@ -7,9 +7,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use common::{CONNECTION, PROJECT, USER, ws_fixture};
-use realtime::auth::Authenticator;
-use realtime::lifecycle::{on_connect, on_disconnect, on_message};
-use realtime::membership::MemberList;
+use realtime::connection::auth::Authenticator;
+use realtime::connection::lifecycle::{on_connect, on_disconnect, on_message};
+use realtime::memory::MemberList;
 use serde_json::Value;
 
 #[derive(Clone, Default)]
@@ -48,7 +48,7 @@ async fn lifecycle_logs_are_json_lines_with_ids() {
     let captured = Captured::default();
     let sink = captured.clone();
     let _guard =
-        tracing::subscriber::set_default(realtime::telemetry::json_subscriber(move || {
+        tracing::subscriber::set_default(realtime::runtime::telemetry::json_subscriber(move || {
             sink.clone()
         }));
 

@@ -6,10 +6,10 @@ mod common;
 use std::sync::Arc;
 
 use common::{PROJECT, USER, body_json, message};
-use realtime::lifecycle::on_message;
-use realtime::membership::MemberList;
-use realtime::protocol::MAX_CLIENT_MESSAGE_BYTES;
-use realtime::store::{Connection, ConnectionStore};
+use realtime::connection::lifecycle::on_message;
+use realtime::memory::MemberList;
+use realtime::wire::client::MAX_CLIENT_MESSAGE_BYTES;
+use realtime::connection::store::{Connection, ConnectionStore};
 use serde_json::json;
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use realtime::membership::Membership;
+use realtime::connection::membership::Membership;
 use realtime::postgres::{CHANNEL, PgMembership, migrate};
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnection, PgListener};

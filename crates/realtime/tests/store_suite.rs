@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
-use realtime::store::memory::MemoryStore;
-use realtime::store::{CONNECTION_TTL_SECONDS, Connection, ConnectionStore, StoreError};
+use realtime::memory::MemoryStore;
+use realtime::connection::store::{CONNECTION_TTL_SECONDS, Connection, ConnectionStore, StoreError};
 use uuid::Uuid;
 
 const PAGE: usize = 10;
@@ -33,7 +33,7 @@ impl Subject {
 
     async fn dynamo() -> Self {
         let (client, table) = common::fresh_table().await;
-        let store = realtime::store::dynamo::DynamoStore::new(client.clone(), table.clone())
+        let store = realtime::aws::dynamo::DynamoStore::new(client.clone(), table.clone())
             .with_page_limit(PAGE as i32);
         Subject {
             store: Arc::new(store),

@@ -1,12 +1,12 @@
-//! Lambda `disconnect`: a thin shell over `realtime::handlers::Disconnect`.
+//! Lambda `disconnect`: a thin shell over `realtime::runtime::handlers::Disconnect`.
 
-use realtime::config::{Config, or_exit};
-use realtime::handlers::Disconnect;
+use realtime::runtime::config::{Config, or_exit};
+use realtime::runtime::handlers::Disconnect;
 use realtime::lambda_runtime::{self, Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    realtime::telemetry::init();
+    realtime::runtime::telemetry::init();
     let handler = or_exit(Disconnect::from_config(&Config::from_env()).await);
     lambda_runtime::run(service_fn(|event| handler.handle(event))).await
 }

@@ -1,12 +1,12 @@
-//! Lambda `status`: a thin shell over `realtime::handlers::Status`.
+//! Lambda `status`: a thin shell over `realtime::runtime::handlers::Status`.
 
-use realtime::config::{Config, or_exit};
-use realtime::handlers::Status;
+use realtime::runtime::config::{Config, or_exit};
+use realtime::runtime::handlers::Status;
 use realtime::lambda_runtime::{self, Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    realtime::telemetry::init();
+    realtime::runtime::telemetry::init();
     let handler = or_exit(Status::from_config(&Config::from_env()).await);
     lambda_runtime::run(service_fn(|event| handler.handle(event))).await
 }

@@ -1,12 +1,12 @@
-//! Lambda `subscribe`: a thin shell over `realtime::handlers::Message`.
+//! Lambda `subscribe`: a thin shell over `realtime::runtime::handlers::Message`.
 
-use realtime::config::{Config, or_exit};
-use realtime::handlers::Message;
+use realtime::runtime::config::{Config, or_exit};
+use realtime::runtime::handlers::Message;
 use realtime::lambda_runtime::{self, Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    realtime::telemetry::init();
+    realtime::runtime::telemetry::init();
     let handler = or_exit(Message::from_config(&Config::from_env()).await);
     lambda_runtime::run(service_fn(|event| handler.handle(event))).await
 }

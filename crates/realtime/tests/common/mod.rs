@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::Select;
-use realtime::auth::{DEV_JWT_SECRET, JwtConfig};
+use realtime::connection::auth::{DEV_JWT_SECRET, JwtConfig};
 use realtime::aws_lambda_events::apigw::{
     ApiGatewayV2httpRequest, ApiGatewayWebsocketProxyRequest,
 };
-use realtime::store::dynamo::{DynamoStore, create_table};
+use realtime::aws::dynamo::{DynamoStore, create_table};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -35,7 +35,7 @@ pub async fn dynamo_client() -> Client {
         endpoint.starts_with("http://127.0.0.1:"),
         "tests only talk to DynamoDB Local, not {endpoint}"
     );
-    Client::new(&realtime::config::sdk_config().await)
+    Client::new(&realtime::runtime::config::sdk_config().await)
 }
 
 /// A new, empty connections table on DynamoDB Local.

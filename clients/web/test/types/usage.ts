@@ -1,0 +1,22 @@
+// Compiled (not run) by `npm test`: the published types accept a real QueryClient and the README's usage.
+import { createRealtime, type RealtimeEvent, type Status } from "@devhive/realtime";
+import { bindQueryClient } from "@devhive/realtime/react-query";
+import { QueryClient } from "@tanstack/react-query";
+
+const queryClient = new QueryClient();
+const rt = createRealtime({ url: "wss://example/dev", getToken: async () => "jwt" });
+const sub = rt.subscribe("aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", (event: RealtimeEvent) => {
+  const t: string = event.type;
+  void t;
+});
+const offStatus: () => void = rt.onStatus((s: Status) => void s);
+rt.onReset((projectId: string) => void projectId);
+rt.onRevoked((projectId: string, reason: string) => void [projectId, reason]);
+const unbind: () => void = bindQueryClient(rt, queryClient);
+bindQueryClient(rt, queryClient, { keyFor: (e) => ["x", e.project_id] });
+sub.unsubscribe();
+offStatus();
+unbind();
+rt.close();
+// @ts-expect-error: the token getter must return a promise
+createRealtime({ url: "wss://example/dev", getToken: () => "jwt" });

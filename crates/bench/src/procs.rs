@@ -1,0 +1,96 @@
+//! The processes a benchmark runs: the release dev server (`devhive-realtime dev`) and function
+//! binaries, started beside this one, killed on drop, their memory read from `/proc`; and the
+//! environment they get (dummy AWS credentials, the services `make bench` started).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+
+pub(crate) fn sibling(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .expect("current exe")
+        .with_file_name(name)
+}
+
+/// A child process killed on drop.
+pub(crate) struct Proc(pub(crate) Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        for _ in 0..50 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `devhive-realtime dev` with `args`, started and its address read from the banner.
+pub(crate) fn dev_server(args: &[&str], env: &[(&str, String)]) -> (Proc, SocketAddr) {
+    let mut cmd = Command::new(sibling("devhive-realtime"));
+    cmd.arg("dev").args(["--addr", "127.0.0.1:0"]).args(args);
+    for var in [
+        "DATABASE_URL",
+        "MEMBERSHIP",
+        "CONNECTIONS_TABLE",
+        "JWT_SECRET",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the dev server");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.split_whitespace().find(|w| w.starts_with("ws://")) {
+                let addr = url
+                    .trim_start_matches("ws://")
+                    .split('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("dev server banner")
+        .parse()
+        .expect("address");
+    (Proc(child), addr)
+}
+
+pub(crate) fn services_env() -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("AWS_ACCESS_KEY_ID", "bench".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "bench".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("MEMBERSHIP", "none".to_owned()),
+    ];
+    if let Ok(e) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+        env.push(("AWS_ENDPOINT_URL_DYNAMODB", e));
+    }
+    env
+}
+
+pub(crate) fn require(var: &str) -> String {
+    std::env::var(var)
+        .unwrap_or_else(|_| panic!("{var} is not set: run `make bench`, which starts the services"))
+}
+

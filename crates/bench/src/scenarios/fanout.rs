@@ -1,0 +1,173 @@
+//! 1. Fan-out: one event to N subscribed clients by the release `broadcaster` binary under a
+//! local Runtime API, swept over concurrency, beside the seed's algorithm (one GSI page, one
+//! post at a time).
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+use testkit::runtime_api::{Outcome, RuntimeApi};
+
+use crate::BenchOptions;
+use crate::clients::*;
+use crate::procs::*;
+use crate::stats::*;
+
+/// One broadcaster process, one invocation; (invoke → last client ms, delivered, peak RSS kB).
+async fn run_broadcaster(
+    table: &str,
+    addr: SocketAddr,
+    project: Uuid,
+    n: usize,
+    concurrency: usize,
+    rx: &mut mpsc::UnboundedReceiver<Receipt>,
+) -> (f64, usize, u64) {
+    let event_id = Uuid::new_v4();
+    let payload = json!({"project_id": project, "type": "bench_fanout", "data": {"n": n}, "event_id": event_id});
+    let runtime = RuntimeApi::start(vec![payload]);
+    let mut cmd = Command::new(sibling("broadcaster"));
+    cmd.envs(services_env().iter().map(|(k, v)| (*k, v.as_str())))
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime.addr)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "broadcaster")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("CONNECTIONS_TABLE", table)
+        .env("WEBSOCKET_ENDPOINT", format!("http://{addr}/dev"))
+        .env("BROADCAST_CONCURRENCY", concurrency.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let process = Proc(
+        cmd.spawn()
+            .expect("start the broadcaster (build it with make bench)"),
+    );
+    let t0 = runtime
+        .handed_out(Duration::from_secs(30))
+        .expect("the broadcaster asked for its event");
+    let (count, _, last) = receipts(rx, n, Duration::from_secs(120), |r| {
+        r.event_id == Some(event_id)
+    })
+    .await;
+    let outcome = tokio::task::spawn_blocking(move || runtime.outcome(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    let peak = status_kb(process.0.id(), "VmHWM:");
+    drop(process);
+    let delivered = match outcome {
+        Outcome::Response(v) => v["delivered"].as_u64().unwrap_or(0) as usize,
+        Outcome::Error(_) => 0,
+    };
+    assert!(count <= n);
+    (
+        last.map_or(f64::NAN, |l| ms(l.duration_since(t0))),
+        delivered.min(count),
+        peak,
+    )
+}
+
+/// The seed's algorithm: one GSI page, one post at a time.
+async fn seed_baseline(
+    table: &str,
+    addr: SocketAddr,
+    project: Uuid,
+    rx: &mut mpsc::UnboundedReceiver<Receipt>,
+    n: usize,
+) -> (f64, usize) {
+    use realtime::delivery::sender::ConnectionSender;
+    let sdk = realtime::runtime::config::sdk_config().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let sender = realtime::aws::management_api::ManagementApiSender::local(&format!("http://{addr}/dev"));
+    let event_id = Uuid::new_v4();
+    let payload =
+        json!({"type": "bench_fanout", "project_id": project, "data": {}, "event_id": event_id})
+            .to_string();
+    let t0 = Instant::now();
+    let page = dynamo
+        .query()
+        .table_name(table)
+        .index_name(realtime::connection::store::PROJECT_INDEX)
+        .key_condition_expression("project_id = :p")
+        .expression_attribute_values(
+            ":p",
+            aws_sdk_dynamodb::types::AttributeValue::S(project.to_string()),
+        )
+        .send()
+        .await
+        .expect("query");
+    for item in page.items() {
+        if let Some(Ok(id)) = item.get("connection_id").map(|v| v.as_s()) {
+            let _ = sender.post(id, payload.as_bytes()).await;
+        }
+    }
+    let (count, _, last) = receipts(rx, n, Duration::from_secs(300), |r| {
+        r.event_id == Some(event_id)
+    })
+    .await;
+    (last.map_or(f64::NAN, |l| ms(l.duration_since(t0))), count)
+}
+
+pub async fn run(opts: &BenchOptions) -> Value {
+    let sizes: &[usize] = if opts.quick {
+        &[100, 1000]
+    } else {
+        &[100, 1000, 10_000]
+    };
+    let sweep: &[usize] = if opts.quick {
+        &[50, 200]
+    } else {
+        &[25, 50, 100, 200, 400, 800]
+    };
+    let repeats = if opts.quick { 1 } else { 3 };
+    let table = format!("bench-fanout-{}", Uuid::new_v4().simple());
+    let mut env = services_env();
+    env.push(("CONNECTIONS_TABLE", table.clone()));
+    let (_server, addr) = dev_server(
+        &[
+            "--store",
+            "dynamodb",
+            "--post-latency-ms",
+            "20",
+            "--rate-limit",
+            "10000",
+        ],
+        &env,
+    );
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut rows = Vec::new();
+    for &n in sizes {
+        let project = Uuid::new_v4();
+        eprintln!("fan-out: {n} clients");
+        let _clients = clients(addr, Some(project), n, Some(tx.clone())).await;
+        let mut by_concurrency = Vec::new();
+        for &c in sweep {
+            let mut times = Vec::new();
+            let mut peaks = Vec::new();
+            let mut delivered = usize::MAX;
+            for _ in 0..repeats {
+                let (t, d, peak) = run_broadcaster(&table, addr, project, n, c, &mut rx).await;
+                times.push(t);
+                peaks.push(peak as f64);
+                delivered = delivered.min(d);
+            }
+            eprintln!(
+                "  concurrency {c:4}: median {:8.1} ms, delivered {delivered}/{n}, peak RSS {:.1} MB",
+                median(&times),
+                median(&peaks) / 1024.0
+            );
+            by_concurrency.push(json!({"concurrency": c, "median_ms": median(&times), "runs_ms": times,
+                                       "delivered_min": delivered, "peak_rss_mb": median(&peaks) / 1024.0}));
+        }
+        let baseline = if n <= 1000 {
+            let (t, count) = seed_baseline(&table, addr, project, &mut rx, n).await;
+            eprintln!("  seed baseline: {t:.0} ms ({count}/{n} delivered)");
+            json!({"measured_ms": t, "delivered": count})
+        } else {
+            json!(null)
+        };
+        rows.push(json!({"clients": n, "sweep": by_concurrency, "seed_baseline": baseline}));
+    }
+    json!({"post_latency_ms": 20, "rate_limit_per_s": 10000, "repeats": repeats, "results": rows})
+}

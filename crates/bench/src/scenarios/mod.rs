@@ -1,0 +1,7 @@
+//! One module per scenario of BENCHMARKS.md; each `run` returns its raw results as JSON.
+
+pub mod artifacts;
+pub mod capacity;
+pub mod fanout;
+pub mod latency;
+pub mod throughput;

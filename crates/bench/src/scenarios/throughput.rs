@@ -1,0 +1,107 @@
+//! 4. Throughput: many clients in many projects, a steady rate of events through the Invoke API
+//! for a while; delivered / expected and delivery latency.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::BenchOptions;
+use crate::clients::*;
+use crate::procs::*;
+use crate::stats::*;
+
+pub async fn run(opts: &BenchOptions) -> Value {
+    let (projects, per_project, rate) = if opts.quick {
+        (20, 50, 50)
+    } else {
+        (100, 100, 100)
+    };
+    let seconds = if opts.quick {
+        opts.seconds.min(10)
+    } else {
+        opts.seconds
+    };
+    let table = format!("bench-throughput-{}", Uuid::new_v4().simple());
+    let mut env = services_env();
+    env.push(("CONNECTIONS_TABLE", table));
+    let (_server, addr) = dev_server(&["--store", "dynamodb", "--post-latency-ms", "20"], &env);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let ids: Vec<Uuid> = (0..projects).map(|_| Uuid::new_v4()).collect();
+    eprintln!(
+        "throughput: {} clients in {projects} projects, {rate} events/s for {seconds} s",
+        projects * per_project
+    );
+    let mut held = Vec::new();
+    for p in &ids {
+        held.extend(clients(addr, Some(*p), per_project, Some(tx.clone())).await);
+    }
+    let lambda = {
+        let conf = realtime::realtime_client::aws_sdk_lambda::Config::builder()
+            .behavior_version(realtime::realtime_client::aws_sdk_lambda::config::BehaviorVersion::latest())
+            .endpoint_url(format!("http://{addr}"))
+            .region(realtime::realtime_client::aws_sdk_lambda::config::Region::new("us-east-1"))
+            .credentials_provider(realtime::realtime_client::aws_sdk_lambda::config::Credentials::new(
+                "bench", "bench", None, None, "bench",
+            ))
+            .http_client(realtime::realtime_client::http::client())
+            .build();
+        realtime::realtime_client::aws_sdk_lambda::Client::from_conf(conf)
+    };
+    let sent: Arc<std::sync::Mutex<HashMap<Uuid, Instant>>> = Arc::default();
+    let collector = {
+        let sent = sent.clone();
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut received = 0usize;
+            while let Ok(Some(r)) = tokio::time::timeout(Duration::from_secs(15), rx.recv()).await {
+                if let Some(at) = r
+                    .event_id
+                    .and_then(|e| sent.lock().unwrap().get(&e).copied())
+                {
+                    received += 1;
+                    latencies.push(ms(r.at.duration_since(at)));
+                }
+            }
+            (received, latencies)
+        })
+    };
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let mut ticker = tokio::time::interval(interval);
+    let total = rate * seconds as usize;
+    let began = Instant::now();
+    for i in 0..total {
+        ticker.tick().await;
+        let event_id = Uuid::new_v4();
+        let payload = json!({"project_id": ids[i % projects], "type": "bench_throughput", "data": {"i": i}, "event_id": event_id});
+        sent.lock().unwrap().insert(event_id, Instant::now());
+        let call = lambda
+            .invoke()
+            .function_name("broadcaster")
+            .invocation_type(realtime::realtime_client::aws_sdk_lambda::types::InvocationType::Event)
+            .payload(realtime::realtime_client::aws_sdk_lambda::primitives::Blob::new(
+                payload.to_string(),
+            ));
+        tokio::spawn(async move {
+            let _ = call.send().await;
+        });
+    }
+    let sending_s = began.elapsed().as_secs_f64();
+    drop(tx);
+    let (received, latencies) = collector.await.unwrap();
+    drop(held);
+    let expected = total * per_project;
+    eprintln!(
+        "  delivered {received}/{expected} ({:.3} %), p50 {:.1} ms, p99 {:.1} ms",
+        100.0 * received as f64 / expected as f64,
+        median(&latencies),
+        percentile(&latencies, 99.0)
+    );
+    json!({"clients": projects * per_project, "projects": projects, "events_per_s": rate, "seconds": seconds,
+           "sending_s": sending_s, "expected": expected, "delivered": received,
+           "delivered_ratio": received as f64 / expected as f64, "p50_ms": median(&latencies),
+           "p99_ms": percentile(&latencies, 99.0), "max_ms": percentile(&latencies, 100.0), "post_latency_ms": 20})
+}

@@ -1,0 +1,72 @@
+//! The statistics every scenario reports: percentiles (nearest rank on the sorted sample),
+//! milliseconds, and a process's memory read from `/proc/<pid>/status`.
+
+use std::time::Duration;
+
+pub(crate) fn median(v: &[f64]) -> f64 {
+    percentile(v, 50.0)
+}
+
+/// The `p`-th percentile (0–100) by nearest rank; NaN for an empty sample.
+pub(crate) fn percentile(v: &[f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * (s.len() - 1) as f64).round() as usize;
+    s[rank.min(s.len() - 1)]
+}
+
+pub(crate) fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// A `kB` field (`VmRSS:`, `VmHWM:`) of a `/proc/<pid>/status` text; 0 when absent.
+pub(crate) fn status_field_kb(status: &str, field: &str) -> u64 {
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A `kB` field of process `pid`'s status (its RSS now, or its peak).
+pub(crate) fn status_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map(|s| status_field_kb(&s, field))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_take_the_nearest_rank_of_the_sorted_sample() {
+        let v: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.0), 1.0);
+        assert_eq!(percentile(&v, 50.0), 51.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&v, 100.0), 100.0);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[7.0]), 7.0);
+        assert!(percentile(&[], 50.0).is_nan());
+    }
+
+    #[test]
+    fn durations_in_milliseconds() {
+        assert_eq!(ms(Duration::from_micros(1500)), 1.5);
+        assert_eq!(ms(Duration::ZERO), 0.0);
+    }
+
+    #[test]
+    fn memory_fields_are_read_from_proc_status() {
+        let status = "Name:\tdevhive-realtime\nVmHWM:\t   31744 kB\nVmRSS:\t   20480 kB\n";
+        assert_eq!(status_field_kb(status, "VmHWM:"), 31744);
+        assert_eq!(status_field_kb(status, "VmRSS:"), 20480);
+        assert_eq!(status_field_kb(status, "VmSwap:"), 0);
+        // This process's own RSS is readable and non-zero.
+        assert!(status_kb(std::process::id(), "VmRSS:") > 0);
+    }
+}

@@ -1,0 +1,84 @@
+//! The AWS SDK settings every client of the project shares — explicit timeouts (SDK defaults
+//! can hang on a dead endpoint for minutes) and standard retries — and the environment a
+//! publisher reads: on Lambda, region and credentials are environment variables, so no
+//! credential-provider chain is linked (that is what keeps this crate small).
+
+use std::time::Duration;
+
+use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+
+/// The function publishers invoke.
+pub const BROADCASTER_FUNCTION_NAME: &str = "BROADCASTER_FUNCTION_NAME";
+
+/// Timeouts of every SDK call: 2 s to connect, 3 s per attempt, 10 s in all.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(10))
+        .build()
+}
+
+/// Standard retries, three attempts.
+pub fn retries() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(3)
+}
+
+/// A variable's value; empty counts as unset.
+pub fn env(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A Lambda client from `AWS_REGION` (or `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` (what Lambda sets) and `AWS_ENDPOINT_URL_LAMBDA`
+/// (or `AWS_ENDPOINT_URL`; the dev server, for example). Elsewhere (ECS, EC2 roles), build an
+/// `aws_sdk_lambda::Client` from your own `aws-config` and use [`crate::LambdaInvoker::new`].
+pub fn lambda_client_from_env() -> aws_sdk_lambda::Client {
+    let mut builder = aws_sdk_lambda::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(crate::http::client())
+        .timeout_config(timeouts())
+        .retry_config(retries());
+    if let Some(region) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
+        builder = builder.region(Region::new(region));
+    }
+    if let (Some(key), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        builder = builder.credentials_provider(Credentials::new(
+            key,
+            secret,
+            env("AWS_SESSION_TOKEN"),
+            None,
+            "environment",
+        ));
+    }
+    if let Some(endpoint) = env("AWS_ENDPOINT_URL_LAMBDA").or_else(|| env("AWS_ENDPOINT_URL")) {
+        builder = builder.endpoint_url(endpoint);
+    }
+    aws_sdk_lambda::Client::from_conf(builder.build())
+}
+
+/// A Lambda client for a local Invoke API (the dev server): fixed region and credentials,
+/// nothing read from the environment.
+pub fn local_lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
+    let config = aws_sdk_lambda::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(crate::http::client())
+        .timeout_config(timeouts())
+        .retry_config(retries())
+        .region(Region::new("local"))
+        .credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "devhive-realtime",
+        ))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_lambda::Client::from_conf(config)
+}

@@ -1,0 +1,102 @@
+//! The `ConnectionSender` adapter for AWS: `PostToConnection` on the API Gateway Management
+//! API, with each outcome classified once (410 gone, 429/5xx/timeouts retry, the rest failed)
+//! so that fan-out never has to read an SDK error.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_apigatewaymanagement::Client;
+use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, SdkError};
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+
+use crate::delivery::sender::{ConnectionSender, PostOutcome};
+
+/// `PostToConnection` through the AWS SDK.
+pub struct ManagementApiSender {
+    client: Client,
+}
+
+impl ManagementApiSender {
+    pub fn new(client: Client) -> Self {
+        ManagementApiSender { client }
+    }
+
+    /// A client for the API at `endpoint` (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
+    /// SDK retries are off: fan-out retries with its own jittered backoff within the
+    /// invocation's deadline, so a post is one HTTP request here.
+    pub fn for_endpoint(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
+        Self::from_builder(
+            aws_sdk_apigatewaymanagement::config::Builder::from(sdk),
+            endpoint,
+        )
+    }
+
+    /// A client for a local Management API (the dev server): fixed region and credentials,
+    /// nothing read from the environment.
+    pub fn local(endpoint: &str) -> Self {
+        use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region};
+        let builder = aws_sdk_apigatewaymanagement::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .http_client(realtime_client::http::client())
+            .region(Region::new("local"))
+            .credentials_provider(Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "devhive-realtime",
+            ));
+        Self::from_builder(builder, endpoint)
+    }
+
+    fn from_builder(
+        builder: aws_sdk_apigatewaymanagement::config::Builder,
+        endpoint: &str,
+    ) -> Self {
+        let config = builder
+            .endpoint_url(endpoint)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(2))
+                    .operation_attempt_timeout(Duration::from_secs(3))
+                    .operation_timeout(Duration::from_secs(3))
+                    .build(),
+            )
+            .build();
+        Self::new(Client::from_conf(config))
+    }
+}
+
+#[async_trait]
+impl ConnectionSender for ManagementApiSender {
+    async fn post(&self, connection_id: &str, payload: &[u8]) -> PostOutcome {
+        let result = self
+            .client
+            .post_to_connection()
+            .connection_id(connection_id)
+            .data(Blob::new(payload))
+            .send()
+            .await;
+        match result {
+            Ok(_) => PostOutcome::Delivered,
+            Err(SdkError::ServiceError(e)) => {
+                let status = e.raw().status().as_u16();
+                let err = e.err();
+                if err.is_gone_exception() || status == 410 {
+                    PostOutcome::Gone
+                } else if err.is_limit_exceeded_exception() || status == 429 || status >= 500 {
+                    PostOutcome::Retry(format!("HTTP {status}"))
+                } else {
+                    PostOutcome::Failed(format!("HTTP {status}: {}", DisplayErrorContext(err)))
+                }
+            }
+            Err(
+                e @ (SdkError::TimeoutError(_)
+                | SdkError::DispatchFailure(_)
+                | SdkError::ResponseError(_)),
+            ) => PostOutcome::Retry(DisplayErrorContext(&e).to_string()),
+            Err(e) => PostOutcome::Failed(DisplayErrorContext(&e).to_string()),
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Who is connecting: HS256 JWT validation and the two places a browser can put its token.
+//!
+//! The token travels either in the `token` query parameter or, to keep it out of URLs and
+//! access logs, as the second entry of `Sec-WebSocket-Protocol: devhive, <jwt>`; in that case
+//! the `$connect` response must select the `devhive` subprotocol or the browser drops the socket.
+
+use http::HeaderMap;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The subprotocol name clients offer next to their token.
+pub const SUBPROTOCOL: &str = "devhive";
+/// Tokens longer than this are refused before any parsing.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// The development secret: the default `JWT_SECRET` of the dev server and its `token` command,
+/// and the key of the tokens in `tests/events/*.json`. Never deploy it.
+#[cfg(feature = "dev")]
+pub const DEV_JWT_SECRET: &str = "devhive-realtime-development-secret-do-not-deploy";
+/// Clock skew tolerated on `exp` and `nbf`, in seconds.
+pub const LEEWAY_SECONDS: u64 = 30;
+
+/// JWT settings from the environment.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JwtConfig {
+    pub secret: Vec<u8>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+impl std::fmt::Debug for JwtConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("secret", &"<redacted>")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
+}
+
+/// Why a request is not authenticated. The text is safe to return to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing token")]
+    Missing,
+    #[error("token too large")]
+    TooLarge,
+    #[error("token given twice with different values")]
+    Conflicting,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+}
+
+/// Claims this service reads. Others are ignored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+}
+
+/// Where the token was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSource<'a> {
+    pub token: &'a str,
+    /// The client offered the `devhive` subprotocol; the response must select it.
+    pub select_subprotocol: bool,
+}
+
+/// Verifies HS256 tokens against one secret (and issuer/audience when configured).
+pub struct Authenticator {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl Authenticator {
+    pub fn new(config: &JwtConfig) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        // A configured issuer or audience is also a required claim: jsonwebtoken checks the
+        // value only when the claim is present.
+        let mut required = vec!["exp", "sub"];
+        match &config.issuer {
+            Some(iss) => {
+                validation.set_issuer(&[iss]);
+                required.push("iss");
+            }
+            None => validation.iss = None,
+        }
+        match &config.audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
+        Authenticator {
+            key: DecodingKey::from_secret(&config.secret),
+            validation,
+        }
+    }
+
+    /// Validate `token` and return the user id (`sub`, which must be a UUID).
+    pub fn verify(&self, token: &str) -> Result<Uuid, AuthError> {
+        if token.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthError::TooLarge);
+        }
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map_err(|e| AuthError::Invalid(describe(e.kind())))?;
+        Uuid::parse_str(&data.claims.sub)
+            .map_err(|_| AuthError::Invalid("sub is not a UUID".into()))
+    }
+}
+
+fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> String {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match kind {
+        K::ExpiredSignature => "expired".into(),
+        K::ImmatureSignature => "not yet valid".into(),
+        K::InvalidSignature => "bad signature".into(),
+        K::InvalidAlgorithm | K::InvalidAlgorithmName => "algorithm not allowed".into(),
+        K::InvalidIssuer => "wrong issuer".into(),
+        K::InvalidAudience => "wrong audience".into(),
+        K::MissingRequiredClaim(c) => format!("missing claim {c}"),
+        _ => "malformed".into(),
+    }
+}
+
+/// Find the token in the query string or the `Sec-WebSocket-Protocol` header.
+///
+/// `query_token` is the `token` query parameter. The header form is `devhive, <jwt>`; a header
+/// that offers `devhive` alone only asks for the subprotocol. Both places filled with different
+/// tokens is refused.
+pub fn token_from_request<'a>(
+    query_token: Option<&'a str>,
+    headers: &'a HeaderMap,
+) -> Result<TokenSource<'a>, AuthError> {
+    let mut select_subprotocol = false;
+    let mut header_token = None;
+    if let Some(value) = headers.get(http::header::SEC_WEBSOCKET_PROTOCOL) {
+        let value = value
+            .to_str()
+            .map_err(|_| AuthError::Invalid("unreadable Sec-WebSocket-Protocol".into()))?;
+        let mut offered = value.split(',').map(str::trim).filter(|s| !s.is_empty());
+        if offered.clone().any(|p| p == SUBPROTOCOL) {
+            select_subprotocol = true;
+            let mut others = offered.by_ref().filter(|p| *p != SUBPROTOCOL);
+            header_token = others.next();
+            if others.next().is_some() {
+                return Err(AuthError::Invalid(
+                    "more than one token in Sec-WebSocket-Protocol".into(),
+                ));
+            }
+        }
+    }
+    let token = match (query_token, header_token) {
+        (Some(q), Some(h)) if q != h => return Err(AuthError::Conflicting),
+        (Some(q), _) => q,
+        (None, Some(h)) => h,
+        (None, None) => return Err(AuthError::Missing),
+    };
+    Ok(TokenSource {
+        token,
+        select_subprotocol,
+    })
+}
+
+/// The `Authorization: Bearer <jwt>` token of an HTTP request.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+    let value = headers
+        .get(http::header::AUTHORIZATION)
+        .ok_or(AuthError::Missing)?
+        .to_str()
+        .map_err(|_| AuthError::Invalid("unreadable Authorization header".into()))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or(AuthError::Invalid("expected a Bearer token".into()))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::Invalid("expected a Bearer token".into()));
+    }
+    Ok(token.trim())
+}
+
+/// Sign a token for `user` valid for `ttl_seconds` (the dev server's `token` command and tests).
+#[cfg(feature = "dev")]
+pub fn mint(config: &JwtConfig, user: Uuid, ttl_seconds: u64) -> String {
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = Claims {
+        sub: user.to_string(),
+        exp: now + ttl_seconds,
+        nbf: None,
+        iat: Some(now),
+        iss: config.issuer.clone(),
+        aud: config.audience.clone(),
+    };
+    mint_claims(&config.secret, &claims)
+}
+
+/// Sign arbitrary claims with HS256.
+#[cfg(feature = "dev")]
+pub fn mint_claims<T: Serialize>(secret: &[u8], claims: &T) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .expect("HS256 signing with an HMAC key cannot fail")
+}

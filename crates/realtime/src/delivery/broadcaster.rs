@@ -1,0 +1,158 @@
+//! The broadcaster function's behaviour, shared by the Lambda and the dev server's Invoke
+//! API: validate the invocation, fan out, and report one summary (the JSON result, one log
+//! line, and one CloudWatch Embedded Metric Format line).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use realtime_client::event_id_for;
+
+use crate::delivery::fanout::{FanOut, Summary};
+use crate::wire::invocation::{Audience, Broadcast};
+use crate::connection::store::StoreError;
+
+/// Time kept back from the invocation's deadline to report and clean up.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
+/// Deadline when the caller gives none (tests, `Context::default()`).
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(25);
+/// Namespace of the metrics.
+pub const METRICS_NAMESPACE: &str = "DevHive/Realtime";
+
+/// The deadline to stop retrying: the Lambda deadline (epoch ms; 0 when unknown) less a margin.
+pub fn deadline_from(lambda_deadline_ms: u64) -> Instant {
+    let now_ms = crate::epoch_millis().max(0) as u64;
+    let budget = if lambda_deadline_ms == 0 {
+        DEFAULT_BUDGET
+    } else {
+        Duration::from_millis(lambda_deadline_ms.saturating_sub(now_ms))
+            .saturating_sub(DEADLINE_MARGIN)
+    };
+    Instant::now() + budget
+}
+
+/// Run one invocation. Invalid input is an `Ok` result naming the field (an error would make
+/// Lambda retry a payload that cannot succeed); a store failure is an `Err`, so that Lambda
+/// retries the invocation with the same event id.
+pub async fn invoke(
+    fanout: &FanOut,
+    payload: &Value,
+    request_id: &str,
+    deadline: Instant,
+) -> Result<Value, StoreError> {
+    let started = Instant::now();
+    let broadcast = match Broadcast::parse(
+        payload,
+        event_id_for(request_id),
+        &crate::rfc3339(crate::epoch_millis()),
+    ) {
+        Ok(b) => b,
+        Err(invalid) => {
+            tracing::error!(request_id, field = %invalid.field, reason = %invalid.message, "invalid broadcast; not retried");
+            return Ok(json!({ "error": invalid }));
+        }
+    };
+    let result = fanout.broadcast(&broadcast, deadline).await;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let event = &broadcast.event;
+    let audience = match broadcast.audience {
+        Audience::Project(_) => "project",
+        Audience::Everyone => "everyone",
+    };
+    match result {
+        Ok(summary) => {
+            tracing::info!(
+                request_id,
+                project_id = %event.project_id,
+                event_id = %event.event_id,
+                event_type = %event.kind,
+                audience,
+                recipients = summary.recipients,
+                delivered = summary.delivered,
+                gone = summary.gone,
+                failed = summary.failed,
+                duration_ms,
+                "broadcast"
+            );
+            println!("{}", emf_line(&summary, duration_ms, crate::epoch_millis()));
+            Ok(serde_json::to_value(summary).expect("plain data"))
+        }
+        Err(e) => {
+            tracing::error!(request_id, project_id = %event.project_id, event_id = %event.event_id, error = %e, "broadcast failed; the invocation will be retried");
+            Err(e)
+        }
+    }
+}
+
+/// A CloudWatch Embedded Metric Format line with the summary's counts and the duration.
+pub fn emf_line(summary: &Summary, duration_ms: u64, timestamp_ms: i64) -> String {
+    let metric = |name: &str, unit: &str| json!({ "Name": name, "Unit": unit });
+    json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": METRICS_NAMESPACE,
+                "Dimensions": [[]],
+                "Metrics": [
+                    metric("Recipients", "Count"),
+                    metric("Delivered", "Count"),
+                    metric("Gone", "Count"),
+                    metric("Failed", "Count"),
+                    metric("BroadcastDuration", "Milliseconds"),
+                ],
+            }],
+        },
+        "Recipients": summary.recipients,
+        "Delivered": summary.delivered,
+        "Gone": summary.gone,
+        "Failed": summary.failed,
+        "BroadcastDuration": duration_ms,
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_repeat_for_the_same_request() {
+        assert_eq!(event_id_for("req-1"), event_id_for("req-1"));
+        assert_ne!(event_id_for("req-1"), event_id_for("req-2"));
+        assert_ne!(event_id_for(""), event_id_for(""));
+    }
+
+    #[test]
+    fn deadlines_keep_a_margin() {
+        let in_ten_s = crate::epoch_millis() as u64 + 10_000;
+        let d = deadline_from(in_ten_s).saturating_duration_since(Instant::now());
+        assert!(
+            d <= Duration::from_secs(10) - DEADLINE_MARGIN + Duration::from_millis(50),
+            "{d:?}"
+        );
+        assert!(d >= Duration::from_secs(8), "{d:?}");
+        assert!(deadline_from(0) > Instant::now() + Duration::from_secs(20));
+    }
+
+    #[test]
+    fn emf_declares_every_value_it_carries() {
+        let s = Summary {
+            recipients: 4,
+            delivered: 2,
+            gone: 1,
+            failed: 1,
+        };
+        let line: Value = serde_json::from_str(&emf_line(&s, 17, 1_795_236_600_000)).unwrap();
+        let metrics = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(metrics["Namespace"], METRICS_NAMESPACE);
+        for m in metrics["Metrics"].as_array().unwrap() {
+            assert!(line[m["Name"].as_str().unwrap()].is_u64(), "{m}");
+        }
+        assert_eq!(
+            (
+                line["Recipients"].as_u64(),
+                line["BroadcastDuration"].as_u64()
+            ),
+            (Some(4), Some(17))
+        );
+    }
+}

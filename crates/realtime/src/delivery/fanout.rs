@@ -1,0 +1,248 @@
+//! Fan-out: one event to every live connection of a project, as fast as API Gateway allows
+//! and without ever evicting a connection that is merely slow.
+//!
+//! The project index is read page by page in one task while posts run in another, so posting
+//! starts with the first page and memory holds at most a couple of pages. Posts run with
+//! bounded concurrency. A 410 marks the connection gone (removed in batches at the end);
+//! throttling, 5xx and timeouts are retried with full-jitter exponential backoff until the
+//! invocation's deadline; every other outcome leaves the connection alone.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, stream};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::wire::invocation::{Audience, Broadcast};
+use crate::delivery::sender::{ConnectionSender, PostOutcome};
+use crate::connection::store::{ConnectionStore, Page, StoreError};
+
+/// Posts in flight at once unless configured otherwise. Picked from the sweep in BENCHMARKS.md:
+/// with API Gateway's ~20 ms round trip and its 10,000 requests/s account throttle, 400 reaches
+/// 10,000 clients fastest (more only meets the throttle sooner) at ~35 MB peak memory.
+pub const DEFAULT_CONCURRENCY: usize = 400;
+/// Pages read ahead of the posts.
+const PAGES_AHEAD: usize = 2;
+
+/// Full-jitter exponential backoff: attempt n waits a uniform time in [0, min(cap, base·2ⁿ)).
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_millis(25),
+            cap: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Backoff {
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
+            .min(self.cap);
+        let unit = (uuid::Uuid::new_v4().as_u64_pair().0 >> 11) as f64 / (1u64 << 53) as f64;
+        ceiling.mul_f64(unit)
+    }
+}
+
+/// The broadcaster's answer: `{"recipients","delivered","gone","failed"}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Live connections the event was meant for (the excluded one not counted).
+    pub recipients: usize,
+    pub delivered: usize,
+    /// Connections that answered 410 and were removed.
+    pub gone: usize,
+    /// Connections not reached before the deadline, or refused for another reason; kept.
+    pub failed: usize,
+}
+
+/// The fan-out engine: a store to read, a sender to post with.
+pub struct FanOut {
+    pub store: Arc<dyn ConnectionStore>,
+    pub sender: Arc<dyn ConnectionSender>,
+    pub concurrency: usize,
+    pub backoff: Backoff,
+}
+
+#[derive(Default)]
+struct Tally {
+    recipients: AtomicUsize,
+    delivered: AtomicUsize,
+    failed: AtomicUsize,
+    gone: Mutex<Vec<String>>,
+}
+
+impl FanOut {
+    pub fn new(store: Arc<dyn ConnectionStore>, sender: Arc<dyn ConnectionSender>) -> Self {
+        FanOut {
+            store,
+            sender,
+            concurrency: DEFAULT_CONCURRENCY,
+            backoff: Backoff::default(),
+        }
+    }
+
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Deliver `broadcast` (its event, or its `cache_invalidate` when too large) to its
+    /// audience. Posts stop being retried at `deadline`. A store error while listing
+    /// ends the broadcast with that error after the posts already started have finished.
+    pub async fn broadcast(
+        &self,
+        broadcast: &Broadcast,
+        deadline: Instant,
+    ) -> Result<Summary, StoreError> {
+        let (payload, replaced) = broadcast.event.to_deliverable();
+        if replaced {
+            tracing::warn!(
+                project_id = %broadcast.event.project_id,
+                event_id = %broadcast.event.event_id,
+                event_type = %broadcast.event.kind,
+                "event over 128 KB: sending cache_invalidate instead"
+            );
+        }
+        let pages = match broadcast.audience {
+            Audience::Project(project) => self.store.project_subscribers(project),
+            Audience::Everyone => self.store.all_subscribers(),
+        };
+        self.post_all(
+            pages,
+            payload.as_bytes(),
+            broadcast.exclude_connection_id.as_deref(),
+            deadline,
+        )
+        .await
+    }
+
+    async fn post_all(
+        &self,
+        mut pages: crate::connection::store::PageStream<'_>,
+        payload: &[u8],
+        exclude: Option<&str>,
+        deadline: Instant,
+    ) -> Result<Summary, StoreError> {
+        let tally = Arc::new(Tally::default());
+        let payload: Arc<[u8]> = payload.into();
+        let exclude: Option<Arc<str>> = exclude.map(Into::into);
+        let (tx, mut rx) = mpsc::channel::<Page>(PAGES_AHEAD);
+        let read = async move {
+            while let Some(page) = pages.next().await {
+                if tx.send(page?).await.is_err() {
+                    break;
+                }
+            }
+            Ok::<(), StoreError>(())
+        };
+        let subscribers = stream::poll_fn(move |cx| rx.poll_recv(cx)).flat_map(stream::iter);
+        let post = subscribers.for_each_concurrent(self.concurrency, |s| {
+            let job = Job {
+                tally: tally.clone(),
+                sender: self.sender.clone(),
+                backoff: self.backoff,
+                payload: payload.clone(),
+                exclude: exclude.clone(),
+                deadline,
+            };
+            job.run(s)
+        });
+        let (read, ()) = futures::join!(read, post);
+
+        let tally = Arc::into_inner(tally).expect("every post has finished");
+        let gone = tally.gone.into_inner().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = self.store.remove_many(&gone).await {
+            tracing::error!(error = %e, count = gone.len(), "cannot remove gone connections; TTL will expire them");
+        }
+        read?;
+        Ok(Summary {
+            recipients: tally.recipients.into_inner(),
+            delivered: tally.delivered.into_inner(),
+            gone: gone.len(),
+            failed: tally.failed.into_inner(),
+        })
+    }
+}
+
+/// One post and its bookkeeping. It owns everything it uses: a future made in a closure
+/// would carry the closure's borrowed lifetimes in its type, and rustc then cannot prove
+/// the whole broadcast `Send` for callers that spawn it.
+struct Job {
+    tally: Arc<Tally>,
+    sender: Arc<dyn ConnectionSender>,
+    backoff: Backoff,
+    payload: Arc<[u8]>,
+    exclude: Option<Arc<str>>,
+    deadline: Instant,
+}
+
+impl Job {
+    async fn run(self, s: crate::connection::store::Subscriber) {
+        if self.exclude.as_deref() == Some(s.connection_id.as_str()) {
+            return;
+        }
+        let tally = &self.tally;
+        tally.recipients.fetch_add(1, Ordering::Relaxed);
+        match deliver(
+            &*self.sender,
+            self.backoff,
+            &s.connection_id,
+            &self.payload,
+            self.deadline,
+        )
+        .await
+        {
+            PostOutcome::Delivered => {
+                tally.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            PostOutcome::Gone => tally
+                .gone
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(s.connection_id),
+            PostOutcome::Retry(_) | PostOutcome::Failed(_) => {
+                tally.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Post to one connection, retrying what is worth retrying until `deadline`.
+async fn deliver(
+    sender: &dyn ConnectionSender,
+    backoff: Backoff,
+    connection_id: &str,
+    payload: &[u8],
+    deadline: Instant,
+) -> PostOutcome {
+    let mut attempt = 0;
+    loop {
+        match sender.post(connection_id, payload).await {
+            PostOutcome::Retry(reason) => {
+                let delay = backoff.delay(attempt);
+                if Instant::now() + delay >= deadline {
+                    tracing::warn!(connection_id, attempts = attempt + 1, %reason, "not delivered before the deadline; connection kept");
+                    return PostOutcome::Retry(reason);
+                }
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            PostOutcome::Failed(reason) => {
+                tracing::warn!(connection_id, %reason, "post refused; connection kept");
+                return PostOutcome::Failed(reason);
+            }
+            done => return done,
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Delivering one message to one connection: the `ConnectionSender` port.
+//!
+//! Production posts through the API Gateway Management API (`PostToConnection`,
+//! [`crate::aws::management_api`]); the dev server answers the same API, so the same adapter
+//! runs locally. The outcome is classified
+//! once, here, so that fan-out can act on it: only `Gone` (410) ever removes a connection;
+//! throttling, server errors and timeouts are worth retrying; anything else is a failure
+//! that leaves the connection alone.
+
+use async_trait::async_trait;
+
+/// What happened to one post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostOutcome {
+    Delivered,
+    /// The connection is gone (410): remove it.
+    Gone,
+    /// Throttled, a server error or a timeout: try again later.
+    Retry(String),
+    /// Refused for another reason: do not retry, do not remove.
+    Failed(String),
+}
+
+#[async_trait]
+pub trait ConnectionSender: Send + Sync {
+    async fn post(&self, connection_id: &str, payload: &[u8]) -> PostOutcome;
+}

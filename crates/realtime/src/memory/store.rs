@@ -1,0 +1,219 @@
+//! In-memory `ConnectionStore`: the dev server's default store and the reference the
+//! DynamoDB adapter is tested against. It pages like the real index (sorted by connection id,
+//! a fixed number per page) so paging code is exercised without DynamoDB.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::RwLock;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use uuid::Uuid;
+
+use crate::connection::store::{
+    Connection, ConnectionStore, Page, PageStream, StoreError, Subscriber,
+};
+use crate::epoch_seconds;
+
+/// Default page size: about what a 1 MB DynamoDB page holds for this item shape.
+pub const DEFAULT_PAGE_SIZE: usize = 5_000;
+
+#[derive(Default)]
+struct Inner {
+    connections: HashMap<String, Connection>,
+    /// The sparse project index: project → connection ids in index order.
+    by_project: HashMap<Uuid, BTreeSet<String>>,
+}
+
+impl Inner {
+    fn unindex(&mut self, connection: &Connection) {
+        if let Some(project) = connection.project_id
+            && let Some(ids) = self.by_project.get_mut(&project)
+        {
+            ids.remove(&connection.connection_id);
+            if ids.is_empty() {
+                self.by_project.remove(&project);
+            }
+        }
+    }
+
+    fn index(&mut self, connection: &Connection) {
+        if let Some(project) = connection.project_id {
+            self.by_project
+                .entry(project)
+                .or_default()
+                .insert(connection.connection_id.clone());
+        }
+    }
+
+    fn live_mut(&mut self, connection_id: &str, now: i64) -> Option<&mut Connection> {
+        self.connections
+            .get_mut(connection_id)
+            .filter(|c| c.is_live(now))
+    }
+}
+
+pub struct MemoryStore {
+    inner: RwLock<Inner>,
+    page_size: usize,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::with_page_size(DEFAULT_PAGE_SIZE)
+    }
+
+    /// A store whose project listing yields at most `page_size` subscribers per page.
+    pub fn with_page_size(page_size: usize) -> Self {
+        MemoryStore {
+            inner: RwLock::default(),
+            page_size: page_size.max(1),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// One page of `project_id` after `after` (exclusive); the next start key if more follow.
+    fn page(&self, project_id: Uuid, after: Option<&str>, now: i64) -> (Page, Option<String>) {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let inner = self.read();
+        let Some(ids) = inner.by_project.get(&project_id) else {
+            return (Vec::new(), None);
+        };
+        let lower = after.map_or(Unbounded, |a| Excluded(a.to_owned()));
+        let mut page = Vec::new();
+        let mut last = None;
+        for (scanned, id) in ids.range((lower, Unbounded)).enumerate() {
+            if scanned == self.page_size {
+                return (page, last);
+            }
+            last = Some(id.clone());
+            if let Some(c) = inner.connections.get(id).filter(|c| c.is_live(now)) {
+                page.push(Subscriber {
+                    connection_id: id.clone(),
+                    user_id: c.user_id,
+                    expires_at: c.expires_at,
+                });
+            }
+        }
+        (page, None)
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for MemoryStore {
+    async fn insert(&self, connection: &Connection) -> Result<(), StoreError> {
+        let mut inner = self.write();
+        if let Some(old) = inner
+            .connections
+            .insert(connection.connection_id.clone(), connection.clone())
+        {
+            inner.unindex(&old);
+        }
+        inner.index(connection);
+        Ok(())
+    }
+
+    async fn get(&self, connection_id: &str) -> Result<Option<Connection>, StoreError> {
+        let now = epoch_seconds();
+        Ok(self
+            .read()
+            .connections
+            .get(connection_id)
+            .filter(|c| c.is_live(now))
+            .cloned())
+    }
+
+    async fn subscribe(
+        &self,
+        connection_id: &str,
+        project_id: Uuid,
+    ) -> Result<Connection, StoreError> {
+        let mut inner = self.write();
+        let connection = inner
+            .live_mut(connection_id, epoch_seconds())
+            .ok_or(StoreError::NotFound)?;
+        let old = connection.clone();
+        connection.project_id = Some(project_id);
+        let new = connection.clone();
+        inner.unindex(&old);
+        inner.index(&new);
+        Ok(new)
+    }
+
+    async fn unsubscribe(&self, connection_id: &str) -> Result<Connection, StoreError> {
+        let mut inner = self.write();
+        let connection = inner
+            .live_mut(connection_id, epoch_seconds())
+            .ok_or(StoreError::NotFound)?;
+        let old = connection.clone();
+        connection.project_id = None;
+        inner.unindex(&old);
+        Ok(old)
+    }
+
+    async fn remove(&self, connection_id: &str) -> Result<(), StoreError> {
+        let mut inner = self.write();
+        if let Some(old) = inner.connections.remove(connection_id) {
+            inner.unindex(&old);
+        }
+        Ok(())
+    }
+
+    fn project_subscribers(&self, project_id: Uuid) -> PageStream<'_> {
+        let now = epoch_seconds();
+        futures::stream::unfold(Some(None::<String>), move |state| async move {
+            let mut after = state?;
+            loop {
+                let (page, next) = self.page(project_id, after.as_deref(), now);
+                match (page.is_empty(), next) {
+                    (false, next) => return Some((Ok(page), next.map(Some))),
+                    (true, Some(next)) => after = Some(next),
+                    (true, None) => return None,
+                }
+            }
+        })
+        .boxed()
+    }
+
+    fn all_subscribers(&self) -> PageStream<'_> {
+        let now = epoch_seconds();
+        let mut live: Vec<Subscriber> = self
+            .read()
+            .connections
+            .values()
+            .filter(|c| c.is_live(now))
+            .map(|c| Subscriber {
+                connection_id: c.connection_id.clone(),
+                user_id: c.user_id,
+                expires_at: c.expires_at,
+            })
+            .collect();
+        live.sort_by(|a, b| a.connection_id.cmp(&b.connection_id));
+        let pages: Vec<Result<Page, StoreError>> = live
+            .chunks(self.page_size)
+            .map(|c| Ok(c.to_vec()))
+            .collect();
+        futures::stream::iter(pages).boxed()
+    }
+
+    /// Exact for this store: every item, expired ones included, as DynamoDB's count would be.
+    async fn approximate_total(&self) -> Result<u64, StoreError> {
+        Ok(self.read().connections.len() as u64)
+    }
+}

@@ -1,0 +1,321 @@
+//! The one place that reads the environment (DESIGN "Configuration").
+//!
+//! [`Config::from_env`] reads every variable once. Each accessor names the variable it is
+//! missing, so a function fails at start with one clear line, and a function that does not use
+//! a component does not need its variables. Components are built from it in
+//! [`crate::runtime::wiring`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::connection::auth::JwtConfig;
+
+pub const CONNECTIONS_TABLE: &str = "CONNECTIONS_TABLE";
+pub const JWT_SECRET: &str = "JWT_SECRET";
+pub const JWT_ISSUER: &str = "JWT_ISSUER";
+pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+pub const WEBSOCKET_ENDPOINT: &str = "WEBSOCKET_ENDPOINT";
+pub use realtime_client::sdk::BROADCASTER_FUNCTION_NAME;
+pub const DATABASE_URL: &str = "DATABASE_URL";
+pub const MEMBERSHIP: &str = "MEMBERSHIP";
+pub const BROADCAST_CONCURRENCY: &str = "BROADCAST_CONCURRENCY";
+/// The SDK's own DynamoDB endpoint override; read here only to tell local runs apart.
+pub const AWS_ENDPOINT_URL_DYNAMODB: &str = "AWS_ENDPOINT_URL_DYNAMODB";
+
+/// Every variable the project reads (the SDK's own `AWS_*` and `RUST_LOG` aside).
+pub const ALL_VARIABLES: &[&str] = &[
+    CONNECTIONS_TABLE,
+    JWT_SECRET,
+    JWT_ISSUER,
+    JWT_AUDIENCE,
+    WEBSOCKET_ENDPOINT,
+    BROADCASTER_FUNCTION_NAME,
+    DATABASE_URL,
+    MEMBERSHIP,
+    BROADCAST_CONCURRENCY,
+    AWS_ENDPOINT_URL_DYNAMODB,
+];
+
+/// Shortest HS256 secret accepted: RFC 7518 §3.2 asks for a key of at least the hash size.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A configuration problem, worded as the one line a function prints before it exits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+impl ConfigError {
+    fn missing(var: &str, why: &str) -> Self {
+        ConfigError(format!("{var} is not set ({why})"))
+    }
+}
+
+/// How membership in a project is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembershipMode {
+    /// `project_members` in Postgres at this URL.
+    Postgres { database_url: String },
+    /// No checks: every authenticated user may open every project. Explicit only.
+    AllowAll,
+}
+
+/// The environment, read once.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    vars: HashMap<&'static str, String>,
+    /// Every variable asked for, set or not (what a function needs; checked against template.yaml).
+    asked: Arc<std::sync::Mutex<std::collections::BTreeSet<&'static str>>>,
+}
+
+impl Config {
+    /// Read every variable of [`ALL_VARIABLES`] from the process environment. Empty values
+    /// count as unset.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Build from any lookup (tests, the dev server's defaults).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let vars = ALL_VARIABLES
+            .iter()
+            .filter_map(|&name| {
+                let value = lookup(name)?.trim().to_owned();
+                (!value.is_empty()).then_some((name, value))
+            })
+            .collect();
+        Config {
+            vars,
+            asked: Arc::default(),
+        }
+    }
+
+    /// Return a copy with `name` set (the dev server fills in its defaults this way).
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.vars.insert(name, value.into());
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        if let Some(known) = ALL_VARIABLES.iter().find(|v| **v == name) {
+            self.asked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(known);
+        }
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// The variables asked for so far, by name.
+    pub fn asked(&self) -> Vec<&'static str> {
+        self.asked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    fn require(&self, name: &str, why: &str) -> Result<&str, ConfigError> {
+        self.get(name)
+            .ok_or_else(|| ConfigError::missing(name, why))
+    }
+
+    /// `CONNECTIONS_TABLE`: the DynamoDB table of DESIGN "Connections table".
+    pub fn connections_table(&self) -> Result<&str, ConfigError> {
+        self.require(CONNECTIONS_TABLE, "the DynamoDB connections table name")
+    }
+
+    /// `JWT_SECRET` (+ optional `JWT_ISSUER`, `JWT_AUDIENCE`).
+    pub fn jwt(&self) -> Result<JwtConfig, ConfigError> {
+        let secret = self.require(JWT_SECRET, "the HS256 secret that signs user tokens")?;
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError(format!(
+                "{JWT_SECRET} is too short ({} bytes; HS256 needs at least {MIN_SECRET_BYTES})",
+                secret.len()
+            )));
+        }
+        Ok(JwtConfig {
+            secret: secret.as_bytes().to_vec(),
+            issuer: self.get(JWT_ISSUER).map(str::to_owned),
+            audience: self.get(JWT_AUDIENCE).map(str::to_owned),
+        })
+    }
+
+    /// `MEMBERSHIP` and `DATABASE_URL`: `postgres` is the default whenever a database URL is
+    /// set; `none` must be said explicitly; neither is an error.
+    pub fn membership_mode(&self) -> Result<MembershipMode, ConfigError> {
+        match (self.get(MEMBERSHIP), self.get(DATABASE_URL)) {
+            (Some("none"), _) => Ok(MembershipMode::AllowAll),
+            (Some("postgres") | None, Some(url)) => Ok(MembershipMode::Postgres {
+                database_url: url.to_owned(),
+            }),
+            (Some("postgres"), None) => Err(ConfigError::missing(
+                DATABASE_URL,
+                "MEMBERSHIP=postgres needs it",
+            )),
+            (None, None) => Err(ConfigError(format!(
+                "neither {DATABASE_URL} nor {MEMBERSHIP}=none is set: membership checks need a database, \
+                 or must be turned off explicitly"
+            ))),
+            (Some(other), _) => Err(ConfigError(format!(
+                "{MEMBERSHIP} must be \"postgres\" or \"none\", not {other:?}"
+            ))),
+        }
+    }
+
+    /// `WEBSOCKET_ENDPOINT`: the Management API base URL the broadcaster posts to.
+    pub fn websocket_endpoint(&self) -> Result<&str, ConfigError> {
+        let url = self.require(WEBSOCKET_ENDPOINT, "the API Gateway Management API URL, https://{api}.execute-api.{region}.amazonaws.com/{stage}")?;
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(ConfigError(format!(
+                "{WEBSOCKET_ENDPOINT} must be an http(s) URL, not {url:?}"
+            )));
+        }
+        Ok(url)
+    }
+
+    /// `DATABASE_URL`, required (the relay and `migrate`).
+    pub fn database_url(&self) -> Result<&str, ConfigError> {
+        self.require(
+            DATABASE_URL,
+            "the Postgres database with project_members and the notify triggers",
+        )
+    }
+
+    /// `BROADCAST_CONCURRENCY`: posts in flight per broadcast (optional, 1..=10000).
+    pub fn broadcast_concurrency(&self) -> Result<usize, ConfigError> {
+        match self.get(BROADCAST_CONCURRENCY) {
+            None => Ok(crate::delivery::fanout::DEFAULT_CONCURRENCY),
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "{BROADCAST_CONCURRENCY} must be a number from 1 to 10000, not {v:?}"
+                    ))
+                }),
+        }
+    }
+
+    /// `BROADCASTER_FUNCTION_NAME`: optional; without it the broadcast client does nothing.
+    pub fn broadcaster_function_name(&self) -> Option<&str> {
+        self.get(BROADCASTER_FUNCTION_NAME)
+    }
+}
+
+/// Shared AWS SDK configuration: region and credentials from the standard chain,
+/// `AWS_ENDPOINT_URL_*` overrides honoured, and explicit timeouts (SDK defaults can hang on a
+/// dead endpoint for minutes) with standard retries.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(realtime_client::http::client())
+        .timeout_config(realtime_client::sdk::timeouts())
+        .retry_config(realtime_client::sdk::retries())
+        .load()
+        .await
+}
+
+/// Unwrap a start-up result, or log the reason as one JSON line and exit with status 1.
+/// Call [`crate::runtime::telemetry::init`] first.
+pub fn or_exit<T>(result: Result<T, ConfigError>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start");
+            std::process::exit(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn missing_variables_are_named() {
+        let empty = config(&[]);
+        assert!(
+            empty
+                .connections_table()
+                .unwrap_err()
+                .to_string()
+                .contains("CONNECTIONS_TABLE")
+        );
+        assert!(empty.jwt().unwrap_err().to_string().contains("JWT_SECRET"));
+        let blank = config(&[(CONNECTIONS_TABLE, "  ")]);
+        assert!(blank.connections_table().is_err(), "blank counts as unset");
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        let err = config(&[(JWT_SECRET, "short")])
+            .jwt()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("JWT_SECRET") && err.contains("too short"),
+            "{err}"
+        );
+        let jwt = config(&[(JWT_SECRET, SECRET), (JWT_ISSUER, "iss")])
+            .jwt()
+            .unwrap();
+        assert_eq!(
+            (jwt.issuer.as_deref(), jwt.audience.as_deref()),
+            (Some("iss"), None)
+        );
+    }
+
+    #[test]
+    fn membership_is_postgres_with_a_database_and_never_off_by_default() {
+        let url = "postgres://db/devhive";
+        let pg = MembershipMode::Postgres {
+            database_url: url.into(),
+        };
+        assert_eq!(
+            config(&[(DATABASE_URL, url)]).membership_mode(),
+            Ok(pg.clone())
+        );
+        assert_eq!(
+            config(&[(DATABASE_URL, url), (MEMBERSHIP, "postgres")]).membership_mode(),
+            Ok(pg)
+        );
+        assert_eq!(
+            config(&[(MEMBERSHIP, "none")]).membership_mode(),
+            Ok(MembershipMode::AllowAll)
+        );
+        assert_eq!(
+            config(&[(DATABASE_URL, url), (MEMBERSHIP, "none")]).membership_mode(),
+            Ok(MembershipMode::AllowAll)
+        );
+        let neither = config(&[]).membership_mode().unwrap_err().to_string();
+        assert!(
+            neither.contains("DATABASE_URL") && neither.contains("MEMBERSHIP=none"),
+            "{neither}"
+        );
+        assert!(
+            config(&[(MEMBERSHIP, "postgres")])
+                .membership_mode()
+                .unwrap_err()
+                .to_string()
+                .contains("DATABASE_URL")
+        );
+        assert!(
+            config(&[(MEMBERSHIP, "maybe")])
+                .membership_mode()
+                .unwrap_err()
+                .to_string()
+                .contains("MEMBERSHIP")
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! The Lambda entry points: one struct per function, built once per container by
+//! [`Wiring`], whose `handle` takes the `LambdaEvent` the runtime delivers and calls one
+//! function of [`lifecycle`], [`status`] or [`broadcaster`]. The dev server calls the same
+//! `handle` with the events it builds from real sockets.
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::{
+    ApiGatewayProxyResponse, ApiGatewayV2httpRequest, ApiGatewayV2httpResponse,
+    ApiGatewayWebsocketProxyRequest,
+};
+use lambda_runtime::{Error, LambdaEvent};
+
+use crate::connection::auth::Authenticator;
+use crate::connection::membership::Membership;
+use crate::connection::store::ConnectionStore;
+use crate::connection::{lifecycle, status};
+use crate::delivery::broadcaster;
+use crate::delivery::fanout::FanOut;
+use crate::runtime::config::{Config, ConfigError};
+use crate::runtime::wiring::Wiring;
+
+/// `functions/connect`: the `$connect` route.
+pub struct Connect {
+    pub store: Arc<dyn ConnectionStore>,
+    pub membership: Arc<dyn Membership>,
+    pub authenticator: Arc<Authenticator>,
+}
+
+impl Connect {
+    /// Built by [`Wiring::connect`], the one wiring.
+    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        Wiring::new(config).connect().await
+    }
+
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
+    ) -> Result<ApiGatewayProxyResponse, Error> {
+        Ok(lifecycle::on_connect(
+            &*self.store,
+            &*self.membership,
+            &self.authenticator,
+            &event.payload,
+        )
+        .await)
+    }
+}
+
+/// `functions/disconnect`: the `$disconnect` route.
+pub struct Disconnect {
+    pub store: Arc<dyn ConnectionStore>,
+}
+
+impl Disconnect {
+    /// Built by [`Wiring::disconnect`], the one wiring.
+    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        Wiring::new(config).disconnect().await
+    }
+
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
+    ) -> Result<ApiGatewayProxyResponse, Error> {
+        Ok(lifecycle::on_disconnect(&*self.store, &event.payload).await)
+    }
+}
+
+/// `functions/subscribe`: the `subscribe`, `unsubscribe`, `ping` and `$default` routes.
+pub struct Message {
+    pub store: Arc<dyn ConnectionStore>,
+    pub membership: Arc<dyn Membership>,
+}
+
+impl Message {
+    /// Built by [`Wiring::message`], the one wiring.
+    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        Wiring::new(config).message().await
+    }
+
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
+    ) -> Result<ApiGatewayProxyResponse, Error> {
+        Ok(lifecycle::on_message(&*self.store, &*self.membership, &event.payload).await)
+    }
+}
+
+/// `functions/status`: `GET /api/v1/projects/{projectId}/ws/status` on the HTTP API.
+pub struct Status {
+    pub store: Arc<dyn ConnectionStore>,
+    pub membership: Arc<dyn Membership>,
+    pub authenticator: Arc<Authenticator>,
+}
+
+impl Status {
+    /// Built by [`Wiring::status`], the one wiring.
+    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        Wiring::new(config).status().await
+    }
+
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<ApiGatewayV2httpRequest>,
+    ) -> Result<ApiGatewayV2httpResponse, Error> {
+        Ok(status::project_status(
+            &*self.store,
+            &*self.membership,
+            &self.authenticator,
+            &event.payload,
+        )
+        .await)
+    }
+}
+
+/// `functions/broadcaster`: invoked by HTTP handlers and the relay; fans one event out.
+pub struct Broadcaster {
+    pub fanout: Arc<FanOut>,
+}
+
+impl Broadcaster {
+    /// Built by [`Wiring::broadcaster`], the one wiring.
+    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        Wiring::new(config).broadcaster().await
+    }
+
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<serde_json::Value>,
+    ) -> Result<serde_json::Value, Error> {
+        let deadline = broadcaster::deadline_from(event.context.deadline);
+        Ok(broadcaster::invoke(
+            &self.fanout,
+            &event.payload,
+            &event.context.request_id,
+            deadline,
+        )
+        .await?)
+    }
+}
+
+/// All five handlers, as the dev server runs them.
+pub struct Handlers {
+    pub connect: Connect,
+    pub disconnect: Disconnect,
+    pub message: Message,
+    pub status: Status,
+    pub broadcaster: Broadcaster,
+}

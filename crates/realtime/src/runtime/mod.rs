@@ -1,0 +1,8 @@
+//! Running the library: the environment read once ([`config`]), the one wiring from
+//! configuration to handlers ([`wiring`]), the Lambda entry points ([`handlers`]), and JSON
+//! logs ([`telemetry`]).
+
+pub mod config;
+pub mod handlers;
+pub mod telemetry;
+pub mod wiring;

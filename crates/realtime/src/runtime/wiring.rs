@@ -1,0 +1,202 @@
+//! The one wiring: [`Config`] in, handlers out. The Lambdas build their handler here, and the
+//! dev server builds all of its handlers here too, replacing only what it provides itself (the
+//! connection store, the sender that reaches its sockets, the invoker its relay calls), so a
+//! setting the Lambdas honour is honoured locally by construction.
+
+use std::sync::{Arc, OnceLock};
+
+use realtime_client::{Invoker, LambdaInvoker};
+use tokio::sync::OnceCell;
+
+use crate::aws::dynamo::DynamoStore;
+use crate::aws::management_api::ManagementApiSender;
+use crate::connection::auth::Authenticator;
+use crate::connection::membership::{AllowAll, Membership};
+use crate::connection::store::ConnectionStore;
+use crate::delivery::fanout::FanOut;
+use crate::delivery::sender::ConnectionSender;
+use crate::relay::Relay;
+use crate::runtime::config::{Config, ConfigError, MembershipMode, sdk_config};
+use crate::runtime::handlers::{Broadcaster, Connect, Disconnect, Handlers, Message, Status};
+
+/// Builds each component once, from the configuration or from what was provided.
+pub struct Wiring {
+    config: Config,
+    sdk: OnceCell<aws_config::SdkConfig>,
+    store: OnceCell<Arc<dyn ConnectionStore>>,
+    sender: OnceCell<Arc<dyn ConnectionSender>>,
+    invoker: OnceCell<Arc<dyn Invoker>>,
+    membership: OnceLock<Arc<dyn Membership>>,
+}
+
+impl Wiring {
+    pub fn new(config: &Config) -> Self {
+        Wiring {
+            config: config.clone(),
+            sdk: OnceCell::new(),
+            store: OnceCell::new(),
+            sender: OnceCell::new(),
+            invoker: OnceCell::new(),
+            membership: OnceLock::new(),
+        }
+    }
+
+    /// Use `store` instead of the DynamoDB table of `CONNECTIONS_TABLE`.
+    pub fn with_store(self, store: Arc<dyn ConnectionStore>) -> Self {
+        let _ = self.store.set(store);
+        self
+    }
+
+    /// Use `sender` instead of the Management API at `WEBSOCKET_ENDPOINT`.
+    pub fn with_sender(self, sender: Arc<dyn ConnectionSender>) -> Self {
+        let _ = self.sender.set(sender);
+        self
+    }
+
+    /// Use `invoker` instead of Lambda `Invoke` with the SDK configuration.
+    pub fn with_invoker(self, invoker: Arc<dyn Invoker>) -> Self {
+        let _ = self.invoker.set(invoker);
+        self
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The AWS SDK configuration, loaded once per start and shared by every client.
+    pub async fn sdk(&self) -> &aws_config::SdkConfig {
+        self.sdk.get_or_init(sdk_config).await
+    }
+
+    /// The connection store: DynamoDB over `CONNECTIONS_TABLE` unless one was provided.
+    pub async fn store(&self) -> Result<Arc<dyn ConnectionStore>, ConfigError> {
+        if let Some(store) = self.store.get() {
+            return Ok(store.clone());
+        }
+        let table = self.config.connections_table()?.to_owned();
+        let client = aws_sdk_dynamodb::Client::new(self.sdk().await);
+        Ok(self
+            .store
+            .get_or_init(|| async { Arc::new(DynamoStore::new(client, table)) as _ })
+            .await
+            .clone())
+    }
+
+    /// The membership adapter of `MEMBERSHIP` / `DATABASE_URL` (one pool, shared).
+    pub fn membership(&self) -> Result<Arc<dyn Membership>, ConfigError> {
+        if let Some(membership) = self.membership.get() {
+            return Ok(membership.clone());
+        }
+        let membership: Arc<dyn Membership> = match self.config.membership_mode()? {
+            MembershipMode::AllowAll => Arc::new(AllowAll::new()),
+            MembershipMode::Postgres { database_url } => Arc::new(
+                crate::postgres::PgMembership::connect_lazy(&database_url).map_err(|e| {
+                    ConfigError(format!(
+                        "{} is not a usable Postgres URL: {e}",
+                        crate::runtime::config::DATABASE_URL
+                    ))
+                })?,
+            ),
+        };
+        Ok(self.membership.get_or_init(|| membership).clone())
+    }
+
+    /// The JWT verifier of `JWT_SECRET`, `JWT_ISSUER`, `JWT_AUDIENCE`.
+    pub fn authenticator(&self) -> Result<Arc<Authenticator>, ConfigError> {
+        Ok(Arc::new(Authenticator::new(&self.config.jwt()?)))
+    }
+
+    /// The sender: the Management API at `WEBSOCKET_ENDPOINT` unless one was provided.
+    pub async fn sender(&self) -> Result<Arc<dyn ConnectionSender>, ConfigError> {
+        if let Some(sender) = self.sender.get() {
+            return Ok(sender.clone());
+        }
+        let endpoint = self.config.websocket_endpoint()?.to_owned();
+        let sender = ManagementApiSender::for_endpoint(self.sdk().await, &endpoint);
+        Ok(self
+            .sender
+            .get_or_init(|| async { Arc::new(sender) as _ })
+            .await
+            .clone())
+    }
+
+    /// Fan-out over the store and the sender, `BROADCAST_CONCURRENCY` posts in flight.
+    pub async fn fanout(&self) -> Result<FanOut, ConfigError> {
+        let concurrency = self.config.broadcast_concurrency()?;
+        Ok(FanOut::new(self.store().await?, self.sender().await?).with_concurrency(concurrency))
+    }
+
+    /// Lambda `Invoke` (`AWS_ENDPOINT_URL_LAMBDA` honoured) unless an invoker was provided.
+    pub async fn invoker(&self) -> Arc<dyn Invoker> {
+        if let Some(invoker) = self.invoker.get() {
+            return invoker.clone();
+        }
+        let client = realtime_client::aws_sdk_lambda::Client::new(self.sdk().await);
+        self.invoker
+            .get_or_init(|| async { Arc::new(LambdaInvoker::new(client)) as _ })
+            .await
+            .clone()
+    }
+
+    pub async fn connect(&self) -> Result<Connect, ConfigError> {
+        Ok(Connect {
+            authenticator: self.authenticator()?,
+            membership: self.membership()?,
+            store: self.store().await?,
+        })
+    }
+
+    pub async fn disconnect(&self) -> Result<Disconnect, ConfigError> {
+        Ok(Disconnect {
+            store: self.store().await?,
+        })
+    }
+
+    pub async fn message(&self) -> Result<Message, ConfigError> {
+        Ok(Message {
+            membership: self.membership()?,
+            store: self.store().await?,
+        })
+    }
+
+    pub async fn status(&self) -> Result<Status, ConfigError> {
+        Ok(Status {
+            authenticator: self.authenticator()?,
+            membership: self.membership()?,
+            store: self.store().await?,
+        })
+    }
+
+    pub async fn broadcaster(&self) -> Result<Broadcaster, ConfigError> {
+        Ok(Broadcaster {
+            fanout: Arc::new(self.fanout().await?),
+        })
+    }
+
+    /// Every handler (the dev server runs them all in one process).
+    pub async fn handlers(&self) -> Result<Handlers, ConfigError> {
+        Ok(Handlers {
+            connect: self.connect().await?,
+            disconnect: self.disconnect().await?,
+            message: self.message().await?,
+            status: self.status().await?,
+            broadcaster: self.broadcaster().await?,
+        })
+    }
+
+    /// The relay: `DATABASE_URL` to listen on, `BROADCASTER_FUNCTION_NAME` to invoke.
+    pub async fn relay(&self) -> Result<Relay, ConfigError> {
+        let url = self.config.database_url()?.to_owned();
+        let function = self
+            .config
+            .broadcaster_function_name()
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "{} is not set (the function the relay invokes)",
+                    crate::runtime::config::BROADCASTER_FUNCTION_NAME
+                ))
+            })?
+            .to_owned();
+        Ok(Relay::new(url, self.invoker().await, function))
+    }
+}

@@ -1,0 +1,298 @@
+//! What the broadcaster is invoked with (DESIGN "Broadcaster invocation"), validated.
+//!
+//! Three shapes arrive: the event form HTTP handlers send
+//! (`{"project_id"|"projectId","type","data","exclude_connection_id","event_id"}`), the
+//! trigger form (`{"resource","id","action","project_id","timestamp"}`, which becomes a
+//! `cache_invalidate`), and the relay's `resync` to every client (`"project_id":"*"`).
+//! Invalid input is answered with the field at fault and never retried: a malformed event
+//! does not get better the second time.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::wire::events::{ACTIONS, Event, EventType, RESOURCES};
+
+pub use realtime_client::MAX_INVOCATION_BYTES;
+/// Longest connection id accepted in `exclude_connection_id`.
+const MAX_CONNECTION_ID: usize = 128;
+
+/// Who receives the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    Project(Uuid),
+    /// Every connected client (`resync` only).
+    Everyone,
+}
+
+/// A validated broadcast.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Broadcast {
+    pub audience: Audience,
+    pub event: Event,
+    pub exclude_connection_id: Option<String>,
+}
+
+/// Why an invocation was refused: the field and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidInput {
+    pub field: String,
+    pub message: String,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> InvalidInput {
+    InvalidInput {
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn string<'a>(
+    object: &'a Map<String, Value>,
+    field: &str,
+) -> Result<Option<&'a str>, InvalidInput> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(invalid(field, "must be a string")),
+    }
+}
+
+impl Broadcast {
+    /// Validate an invocation payload. `event_id` fills in when the payload has none (the
+    /// broadcaster derives it from the invocation's request id, so a retried invocation
+    /// repeats it); `now` is the RFC 3339 time of the broadcast.
+    pub fn parse(payload: &Value, event_id: Uuid, now: &str) -> Result<Broadcast, InvalidInput> {
+        let size = serde_json::to_string(payload).map_or(usize::MAX, |s| s.len());
+        if size > MAX_INVOCATION_BYTES {
+            return Err(invalid(
+                "payload",
+                format!("{size} bytes; the limit is {MAX_INVOCATION_BYTES}"),
+            ));
+        }
+        let object = payload
+            .as_object()
+            .ok_or_else(|| invalid("payload", "must be a JSON object"))?;
+        let project_field = if object.contains_key("project_id") {
+            "project_id"
+        } else {
+            "projectId"
+        };
+        let project =
+            string(object, project_field)?.ok_or_else(|| invalid("project_id", "is required"))?;
+        let event_id = match string(object, "event_id")? {
+            Some(id) => Uuid::parse_str(id).map_err(|_| invalid("event_id", "must be a UUID"))?,
+            None => event_id,
+        };
+        let exclude = string(object, "exclude_connection_id")?.filter(|s| !s.is_empty());
+        if exclude.is_some_and(|e| e.len() > MAX_CONNECTION_ID) {
+            return Err(invalid("exclude_connection_id", "is too long"));
+        }
+
+        let event = if object.contains_key("type") {
+            let kind = string(object, "type")?.ok_or_else(|| invalid("type", "is required"))?;
+            EventType::parse(kind).map_err(|e| invalid("type", e))?;
+            let resource = string(object, "resource")?.map(str::to_owned);
+            let action = string(object, "action")?.map(str::to_owned);
+            if resource.as_deref().is_some_and(|r| !RESOURCES.contains(&r)) {
+                return Err(invalid("resource", format!("must be one of {RESOURCES:?}")));
+            }
+            if action.as_deref().is_some_and(|a| !ACTIONS.contains(&a)) {
+                return Err(invalid("action", format!("must be one of {ACTIONS:?}")));
+            }
+            Event {
+                kind: kind.to_owned(),
+                project_id: project.to_owned(),
+                resource,
+                action,
+                data: object.get("data").cloned().unwrap_or_else(|| json!({})),
+                event_id,
+                timestamp: now.to_owned(),
+            }
+        } else if object.contains_key("resource") {
+            Self::trigger(object, project, event_id, now)?
+        } else {
+            return Err(invalid(
+                "type",
+                "is required (or the trigger form's resource, id and action)",
+            ));
+        };
+
+        let audience = if project == "*" {
+            if event.kind != EventType::Resync.as_str() {
+                return Err(invalid("project_id", "\"*\" is only allowed for resync"));
+            }
+            Audience::Everyone
+        } else {
+            Audience::Project(
+                Uuid::parse_str(project).map_err(|_| invalid("project_id", "must be a UUID"))?,
+            )
+        };
+        Ok(Broadcast {
+            audience,
+            event,
+            exclude_connection_id: exclude.map(str::to_owned),
+        })
+    }
+
+    /// The trigger form: a row change announced by `notify_cache_invalidation()`.
+    fn trigger(
+        object: &Map<String, Value>,
+        project: &str,
+        event_id: Uuid,
+        now: &str,
+    ) -> Result<Event, InvalidInput> {
+        let resource =
+            string(object, "resource")?.ok_or_else(|| invalid("resource", "is required"))?;
+        if !RESOURCES.contains(&resource) {
+            return Err(invalid("resource", format!("must be one of {RESOURCES:?}")));
+        }
+        let action = string(object, "action")?.ok_or_else(|| invalid("action", "is required"))?;
+        if !ACTIONS.contains(&action) {
+            return Err(invalid("action", format!("must be one of {ACTIONS:?}")));
+        }
+        let id = match object.get("id") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return Err(invalid("id", "must be a non-empty string")),
+        };
+        let timestamp = string(object, "timestamp")?.unwrap_or(now);
+        Ok(Event {
+            kind: EventType::CacheInvalidate.as_str().to_owned(),
+            project_id: project.to_owned(),
+            resource: Some(resource.to_owned()),
+            action: Some(action.to_owned()),
+            data: json!({ "id": id, "timestamp": timestamp }),
+            event_id,
+            timestamp: now.to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
+    const NOW: &str = "2026-11-22T05:00:00.000Z";
+
+    fn parse(v: Value) -> Result<Broadcast, InvalidInput> {
+        Broadcast::parse(&v, Uuid::nil(), NOW)
+    }
+
+    #[test]
+    fn the_go_handlers_payload_is_accepted() {
+        let b = parse(
+            json!({"projectId": P, "type": "message_created", "data": {"id": "m1", "text": "hi"},
+                             "exclude_connection_id": "abc="}),
+        )
+        .unwrap();
+        assert_eq!(b.audience, Audience::Project(Uuid::parse_str(P).unwrap()));
+        assert_eq!(b.exclude_connection_id.as_deref(), Some("abc="));
+        assert_eq!(b.event.kind, "message_created");
+        assert_eq!(b.event.data, json!({"id": "m1", "text": "hi"}));
+        assert_eq!(
+            (b.event.event_id, b.event.timestamp.as_str()),
+            (Uuid::nil(), NOW)
+        );
+    }
+
+    #[test]
+    fn a_given_event_id_is_kept() {
+        let id = Uuid::new_v4();
+        let b = parse(json!({"project_id": P, "type": "task_updated", "event_id": id})).unwrap();
+        assert_eq!(b.event.event_id, id);
+        assert_eq!(b.event.data, json!({}));
+    }
+
+    #[test]
+    fn trigger_payloads_become_cache_invalidate() {
+        let b = parse(
+            json!({"resource": "task", "id": "t-1", "action": "UPDATE", "project_id": P,
+                             "timestamp": "2026-11-22T04:59:59Z"}),
+        )
+        .unwrap();
+        let sent: Value = serde_json::from_str(&b.event.to_json()).unwrap();
+        assert_eq!(
+            sent,
+            json!({"type": "cache_invalidate", "project_id": P, "resource": "task", "action": "UPDATE",
+                   "data": {"id": "t-1", "timestamp": "2026-11-22T04:59:59Z"}, "event_id": Uuid::nil(), "timestamp": NOW})
+        );
+        let camel = parse(
+            json!({"resource": "project_members", "id": format!("{P}:u1"), "action": "INSERT", "projectId": P}),
+        );
+        assert_eq!(camel.unwrap().event.data["id"], format!("{P}:u1"));
+    }
+
+    #[test]
+    fn resync_alone_may_address_everyone() {
+        assert_eq!(
+            parse(json!({"project_id": "*", "type": "resync"}))
+                .unwrap()
+                .audience,
+            Audience::Everyone
+        );
+        assert_eq!(
+            parse(json!({"project_id": "*", "type": "task_updated"}))
+                .unwrap_err()
+                .field,
+            "project_id"
+        );
+    }
+
+    #[test]
+    fn invalid_input_names_the_field() {
+        let cases = [
+            (json!([1, 2]), "payload"),
+            (json!({"type": "task_updated"}), "project_id"),
+            (
+                json!({"project_id": "nope", "type": "task_updated"}),
+                "project_id",
+            ),
+            (
+                json!({"project_id": 7, "type": "task_updated"}),
+                "project_id",
+            ),
+            (json!({"project_id": P}), "type"),
+            (json!({"project_id": P, "type": "Task Updated"}), "type"),
+            (json!({"project_id": P, "type": 5}), "type"),
+            (
+                json!({"project_id": P, "type": "x", "event_id": "e1"}),
+                "event_id",
+            ),
+            (
+                json!({"project_id": P, "type": "x", "exclude_connection_id": 1}),
+                "exclude_connection_id",
+            ),
+            (
+                json!({"project_id": P, "type": "x", "exclude_connection_id": "a".repeat(200)}),
+                "exclude_connection_id",
+            ),
+            (
+                json!({"project_id": P, "type": "cache_invalidate", "resource": "tasks"}),
+                "resource",
+            ),
+            (
+                json!({"project_id": P, "resource": "tasks", "id": "1", "action": "UPDATE"}),
+                "resource",
+            ),
+            (
+                json!({"project_id": P, "resource": "task", "id": "1", "action": "upsert"}),
+                "action",
+            ),
+            (
+                json!({"project_id": P, "resource": "task", "action": "UPDATE"}),
+                "id",
+            ),
+            (
+                json!({"project_id": P, "type": "x", "data": "y".repeat(MAX_INVOCATION_BYTES)}),
+                "payload",
+            ),
+        ];
+        for (payload, field) in cases {
+            let shown = payload.to_string().chars().take(80).collect::<String>();
+            assert_eq!(parse(payload).unwrap_err().field, field, "{shown}");
+        }
+    }
+}
