@@ -12,7 +12,7 @@ STACK ?= devhive-realtime
 INVOKE_PORT ?= 9000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help dev test build sam-build validate deploy deploy-guided logs watch invoke bench clean
+.PHONY: help dev test lint build sam-build validate deploy deploy-guided logs watch invoke bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -31,12 +31,17 @@ dev: ## Run the local WebSocket API on 127.0.0.1:8080, with a throwaway Postgres
 	  target/debug/devhive-realtime dev $(DEV_ARGS); \
 	fi
 
-test: $(TOOLS) ## Every test: workspace tests on DynamoDB Local and Postgres 15, make invoke under cargo lambda watch, sam validate --lint
+test: $(TOOLS) ## Every test: workspace tests on DynamoDB Local and Postgres 15, make invoke under cargo lambda watch, the web client, sam validate --lint
 	$(CARGO) build --workspace --locked
 	@mkdir -p target
 	set -o pipefail; tests/with-services.sh sh -c '$(CARGO) test --workspace --locked && tests/invoke.sh' 2>&1 | tee target/test.log
+	set -o pipefail; { tests/client-deps.sh && tests/web.sh; } 2>&1 | tee -a target/test.log
 	$(MAKE) --no-print-directory validate
-	@awk '/^test result:/ { p += $$4; f += $$6 } /^[a-z-]+: [0-9]+ passed, [0-9]+ failed$$/ { p += $$2; f += $$4 } END { printf "%d passed, %d failed\n", p, f }' target/test.log
+	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } /^[a-z-]+: [0-9]+ passed, [0-9]+ failed$$/ { p += $$2; f += $$4 } END { printf "%d passed, %d failed, %d ignored\n", p, f, i; exit (f + i > 0) }' target/test.log
+
+lint: ## cargo fmt --check and clippy -D warnings on every target (CI runs it)
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 build: $(TOOLS) ## Build the Lambda artifacts for arm64 with cargo-lambda (release) and print their sizes
 	@rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
@@ -79,10 +84,10 @@ invoke: $(TOOLS) ## Invoke a function served by make watch: make invoke FN=subsc
 
 SCENARIO ?= all
 
-bench: ## Benchmarks → BENCHMARKS.md and target/bench/results.json (SCENARIO=fanout|latency|capacity|throughput|artifacts; BENCH_QUICK=1 for a smoke run)
-	$(CARGO) build --release --locked -p devserver $(addprefix -p ,$(FUNCTIONS))
+bench: ## Benchmarks (crates/bench) → BENCHMARKS.md and target/bench/results.json (SCENARIO=fanout|latency|capacity|throughput|artifacts; BENCH_QUICK=1 for a smoke run)
+	$(CARGO) build --release --locked -p bench -p devserver $(addprefix -p ,$(FUNCTIONS))
 	ulimit -Hn 262144 2>/dev/null || true; ulimit -n $$(ulimit -Hn); \
-	  tests/with-services.sh target/release/devhive-realtime bench --scenario $(SCENARIO)
+	  tests/with-services.sh target/release/devhive-bench --scenario $(SCENARIO)
 
 clean: ## Remove build output, the tool venv and installed test services
 	$(CARGO) clean
