@@ -86,7 +86,9 @@ pub async fn migrated_database() -> String {
 
 pub fn token(user: Uuid) -> String {
     let jwt = realtime::connection::auth::JwtConfig {
-        secret: realtime::connection::auth::DEV_JWT_SECRET.as_bytes().to_vec(),
+        secret: realtime::connection::auth::DEV_JWT_SECRET
+            .as_bytes()
+            .to_vec(),
         issuer: None,
         audience: None,
     };

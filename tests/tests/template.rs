@@ -4,12 +4,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use realtime::runtime::config::{self, Config};
-use realtime::runtime::handlers::{Broadcaster, Connect, Disconnect, Message, Status};
-use realtime::connection::store::PROJECT_INDEX;
 use realtime::aws::dynamo::{
     ATTR_CONNECTION_ID, ATTR_EXPIRES_AT, ATTR_PROJECT_ID, INDEX_PROJECTION,
 };
+use realtime::connection::store::PROJECT_INDEX;
+use realtime::runtime::config::{self, Config};
+use realtime::runtime::handlers::{Broadcaster, Connect, Disconnect, Message, Status};
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn template() -> Yaml {

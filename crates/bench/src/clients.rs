@@ -17,7 +17,6 @@ use uuid::Uuid;
 pub(crate) type Ws = WebSocketStream<tokio::net::TcpStream>;
 pub(crate) type Sink = SplitSink<Ws, Message>;
 
-
 #[derive(Debug, Clone)]
 pub(crate) struct Receipt {
     pub(crate) event_id: Option<Uuid>,
@@ -38,7 +37,9 @@ pub(crate) struct FrameData {
 
 pub(crate) fn token(user: Uuid) -> String {
     let jwt = realtime::connection::auth::JwtConfig {
-        secret: realtime::connection::auth::DEV_JWT_SECRET.as_bytes().to_vec(),
+        secret: realtime::connection::auth::DEV_JWT_SECRET
+            .as_bytes()
+            .to_vec(),
         issuer: None,
         audience: None,
     };
@@ -143,4 +144,3 @@ pub(crate) async fn receipts(
     }
     (count, first, last)
 }
-

@@ -28,7 +28,10 @@ pub enum Scenario {
 }
 
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "devhive-bench", about = "DevHive Realtime benchmarks (run through `make bench`)")]
+#[command(
+    name = "devhive-bench",
+    about = "DevHive Realtime benchmarks (run through `make bench`)"
+)]
 pub struct BenchOptions {
     /// Which scenario to run.
     #[arg(long, env = "SCENARIO", value_enum, default_value = "all")]
@@ -50,13 +53,11 @@ pub struct BenchOptions {
     pub render_only: bool,
 }
 
-
 #[tokio::main]
 async fn main() {
     realtime::runtime::telemetry::init();
     run(BenchOptions::parse()).await;
 }
-
 
 fn machine() -> Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -105,19 +106,31 @@ async fn run(opts: BenchOptions) {
         v
     };
     if want(Scenario::Artifacts) {
-        results.insert("artifacts".into(), stamp(scenarios::artifacts::run(&opts).await));
+        results.insert(
+            "artifacts".into(),
+            stamp(scenarios::artifacts::run(&opts).await),
+        );
     }
     if want(Scenario::Capacity) {
-        results.insert("capacity".into(), stamp(scenarios::capacity::run(&opts).await));
+        results.insert(
+            "capacity".into(),
+            stamp(scenarios::capacity::run(&opts).await),
+        );
     }
     if want(Scenario::Latency) {
-        results.insert("latency".into(), stamp(scenarios::latency::run(&opts).await));
+        results.insert(
+            "latency".into(),
+            stamp(scenarios::latency::run(&opts).await),
+        );
     }
     if want(Scenario::Fanout) {
         results.insert("fanout".into(), stamp(scenarios::fanout::run(&opts).await));
     }
     if want(Scenario::Throughput) {
-        results.insert("throughput".into(), stamp(scenarios::throughput::run(&opts).await));
+        results.insert(
+            "throughput".into(),
+            stamp(scenarios::throughput::run(&opts).await),
+        );
     }
     let results = Value::Object(results);
     std::fs::create_dir_all(&opts.out).expect("output directory");
@@ -126,4 +139,3 @@ async fn run(opts: BenchOptions) {
     eprintln!("results: {}", path.display());
     report::write_report(&results, &opts);
 }
-

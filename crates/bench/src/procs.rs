@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-
 pub(crate) fn sibling(name: &str) -> PathBuf {
     std::env::current_exe()
         .expect("current exe")
@@ -93,4 +92,3 @@ pub(crate) fn require(var: &str) -> String {
     std::env::var(var)
         .unwrap_or_else(|_| panic!("{var} is not set: run `make bench`, which starts the services"))
 }
-

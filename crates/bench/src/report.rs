@@ -104,11 +104,9 @@ pub(crate) fn render(r: &Value, opts: &BenchOptions) -> String {
             .as_array()
             .and_then(|a| a.iter().find(|r| r["clients"] == 10_000))
         {
-            let default = big["sweep"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|c| c["concurrency"] == realtime::delivery::fanout::DEFAULT_CONCURRENCY as u64);
+            let default = big["sweep"].as_array().into_iter().flatten().find(|c| {
+                c["concurrency"] == realtime::delivery::fanout::DEFAULT_CONCURRENCY as u64
+            });
             if let Some(d) = default {
                 let t = f(&d["median_ms"]);
                 let peak = f(&d["peak_rss_mb"]);
@@ -122,7 +120,12 @@ pub(crate) fn render(r: &Value, opts: &BenchOptions) -> String {
                     realtime::delivery::fanout::DEFAULT_CONCURRENCY
                 );
                 let _ = writeln!(out, "| target | measured | |\n|---|---|---|");
-                let _ = writeln!(out, "| ≤ {:.0} ms | {t:.0} ms | {} |", targets::FANOUT_10K_MS, verdict(t <= targets::FANOUT_10K_MS));
+                let _ = writeln!(
+                    out,
+                    "| ≤ {:.0} ms | {t:.0} ms | {} |",
+                    targets::FANOUT_10K_MS,
+                    verdict(t <= targets::FANOUT_10K_MS)
+                );
                 if let Some(per) = per_post_seed {
                     let seed = per * 10_000.0;
                     let _ = writeln!(

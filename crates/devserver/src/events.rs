@@ -93,7 +93,11 @@ pub fn disconnect(
     reason: &str,
 ) -> ApiGatewayWebsocketProxyRequest {
     let mut event = ApiGatewayWebsocketProxyRequest::default();
-    let mut ctx = context(c, realtime::connection::lifecycle::ROUTE_DISCONNECT, "DISCONNECT");
+    let mut ctx = context(
+        c,
+        realtime::connection::lifecycle::ROUTE_DISCONNECT,
+        "DISCONNECT",
+    );
     ctx.disconnect_status_code = Some(i64::from(status_code));
     ctx.disconnect_reason = Some(reason.to_owned());
     event.request_context = ctx;

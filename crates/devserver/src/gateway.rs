@@ -147,9 +147,9 @@ impl Gateway {
             return Posted::TooLarge;
         }
         let message = match std::str::from_utf8(&body) {
-            Ok(_) => Message::Text(
-                axum::extract::ws::Utf8Bytes::try_from(body).expect("checked UTF-8"),
-            ),
+            Ok(_) => {
+                Message::Text(axum::extract::ws::Utf8Bytes::try_from(body).expect("checked UTF-8"))
+            }
             Err(_) => Message::Binary(body),
         };
         match self.post(connection_id, message).await {

@@ -20,12 +20,16 @@ async fn main() {
                 config
             };
             let jwt: JwtConfig = or_exit(config.jwt());
-            println!("{}", realtime::connection::auth::mint(&jwt, options.user, options.ttl));
+            println!(
+                "{}",
+                realtime::connection::auth::mint(&jwt, options.user, options.ttl)
+            );
         }
         Command::Table => {
             let config = Config::from_env();
             let table = or_exit(config.connections_table()).to_owned();
-            let client = aws_sdk_dynamodb::Client::new(&realtime::runtime::config::sdk_config().await);
+            let client =
+                aws_sdk_dynamodb::Client::new(&realtime::runtime::config::sdk_config().await);
             match realtime::aws::dynamo::ensure_table(&client, &table).await {
                 Ok(created) => tracing::info!(table, created, "connections table ready"),
                 Err(error) => {

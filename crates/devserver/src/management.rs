@@ -92,8 +92,7 @@ impl ConnectionSender for DirectSender {
         let id = connection_id.to_owned();
         let body = Bytes::copy_from_slice(payload);
         let gateway = self.gateway.clone();
-        let posted =
-            tokio::spawn(async move { gateway.post_to_connection(&id, body).await }).await;
+        let posted = tokio::spawn(async move { gateway.post_to_connection(&id, body).await }).await;
         let Ok(posted) = posted else {
             return PostOutcome::Failed("the post's task failed".to_owned());
         };
@@ -108,10 +107,7 @@ impl ConnectionSender for DirectSender {
 }
 
 /// The open socket a GET or DELETE names, after fault injection; or the error response.
-async fn open_socket(
-    app: &App,
-    params: &HashMap<String, String>,
-) -> Result<Arc<Socket>, Response> {
+async fn open_socket(app: &App, params: &HashMap<String, String>) -> Result<Arc<Socket>, Response> {
     if let Some(fault) = app.gateway.faults.apply().await {
         return Err(fault_response(fault));
     }

@@ -128,12 +128,9 @@ impl DevServer {
         // The broadcaster reaches the sockets through this server's Management API: over HTTP
         // with the SDK as on AWS, or with `--delivery direct` through the same post in-process.
         let sender: Arc<dyn ConnectionSender> = match options.delivery {
-            Delivery::Http => Arc::new(
-                realtime::aws::management_api::ManagementApiSender::local(&format!(
-                    "http://{addr}/{}",
-                    options.stage
-                )),
-            ),
+            Delivery::Http => Arc::new(realtime::aws::management_api::ManagementApiSender::local(
+                &format!("http://{addr}/{}", options.stage),
+            )),
             Delivery::Direct => Arc::new(DirectSender {
                 gateway: gateway.clone(),
             }),

@@ -47,6 +47,9 @@ pub fn or_internal_error(
 ) -> ApiGatewayProxyResponse {
     result.unwrap_or_else(|error| {
         tracing::error!(%error, "handler failed");
-        realtime::connection::lifecycle::response(500, r#"{"message":"Internal server error"}"#.into())
+        realtime::connection::lifecycle::response(
+            500,
+            r#"{"message":"Internal server error"}"#.into(),
+        )
     })
 }

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use realtime::connection::store::{Connection, ConnectionStore, PageStream, StoreError};
+use realtime::delivery::fanout::{Backoff, FanOut, Summary};
+use realtime::delivery::sender::{ConnectionSender, PostOutcome};
+use realtime::memory::MemoryStore;
 use realtime::realtime_client::{
     EventType, Invocation, Invoker, PublishError as BroadcastError, Publisher,
 };
-use realtime::delivery::fanout::{Backoff, FanOut, Summary};
 use realtime::wire::invocation::Broadcast;
-use realtime::delivery::sender::{ConnectionSender, PostOutcome};
-use realtime::memory::MemoryStore;
-use realtime::connection::store::{Connection, ConnectionStore, PageStream, StoreError};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -494,12 +494,18 @@ async fn the_client_refuses_oversized_payloads_before_invoking() {
     let client = Publisher::new(invoker.clone(), Some("broadcaster".into()));
     let big = json!({"blob": "x".repeat(2 * 1024 * 1024)});
     let err = client
-        .try_publish(Invocation::new(Uuid::new_v4(), EventType::TaskUpdated, big.clone()))
+        .try_publish(Invocation::new(
+            Uuid::new_v4(),
+            EventType::TaskUpdated,
+            big.clone(),
+        ))
         .await
         .unwrap_err();
     // The publishing call itself never fails the caller: it logs and returns no event id.
     assert_eq!(
-        client.publish(Uuid::new_v4(), EventType::TaskUpdated, big).await,
+        client
+            .publish(Uuid::new_v4(), EventType::TaskUpdated, big)
+            .await,
         None
     );
     assert!(matches!(err, BroadcastError::TooLarge(n) if n > 2 * 1024 * 1024));

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use common::{CONNECTION, PROJECT, USER, body_json, count_items, http_fixture, ws_fixture};
 use realtime::connection::auth::Authenticator;
-use realtime::runtime::handlers::{Connect, Disconnect, Message, Status};
+use realtime::connection::store::ConnectionStore;
 use realtime::lambda_runtime::{Context, LambdaEvent};
 use realtime::memory::MemberList;
-use realtime::connection::store::ConnectionStore;
+use realtime::runtime::handlers::{Connect, Disconnect, Message, Status};
 use serde_json::json;
 use uuid::Uuid;
 

@@ -47,10 +47,9 @@ fn find<'a>(lines: &'a [Value], message: &str) -> &'a Value {
 async fn lifecycle_logs_are_json_lines_with_ids() {
     let captured = Captured::default();
     let sink = captured.clone();
-    let _guard =
-        tracing::subscriber::set_default(realtime::runtime::telemetry::json_subscriber(move || {
-            sink.clone()
-        }));
+    let _guard = tracing::subscriber::set_default(realtime::runtime::telemetry::json_subscriber(
+        move || sink.clone(),
+    ));
 
     let (store, _, _) = common::dynamo_store().await;
     let members = MemberList::new([(PROJECT, USER)]);

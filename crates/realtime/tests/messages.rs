@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use common::{PROJECT, USER, body_json, message};
 use realtime::connection::lifecycle::on_message;
+use realtime::connection::store::{Connection, ConnectionStore};
 use realtime::memory::MemberList;
 use realtime::wire::client::MAX_CLIENT_MESSAGE_BYTES;
-use realtime::connection::store::{Connection, ConnectionStore};
 use serde_json::json;
 
 #[tokio::test]

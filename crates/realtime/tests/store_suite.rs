@@ -8,8 +8,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
+use realtime::connection::store::{
+    CONNECTION_TTL_SECONDS, Connection, ConnectionStore, StoreError,
+};
 use realtime::memory::MemoryStore;
-use realtime::connection::store::{CONNECTION_TTL_SECONDS, Connection, ConnectionStore, StoreError};
 use uuid::Uuid;
 
 const PAGE: usize = 10;

@@ -1,8 +1,8 @@
 //! Lambda `disconnect`: a thin shell over `realtime::runtime::handlers::Disconnect`.
 
+use realtime::lambda_runtime::{self, Error, service_fn};
 use realtime::runtime::config::{Config, or_exit};
 use realtime::runtime::handlers::Disconnect;
-use realtime::lambda_runtime::{self, Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -1,4 +1,4 @@
-//! 5. Artifacts: the arm64 `bootstrap` sizes from `make build`, and each function binary's time
+//! Scenario 5, Artifacts: the arm64 `bootstrap` sizes from `make build`, and each function binary's time
 //! from exec to its first Runtime API request.
 
 use std::process::{Command, Stdio};

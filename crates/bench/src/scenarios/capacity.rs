@@ -1,6 +1,5 @@
-//! 3. Capacity: the dev server's memory per idle connection, at growing connection counts up to
+//! Scenario 3, Capacity: the dev server's memory per idle connection, at growing connection counts up to
 //! the open-file limit.
-
 
 use serde_json::{Value, json};
 

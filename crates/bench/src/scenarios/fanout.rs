@@ -1,4 +1,4 @@
-//! 1. Fan-out: one event to N subscribed clients by the release `broadcaster` binary under a
+//! Scenario 1, Fan-out: one event to N subscribed clients by the release `broadcaster` binary under a
 //! local Runtime API, swept over concurrency, beside the seed's algorithm (one GSI page, one
 //! post at a time).
 
@@ -7,9 +7,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use testkit::runtime_api::{Outcome, RuntimeApi};
 use tokio::sync::mpsc;
 use uuid::Uuid;
-use testkit::runtime_api::{Outcome, RuntimeApi};
 
 use crate::BenchOptions;
 use crate::clients::*;
@@ -79,7 +79,8 @@ async fn seed_baseline(
     use realtime::delivery::sender::ConnectionSender;
     let sdk = realtime::runtime::config::sdk_config().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-    let sender = realtime::aws::management_api::ManagementApiSender::local(&format!("http://{addr}/dev"));
+    let sender =
+        realtime::aws::management_api::ManagementApiSender::local(&format!("http://{addr}/dev"));
     let event_id = Uuid::new_v4();
     let payload =
         json!({"type": "bench_fanout", "project_id": project, "data": {}, "event_id": event_id})

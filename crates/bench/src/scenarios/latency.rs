@@ -1,4 +1,4 @@
-//! 2. Commit to client: INSERT → trigger → NOTIFY → relay → broadcaster → post → clients, once
+//! Scenario 2, Commit to client: INSERT → trigger → NOTIFY → relay → broadcaster → post → clients, once
 //! per delivery mode of the dev server.
 
 use std::time::{Duration, Instant};

@@ -1,13 +1,13 @@
-//! 4. Throughput: many clients in many projects, a steady rate of events through the Invoke API
+//! Scenario 4, Throughput: many clients in many projects, a steady rate of events through the Invoke API
 //! for a while; delivered / expected and delivery latency.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
-use uuid::Uuid;
 use std::collections::HashMap;
 use std::sync::Arc;
+use tokio::sync::mpsc;
+use uuid::Uuid;
 
 use crate::BenchOptions;
 use crate::clients::*;
@@ -41,12 +41,16 @@ pub async fn run(opts: &BenchOptions) -> Value {
     }
     let lambda = {
         let conf = realtime::realtime_client::aws_sdk_lambda::Config::builder()
-            .behavior_version(realtime::realtime_client::aws_sdk_lambda::config::BehaviorVersion::latest())
+            .behavior_version(
+                realtime::realtime_client::aws_sdk_lambda::config::BehaviorVersion::latest(),
+            )
             .endpoint_url(format!("http://{addr}"))
             .region(realtime::realtime_client::aws_sdk_lambda::config::Region::new("us-east-1"))
-            .credentials_provider(realtime::realtime_client::aws_sdk_lambda::config::Credentials::new(
-                "bench", "bench", None, None, "bench",
-            ))
+            .credentials_provider(
+                realtime::realtime_client::aws_sdk_lambda::config::Credentials::new(
+                    "bench", "bench", None, None, "bench",
+                ),
+            )
             .http_client(realtime::realtime_client::http::client())
             .build();
         realtime::realtime_client::aws_sdk_lambda::Client::from_conf(conf)
@@ -81,10 +85,14 @@ pub async fn run(opts: &BenchOptions) -> Value {
         let call = lambda
             .invoke()
             .function_name("broadcaster")
-            .invocation_type(realtime::realtime_client::aws_sdk_lambda::types::InvocationType::Event)
-            .payload(realtime::realtime_client::aws_sdk_lambda::primitives::Blob::new(
-                payload.to_string(),
-            ));
+            .invocation_type(
+                realtime::realtime_client::aws_sdk_lambda::types::InvocationType::Event,
+            )
+            .payload(
+                realtime::realtime_client::aws_sdk_lambda::primitives::Blob::new(
+                    payload.to_string(),
+                ),
+            );
         tokio::spawn(async move {
             let _ = call.send().await;
         });

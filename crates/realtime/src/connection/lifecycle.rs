@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::connection::auth::{self, Authenticator};
 use crate::connection::membership::Membership;
-use crate::wire::client::{ClientMessage, ErrorCode, ErrorFrame, Reply};
 use crate::connection::store::{Connection, ConnectionStore, StoreError};
+use crate::wire::client::{ClientMessage, ErrorCode, ErrorFrame, Reply};
 
 /// Route keys, as API Gateway names them.
 pub const ROUTE_CONNECT: &str = "$connect";

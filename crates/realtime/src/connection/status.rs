@@ -16,8 +16,8 @@ use uuid::Uuid;
 use crate::connection::auth::{self, Authenticator};
 use crate::connection::lifecycle::check_member;
 use crate::connection::membership::Membership;
-use crate::wire::client::{ErrorCode, ErrorFrame, Reply};
 use crate::connection::store::ConnectionStore;
+use crate::wire::client::{ErrorCode, ErrorFrame, Reply};
 
 pub const ROUTE: &str = "GET /api/v1/projects/{projectId}/ws/status";
 

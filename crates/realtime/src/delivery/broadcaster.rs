@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
 use realtime_client::event_id_for;
+use serde_json::{Value, json};
 
+use crate::connection::store::StoreError;
 use crate::delivery::fanout::{FanOut, Summary};
 use crate::wire::invocation::{Audience, Broadcast};
-use crate::connection::store::StoreError;
 
 /// Time kept back from the invocation's deadline to report and clean up.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);

@@ -16,9 +16,9 @@ use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::wire::invocation::{Audience, Broadcast};
-use crate::delivery::sender::{ConnectionSender, PostOutcome};
 use crate::connection::store::{ConnectionStore, Page, StoreError};
+use crate::delivery::sender::{ConnectionSender, PostOutcome};
+use crate::wire::invocation::{Audience, Broadcast};
 
 /// Posts in flight at once unless configured otherwise. Picked from the sweep in BENCHMARKS.md:
 /// with API Gateway's ~20 ms round trip and its 10,000 requests/s account throttle, 400 reaches

@@ -20,8 +20,8 @@ use sqlx::postgres::PgListener;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use realtime_client::Invoker;
 use crate::postgres::CHANNEL;
+use realtime_client::Invoker;
 
 /// The longest a notification waits for others to join its batch.
 pub const WINDOW: Duration = Duration::from_millis(50);
@@ -115,19 +115,23 @@ impl Relay {
                     batch.add(&first);
                     let window_ends = Instant::now() + WINDOW;
                     let mut lost = false;
-                    while !after_quiet {
-                        let wait =
-                            QUIET_GAP.min(window_ends.saturating_duration_since(Instant::now()));
-                        match tokio::time::timeout(wait, rx.recv()).await {
-                            Ok(Some(Heard::Payload(p, heard_at))) => {
-                                last_heard = Some(heard_at);
-                                batch.add(&p);
+                    // A notification after a quiet gap goes out alone; one that follows
+                    // another closely waits for the rest of its burst.
+                    if !after_quiet {
+                        loop {
+                            let wait = QUIET_GAP
+                                .min(window_ends.saturating_duration_since(Instant::now()));
+                            match tokio::time::timeout(wait, rx.recv()).await {
+                                Ok(Some(Heard::Payload(p, heard_at))) => {
+                                    last_heard = Some(heard_at);
+                                    batch.add(&p);
+                                }
+                                Ok(Some(Heard::Lost)) => {
+                                    lost = true;
+                                    break;
+                                }
+                                Ok(Some(Heard::Connected(_))) | Ok(None) | Err(_) => break,
                             }
-                            Ok(Some(Heard::Lost)) => {
-                                lost = true;
-                                break;
-                            }
-                            Ok(Some(Heard::Connected(_))) | Ok(None) | Err(_) => break,
                         }
                     }
                     for payload in batch.events() {

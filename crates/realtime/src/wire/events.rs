@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-pub use realtime_client::events::{ACTIONS, EventType, RESOURCES, action_of, is_valid_type, resource_of};
+pub use realtime_client::events::{
+    ACTIONS, EventType, RESOURCES, action_of, is_valid_type, resource_of,
+};
 
 /// Largest message API Gateway delivers to a client.
 pub const MAX_EVENT_BYTES: usize = 128 * 1024;

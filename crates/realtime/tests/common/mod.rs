@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::Select;
-use realtime::connection::auth::{DEV_JWT_SECRET, JwtConfig};
+use realtime::aws::dynamo::{DynamoStore, create_table};
 use realtime::aws_lambda_events::apigw::{
     ApiGatewayV2httpRequest, ApiGatewayWebsocketProxyRequest,
 };
-use realtime::aws::dynamo::{DynamoStore, create_table};
+use realtime::connection::auth::{DEV_JWT_SECRET, JwtConfig};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
