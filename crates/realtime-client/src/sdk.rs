@@ -70,15 +70,17 @@ pub fn local_lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
         .http_client(crate::http::client())
         .timeout_config(timeouts())
         .retry_config(retries())
-        .region(Region::new("local"))
-        .credentials_provider(Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "devhive-realtime",
-        ))
+        .region(LOCAL_REGION)
+        .credentials_provider(local_credentials())
         .endpoint_url(endpoint)
         .build();
     aws_sdk_lambda::Client::from_conf(config)
+}
+
+/// The region of local endpoints (the dev server ignores it; the SDK needs one to sign).
+pub const LOCAL_REGION: Region = Region::from_static("local");
+
+/// Fixed credentials for local endpoints, which check no signature.
+pub fn local_credentials() -> Credentials {
+    Credentials::new("local", "local", None, None, "devhive-realtime")
 }

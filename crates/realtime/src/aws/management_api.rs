@@ -34,18 +34,13 @@ impl ManagementApiSender {
     /// A client for a local Management API (the dev server): fixed region and credentials,
     /// nothing read from the environment.
     pub fn local(endpoint: &str) -> Self {
-        use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region};
+        use aws_sdk_apigatewaymanagement::config::BehaviorVersion;
+        use realtime_client::sdk::{LOCAL_REGION, local_credentials};
         let builder = aws_sdk_apigatewaymanagement::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
             .http_client(realtime_client::http::client())
-            .region(Region::new("local"))
-            .credentials_provider(Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "devhive-realtime",
-            ));
+            .region(LOCAL_REGION)
+            .credentials_provider(local_credentials());
         Self::from_builder(builder, endpoint)
     }
 
