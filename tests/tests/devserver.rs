@@ -26,7 +26,7 @@ async fn connect_subscribe_ping_and_legacy_join(kind: StoreKind) {
     .await;
     assert_eq!(
         recv(&mut ws).await,
-        json!({"type": "subscribed", "project_id": project})
+        json!({"type": "subscribed", "message": "subscribed", "project_id": project})
     );
     send(&mut ws, json!({"action": "ping"})).await;
     assert_eq!(recv(&mut ws).await, json!({"type": "pong"}));
@@ -54,7 +54,7 @@ async fn connect_subscribe_ping_and_legacy_join(kind: StoreKind) {
     .await;
     assert_eq!(
         recv(&mut old).await,
-        json!({"type": "subscribed", "project_id": other})
+        json!({"type": "subscribed", "message": "subscribed", "project_id": other})
     );
     send(&mut old, json!({"type": "leave_project"})).await;
     assert_eq!(recv(&mut old).await, json!({"type": "unsubscribed"}));

@@ -102,6 +102,9 @@ async fn relay_and_membership_survive_a_postgres_restart() {
     if reply["type"] == "resync" {
         reply = recv(&mut lobby).await;
     }
-    assert_eq!(reply, json!({"type": "subscribed", "project_id": db.p}));
+    assert_eq!(
+        reply,
+        json!({"type": "subscribed", "message": "subscribed", "project_id": db.p})
+    );
     server.shutdown().await;
 }

@@ -78,7 +78,7 @@ async fn membership_is_checked_at_connect_and_at_subscribe() {
     send(&mut ok, json!({"action": "subscribe", "project_id": db.p})).await;
     assert_eq!(
         recv(&mut ok).await,
-        json!({"type": "subscribed", "project_id": db.p})
+        json!({"type": "subscribed", "message": "subscribed", "project_id": db.p})
     );
     send(&mut ok, json!({"type": "join_project", "project_id": db.q})).await;
     assert_eq!(

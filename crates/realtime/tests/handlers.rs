@@ -108,7 +108,7 @@ async fn lifecycle_through_the_fixtures() {
 
     assert_eq!(
         w.send("subscribe").await,
-        json!({"type": "subscribed", "project_id": PROJECT})
+        json!({"type": "subscribed", "message": "subscribed", "project_id": PROJECT})
     );
     assert_eq!(w.send("ping").await, json!({"type": "pong"}));
 
@@ -131,7 +131,7 @@ async fn lifecycle_through_the_fixtures() {
     // The older `type` form on $default.
     assert_eq!(
         w.send("default").await,
-        json!({"type": "subscribed", "project_id": PROJECT})
+        json!({"type": "subscribed", "message": "subscribed", "project_id": PROJECT})
     );
     assert_eq!(
         w.store.get(CONNECTION).await.unwrap().unwrap().project_id,

@@ -258,7 +258,7 @@ async fn handle(
                 previous_project_id = connection.project_id.map(|p| p.to_string()),
                 "subscribed"
             );
-            Ok(Reply::Subscribed { project_id })
+            Ok(Reply::subscribed(project_id))
         }
         ClientMessage::Unsubscribe => {
             let old = store

@@ -112,10 +112,20 @@ impl ClientMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Reply {
-    Subscribed { project_id: Uuid },
+    /// `message` repeats the type for clients that recognise the acknowledgement by
+    /// `"message":"subscribed"` (the DevHive web app).
+    Subscribed {
+        #[serde(default = "subscribed")]
+        message: String,
+        project_id: Uuid,
+    },
     Unsubscribed,
     Pong,
     Error(ErrorFrame),
+}
+
+fn subscribed() -> String {
+    "subscribed".to_owned()
 }
 
 /// The machine-readable error codes of the `error` frame.
@@ -182,6 +192,14 @@ impl From<ErrorFrame> for Reply {
 }
 
 impl Reply {
+    /// The acknowledgement of a subscription to `project_id`.
+    pub fn subscribed(project_id: Uuid) -> Reply {
+        Reply::Subscribed {
+            message: subscribed(),
+            project_id,
+        }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("replies are plain data and always serialize")
     }
@@ -229,8 +247,8 @@ mod tests {
         let p = Uuid::parse_str(P).unwrap();
         let cases = [
             (
-                Reply::Subscribed { project_id: p },
-                json!({"type": "subscribed", "project_id": P}),
+                Reply::subscribed(p),
+                json!({"type": "subscribed", "message": "subscribed", "project_id": P}),
             ),
             (Reply::Unsubscribed, json!({"type": "unsubscribed"})),
             (Reply::Pong, json!({"type": "pong"})),

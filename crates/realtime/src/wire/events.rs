@@ -24,6 +24,12 @@ pub struct Event {
     pub resource: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
+    /// `cache_invalidate`: the record id, also at the top level (see [`Self::invalidation_shape`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Value>,
+    /// `cache_invalidate` of a coalesced batch: the record ids, also at the top level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<Value>,
     pub data: Value,
     pub event_id: Uuid,
     pub timestamp: String,
@@ -34,33 +40,82 @@ impl Event {
         serde_json::to_string(self).expect("events are plain JSON data")
     }
 
+    /// A `cache_invalidate` in the shape both of the DevHive web app's readers understand
+    /// (DESIGN "Client protocol"): `resource`, `action`, `project_id` and `id` (or `ids`) at the
+    /// top level, and the same inside `data` with its `timestamp`. Other types are unchanged.
+    pub fn invalidation_shape(mut self) -> Event {
+        if self.kind != EventType::CacheInvalidate.as_str() {
+            return self;
+        }
+        if !self.data.is_object() {
+            self.data = json!({});
+        }
+        let field = |data: &Value, name: &str| data.get(name).filter(|v| !v.is_null()).cloned();
+        let text = |v: Option<Value>| v.and_then(|v| v.as_str().map(str::to_owned));
+        self.resource = self
+            .resource
+            .take()
+            .or_else(|| text(field(&self.data, "resource")));
+        self.action = self
+            .action
+            .take()
+            .or_else(|| text(field(&self.data, "action")));
+        self.id = self.id.take().or_else(|| field(&self.data, "id"));
+        self.ids = self.ids.take().or_else(|| field(&self.data, "ids"));
+        let timestamp = field(&self.data, "timestamp").unwrap_or_else(|| json!(self.timestamp));
+        let data = &mut self.data;
+        data["project_id"] = json!(self.project_id);
+        data["timestamp"] = timestamp;
+        for (name, value) in [
+            ("resource", self.resource.as_ref().map(|r| json!(r))),
+            ("action", self.action.as_ref().map(|a| json!(a))),
+            ("id", self.id.clone()),
+            ("ids", self.ids.clone()),
+        ] {
+            if let Some(value) = value {
+                data[name] = value;
+            }
+        }
+        self
+    }
+
     /// The `cache_invalidate` sent instead of this event when it is too large to post:
     /// same project, event id and time; the resource from the type, `data.id` when present.
+    /// When even that is too large (a huge record id), the id is left out: clients invalidate
+    /// the whole resource.
     pub fn invalidation(&self) -> Event {
-        let mut data = json!({ "timestamp": self.timestamp });
-        if let Some(id) = self
+        let id = self
             .data
             .get("id")
             .filter(|id| id.is_string() || id.is_number())
-        {
-            data["id"] = id.clone();
-        }
-        Event {
-            kind: EventType::CacheInvalidate.as_str().to_owned(),
-            project_id: self.project_id.clone(),
-            resource: Some(
-                self.resource
-                    .clone()
-                    .unwrap_or_else(|| resource_of(&self.kind).to_owned()),
-            ),
-            action: Some(
-                self.action
-                    .clone()
-                    .unwrap_or_else(|| action_of(&self.kind).to_owned()),
-            ),
-            data,
-            event_id: self.event_id,
-            timestamp: self.timestamp.clone(),
+            .cloned();
+        let build = |id: Option<Value>| {
+            Event {
+                kind: EventType::CacheInvalidate.as_str().to_owned(),
+                project_id: self.project_id.clone(),
+                resource: Some(
+                    self.resource
+                        .clone()
+                        .unwrap_or_else(|| resource_of(&self.kind).to_owned()),
+                ),
+                action: Some(
+                    self.action
+                        .clone()
+                        .unwrap_or_else(|| action_of(&self.kind).to_owned()),
+                ),
+                id,
+                ids: None,
+                data: json!({ "timestamp": self.timestamp }),
+                event_id: self.event_id,
+                timestamp: self.timestamp.clone(),
+            }
+            .invalidation_shape()
+        };
+        let with_id = build(id);
+        if with_id.id.is_some() && with_id.to_json().len() > MAX_EVENT_BYTES {
+            build(None)
+        } else {
+            with_id
         }
     }
 
@@ -87,6 +142,8 @@ mod tests {
             project_id: Uuid::nil().to_string(),
             resource: None,
             action: None,
+            id: None,
+            ids: None,
             data: json!({"id": "t-1", "description": "x".repeat(200 * 1024)}),
             event_id: Uuid::new_v4(),
             timestamp: "2026-11-22T05:00:00.000Z".into(),
@@ -96,14 +153,34 @@ mod tests {
         let sent: Value = serde_json::from_str(&json).unwrap();
         assert_eq!(
             sent,
-            json!({"type": "cache_invalidate", "project_id": Uuid::nil(), "resource": "task", "action": "UPDATE",
-                   "data": {"id": "t-1", "timestamp": "2026-11-22T05:00:00.000Z"},
+            json!({"type": "cache_invalidate", "project_id": Uuid::nil(), "resource": "task", "action": "UPDATE", "id": "t-1",
+                   "data": {"resource": "task", "id": "t-1", "action": "UPDATE", "project_id": Uuid::nil(),
+                            "timestamp": "2026-11-22T05:00:00.000Z"},
                    "event_id": event.event_id, "timestamp": "2026-11-22T05:00:00.000Z"})
         );
         let small = Event {
             data: json!({"id": "t-1"}),
-            ..event
+            ..event.clone()
         };
         assert!(!small.to_deliverable().1);
+
+        // A record id too large for even the replacement: the id is dropped, the resource is
+        // invalidated, and the frame fits.
+        let huge_id = Event {
+            data: json!({"id": "i".repeat(300 * 1024)}),
+            ..event
+        };
+        let (json, replaced) = huge_id.to_deliverable();
+        assert!(
+            replaced && json.len() <= MAX_EVENT_BYTES,
+            "{} bytes",
+            json.len()
+        );
+        let sent: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            (sent["resource"].as_str(), sent.get("id")),
+            (Some("task"), None)
+        );
+        assert_eq!(sent["data"].get("id"), None);
     }
 }

@@ -106,10 +106,13 @@ impl Broadcast {
                 project_id: project.to_owned(),
                 resource,
                 action,
+                id: None,
+                ids: None,
                 data: object.get("data").cloned().unwrap_or_else(|| json!({})),
                 event_id,
                 timestamp: now.to_owned(),
             }
+            .invalidation_shape()
         } else if object.contains_key("resource") {
             Self::trigger(object, project, event_id, now)?
         } else {
@@ -163,10 +166,13 @@ impl Broadcast {
             project_id: project.to_owned(),
             resource: Some(resource.to_owned()),
             action: Some(action.to_owned()),
-            data: json!({ "id": id, "timestamp": timestamp }),
+            id: Some(json!(id)),
+            ids: None,
+            data: json!({ "timestamp": timestamp }),
             event_id,
             timestamp: now.to_owned(),
-        })
+        }
+        .invalidation_shape())
     }
 }
 
@@ -216,13 +222,91 @@ mod tests {
         let sent: Value = serde_json::from_str(&b.event.to_json()).unwrap();
         assert_eq!(
             sent,
-            json!({"type": "cache_invalidate", "project_id": P, "resource": "task", "action": "UPDATE",
-                   "data": {"id": "t-1", "timestamp": "2026-11-22T04:59:59Z"}, "event_id": Uuid::nil(), "timestamp": NOW})
+            json!({"type": "cache_invalidate", "project_id": P, "resource": "task", "action": "UPDATE", "id": "t-1",
+                   "data": {"resource": "task", "id": "t-1", "action": "UPDATE", "project_id": P,
+                            "timestamp": "2026-11-22T04:59:59Z"},
+                   "event_id": Uuid::nil(), "timestamp": NOW})
         );
         let camel = parse(
             json!({"resource": "project_members", "id": format!("{P}:u1"), "action": "INSERT", "projectId": P}),
         );
         assert_eq!(camel.unwrap().event.data["id"], format!("{P}:u1"));
+    }
+
+    /// The two readers of the DevHive web app: the flat one reads `resource`, `action`,
+    /// `project_id` and `id` at the top level; the Go hub's nested one reads them inside `data`.
+    fn both_readers(frame: &Value) -> [(Value, Value, Value, Value); 2] {
+        let d = &frame["data"];
+        let id = |v: &Value| {
+            v.get("id")
+                .or_else(|| v.get("ids"))
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        [
+            (
+                frame["resource"].clone(),
+                frame["action"].clone(),
+                frame["project_id"].clone(),
+                id(frame),
+            ),
+            (
+                d["resource"].clone(),
+                d["action"].clone(),
+                d["project_id"].clone(),
+                id(d),
+            ),
+        ]
+    }
+
+    #[test]
+    fn cache_invalidate_carries_its_record_for_both_readers() {
+        let single: Value = serde_json::from_str(
+            &parse(json!({"resource": "sprint", "id": "s-9", "action": "DELETE", "project_id": P}))
+                .unwrap()
+                .event
+                .to_json(),
+        )
+        .unwrap();
+        let want = (json!("sprint"), json!("DELETE"), json!(P), json!("s-9"));
+        assert_eq!(both_readers(&single), [want.clone(), want]);
+        assert_eq!(single["data"]["timestamp"], NOW);
+
+        // The relay's coalesced form: `ids` in both places instead of `id`.
+        let batch: Value = serde_json::from_str(
+            &parse(json!({"project_id": P, "type": "cache_invalidate", "resource": "task", "action": "UPDATE",
+                          "data": {"ids": ["t-1", "t-2"], "timestamp": "2026-11-22T04:59:59Z"}}))
+            .unwrap()
+            .event
+            .to_json(),
+        )
+        .unwrap();
+        assert_eq!(
+            batch,
+            json!({"type": "cache_invalidate", "project_id": P, "resource": "task", "action": "UPDATE",
+                   "ids": ["t-1", "t-2"],
+                   "data": {"resource": "task", "ids": ["t-1", "t-2"], "action": "UPDATE", "project_id": P,
+                            "timestamp": "2026-11-22T04:59:59Z"},
+                   "event_id": Uuid::nil(), "timestamp": NOW})
+        );
+        let want = (
+            json!("task"),
+            json!("UPDATE"),
+            json!(P),
+            json!(["t-1", "t-2"]),
+        );
+        assert_eq!(both_readers(&batch), [want.clone(), want]);
+
+        // Typed events keep their own shape.
+        let typed: Value = serde_json::from_str(
+            &parse(json!({"project_id": P, "type": "task_updated", "data": {"id": "t-1"}}))
+                .unwrap()
+                .event
+                .to_json(),
+        )
+        .unwrap();
+        assert!(typed.get("id").is_none() && typed.get("resource").is_none());
+        assert_eq!(typed["data"], json!({"id": "t-1"}));
     }
 
     #[test]
