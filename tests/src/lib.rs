@@ -1,6 +1,6 @@
-//! End-to-end helpers: where the workspace's built binaries are, and a minimal Lambda Runtime
-//! API that hands a function binary events and collects its responses, so that the `main` of
-//! each function is exercised as Lambda runs it.
+//! End-to-end helpers: where the workspace's built binaries are, the local Lambda Runtime API of
+//! `testkit` (so that the `main` of each function is exercised as Lambda runs it), and helpers
+//! for the dev server ([`dev`]) and Postgres ([`pg`]).
 
 pub mod dev;
 pub mod pg;

@@ -228,13 +228,25 @@ async fn idle_timeout_closes_and_disconnects(kind: StoreKind) {
 async fn maximum_duration_closes_and_disconnects(kind: StoreKind) {
     let server = start(kind, |o| {
         o.idle_timeout_s = 3600;
-        o.max_duration_s = 1;
+        o.max_duration_s = 2;
     })
     .await;
     let project = Uuid::new_v4();
     let (mut ws, _) = client(&server, project).await;
     let opened = Instant::now();
+    // The reconnect hint comes first (halfway through so short a lifetime; 5 minutes before
+    // API Gateway's 2 hours), while the socket is still open, then the close.
+    assert_eq!(
+        recv(&mut ws).await,
+        json!({"type": "reconnect", "reason": "max_duration"})
+    );
+    let hinted = opened.elapsed();
+    nothing_pending(&mut ws).await;
     assert_eq!(closed_with(&mut ws).await, 1001);
+    assert!(
+        opened.elapsed() > hinted,
+        "the hint arrived before the close"
+    );
     assert!(
         opened.elapsed() < Duration::from_secs(3600),
         "closed by the lifetime, not the idle timer"

@@ -33,7 +33,7 @@ pub(crate) fn render(r: &Value, opts: &BenchOptions) -> String {
          machine. Medians unless stated. Raw numbers: `target/bench/results.json`.{}\n",
         match opts.scenario {
             Scenario::All => String::new(),
-            s => format!(" SCENARIO={s:?}").to_lowercase(),
+            s => format!(" SCENARIO={}", format!("{s:?}").to_lowercase()),
         },
         r["date"].as_str().unwrap_or(""),
         m["cpus"],

@@ -84,7 +84,8 @@ pub struct DevOptions {
     /// spread a project over many pages.
     #[arg(long, env = "DEVHIVE_QUERY_PAGE_LIMIT", default_value_t = 0)]
     pub query_page_limit: u32,
-    /// Close connections after this long whatever they do (API Gateway: 7200 s).
+    /// Close connections after this long whatever they do (API Gateway: 7200 s). Each gets
+    /// `{"type":"reconnect","reason":"max_duration"}` 5 minutes before (halfway when shorter).
     #[arg(
         long = "max-duration-s",
         env = "DEVHIVE_MAX_DURATION_S",
@@ -120,6 +121,12 @@ impl DevOptions {
     }
     pub fn max_duration(&self) -> Duration {
         Duration::from_secs(self.max_duration_s)
+    }
+    /// When the reconnect hint goes out: [`realtime::wire::events::RECONNECT_HINT_LEAD`] before
+    /// the maximum duration, or halfway for durations shorter than twice that (tests).
+    pub fn reconnect_hint_after(&self) -> Duration {
+        let max = self.max_duration();
+        max - realtime::wire::events::RECONNECT_HINT_LEAD.min(max / 2)
     }
 }
 

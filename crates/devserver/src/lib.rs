@@ -1,5 +1,5 @@
 //! The local API Gateway: a real WebSocket endpoint and a real Management API in front of the
-//! very handler code the Lambdas run (`realtime::connection::lifecycle`, `realtime::connection::status`).
+//! very handlers the Lambdas run (`realtime::runtime::handlers`, built by the same wiring).
 //!
 //! `sam local` cannot run WebSocket APIs, so this is how the system runs on a laptop and in
 //! tests: every upgrade becomes the `$connect` event API Gateway would send, every frame a

@@ -1,4 +1,5 @@
-//! `devhive-realtime`: the dev server (`dev`) and developer tools (`token`).
+//! `devhive-realtime`: the dev server (`dev`), the relay for any host (`relay`), and developer
+//! tools (`token`, `migrate`, `table`).
 
 use clap::Parser;
 use devserver::DevServer;
@@ -26,11 +27,9 @@ async fn main() {
             );
         }
         Command::Table => {
-            let config = Config::from_env();
-            let table = or_exit(config.connections_table()).to_owned();
-            let client =
-                aws_sdk_dynamodb::Client::new(&realtime::runtime::config::sdk_config().await);
-            match realtime::aws::dynamo::ensure_table(&client, &table).await {
+            let store = or_exit(Wiring::new(&Config::from_env()).dynamo_store().await);
+            let table = store.table();
+            match realtime::aws::dynamo::ensure_table(store.client(), table).await {
                 Ok(created) => tracing::info!(table, created, "connections table ready"),
                 Err(error) => {
                     tracing::error!(%error, table, "cannot create the connections table");

@@ -94,10 +94,7 @@ impl DevServer {
             if config.get(config::CONNECTIONS_TABLE).is_none() {
                 config = config.with(config::CONNECTIONS_TABLE, DEFAULT_TABLE);
             }
-            let table = config.connections_table()?.to_owned();
-            let sdk = config::sdk_config().await;
-            let mut store =
-                realtime::aws::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+            let mut store = Wiring::new(&config).dynamo_store().await?;
             if options.query_page_limit > 0 {
                 store = store.with_page_limit(options.query_page_limit as i32);
             }
@@ -135,13 +132,11 @@ impl DevServer {
                 gateway: gateway.clone(),
             }),
         };
-        if config.broadcaster_function_name().is_none() {
-            config = config.with(config::BROADCASTER_FUNCTION_NAME, DEFAULT_BROADCASTER);
-        }
         let broadcaster_name = config
             .broadcaster_function_name()
             .unwrap_or(DEFAULT_BROADCASTER)
             .to_owned();
+        config = config.with(config::BROADCASTER_FUNCTION_NAME, broadcaster_name.clone());
         // The relay invokes the broadcaster through this server's Invoke API, as HTTP handlers
         // do: the same asynchronous queue as on AWS.
         let invoker = Arc::new(LambdaInvoker::new(

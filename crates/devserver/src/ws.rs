@@ -1,7 +1,8 @@
 //! WebSocket connections: the upgrade becomes `$connect`, each frame a message on the route
 //! API Gateway would select (`$request.body.action`), the close `$disconnect`, all through the
-//! same `realtime::connection::lifecycle` functions the Lambdas call. API Gateway's limits are emulated:
-//! 32 KB frames, 128 KB messages (close 1009), the idle timeout and the maximum duration.
+//! same handlers the Lambdas run (`realtime::runtime::handlers`). API Gateway's limits are
+//! emulated: 32 KB frames, 128 KB messages (close 1009), the idle timeout and the maximum
+//! duration, with the reconnect hint a few minutes before it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use futures::StreamExt;
 use futures::stream::SplitStream;
 use realtime::aws_lambda_events::encodings::Body;
 use realtime::connection::lifecycle::ROUTE_DEFAULT;
+use realtime::wire::events::RECONNECT_HINT;
 use serde::Deserialize;
 
 use crate::events::{self, ConnectionContext};
@@ -149,19 +151,37 @@ fn serve(
 }
 
 async fn run(app: Arc<App>, socket: Arc<Socket>, mut stream: SplitStream<WebSocket>) {
-    // One timer for both limits: it fires at the idle deadline or at the end of the connection's
-    // lifetime, whichever is first (one timer per socket instead of two).
+    // One timer for every limit: it fires at the idle deadline, at the reconnect hint (a few
+    // minutes before the end, as the sweeper does on AWS), or at the end of the connection's
+    // lifetime, whichever is first (one timer per socket instead of three).
     let idle_timeout = app.options.idle_timeout();
-    let ends_at = tokio::time::Instant::now() + app.options.max_duration();
-    let next_deadline = move || (tokio::time::Instant::now() + idle_timeout).min(ends_at);
-    let timer = tokio::time::sleep_until(next_deadline());
+    let started = tokio::time::Instant::now();
+    let ends_at = started + app.options.max_duration();
+    let hint_at = started + app.options.reconnect_hint_after();
+    let mut hinted = false;
+    let next_deadline = move |hinted: bool| {
+        let deadline = (tokio::time::Instant::now() + idle_timeout).min(ends_at);
+        if hinted {
+            deadline
+        } else {
+            deadline.min(hint_at)
+        }
+    };
+    let timer = tokio::time::sleep_until(next_deadline(hinted));
     tokio::pin!(timer);
 
     let (code, reason): (u16, String) = loop {
         tokio::select! {
             () = socket.closing() => break (socket.closed_with().unwrap_or(CLOSE_GOING_AWAY), "closed by the server".into()),
             () = &mut timer => {
-                let reason = if tokio::time::Instant::now() >= ends_at { "maximum connection duration" } else { "idle timeout" };
+                let now = tokio::time::Instant::now();
+                if !hinted && now >= hint_at && now < ends_at {
+                    hinted = true;
+                    let _ = Box::pin(socket.send(Message::Text(RECONNECT_HINT.into()))).await;
+                    timer.as_mut().reset(next_deadline(hinted));
+                    continue;
+                }
+                let reason = if now >= ends_at { "maximum connection duration" } else { "idle timeout" };
                 Box::pin(socket.close(CLOSE_GOING_AWAY, "Going away")).await;
                 break (CLOSE_GOING_AWAY, reason.into());
             }
@@ -172,7 +192,7 @@ async fn run(app: Arc<App>, socket: Arc<Socket>, mut stream: SplitStream<WebSock
                     Some(Ok(Message::Binary(data))) => (BASE64.encode(&data), true),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
                         socket.touch();
-                        timer.as_mut().reset(next_deadline());
+                        timer.as_mut().reset(next_deadline(hinted));
                         continue;
                     }
                     Some(Ok(Message::Close(frame))) => {
@@ -185,7 +205,7 @@ async fn run(app: Arc<App>, socket: Arc<Socket>, mut stream: SplitStream<WebSock
                     Some(Err(_)) | None => break (CLOSE_ABNORMAL, "connection lost".into()),
                 };
                 socket.touch();
-                timer.as_mut().reset(next_deadline());
+                timer.as_mut().reset(next_deadline(hinted));
                 // Boxed: the event and the handler's state exist only while a message is in
                 // flight, instead of enlarging every idle connection's task (BENCHMARKS.md).
                 Box::pin(handle_message(&app, &socket, body, binary)).await;

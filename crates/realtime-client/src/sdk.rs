@@ -63,13 +63,14 @@ pub fn lambda_client_from_env() -> aws_sdk_lambda::Client {
 }
 
 /// A Lambda client for a local Invoke API (the dev server): fixed region and credentials,
-/// nothing read from the environment.
+/// nothing read from the environment, one request per call (a retried request would be a new
+/// invocation, and a new event to clients).
 pub fn local_lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
     let config = aws_sdk_lambda::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .http_client(crate::http::client())
         .timeout_config(timeouts())
-        .retry_config(retries())
+        .retry_config(RetryConfig::disabled())
         .region(LOCAL_REGION)
         .credentials_provider(local_credentials())
         .endpoint_url(endpoint)

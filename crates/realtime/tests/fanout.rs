@@ -14,9 +14,7 @@ use realtime::connection::store::{Connection, ConnectionStore, PageStream, Store
 use realtime::delivery::fanout::{Backoff, FanOut, Summary};
 use realtime::delivery::sender::{ConnectionSender, PostOutcome};
 use realtime::memory::MemoryStore;
-use realtime::realtime_client::{
-    EventType, Invocation, Invoker, PublishError as BroadcastError, Publisher,
-};
+use realtime::realtime_client::{EventType, Invocation, Invoker, PublishError, Publisher};
 use realtime::wire::invocation::Broadcast;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -458,7 +456,7 @@ impl Invoker for RecordingInvoker {
         function: &str,
         payload: Vec<u8>,
         asynchronous: bool,
-    ) -> Result<Option<Vec<u8>>, BroadcastError> {
+    ) -> Result<Option<Vec<u8>>, PublishError> {
         self.0.lock().unwrap().push((
             function.to_owned(),
             serde_json::from_slice(&payload).unwrap(),
@@ -508,7 +506,7 @@ async fn the_client_refuses_oversized_payloads_before_invoking() {
             .await,
         None
     );
-    assert!(matches!(err, BroadcastError::TooLarge(n) if n > 2 * 1024 * 1024));
+    assert!(matches!(err, PublishError::TooLarge(n) if n > 2 * 1024 * 1024));
     assert!(invoker.0.lock().unwrap().is_empty(), "nothing was invoked");
 }
 

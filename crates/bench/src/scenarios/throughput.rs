@@ -39,22 +39,7 @@ pub async fn run(opts: &BenchOptions) -> Value {
     for p in &ids {
         held.extend(clients(addr, Some(*p), per_project, Some(tx.clone())).await);
     }
-    let lambda = {
-        let conf = realtime::realtime_client::aws_sdk_lambda::Config::builder()
-            .behavior_version(
-                realtime::realtime_client::aws_sdk_lambda::config::BehaviorVersion::latest(),
-            )
-            .endpoint_url(format!("http://{addr}"))
-            .region(realtime::realtime_client::aws_sdk_lambda::config::Region::new("us-east-1"))
-            .credentials_provider(
-                realtime::realtime_client::aws_sdk_lambda::config::Credentials::new(
-                    "bench", "bench", None, None, "bench",
-                ),
-            )
-            .http_client(realtime::realtime_client::http::client())
-            .build();
-        realtime::realtime_client::aws_sdk_lambda::Client::from_conf(conf)
-    };
+    let lambda = realtime::realtime_client::sdk::local_lambda_client(&format!("http://{addr}"));
     let sent: Arc<std::sync::Mutex<HashMap<Uuid, Instant>>> = Arc::default();
     let collector = {
         let sent = sent.clone();

@@ -2,8 +2,8 @@
 //!
 //! Production posts through the API Gateway Management API (`PostToConnection`,
 //! [`crate::aws::management_api`]); the dev server answers the same API, so the same adapter
-//! runs locally. The outcome is classified
-//! once, here, so that fan-out can act on it: only `Gone` (410) ever removes a connection;
+//! runs locally. Each adapter classifies its answers into a [`PostOutcome`] so that fan-out can
+//! act on them without reading a transport's errors: only `Gone` (410) ever removes a connection;
 //! throttling, server errors and timeouts are worth retrying; anything else is a failure
 //! that leaves the connection alone.
 

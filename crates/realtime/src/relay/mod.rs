@@ -256,7 +256,7 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use realtime_client::PublishError as BroadcastError;
+    use realtime_client::PublishError;
     use std::sync::Mutex;
 
     /// Records what the relay invokes; each invocation takes `latency` (a Lambda Invoke call
@@ -271,7 +271,7 @@ mod tests {
             _function: &str,
             payload: Vec<u8>,
             _asynchronous: bool,
-        ) -> Result<Option<Vec<u8>>, BroadcastError> {
+        ) -> Result<Option<Vec<u8>>, PublishError> {
             self.0
                 .lock()
                 .unwrap()

@@ -198,7 +198,7 @@ impl Config {
         }
     }
 
-    /// `BROADCASTER_FUNCTION_NAME`: optional; without it the broadcast client does nothing.
+    /// `BROADCASTER_FUNCTION_NAME`: the function the relay invokes (required by `Wiring::relay`).
     pub fn broadcaster_function_name(&self) -> Option<&str> {
         self.get(BROADCASTER_FUNCTION_NAME)
     }

@@ -59,10 +59,6 @@ impl Wiring {
         self
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// The AWS SDK configuration, loaded once per start and shared by every client.
     pub async fn sdk(&self) -> &aws_config::SdkConfig {
         self.sdk.get_or_init(sdk_config).await
@@ -73,13 +69,22 @@ impl Wiring {
         if let Some(store) = self.store.get() {
             return Ok(store.clone());
         }
-        let table = self.config.connections_table()?.to_owned();
-        let client = aws_sdk_dynamodb::Client::new(self.sdk().await);
+        let store = self.dynamo_store().await?;
         Ok(self
             .store
-            .get_or_init(|| async { Arc::new(DynamoStore::new(client, table)) as _ })
+            .get_or_init(|| async { Arc::new(store) as _ })
             .await
             .clone())
+    }
+
+    /// The DynamoDB store over `CONNECTIONS_TABLE`, as its concrete type (the dev server sets
+    /// its page size and creates the table).
+    pub async fn dynamo_store(&self) -> Result<DynamoStore, ConfigError> {
+        let table = self.config.connections_table()?.to_owned();
+        Ok(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(self.sdk().await),
+            table,
+        ))
     }
 
     /// The membership adapter of `MEMBERSHIP` / `DATABASE_URL` (one pool, shared).
@@ -122,8 +127,10 @@ impl Wiring {
 
     /// Fan-out over the store and the sender, `BROADCAST_CONCURRENCY` posts in flight.
     pub async fn fanout(&self) -> Result<FanOut, ConfigError> {
+        let sender = self.sender().await?;
+        let store = self.store().await?;
         let concurrency = self.config.broadcast_concurrency()?;
-        Ok(FanOut::new(self.store().await?, self.sender().await?).with_concurrency(concurrency))
+        Ok(FanOut::new(store, sender).with_concurrency(concurrency))
     }
 
     /// Lambda `Invoke` (`AWS_ENDPOINT_URL_LAMBDA` honoured) unless an invoker was provided.

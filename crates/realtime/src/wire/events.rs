@@ -13,6 +13,15 @@ pub use realtime_client::events::{
 /// Largest message API Gateway delivers to a client.
 pub const MAX_EVENT_BYTES: usize = 128 * 1024;
 
+/// Sent to every connection a few minutes before API Gateway's 2-hour cut, so that clients
+/// open their next connection before this one is closed (make-before-break).
+pub const RECONNECT_HINT: &str = r#"{"type":"reconnect","reason":"max_duration"}"#;
+/// API Gateway's maximum connection duration.
+pub const MAX_CONNECTION_DURATION: std::time::Duration =
+    std::time::Duration::from_secs(2 * 60 * 60);
+/// How long before [`MAX_CONNECTION_DURATION`] the hint goes out.
+pub const RECONNECT_HINT_LEAD: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
 /// What every client receives, one JSON object per WebSocket message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
