@@ -5,11 +5,11 @@
 use std::collections::{BTreeSet, HashMap};
 
 use realtime::aws::dynamo::{
-    ATTR_CONNECTION_ID, ATTR_EXPIRES_AT, ATTR_PROJECT_ID, INDEX_PROJECTION,
+    ATTR_CONNECTION_ID, ATTR_EXPIRES_AT, ATTR_PROJECT_ID, ATTR_RECONNECT_AT, INDEX_PROJECTION,
 };
-use realtime::connection::store::PROJECT_INDEX;
+use realtime::connection::store::{PROJECT_INDEX, RECONNECT_INDEX};
 use realtime::runtime::config::{self, Config};
-use realtime::runtime::handlers::{Broadcaster, Connect, Disconnect, Message, Status};
+use realtime::runtime::handlers::{Broadcaster, Connect, Disconnect, Message, Status, Sweeper};
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn template() -> Yaml {
@@ -62,6 +62,7 @@ async fn asked_by(binary: &str) -> BTreeSet<String> {
         "subscribe" => Message::from_config(&config).await.map(drop),
         "status" => Status::from_config(&config).await.map(drop),
         "broadcaster" => Broadcaster::from_config(&config).await.map(drop),
+        "sweeper" => Sweeper::from_config(&config).await.map(drop),
         other => panic!("template.yaml names a binary with no handler: {other}"),
     };
     built.unwrap_or_else(|e| panic!("{binary}: {e}"));
@@ -125,30 +126,53 @@ fn the_table_is_the_stores() {
     );
     assert_eq!(p["KeySchema"][0]["KeyType"].as_str(), Some("HASH"));
     assert_eq!(p["KeySchema"].as_vec().unwrap().len(), 1);
-    let gsi = &p["GlobalSecondaryIndexes"][0];
-    assert_eq!(p["GlobalSecondaryIndexes"].as_vec().unwrap().len(), 1);
-    assert_eq!(gsi["IndexName"].as_str(), Some(PROJECT_INDEX));
-    assert_eq!(
-        gsi["KeySchema"][0]["AttributeName"].as_str(),
-        Some(ATTR_PROJECT_ID)
-    );
-    assert_eq!(gsi["KeySchema"][0]["KeyType"].as_str(), Some("HASH"));
-    assert_eq!(
-        gsi["KeySchema"][1]["AttributeName"].as_str(),
-        Some(ATTR_CONNECTION_ID)
-    );
-    assert_eq!(gsi["KeySchema"][1]["KeyType"].as_str(), Some("RANGE"));
-    assert_eq!(
-        gsi["Projection"]["ProjectionType"].as_str(),
-        Some("INCLUDE")
-    );
-    let projected: BTreeSet<&str> = gsi["Projection"]["NonKeyAttributes"]
+    assert_eq!(p["GlobalSecondaryIndexes"].as_vec().unwrap().len(), 2);
+    let types: HashMap<&str, &str> = p["AttributeDefinitions"]
         .as_vec()
         .unwrap()
         .iter()
-        .filter_map(Yaml::as_str)
+        .map(|a| {
+            (
+                a["AttributeName"].as_str().unwrap(),
+                a["AttributeType"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(projected, INDEX_PROJECTION.into_iter().collect());
+    assert_eq!(
+        types[ATTR_RECONNECT_AT], "N",
+        "reconnect_at holds an epoch minute"
+    );
+    for (i, (index, partition)) in [
+        (PROJECT_INDEX, ATTR_PROJECT_ID),
+        (RECONNECT_INDEX, ATTR_RECONNECT_AT),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let gsi = &p["GlobalSecondaryIndexes"][i];
+        assert_eq!(gsi["IndexName"].as_str(), Some(index));
+        assert_eq!(
+            gsi["KeySchema"][0]["AttributeName"].as_str(),
+            Some(partition)
+        );
+        assert_eq!(gsi["KeySchema"][0]["KeyType"].as_str(), Some("HASH"));
+        assert_eq!(
+            gsi["KeySchema"][1]["AttributeName"].as_str(),
+            Some(ATTR_CONNECTION_ID)
+        );
+        assert_eq!(gsi["KeySchema"][1]["KeyType"].as_str(), Some("RANGE"));
+        assert_eq!(
+            gsi["Projection"]["ProjectionType"].as_str(),
+            Some("INCLUDE")
+        );
+        let projected: BTreeSet<&str> = gsi["Projection"]["NonKeyAttributes"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .filter_map(Yaml::as_str)
+            .collect();
+        assert_eq!(projected, INDEX_PROJECTION.into_iter().collect());
+    }
     assert_eq!(
         p["TimeToLiveSpecification"]["AttributeName"].as_str(),
         Some(ATTR_EXPIRES_AT)

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use realtime::connection::store::{Connection, ConnectionStore, PageStream, StoreError};
+use realtime::connection::store::{
+    Connection, ConnectionStore, PageStream, StoreError, reconnect_minute,
+};
 use realtime::delivery::fanout::{Backoff, FanOut, Summary};
 use realtime::delivery::sender::{ConnectionSender, PostOutcome};
 use realtime::memory::MemoryStore;
@@ -322,6 +324,9 @@ impl ConnectionStore for Gated {
     fn all_subscribers(&self) -> PageStream<'_> {
         self.inner.all_subscribers()
     }
+    fn reconnect_due(&self, minute: i64) -> PageStream<'_> {
+        self.inner.reconnect_due(minute)
+    }
     async fn approximate_total(&self) -> Result<u64, StoreError> {
         self.inner.approximate_total().await
     }
@@ -376,6 +381,60 @@ async fn oversized_events_go_out_as_cache_invalidate() {
         );
         assert_eq!(body["data"]["id"], "t-9");
     }
+}
+
+/// The sweeper's minute: the hint reaches exactly the connections due now, whatever their
+/// project, and nobody else.
+#[tokio::test]
+async fn the_sweep_hints_only_the_connections_due_this_minute() {
+    let store = Arc::new(MemoryStore::with_page_size(4));
+    let now = realtime::epoch_millis();
+    // 1 h 55 min ago (due now), 1 h 50 min ago, and just now.
+    let due_at = now - (2 * 3600 - 5 * 60) * 1000;
+    let mut due = Vec::new();
+    for i in 0..9 {
+        let project = (i % 2 == 0).then(Uuid::new_v4);
+        let id = format!("due{i}");
+        store
+            .insert(&Connection::new(&id, Uuid::new_v4(), project, due_at))
+            .await
+            .unwrap();
+        due.push(id);
+    }
+    for (id, at) in [("later", now - 110 * 60 * 1000), ("fresh", now)] {
+        store
+            .insert(&Connection::new(id, Uuid::new_v4(), None, at))
+            .await
+            .unwrap();
+    }
+    let sender = Arc::new(Scripted::default());
+    sender.script("due3", vec![PostOutcome::Gone]);
+    let fanout = FanOut::new(store.clone(), sender.clone());
+    // The minute of `due_at + 1 h 55 min`, as the schedule would run it.
+    let run_at = reconnect_minute(due_at) * 60_000 + 1_000;
+    let result = realtime::delivery::sweeper::sweep(&fanout, run_at, soon())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            result["recipients"].as_u64(),
+            result["delivered"].as_u64(),
+            result["gone"].as_u64()
+        ),
+        (Some(9), Some(8), Some(1))
+    );
+    due.retain(|id| id != "due3");
+    assert_eq!(sender.delivered_ids(), due);
+    for (_, frame) in sender.delivered.lock().unwrap().iter() {
+        assert_eq!(
+            frame,
+            &json!({"type": "reconnect", "reason": "max_duration"})
+        );
+    }
+    assert!(
+        store.get("due3").await.unwrap().is_none(),
+        "a 410 removes the connection"
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use realtime::connection::store::{
-    CONNECTION_TTL_SECONDS, Connection, ConnectionStore, StoreError,
+    CONNECTION_TTL_SECONDS, Connection, ConnectionStore, StoreError, reconnect_minute,
 };
 use realtime::memory::MemoryStore;
 use uuid::Uuid;
@@ -305,6 +305,54 @@ async fn remove_many_deletes_them_all(s: Subject) {
     s.store.remove_many(&[]).await.unwrap();
 }
 
+/// The reconnect index: among 3,000 connections opened over three hours, one minute's query
+/// finds exactly those that reach 1 h 55 min in that minute, over many pages, live ones only.
+async fn reconnect_due_finds_exactly_one_minute(s: Subject) {
+    let base = realtime::epoch_millis() - 2 * 3600 * 1000;
+    let opened: Vec<(String, i64)> = (0..3000)
+        .map(|i| (format!("due-{i:04}"), base + i * 3_600))
+        .collect();
+    futures::stream::iter(opened.iter())
+        .for_each_concurrent(32, |(id, at)| {
+            let store = s.store.clone();
+            async move {
+                let c = Connection::new(id.clone(), Uuid::new_v4(), None, *at);
+                store.insert(&c).await.unwrap();
+            }
+        })
+        .await;
+    let minute = reconnect_minute(base + 1500 * 3_600);
+    let mut expected: Vec<String> = opened
+        .iter()
+        .filter(|(_, at)| reconnect_minute(*at) == minute)
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert!(
+        (16..=17).contains(&expected.len()),
+        "one minute of connections opened 3.6 s apart"
+    );
+    // An item of the same minute whose TTL has passed (DynamoDB deletes it days late).
+    let mut stale = Connection::new("due-stale", Uuid::new_v4(), None, base + 1500 * 3_600);
+    stale.expires_at = realtime::epoch_seconds() - 1;
+    s.store.insert(&stale).await.unwrap();
+
+    let pages: Vec<_> = s.store.reconnect_due(minute).try_collect().await.unwrap();
+    assert!(pages.len() >= 2, "the minute spans pages of {PAGE}");
+    let mut found: Vec<String> = pages
+        .into_iter()
+        .flatten()
+        .map(|c| c.connection_id)
+        .collect();
+    found.sort();
+    expected.sort();
+    assert_eq!(found, expected);
+    assert_eq!(
+        reconnect_minute(base) * 60 - base / 1000,
+        6900 - (base / 1000).rem_euclid(60),
+        "due 1 h 55 min after connecting"
+    );
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -326,4 +374,5 @@ suite!(
     remove_deletes,
     everyone_spans_pages_and_skips_expired,
     remove_many_deletes_them_all,
+    reconnect_due_finds_exactly_one_minute,
 );

@@ -20,7 +20,8 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use crate::connection::store::{
-    Connection, ConnectionStore, PROJECT_INDEX, Page, PageStream, StoreError, Subscriber,
+    Connection, ConnectionStore, PROJECT_INDEX, Page, PageStream, RECONNECT_INDEX, StoreError,
+    Subscriber, reconnect_minute,
 };
 use crate::epoch_seconds;
 
@@ -28,6 +29,8 @@ pub const ATTR_CONNECTION_ID: &str = "connection_id";
 pub const ATTR_USER_ID: &str = "user_id";
 pub const ATTR_PROJECT_ID: &str = "project_id";
 pub const ATTR_CONNECTED_AT: &str = "connected_at";
+/// The epoch minute the connection is due its reconnect hint (key of [`RECONNECT_INDEX`]).
+pub const ATTR_RECONNECT_AT: &str = "reconnect_at";
 pub const ATTR_EXPIRES_AT: &str = "expires_at";
 /// Non-key attributes projected into the GSI.
 pub const INDEX_PROJECTION: [&str; 2] = [ATTR_USER_ID, ATTR_EXPIRES_AT];
@@ -159,9 +162,10 @@ impl DynamoStore {
         .boxed()
     }
 
+    /// One page of an index's partition `key = value`, live items only.
     async fn query_page(
         &self,
-        project_id: Uuid,
+        (index, key, value): (&str, &str, AttributeValue),
         start: Option<Item>,
         now: i64,
     ) -> Result<(Page, Option<Item>), StoreError> {
@@ -169,10 +173,11 @@ impl DynamoStore {
             .client
             .query()
             .table_name(&self.table)
-            .index_name(PROJECT_INDEX)
-            .key_condition_expression("project_id = :p")
+            .index_name(index)
+            .key_condition_expression("#k = :p")
             .filter_expression("expires_at > :now")
-            .expression_attribute_values(":p", AttributeValue::S(project_id.to_string()))
+            .expression_attribute_names("#k", key)
+            .expression_attribute_values(":p", value)
             .expression_attribute_values(":now", number(now))
             .set_exclusive_start_key(start)
             .set_limit(self.page_limit)
@@ -259,7 +264,26 @@ impl ConnectionStore for DynamoStore {
 
     fn project_subscribers(&self, project_id: Uuid) -> PageStream<'_> {
         let now = epoch_seconds();
-        self.pages(move |start| self.query_page(project_id, start, now))
+        let partition = AttributeValue::S(project_id.to_string());
+        self.pages(move |start| {
+            self.query_page(
+                (PROJECT_INDEX, ATTR_PROJECT_ID, partition.clone()),
+                start,
+                now,
+            )
+        })
+    }
+
+    fn reconnect_due(&self, minute: i64) -> PageStream<'_> {
+        let now = epoch_seconds();
+        let partition = number(minute);
+        self.pages(move |start| {
+            self.query_page(
+                (RECONNECT_INDEX, ATTR_RECONNECT_AT, partition.clone()),
+                start,
+                now,
+            )
+        })
     }
 
     fn all_subscribers(&self) -> PageStream<'_> {
@@ -345,6 +369,10 @@ fn item_from_connection(c: &Connection) -> Item {
             AttributeValue::S(c.user_id.to_string()),
         ),
         (ATTR_CONNECTED_AT.to_owned(), number(c.connected_at)),
+        (
+            ATTR_RECONNECT_AT.to_owned(),
+            number(reconnect_minute(c.connected_at)),
+        ),
         (ATTR_EXPIRES_AT.to_owned(), number(c.expires_at)),
     ]);
     if let Some(p) = c.project_id {
@@ -389,9 +417,14 @@ fn subscriber_from_item(item: &Item) -> Option<Subscriber> {
 #[cfg(feature = "dev")]
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
     let attr = |name: &str| {
+        let kind = if name == ATTR_RECONNECT_AT {
+            ScalarAttributeType::N
+        } else {
+            ScalarAttributeType::S
+        };
         AttributeDefinition::builder()
             .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
+            .attribute_type(kind)
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     };
@@ -402,27 +435,31 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     };
-    let index = GlobalSecondaryIndex::builder()
-        .index_name(PROJECT_INDEX)
-        .key_schema(key(ATTR_PROJECT_ID, KeyType::Hash)?)
-        .key_schema(key(ATTR_CONNECTION_ID, KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::Include)
-                .set_non_key_attributes(Some(
-                    INDEX_PROJECTION.iter().map(|s| s.to_string()).collect(),
-                ))
-                .build(),
-        )
-        .build()
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let index = |name: &str, partition: &str| {
+        GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key(partition, KeyType::Hash)?)
+            .key_schema(key(ATTR_CONNECTION_ID, KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::Include)
+                    .set_non_key_attributes(Some(
+                        INDEX_PROJECTION.iter().map(|s| s.to_string()).collect(),
+                    ))
+                    .build(),
+            )
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    };
     client
         .create_table()
         .table_name(table)
         .attribute_definitions(attr(ATTR_CONNECTION_ID)?)
         .attribute_definitions(attr(ATTR_PROJECT_ID)?)
+        .attribute_definitions(attr(ATTR_RECONNECT_AT)?)
         .key_schema(key(ATTR_CONNECTION_ID, KeyType::Hash)?)
-        .global_secondary_indexes(index)
+        .global_secondary_indexes(index(PROJECT_INDEX, ATTR_PROJECT_ID)?)
+        .global_secondary_indexes(index(RECONNECT_INDEX, ATTR_RECONNECT_AT)?)
         .billing_mode(BillingMode::PayPerRequest)
         .sse_specification(SseSpecification::builder().enabled(true).build())
         .send()

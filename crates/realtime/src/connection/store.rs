@@ -17,6 +17,20 @@ pub const CONNECTION_TTL_SECONDS: i64 = 24 * 60 * 60;
 /// Name of the sparse GSI on `project_id`.
 pub const PROJECT_INDEX: &str = "project_id-index";
 
+/// Name of the GSI on the minute each connection is due its reconnect hint (partition
+/// `reconnect_at`, sort `connection_id`): the sweeper reads one partition a minute instead of
+/// scanning the table.
+pub const RECONNECT_INDEX: &str = "reconnect_at-index";
+
+/// The epoch minute in which a connection opened at `connected_at` (epoch ms) is due its
+/// reconnect hint: [`RECONNECT_HINT_LEAD`](crate::wire::events::RECONNECT_HINT_LEAD) before
+/// API Gateway's maximum duration (1 h 55 min after it opened).
+pub fn reconnect_minute(connected_at: i64) -> i64 {
+    let after =
+        crate::wire::events::MAX_CONNECTION_DURATION - crate::wire::events::RECONNECT_HINT_LEAD;
+    (connected_at.div_euclid(1000) + after.as_secs() as i64).div_euclid(60)
+}
+
 /// One connection, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connection {
@@ -113,6 +127,10 @@ pub trait ConnectionStore: Send + Sync {
 
     /// Every live connection, subscribed or not, page by page (a `resync` to everyone).
     fn all_subscribers(&self) -> PageStream<'_>;
+
+    /// Live connections whose reconnect hint is due in epoch minute `minute`
+    /// ([`reconnect_minute`]), in pages.
+    fn reconnect_due(&self, minute: i64) -> PageStream<'_>;
 
     /// Number of connections in the store; may be approximate (see the adapter).
     async fn approximate_total(&self) -> Result<u64, StoreError>;

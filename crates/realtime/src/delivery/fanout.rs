@@ -127,6 +127,16 @@ impl FanOut {
         .await
     }
 
+    /// Deliver `payload` to every connection of `pages` (the reconnect sweep's audience).
+    pub async fn deliver(
+        &self,
+        pages: crate::connection::store::PageStream<'_>,
+        payload: &[u8],
+        deadline: Instant,
+    ) -> Result<Summary, StoreError> {
+        self.post_all(pages, payload, None, deadline).await
+    }
+
     async fn post_all(
         &self,
         mut pages: crate::connection::store::PageStream<'_>,

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use crate::connection::store::{
-    Connection, ConnectionStore, Page, PageStream, StoreError, Subscriber,
+    Connection, ConnectionStore, Page, PageStream, StoreError, Subscriber, reconnect_minute,
 };
 use crate::epoch_seconds;
 
@@ -192,12 +192,28 @@ impl ConnectionStore for MemoryStore {
     }
 
     fn all_subscribers(&self) -> PageStream<'_> {
+        self.live_pages(|_| true)
+    }
+
+    fn reconnect_due(&self, minute: i64) -> PageStream<'_> {
+        self.live_pages(|c| reconnect_minute(c.connected_at) == minute)
+    }
+
+    /// Exact for this store: every item, expired ones included, as DynamoDB's count would be.
+    async fn approximate_total(&self) -> Result<u64, StoreError> {
+        Ok(self.read().connections.len() as u64)
+    }
+}
+
+impl MemoryStore {
+    /// Live connections matching `filter`, sorted by id, in pages.
+    fn live_pages(&self, filter: impl Fn(&Connection) -> bool) -> PageStream<'_> {
         let now = epoch_seconds();
         let mut live: Vec<Subscriber> = self
             .read()
             .connections
             .values()
-            .filter(|c| c.is_live(now))
+            .filter(|c| c.is_live(now) && filter(c))
             .map(|c| Subscriber {
                 connection_id: c.connection_id.clone(),
                 user_id: c.user_id,
@@ -210,10 +226,5 @@ impl ConnectionStore for MemoryStore {
             .map(|c| Ok(c.to_vec()))
             .collect();
         futures::stream::iter(pages).boxed()
-    }
-
-    /// Exact for this store: every item, expired ones included, as DynamoDB's count would be.
-    async fn approximate_total(&self) -> Result<u64, StoreError> {
-        Ok(self.read().connections.len() as u64)
     }
 }

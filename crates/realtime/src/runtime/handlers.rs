@@ -15,8 +15,8 @@ use crate::connection::auth::Authenticator;
 use crate::connection::membership::Membership;
 use crate::connection::store::ConnectionStore;
 use crate::connection::{lifecycle, status};
-use crate::delivery::broadcaster;
 use crate::delivery::fanout::FanOut;
+use crate::delivery::{broadcaster, sweeper};
 use crate::runtime::config::{Config, ConfigError};
 use crate::runtime::wiring::Wiring;
 
@@ -136,6 +136,26 @@ impl Broadcaster {
             deadline,
         )
         .await?)
+    }
+}
+
+/// `functions/sweeper`: started every minute by a schedule; sends the reconnect hint.
+pub struct Sweeper {
+    pub fanout: Arc<FanOut>,
+}
+
+impl Sweeper {
+    /// Built by [`Wiring::sweeper`], the one wiring.
+    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        Wiring::new(config).sweeper().await
+    }
+
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<serde_json::Value>,
+    ) -> Result<serde_json::Value, Error> {
+        let deadline = broadcaster::deadline_from(event.context.deadline);
+        Ok(sweeper::sweep(&self.fanout, crate::epoch_millis(), deadline).await?)
     }
 }
 

@@ -17,7 +17,9 @@ use crate::delivery::fanout::FanOut;
 use crate::delivery::sender::ConnectionSender;
 use crate::relay::Relay;
 use crate::runtime::config::{Config, ConfigError, MembershipMode, sdk_config};
-use crate::runtime::handlers::{Broadcaster, Connect, Disconnect, Handlers, Message, Status};
+use crate::runtime::handlers::{
+    Broadcaster, Connect, Disconnect, Handlers, Message, Status, Sweeper,
+};
 
 /// Builds each component once, from the configuration or from what was provided.
 pub struct Wiring {
@@ -176,6 +178,13 @@ impl Wiring {
 
     pub async fn broadcaster(&self) -> Result<Broadcaster, ConfigError> {
         Ok(Broadcaster {
+            fanout: Arc::new(self.fanout().await?),
+        })
+    }
+
+    /// The reconnect sweep: fan-out over the store and the sender, like the broadcaster's.
+    pub async fn sweeper(&self) -> Result<Sweeper, ConfigError> {
+        Ok(Sweeper {
             fanout: Arc::new(self.fanout().await?),
         })
     }
