@@ -37,7 +37,7 @@ check() { # name, function, fixture, expected text
   fi
 }
 check connect connect tests/events/connect.json '"statusCode":200'
-check subscribe subscribe tests/events/subscribe.json '{\"type\":\"subscribed\",\"project_id\":\"aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa\"}'
+check subscribe subscribe tests/events/subscribe.json '{\"type\":\"subscribed\",\"message\":\"subscribed\",\"project_id\":\"aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa\"}'
 check ping subscribe tests/events/ping.json '{\"type\":\"pong\"}'
 check bad-token connect tests/events/connect-bad-token.json '"statusCode":401'
 check disconnect disconnect tests/events/disconnect.json '"statusCode":200'

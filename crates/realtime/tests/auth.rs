@@ -292,6 +292,28 @@ async fn bad_tokens_are_refused_with_401_and_nothing_is_written() {
             None,
             false,
         ),
+        // RFC 7519 §4.1.3: `aud` may be an array, of which one must be ours.
+        (
+            "audience in an array",
+            Some(sign(&with(
+                good_claims(),
+                "aud",
+                json!(["other", AUDIENCE]),
+            ))),
+            None,
+            false,
+        ),
+        // RFC 7519 §2: NumericDate may be a non-integer.
+        (
+            "non-integer exp and nbf",
+            Some(sign(&with(
+                with(good_claims(), "exp", json!(now() as f64 + 600.5)),
+                "nbf",
+                json!(now() as f64 - 0.25),
+            ))),
+            None,
+            false,
+        ),
     ];
     for (i, (name, query, protocol, selects)) in ok.iter().enumerate() {
         let id = format!("ok-{i}");

@@ -51,19 +51,45 @@ pub enum AuthError {
     Invalid(String),
 }
 
-/// Claims this service reads. Others are ignored.
+/// Claims this service reads. Others are ignored. Shapes follow RFC 7519: dates may be
+/// non-integer NumericDates, `aud` a string or an array (jsonwebtoken validates both; these
+/// types only have to accept them).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
-    pub exp: u64,
+    pub exp: NumericDate,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nbf: Option<u64>,
+    pub nbf: Option<NumericDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iat: Option<u64>,
+    pub iat: Option<NumericDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<Audience>,
+}
+
+/// RFC 7519 NumericDate: seconds since the epoch, integer or not; kept in whole seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct NumericDate(pub u64);
+
+impl<'de> Deserialize<'de> for NumericDate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let seconds = f64::deserialize(d)?;
+        if seconds.is_finite() && seconds >= 0.0 && seconds < u64::MAX as f64 {
+            Ok(NumericDate(seconds as u64))
+        } else {
+            Err(serde::de::Error::custom("not a NumericDate"))
+        }
+    }
+}
+
+/// `aud`: one audience or several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// Where the token was found.
@@ -201,11 +227,11 @@ pub fn mint(config: &JwtConfig, user: Uuid, ttl_seconds: u64) -> String {
     let now = jsonwebtoken::get_current_timestamp();
     let claims = Claims {
         sub: user.to_string(),
-        exp: now + ttl_seconds,
+        exp: NumericDate(now + ttl_seconds),
         nbf: None,
-        iat: Some(now),
+        iat: Some(NumericDate(now)),
         iss: config.issuer.clone(),
-        aud: config.audience.clone(),
+        aud: config.audience.clone().map(Audience::One),
     };
     mint_claims(&config.secret, &claims)
 }

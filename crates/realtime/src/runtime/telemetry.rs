@@ -15,7 +15,20 @@ pub fn json_subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
+    subscriber_with(writer, std::env::var("RUST_LOG").ok().as_deref())
+}
+
+/// [`json_subscriber`] with the directives given rather than read from `RUST_LOG`.
+fn subscriber_with<W>(
+    writer: W,
+    directives: Option<&str>,
+) -> impl tracing::Subscriber + Send + Sync + use<W>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     tracing_subscriber::fmt()
+        // The builder's own default stops at INFO; the directives below do the filtering.
+        .with_max_level(tracing::Level::TRACE)
         .json()
         .flatten_event(true)
         .with_current_span(false)
@@ -24,7 +37,7 @@ where
         .with_ansi(false)
         .with_writer(writer)
         .finish()
-        .with(level_filter(std::env::var("RUST_LOG").ok().as_deref()))
+        .with(level_filter(directives))
 }
 
 /// `RUST_LOG`'s directives, or `info` when unset or unparsable.
@@ -41,8 +54,54 @@ pub fn init() {
 
 #[cfg(test)]
 mod tests {
-    use super::level_filter;
+    use super::{level_filter, subscriber_with};
+    use std::sync::{Arc, Mutex};
     use tracing::Level;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'a self) -> Buffer {
+            self.clone()
+        }
+    }
+
+    fn logged(directives: Option<&str>) -> String {
+        let buffer = Buffer::default();
+        tracing::subscriber::with_default(subscriber_with(buffer.clone(), directives), || {
+            tracing::debug!(step = 1, "a debug line");
+            tracing::info!(step = 2, "an info line");
+        });
+        String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn rust_log_debug_writes_debug_lines() {
+        let debug = logged(Some("debug"));
+        assert!(
+            debug.contains("a debug line") && debug.contains("an info line"),
+            "{debug}"
+        );
+        let per_target = logged(Some("info,realtime=debug"));
+        assert!(per_target.contains("a debug line"), "{per_target}");
+        let default = logged(None);
+        assert!(
+            !default.contains("a debug line") && default.contains("an info line"),
+            "{default}"
+        );
+    }
 
     #[test]
     fn rust_log_sets_the_level_default_info() {

@@ -14,6 +14,15 @@ use uuid::Uuid;
 use crate::wire::events::{ACTIONS, Event, EventType, RESOURCES};
 
 pub use realtime_client::MAX_INVOCATION_BYTES;
+/// Frames the server itself sends in reply or control; never accepted as event types.
+pub const REPLY_TYPES: [&str; 6] = [
+    "subscribed",
+    "unsubscribed",
+    "pong",
+    "refreshed",
+    "error",
+    "reconnect",
+];
 /// Longest connection id accepted in `exclude_connection_id`.
 const MAX_CONNECTION_ID: usize = 128;
 
@@ -93,6 +102,14 @@ impl Broadcast {
         let event = if object.contains_key("type") {
             let kind = string(object, "type")?.ok_or_else(|| invalid("type", "is required"))?;
             EventType::parse(kind).map_err(|e| invalid("type", e))?;
+            if REPLY_TYPES.contains(&kind) {
+                return Err(invalid(
+                    "type",
+                    format!(
+                        "{kind:?} is a reply or control frame of the protocol, not an event type"
+                    ),
+                ));
+            }
             let resource = string(object, "resource")?.map(str::to_owned);
             let action = string(object, "action")?.map(str::to_owned);
             if resource.as_deref().is_some_and(|r| !RESOURCES.contains(&r)) {
@@ -122,15 +139,33 @@ impl Broadcast {
             ));
         };
 
+        let mut event = event;
         let audience = if project == "*" {
             if event.kind != EventType::Resync.as_str() {
                 return Err(invalid("project_id", "\"*\" is only allowed for resync"));
             }
+            // Every connection of every project gets the same fixed frame, whatever the
+            // invoker put in it.
+            event = Event {
+                resource: None,
+                action: None,
+                id: None,
+                ids: None,
+                data: json!({}),
+                ..event
+            };
             Audience::Everyone
         } else {
-            Audience::Project(
-                Uuid::parse_str(project).map_err(|_| invalid("project_id", "must be a UUID"))?,
-            )
+            let project =
+                Uuid::parse_str(project).map_err(|_| invalid("project_id", "must be a UUID"))?;
+            // One spelling per project: the canonical lower-case form, echoed and compared.
+            event.project_id = project.to_string();
+            if let Some(data) = event.data.get_mut("project_id")
+                && data.is_string()
+            {
+                *data = json!(event.project_id);
+            }
+            Audience::Project(project)
         };
         Ok(Broadcast {
             audience,
@@ -307,6 +342,50 @@ mod tests {
         .unwrap();
         assert!(typed.get("id").is_none() && typed.get("resource").is_none());
         assert_eq!(typed["data"], json!({"id": "t-1"}));
+    }
+
+    #[test]
+    fn reply_types_are_not_event_types() {
+        for kind in REPLY_TYPES {
+            let err = parse(json!({"project_id": P, "type": kind, "data": {}})).unwrap_err();
+            assert_eq!(err.field, "type", "{kind}");
+            assert!(err.message.contains("reply"), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn project_ids_are_canonical_whatever_their_spelling() {
+        let upper = P.to_uppercase();
+        for spelling in [upper.clone(), format!("{{{upper}}}"), P.replace('-', "")] {
+            let b = parse(json!({"project_id": spelling, "type": "task_updated"})).unwrap();
+            assert_eq!(b.audience, Audience::Project(Uuid::parse_str(P).unwrap()));
+            assert_eq!(b.event.project_id, P, "{spelling}");
+        }
+        let t =
+            parse(json!({"resource": "task", "id": "t", "action": "UPDATE", "projectId": upper}))
+                .unwrap();
+        let sent: Value = serde_json::from_str(&t.event.to_json()).unwrap();
+        assert_eq!(
+            (
+                sent["project_id"].as_str(),
+                sent["data"]["project_id"].as_str()
+            ),
+            (Some(P), Some(P))
+        );
+    }
+
+    #[test]
+    fn resync_to_everyone_is_the_fixed_frame_whatever_it_carries() {
+        let b = parse(
+            json!({"project_id": "*", "type": "resync", "resource": "task", "action": "DELETE",
+                             "data": {"html": "<script>", "id": "x"}}),
+        )
+        .unwrap();
+        let sent: Value = serde_json::from_str(&b.event.to_json()).unwrap();
+        assert_eq!(
+            sent,
+            json!({"type": "resync", "project_id": "*", "data": {}, "event_id": Uuid::nil(), "timestamp": NOW})
+        );
     }
 
     #[test]
