@@ -214,6 +214,39 @@ async fn retries_throttles_and_server_errors_and_removes_only_the_gone() {
     }
 }
 
+/// A post that hangs longer than the time left (the SDK's attempt timeout is 3 s) still ends
+/// at the deadline: the invocation returns before Lambda's timeout.
+#[tokio::test]
+async fn a_hanging_post_ends_at_the_deadline() {
+    let store = Arc::new(MemoryStore::new());
+    let (project, ids) = project_with(&*store, 5).await;
+    let sender = Arc::new(Scripted {
+        latency: Duration::from_secs(3),
+        ..Default::default()
+    });
+    let fanout = FanOut::new(store.clone(), sender.clone());
+    let began = Instant::now();
+    let summary = fanout
+        .broadcast(
+            &event(project, json!({})),
+            Instant::now() + Duration::from_millis(200),
+        )
+        .await
+        .unwrap();
+    assert!(
+        began.elapsed() < Duration::from_millis(1500),
+        "returned {:?} after a 200 ms deadline",
+        began.elapsed()
+    );
+    assert_eq!(
+        (summary.recipients, summary.delivered, summary.failed),
+        (5, 0, 5)
+    );
+    for id in &ids {
+        assert!(store.get(id).await.unwrap().is_some(), "kept");
+    }
+}
+
 #[tokio::test]
 async fn gives_up_at_the_deadline_and_keeps_the_connection() {
     let store = Arc::new(MemoryStore::new());

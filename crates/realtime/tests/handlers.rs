@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use common::{CONNECTION, PROJECT, USER, body_json, count_items, http_fixture, ws_fixture};
 use realtime::connection::auth::Authenticator;
-use realtime::connection::store::ConnectionStore;
+use realtime::connection::store::{Connection, ConnectionStore, PageStream, StoreError};
 use realtime::lambda_runtime::{Context, LambdaEvent};
 use realtime::memory::MemberList;
 use realtime::runtime::handlers::{Connect, Disconnect, Message, Status};
@@ -340,4 +340,58 @@ async fn status_counts_connections_and_distinct_users() {
     let mut want = vec![USER, second_user];
     want.sort();
     assert_eq!(body["user_ids"], json!(want));
+}
+
+/// A store whose insert is written and then reported as a timeout, as a DynamoDB `PutItem`
+/// that succeeded after the client gave up.
+struct WrittenThenTimedOut(realtime::memory::MemoryStore);
+
+#[async_trait::async_trait]
+impl ConnectionStore for WrittenThenTimedOut {
+    async fn insert(&self, c: &Connection) -> Result<(), StoreError> {
+        self.0.insert(c).await?;
+        Err(StoreError::Unavailable("operation timed out".into()))
+    }
+    async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+        self.0.get(id).await
+    }
+    async fn subscribe(&self, id: &str, p: Uuid) -> Result<Connection, StoreError> {
+        self.0.subscribe(id, p).await
+    }
+    async fn unsubscribe(&self, id: &str) -> Result<Connection, StoreError> {
+        self.0.unsubscribe(id).await
+    }
+    async fn remove(&self, id: &str) -> Result<(), StoreError> {
+        self.0.remove(id).await
+    }
+    fn project_subscribers(&self, p: Uuid) -> PageStream<'_> {
+        self.0.project_subscribers(p)
+    }
+    fn all_subscribers(&self) -> PageStream<'_> {
+        self.0.all_subscribers()
+    }
+    fn reconnect_due(&self, minute: i64) -> PageStream<'_> {
+        self.0.reconnect_due(minute)
+    }
+    async fn approximate_total(&self) -> Result<u64, StoreError> {
+        self.0.approximate_total().await
+    }
+}
+
+#[tokio::test]
+async fn a_connect_whose_write_timed_out_leaves_nothing_stored() {
+    let store = Arc::new(WrittenThenTimedOut(realtime::memory::MemoryStore::new()));
+    let connect = Connect {
+        store: store.clone(),
+        membership: Arc::new(MemberList::new([(PROJECT, USER)])),
+        authenticator: Arc::new(Authenticator::new(&common::dev_jwt())),
+    };
+    let r = connect.handle(event(ws_fixture("connect"))).await.unwrap();
+    assert!(r.status_code >= 500, "refused: {}", r.status_code);
+    assert_eq!(
+        store.0.get(CONNECTION).await.unwrap(),
+        None,
+        "the refused connection is not kept"
+    );
+    assert_eq!(store.0.approximate_total().await.unwrap(), 0);
 }

@@ -144,6 +144,11 @@ pub async fn on_connect(
     let connection = Connection::new(connection_id, user, project, connected_at);
     if let Err(e) = store.insert(&connection).await {
         tracing::error!(route = ROUTE_CONNECT, connection_id, user_id = %user, error = %e, "cannot record connection");
+        // A write that timed out may still have happened: the refused connection must not
+        // stay stored (it would be counted and posted to until its TTL).
+        if let Err(e) = store.remove(connection_id).await {
+            tracing::error!(route = ROUTE_CONNECT, connection_id, error = %e, "cannot remove the refused connection; TTL will expire it");
+        }
         return refuse(store_unavailable(e));
     }
     tracing::info!(

@@ -89,8 +89,9 @@ pub enum StoreError {
     Unavailable(String),
 }
 
-/// The connection store port. Implementations: [`dynamo::DynamoStore`] (production, tests on
-/// DynamoDB Local) and [`memory::MemoryStore`] (dev server default, tests).
+/// The connection store port. Implementations: [`crate::aws::dynamo::DynamoStore`]
+/// (production, tests on DynamoDB Local) and [`crate::memory::MemoryStore`] (dev server
+/// default, tests).
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
     /// Record a new connection (overwrites an item with the same id).

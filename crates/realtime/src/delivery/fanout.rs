@@ -238,7 +238,20 @@ async fn deliver(
 ) -> PostOutcome {
     let mut attempt = 0;
     loop {
-        match sender.post(connection_id, payload).await {
+        // No post outlives the deadline, whatever the transport's own timeout: past it the
+        // invocation must report and return before Lambda's timeout (or Lambda retries it and
+        // everyone gets the event again).
+        let Ok(outcome) =
+            tokio::time::timeout_at(deadline.into(), sender.post(connection_id, payload)).await
+        else {
+            tracing::warn!(
+                connection_id,
+                attempts = attempt + 1,
+                "no answer before the deadline; connection kept"
+            );
+            return PostOutcome::Retry("no answer before the deadline".to_owned());
+        };
+        match outcome {
             PostOutcome::Retry(reason) => {
                 let delay = backoff.delay(attempt);
                 if Instant::now() + delay >= deadline {
