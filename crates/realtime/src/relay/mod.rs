@@ -195,6 +195,17 @@ async fn listen(database_url: String, tx: mpsc::Sender<Heard>) {
     }
 }
 
+/// The broadcaster payloads the relay makes of these notifications when they arrive in one
+/// burst (tests and the fuzz suite; the relay itself batches as it hears them).
+#[cfg(feature = "dev")]
+pub fn coalesce<'a>(notifications: impl IntoIterator<Item = &'a str>) -> Vec<Value> {
+    let mut batch = Batch::default();
+    for n in notifications {
+        batch.add(n);
+    }
+    batch.events()
+}
+
 /// Notifications grouped by (project, resource, action), in order of first appearance.
 #[derive(Default)]
 struct Batch {
