@@ -309,3 +309,68 @@ async fn randomised_isolation_nothing_crosses_nothing_lost_nothing_doubled() {
         .shutdown()
         .await;
 }
+
+/// The Invoke API's queue of asynchronous invocations is bounded, in number and in bytes, as
+/// Lambda's is: past it the caller gets 429 `TooManyRequestsException` (and the SDK's own
+/// retries try again); what was accepted is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_invoke_queue_answers_too_many_requests() {
+    let server = start(StoreKind::Memory, |o| {
+        o.invoke_queue = 2;
+        o.invoke_queue_mb = 1;
+        // Each accepted invocation stays in the queue for at least this long.
+        o.post_latency_ms = 2_000;
+    })
+    .await;
+    let project = Uuid::new_v4();
+    let (mut ws, _) = client(&server, project).await;
+    let event = |n: u32, pad: usize| json!({"project_id": project, "type": "task_updated", "data": {"n": n, "pad": "x".repeat(pad)}});
+    let send = |payload: Value| {
+        let lambda = lambda(&server);
+        async move {
+            lambda
+                .invoke()
+                .function_name("broadcaster")
+                .invocation_type(InvocationType::Event)
+                .payload(Blob::new(payload.to_string()))
+                .send()
+                .await
+        }
+    };
+    // Bytes: one invocation of 0.6 MB fits the 1 MB budget, a second does not.
+    assert_eq!(send(event(1, 600_000)).await.unwrap().status_code(), 202);
+    let err = send(event(2, 600_000)).await.unwrap_err();
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_too_many_requests_exception()),
+        "{err:?}"
+    );
+    // Number: a second small one fits (two places), a third does not.
+    assert_eq!(send(event(3, 0)).await.unwrap().status_code(), 202);
+    let err = send(event(4, 0)).await.unwrap_err();
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_too_many_requests_exception()),
+        "{err:?}"
+    );
+    // The accepted ones arrive (the 0.6 MB one as the cache_invalidate of its resource, being
+    // over 128 KB); the refused ones never do.
+    let mut got: Vec<(String, Value)> = Vec::new();
+    for _ in 0..2 {
+        let frame = recv(&mut ws).await;
+        got.push((
+            frame["type"].as_str().unwrap().to_owned(),
+            frame["data"]["n"].clone(),
+        ));
+    }
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        vec![
+            ("cache_invalidate".to_owned(), Value::Null),
+            ("task_updated".to_owned(), json!(3))
+        ]
+    );
+    nothing_pending(&mut ws).await;
+    server.shutdown().await;
+}

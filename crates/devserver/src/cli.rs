@@ -92,6 +92,13 @@ pub struct DevOptions {
         default_value_t = 7200
     )]
     pub max_duration_s: u64,
+    /// Asynchronous invocations accepted and not finished before the Invoke API answers 429
+    /// TooManyRequestsException (Lambda's event queue is bounded too).
+    #[arg(long, env = "DEVHIVE_INVOKE_QUEUE", default_value_t = 1000)]
+    pub invoke_queue: usize,
+    /// Megabytes of payload those invocations may hold before 429.
+    #[arg(long, env = "DEVHIVE_INVOKE_QUEUE_MB", default_value_t = 64)]
+    pub invoke_queue_mb: usize,
     /// How the in-process broadcaster delivers: http (as on AWS) or direct (no local HTTP hop).
     #[arg(long, env = "DEVHIVE_DELIVERY", value_enum, default_value_t = Delivery::Http)]
     pub delivery: Delivery,
@@ -111,6 +118,8 @@ impl Default for DevOptions {
             query_page_limit: 0,
             max_duration_s: 7200,
             delivery: Delivery::Http,
+            invoke_queue: 1000,
+            invoke_queue_mb: 64,
         }
     }
 }

@@ -65,7 +65,20 @@ pub async fn invoke(
         .unwrap_or("RequestResponse");
     match invocation_type {
         "Event" => {
+            let Some(place) = app.invoke_queue.enter(body.len()) else {
+                tracing::warn!(
+                    pending = app.invoke_queue.pending(),
+                    "Invoke queue full: 429 TooManyRequestsException"
+                );
+                return aws_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TooManyRequestsException",
+                    "Rate Exceeded. (the dev server's queue of asynchronous invocations is full: --invoke-queue, --invoke-queue-mb)",
+                );
+            };
             tokio::spawn(async move {
+                // Held until this invocation has run.
+                let _place = place;
                 // Queued like Lambda's asynchronous invocations: at most CONCURRENCY run at once,
                 // each with its own timeout from the moment it starts.
                 let Ok(_slot) = app.invocations.acquire().await else {

@@ -29,7 +29,7 @@ use crate::cli::{Delivery, DevOptions, StoreKind};
 use crate::faults::Faults;
 use crate::gateway::Gateway;
 use crate::management::DirectSender;
-use crate::state::{App, INVOKE_CONCURRENCY, lambda_event};
+use crate::state::{App, INVOKE_CONCURRENCY, InvokeQueue, lambda_event};
 use crate::{events, lambda_api, management, ws};
 
 /// Table name when the dev server uses DynamoDB and `CONNECTIONS_TABLE` is unset.
@@ -156,6 +156,10 @@ impl DevServer {
             gateway,
             broadcaster_name,
             invocations: tokio::sync::Semaphore::new(INVOKE_CONCURRENCY),
+            invoke_queue: Arc::new(InvokeQueue::new(
+                options.invoke_queue,
+                options.invoke_queue_mb * 1024 * 1024,
+            )),
             options,
         });
         let relay_summary = match &relay {

@@ -4,6 +4,7 @@
 //! it imports none of them.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use realtime::aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use realtime::connection::store::ConnectionStore;
@@ -17,6 +18,55 @@ use crate::gateway::Gateway;
 /// wait their turn. Bounds the posts in flight, and so the connections, of the dev server.
 pub const INVOKE_CONCURRENCY: usize = 16;
 
+/// Asynchronous invocations accepted and not yet finished, bounded in number and bytes, as
+/// Lambda bounds its event queue: past either bound the Invoke API answers 429
+/// `TooManyRequestsException` and the caller retries (the SDK does so by itself).
+pub struct InvokeQueue {
+    pending: AtomicUsize,
+    bytes: AtomicUsize,
+    max_pending: usize,
+    max_bytes: usize,
+}
+
+/// A place in the [`InvokeQueue`], given back when dropped.
+pub struct Place {
+    queue: Arc<InvokeQueue>,
+    bytes: usize,
+}
+
+impl InvokeQueue {
+    pub fn new(max_pending: usize, max_bytes: usize) -> Self {
+        InvokeQueue {
+            pending: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            max_pending,
+            max_bytes,
+        }
+    }
+
+    /// A place for an invocation of `bytes`, or `None` when the queue is full.
+    pub fn enter(self: &Arc<Self>, bytes: usize) -> Option<Place> {
+        let pending = self.pending.fetch_add(1, Ordering::SeqCst);
+        let queued = self.bytes.fetch_add(bytes, Ordering::SeqCst);
+        let place = Place {
+            queue: self.clone(),
+            bytes,
+        };
+        (pending < self.max_pending && queued + bytes <= self.max_bytes).then_some(place)
+    }
+
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.queue.pending.fetch_sub(1, Ordering::SeqCst);
+        self.queue.bytes.fetch_sub(self.bytes, Ordering::SeqCst);
+    }
+}
+
 pub struct App {
     /// The five Lambda handlers, as `realtime::runtime::wiring` builds them.
     pub handlers: Handlers,
@@ -25,6 +75,8 @@ pub struct App {
     pub broadcaster_name: String,
     /// Slots for background (`Event`) invocations.
     pub invocations: tokio::sync::Semaphore,
+    /// Background invocations accepted and not finished.
+    pub invoke_queue: Arc<InvokeQueue>,
     pub options: DevOptions,
 }
 
