@@ -374,3 +374,61 @@ async fn a_full_invoke_queue_answers_too_many_requests() {
     nothing_pending(&mut ws).await;
     server.shutdown().await;
 }
+
+/// What a Rust HTTP handler links: `realtime-client`'s publisher, over the real Lambda SDK
+/// client, against the dev server's Invoke API, reaches the project's clients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_publisher_reaches_clients_through_the_invoke_api() {
+    use realtime_client::{EventType, Invocation, LambdaInvoker, Publisher};
+    let server = start(StoreKind::Memory, |_| {}).await;
+    let project = Uuid::new_v4();
+    let (mut sender_ws, sender_user) = client(&server, project).await;
+    let (mut other_ws, _) = client(&server, project).await;
+    let sender_conn = connection_of(&server, project, sender_user).await;
+    let publisher = Publisher::new(
+        Arc::new(LambdaInvoker::new(
+            realtime_client::sdk::local_lambda_client(&server.http_url()),
+        )),
+        Some("broadcaster".into()),
+    );
+    let mut invocation = Invocation::new(
+        project,
+        EventType::MessageCreated,
+        json!({"id": "m1", "content": "hello"}),
+    );
+    invocation.exclude_connection_id = Some(sender_conn);
+    let event_id = publisher
+        .publish_invocation(invocation)
+        .await
+        .expect("published");
+    let got = recv(&mut other_ws).await;
+    assert_eq!(
+        (
+            got["type"].as_str(),
+            got["event_id"].as_str(),
+            got["data"]["content"].as_str()
+        ),
+        (
+            Some("message_created"),
+            Some(event_id.to_string().as_str()),
+            Some("hello")
+        )
+    );
+    nothing_pending(&mut sender_ws).await;
+    // A publisher pointed at a function the server does not know fails quietly: no event id,
+    // and the caller's request goes on.
+    let unknown = Publisher::new(
+        Arc::new(LambdaInvoker::new(
+            realtime_client::sdk::local_lambda_client(&server.http_url()),
+        )),
+        Some("no-such-function".into()),
+    );
+    assert_eq!(
+        unknown
+            .publish(project, EventType::TaskUpdated, json!({"id": "t"}))
+            .await,
+        None
+    );
+    nothing_pending(&mut other_ws).await;
+    server.shutdown().await;
+}
