@@ -376,3 +376,39 @@ both_stores!(
     posts_for_one_project_never_reach_another,
     injected_faults_reach_the_sdk_as_typed_errors,
 );
+
+/// DynamoDB Local keeps its tables in memory: restarted under a running dev server, the table
+/// is gone. The dev server re-creates it at the next operation instead of failing forever.
+#[tokio::test]
+async fn a_lost_table_is_recreated() {
+    let server = start(StoreKind::Dynamodb, |_| {}).await;
+    let project = Uuid::new_v4();
+    let (_before, _) = client(&server, project).await;
+    // The server's table is its own (`dev-<uuid>`): the one that holds this project.
+    let dynamo = aws_sdk_dynamodb::Client::new(&realtime::runtime::config::sdk_config().await);
+    let mut lost = None;
+    for t in dynamo.list_tables().send().await.unwrap().table_names() {
+        let items = dynamo.scan().table_name(t).send().await.unwrap();
+        let holds =
+            |i: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| {
+                i.get("project_id").and_then(|v| v.as_s().ok()) == Some(&project.to_string())
+            };
+        if t.starts_with("dev-") && items.items().iter().any(holds) {
+            lost = Some(t.clone());
+        }
+    }
+    let lost = lost.expect("the dev server's table");
+    dynamo
+        .delete_table()
+        .table_name(&lost)
+        .send()
+        .await
+        .unwrap();
+
+    // The next connection finds the table gone, has it re-created, and is recorded.
+    let (mut after, _) = client(&server, project).await;
+    send(&mut after, json!({"action": "ping"})).await;
+    assert_eq!(recv(&mut after).await, json!({"type": "pong"}));
+    assert_eq!(connections_of(&server.app, project).await.len(), 1);
+    server.shutdown().await;
+}

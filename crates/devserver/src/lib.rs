@@ -14,6 +14,7 @@ pub mod lambda_api;
 pub mod management;
 pub mod server;
 pub mod state;
+pub mod store;
 pub mod ws;
 
 pub use server::{DevServer, Running};

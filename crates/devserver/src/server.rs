@@ -117,7 +117,7 @@ impl DevServer {
                 .unwrap_or("AWS")
                 .to_owned();
             let summary = format!("dynamodb (table {} at {endpoint})", store.table());
-            (Arc::new(store), summary)
+            (Arc::new(crate::store::HealingStore(store)), summary)
         } else {
             (Arc::new(MemoryStore::new()), "memory".to_owned())
         };

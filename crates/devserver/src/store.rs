@@ -1,0 +1,99 @@
+//! The dev server's DynamoDB store, healed when its table disappears: DynamoDB Local keeps
+//! tables in memory, so restarting it loses the table under a running dev server. Every
+//! operation that finds the table gone re-creates it (as at start) and is tried once more;
+//! listings re-create it and report the error once. Production tables come from template.yaml
+//! and are never created by code.
+
+use async_trait::async_trait;
+use realtime::aws::dynamo::{DynamoStore, ensure_table};
+use realtime::connection::store::{Connection, ConnectionStore, PageStream, StoreError};
+use uuid::Uuid;
+
+pub struct HealingStore(pub DynamoStore);
+
+fn table_lost(result: &Result<impl Sized, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Unavailable(m)) if m.contains("ResourceNotFound") || m.contains("non-existent table"))
+}
+
+impl HealingStore {
+    /// Re-create the table after `result` found it gone; `true` when it now exists.
+    async fn healed<T>(&self, result: &Result<T, StoreError>) -> bool {
+        if !table_lost(result) {
+            return false;
+        }
+        match ensure_table(self.0.client(), self.0.table()).await {
+            Ok(created) => {
+                tracing::warn!(
+                    table = self.0.table(),
+                    created,
+                    "the connections table was gone (DynamoDB Local restarted?): re-created it, empty"
+                );
+                true
+            }
+            Err(error) => {
+                tracing::error!(%error, table = self.0.table(), "the connections table is gone and cannot be re-created");
+                false
+            }
+        }
+    }
+}
+
+/// Run `$op` on the inner store; once more after healing a lost table.
+macro_rules! healing {
+    ($self:ident, $op:expr) => {{
+        let first = $op;
+        if $self.healed(&first).await {
+            $op
+        } else {
+            first
+        }
+    }};
+}
+
+#[async_trait]
+impl ConnectionStore for HealingStore {
+    async fn insert(&self, c: &Connection) -> Result<(), StoreError> {
+        healing!(self, self.0.insert(c).await)
+    }
+    async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+        healing!(self, self.0.get(id).await)
+    }
+    async fn subscribe(&self, id: &str, project: Uuid) -> Result<Connection, StoreError> {
+        healing!(self, self.0.subscribe(id, project).await)
+    }
+    async fn unsubscribe(&self, id: &str) -> Result<Connection, StoreError> {
+        healing!(self, self.0.unsubscribe(id).await)
+    }
+    async fn remove(&self, id: &str) -> Result<(), StoreError> {
+        healing!(self, self.0.remove(id).await)
+    }
+    async fn remove_many(&self, ids: &[String]) -> Result<(), StoreError> {
+        healing!(self, self.0.remove_many(ids).await)
+    }
+    fn project_subscribers(&self, project: Uuid) -> PageStream<'_> {
+        self.heal_listing(self.0.project_subscribers(project))
+    }
+    fn all_subscribers(&self) -> PageStream<'_> {
+        self.heal_listing(self.0.all_subscribers())
+    }
+    fn reconnect_due(&self, minute: i64) -> PageStream<'_> {
+        self.heal_listing(self.0.reconnect_due(minute))
+    }
+    async fn approximate_total(&self) -> Result<u64, StoreError> {
+        healing!(self, self.0.approximate_total().await)
+    }
+}
+
+impl HealingStore {
+    /// A listing that re-creates a lost table when it finds it gone (the listing itself
+    /// reports the error: there was nothing to list).
+    fn heal_listing<'a>(&'a self, pages: PageStream<'a>) -> PageStream<'a> {
+        use futures::StreamExt;
+        pages
+            .then(move |page| async move {
+                self.healed(&page).await;
+                page
+            })
+            .boxed()
+    }
+}
