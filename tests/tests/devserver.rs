@@ -412,3 +412,39 @@ async fn a_lost_table_is_recreated() {
     assert_eq!(connections_of(&server.app, project).await.len(), 1);
     server.shutdown().await;
 }
+
+/// A client that trickles its request head is cut off after the handshake timeout, and a
+/// request head over the size limit is refused: neither holds a socket of the server.
+#[tokio::test]
+async fn slow_or_oversized_handshakes_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start(StoreKind::Memory, |o| o.handshake_timeout_s = 1).await;
+    let opened = Instant::now();
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(WAIT, slow.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the server closed the trickling connection");
+    assert!(
+        opened.elapsed() >= Duration::from_millis(900),
+        "not before the timeout"
+    );
+
+    let mut big = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let header = format!(
+        "GET / HTTP/1.1\r\nHost: localhost\r\nX-Pad: {}\r\n\r\n",
+        "x".repeat(64 * 1024)
+    );
+    let _ = big.write_all(header.as_bytes()).await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(WAIT, big.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the oversized request was refused and closed");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+    server.shutdown().await;
+}

@@ -92,6 +92,13 @@ pub struct DevOptions {
         default_value_t = 7200
     )]
     pub max_duration_s: u64,
+    /// Seconds a client has to send its request head (upgrade included) before it is cut off.
+    #[arg(
+        long = "handshake-timeout-s",
+        env = "DEVHIVE_HANDSHAKE_TIMEOUT_S",
+        default_value_t = 10
+    )]
+    pub handshake_timeout_s: u64,
     /// Asynchronous invocations accepted and not finished before the Invoke API answers 429
     /// TooManyRequestsException (Lambda's event queue is bounded too).
     #[arg(long, env = "DEVHIVE_INVOKE_QUEUE", default_value_t = 1000)]
@@ -118,6 +125,7 @@ impl Default for DevOptions {
             query_page_limit: 0,
             max_duration_s: 7200,
             delivery: Delivery::Http,
+            handshake_timeout_s: 10,
             invoke_queue: 1000,
             invoke_queue_mb: 64,
         }
@@ -127,6 +135,9 @@ impl Default for DevOptions {
 impl DevOptions {
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_s)
+    }
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.handshake_timeout_s)
     }
     pub fn max_duration(&self) -> Duration {
         Duration::from_secs(self.max_duration_s)

@@ -201,6 +201,7 @@ impl DevServer {
                 "/2015-03-31/functions/{name}/invocations",
                 axum::routing::post(lambda_api::invoke),
             )
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
             .with_state(self.app.clone())
     }
 
@@ -208,21 +209,10 @@ impl DevServer {
     pub async fn start(self) -> std::io::Result<Running> {
         let addr = self.listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let service = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let router = self.router();
         let listener = self.listener;
-        let task = tokio::spawn(async move {
-            let shutdown = async {
-                let _ = stopped.await;
-            };
-            if let Err(error) = axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(%error, "dev server stopped");
-            }
-        });
+        let handshake_timeout = self.app.options.handshake_timeout();
+        let task = tokio::spawn(serve(listener, router, handshake_timeout, stopped));
         let relay = self.relay.map(|relay| {
             let running = relay.clone();
             (relay, tokio::spawn(async move { running.run().await }))
@@ -275,6 +265,53 @@ impl Running {
 
     pub fn http_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+}
+
+/// Largest HTTP request head (request line and headers) accepted.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 16 * 1024;
+/// Largest request body accepted (Lambda's synchronous invocation limit; every other route
+/// needs far less: PostToConnection takes 128 KB).
+pub const MAX_REQUEST_BODY_BYTES: usize = 6 * 1024 * 1024;
+
+/// Accept connections until `stopped`: HTTP/1.1 with upgrades, each connection's request head
+/// read within `handshake_timeout` (a client that trickles its headers is cut off, as API
+/// Gateway does) and bounded in size. Connections already accepted finish on their own.
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    handshake_timeout: Duration,
+    stopped: oneshot::Receiver<()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    tokio::pin!(stopped);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut stopped => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: say so, and keep serving.
+                    tracing::warn!(%error, "accept failed");
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let service =
+            TowerToHyperService::new(router.clone().layer(axum::Extension(ConnectInfo(peer))));
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(handshake_timeout)
+                .max_buf_size(MAX_REQUEST_HEAD_BYTES)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+            }
+        });
     }
 }
 
