@@ -90,11 +90,18 @@ impl DevServer {
             Some(kind) => kind == StoreKind::Dynamodb,
             None => config.get(config::AWS_ENDPOINT_URL_DYNAMODB).is_some(),
         };
+        if use_dynamo && config.get(config::CONNECTIONS_TABLE).is_none() {
+            config = config.with(config::CONNECTIONS_TABLE, DEFAULT_TABLE);
+        }
+        let broadcaster_name = config
+            .broadcaster_function_name()
+            .unwrap_or(DEFAULT_BROADCASTER)
+            .to_owned();
+        config = config.with(config::BROADCASTER_FUNCTION_NAME, broadcaster_name.clone());
+        // Every default is in the configuration now: from here on, one wiring builds it all.
+        let wiring = Wiring::new(&config);
         let (store, store_summary): (Arc<dyn ConnectionStore>, String) = if use_dynamo {
-            if config.get(config::CONNECTIONS_TABLE).is_none() {
-                config = config.with(config::CONNECTIONS_TABLE, DEFAULT_TABLE);
-            }
-            let mut store = Wiring::new(&config).dynamo_store().await?;
+            let mut store = wiring.dynamo_store().await?;
             if options.query_page_limit > 0 {
                 store = store.with_page_limit(options.query_page_limit as i32);
             }
@@ -132,17 +139,12 @@ impl DevServer {
                 gateway: gateway.clone(),
             }),
         };
-        let broadcaster_name = config
-            .broadcaster_function_name()
-            .unwrap_or(DEFAULT_BROADCASTER)
-            .to_owned();
-        config = config.with(config::BROADCASTER_FUNCTION_NAME, broadcaster_name.clone());
         // The relay invokes the broadcaster through this server's Invoke API, as HTTP handlers
         // do: the same asynchronous queue as on AWS.
         let invoker = Arc::new(LambdaInvoker::new(
             realtime::realtime_client::sdk::local_lambda_client(&format!("http://{addr}")),
         ));
-        let wiring = Wiring::new(&config)
+        let wiring = wiring
             .with_store(store)
             .with_sender(sender)
             .with_invoker(invoker);

@@ -26,6 +26,14 @@ pub fn retries() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(3)
 }
 
+/// What every Lambda client here has: the project's HTTP client and timeouts.
+fn lambda_config() -> aws_sdk_lambda::config::Builder {
+    aws_sdk_lambda::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(crate::http::client())
+        .timeout_config(timeouts())
+}
+
 /// A variable's value; empty counts as unset.
 pub fn env(name: &str) -> Option<String> {
     std::env::var(name)
@@ -39,11 +47,7 @@ pub fn env(name: &str) -> Option<String> {
 /// (or `AWS_ENDPOINT_URL`; the dev server, for example). Elsewhere (ECS, EC2 roles), build an
 /// `aws_sdk_lambda::Client` from your own `aws-config` and use [`crate::LambdaInvoker::new`].
 pub fn lambda_client_from_env() -> aws_sdk_lambda::Client {
-    let mut builder = aws_sdk_lambda::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .http_client(crate::http::client())
-        .timeout_config(timeouts())
-        .retry_config(retries());
+    let mut builder = lambda_config().retry_config(retries());
     if let Some(region) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
         builder = builder.region(Region::new(region));
     }
@@ -66,10 +70,7 @@ pub fn lambda_client_from_env() -> aws_sdk_lambda::Client {
 /// nothing read from the environment, one request per call (a retried request would be a new
 /// invocation, and a new event to clients).
 pub fn local_lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
-    let config = aws_sdk_lambda::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .http_client(crate::http::client())
-        .timeout_config(timeouts())
+    let config = lambda_config()
         .retry_config(RetryConfig::disabled())
         .region(LOCAL_REGION)
         .credentials_provider(local_credentials())
