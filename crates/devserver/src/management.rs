@@ -104,6 +104,16 @@ impl ConnectionSender for DirectSender {
             Posted::Faulted(Fault::Internal) => PostOutcome::Retry("HTTP 500".to_owned()),
         }
     }
+
+    async fn close(&self, connection_id: &str) -> PostOutcome {
+        match self.gateway.get(connection_id) {
+            Some(socket) => {
+                socket.close(1000, "").await;
+                PostOutcome::Delivered
+            }
+            None => PostOutcome::Gone,
+        }
+    }
 }
 
 /// The open socket a GET or DELETE names, after fault injection; or the error response.

@@ -6,7 +6,9 @@
 
 use async_trait::async_trait;
 use realtime::aws::dynamo::{DynamoStore, ensure_table};
-use realtime::connection::store::{Connection, ConnectionStore, PageStream, StoreError};
+use realtime::connection::store::{
+    Admission, Connection, ConnectionStore, MessageRate, PageStream, StoreError,
+};
 use uuid::Uuid;
 
 pub struct HealingStore(pub DynamoStore);
@@ -64,6 +66,18 @@ impl ConnectionStore for HealingStore {
     async fn unsubscribe(&self, id: &str) -> Result<Connection, StoreError> {
         healing!(self, self.0.unsubscribe(id).await)
     }
+    async fn admit(&self, id: &str, rate: MessageRate, now: i64) -> Result<Admission, StoreError> {
+        healing!(self, self.0.admit(id, rate, now).await)
+    }
+    async fn refresh(&self, id: &str, user: Uuid, exp: i64) -> Result<Connection, StoreError> {
+        healing!(self, self.0.refresh(id, user, exp).await)
+    }
+    async fn unsubscribe_from(&self, id: &str, project: Uuid) -> Result<bool, StoreError> {
+        healing!(self, self.0.unsubscribe_from(id, project).await)
+    }
+    async fn remove_expired(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        healing!(self, self.0.remove_expired(id, now).await)
+    }
     async fn remove(&self, id: &str) -> Result<(), StoreError> {
         healing!(self, self.0.remove(id).await)
     }
@@ -75,6 +89,9 @@ impl ConnectionStore for HealingStore {
     }
     fn all_subscribers(&self) -> PageStream<'_> {
         self.heal_listing(self.0.all_subscribers())
+    }
+    fn user_connections(&self, user: Uuid) -> PageStream<'_> {
+        self.heal_listing(self.0.user_connections(user))
     }
     fn reconnect_due(&self, minute: i64) -> PageStream<'_> {
         self.heal_listing(self.0.reconnect_due(minute))

@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use realtime::connection::auth::{Authenticator, DEV_JWT_SECRET, JwtConfig};
-use realtime::connection::lifecycle::on_connect;
+use realtime::connection::lifecycle::{Limits, on_connect};
 use realtime::connection::membership::AllowAll;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -252,7 +252,14 @@ async fn bad_tokens_are_refused_with_401_and_nothing_is_written() {
     let authenticator = Authenticator::new(&config());
     for (i, (name, query, protocol)) in cases.iter().enumerate() {
         let event = connect_event(&format!("conn-{i}"), query.as_deref(), protocol.as_deref());
-        let response = on_connect(&*store, &membership, &authenticator, &event).await;
+        let response = on_connect(
+            &*store,
+            &membership,
+            &authenticator,
+            &Limits::default(),
+            &event,
+        )
+        .await;
         assert_eq!(response.status_code, 401, "{name}: expected 401");
         assert_eq!(
             common::body_json(&response.body)["code"],
@@ -318,7 +325,14 @@ async fn bad_tokens_are_refused_with_401_and_nothing_is_written() {
     for (i, (name, query, protocol, selects)) in ok.iter().enumerate() {
         let id = format!("ok-{i}");
         let event = connect_event(&id, query.as_deref(), protocol.as_deref());
-        let response = on_connect(&*store, &membership, &authenticator, &event).await;
+        let response = on_connect(
+            &*store,
+            &membership,
+            &authenticator,
+            &Limits::default(),
+            &event,
+        )
+        .await;
         assert_eq!(response.status_code, 200, "{name}");
         assert_eq!(
             response.headers.get("sec-websocket-protocol").is_some(),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures::StreamExt;
 use realtime::connection::store::{
-    Connection, ConnectionStore, PageStream, StoreError, reconnect_minute,
+    Admission, Connection, ConnectionStore, MessageRate, PageStream, StoreError, reconnect_minute,
 };
 use realtime::delivery::fanout::{Backoff, FanOut, Summary};
 use realtime::delivery::sender::{ConnectionSender, PostOutcome};
@@ -27,6 +27,8 @@ struct Scripted {
     /// Outcomes to give, in order, before answering Delivered.
     script: Mutex<HashMap<String, Vec<PostOutcome>>>,
     delivered: Mutex<Vec<(String, Value)>>,
+    /// Connections closed (`DeleteConnection`), in order.
+    closed: Mutex<Vec<String>>,
     calls: AtomicUsize,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -79,6 +81,11 @@ impl ConnectionSender for Scripted {
             ));
         }
         outcome
+    }
+
+    async fn close(&self, connection_id: &str) -> PostOutcome {
+        self.closed.lock().unwrap().push(connection_id.to_owned());
+        PostOutcome::Delivered
     }
 }
 
@@ -156,7 +163,8 @@ async fn delivers_to_every_live_subscriber_but_the_excluded_one() {
             recipients: 29,
             delivered: 29,
             gone: 0,
-            failed: 0
+            failed: 0,
+            ..Summary::default()
         }
     );
     let want: Vec<_> = ids.iter().filter(|id| *id != "c0003").cloned().collect();
@@ -200,7 +208,8 @@ async fn retries_throttles_and_server_errors_and_removes_only_the_gone() {
             recipients: 6,
             delivered: 3,
             gone: 2,
-            failed: 1
+            failed: 1,
+            ..Summary::default()
         }
     );
     assert_eq!(sender.delivered_ids(), vec!["c0000", "c0001", "c0005"]);
@@ -276,7 +285,8 @@ async fn gives_up_at_the_deadline_and_keeps_the_connection() {
             recipients: 3,
             delivered: 0,
             gone: 0,
-            failed: 3
+            failed: 3,
+            ..Summary::default()
         }
     );
     assert!(
@@ -335,8 +345,23 @@ impl ConnectionStore for Gated {
     async fn unsubscribe(&self, id: &str) -> Result<Connection, StoreError> {
         self.inner.unsubscribe(id).await
     }
+    async fn admit(&self, id: &str, rate: MessageRate, now: i64) -> Result<Admission, StoreError> {
+        self.inner.admit(id, rate, now).await
+    }
+    async fn refresh(&self, id: &str, user: Uuid, exp: i64) -> Result<Connection, StoreError> {
+        self.inner.refresh(id, user, exp).await
+    }
+    async fn unsubscribe_from(&self, id: &str, p: Uuid) -> Result<bool, StoreError> {
+        self.inner.unsubscribe_from(id, p).await
+    }
+    async fn remove_expired(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        self.inner.remove_expired(id, now).await
+    }
     async fn remove(&self, id: &str) -> Result<(), StoreError> {
         self.inner.remove(id).await
+    }
+    fn user_connections(&self, user: Uuid) -> PageStream<'_> {
+        self.inner.user_connections(user)
     }
     fn project_subscribers(&self, project_id: Uuid) -> PageStream<'_> {
         let posted = self.posted.clone();
@@ -371,6 +396,9 @@ struct Notifying(Arc<tokio::sync::Notify>);
 impl ConnectionSender for Notifying {
     async fn post(&self, _: &str, _: &[u8]) -> PostOutcome {
         self.0.notify_one();
+        PostOutcome::Delivered
+    }
+    async fn close(&self, _: &str) -> PostOutcome {
         PostOutcome::Delivered
     }
 }
@@ -531,7 +559,8 @@ async fn dynamodb_removes_gone_connections_in_batches() {
             recipients: 60,
             delivered: 7,
             gone: 53,
-            failed: 0
+            failed: 0,
+            ..Summary::default()
         }
     );
     assert_eq!(common::count_items(&client, &table).await, 7);

@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use common::{CONNECTION, PROJECT, USER, body_json, count_items, http_fixture, ws_fixture};
 use realtime::connection::auth::Authenticator;
-use realtime::connection::store::{Connection, ConnectionStore, PageStream, StoreError};
+use realtime::connection::lifecycle::Limits;
+use realtime::connection::store::{
+    Admission, Connection, ConnectionStore, MessageRate, PageStream, StoreError,
+};
 use realtime::lambda_runtime::{Context, LambdaEvent};
 use realtime::memory::MemberList;
 use realtime::runtime::handlers::{Connect, Disconnect, Message, Status};
@@ -36,6 +39,7 @@ impl World {
                 store: store.clone(),
                 membership: members.clone(),
                 authenticator: authenticator.clone(),
+                limits: Limits::default(),
             },
             disconnect: Disconnect {
                 store: store.clone(),
@@ -43,6 +47,8 @@ impl World {
             message: Message {
                 store: store.clone(),
                 membership: members.clone(),
+                authenticator: authenticator.clone(),
+                limits: Limits::default(),
             },
             status: Status {
                 store: store.clone(),
@@ -361,8 +367,23 @@ impl ConnectionStore for WrittenThenTimedOut {
     async fn unsubscribe(&self, id: &str) -> Result<Connection, StoreError> {
         self.0.unsubscribe(id).await
     }
+    async fn admit(&self, id: &str, rate: MessageRate, now: i64) -> Result<Admission, StoreError> {
+        self.0.admit(id, rate, now).await
+    }
+    async fn refresh(&self, id: &str, user: Uuid, exp: i64) -> Result<Connection, StoreError> {
+        self.0.refresh(id, user, exp).await
+    }
+    async fn unsubscribe_from(&self, id: &str, p: Uuid) -> Result<bool, StoreError> {
+        self.0.unsubscribe_from(id, p).await
+    }
+    async fn remove_expired(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        self.0.remove_expired(id, now).await
+    }
     async fn remove(&self, id: &str) -> Result<(), StoreError> {
         self.0.remove(id).await
+    }
+    fn user_connections(&self, user: Uuid) -> PageStream<'_> {
+        self.0.user_connections(user)
     }
     fn project_subscribers(&self, p: Uuid) -> PageStream<'_> {
         self.0.project_subscribers(p)
@@ -385,6 +406,7 @@ async fn a_connect_whose_write_timed_out_leaves_nothing_stored() {
         store: store.clone(),
         membership: Arc::new(MemberList::new([(PROJECT, USER)])),
         authenticator: Arc::new(Authenticator::new(&common::dev_jwt())),
+        limits: Limits::default(),
     };
     let r = connect.handle(event(ws_fixture("connect"))).await.unwrap();
     assert!(r.status_code >= 500, "refused: {}", r.status_code);

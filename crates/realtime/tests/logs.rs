@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use common::{CONNECTION, PROJECT, USER, ws_fixture};
 use realtime::connection::auth::Authenticator;
-use realtime::connection::lifecycle::{on_connect, on_disconnect, on_message};
+use realtime::connection::lifecycle::{Limits, on_connect, on_disconnect, on_message};
 use realtime::memory::MemberList;
 use serde_json::Value;
 
@@ -55,24 +55,47 @@ async fn lifecycle_logs_are_json_lines_with_ids() {
     let members = MemberList::new([(PROJECT, USER)]);
     let authenticator = Authenticator::new(&common::dev_jwt());
     assert_eq!(
-        on_connect(&*store, &members, &authenticator, &ws_fixture("connect"))
-            .await
-            .status_code,
+        on_connect(
+            &*store,
+            &members,
+            &authenticator,
+            &Limits::default(),
+            &ws_fixture("connect")
+        )
+        .await
+        .status_code,
         200
     );
-    on_message(&*store, &members, &ws_fixture("subscribe")).await;
     on_message(
         &*store,
         &members,
+        &authenticator,
+        &Limits::default(),
+        &ws_fixture("subscribe"),
+    )
+    .await;
+    on_message(
+        &*store,
+        &members,
+        &authenticator,
+        &Limits::default(),
         &common::message(CONNECTION, "$default", "{oops"),
     )
     .await;
-    on_message(&*store, &members, &ws_fixture("unsubscribe")).await;
+    on_message(
+        &*store,
+        &members,
+        &authenticator,
+        &Limits::default(),
+        &ws_fixture("unsubscribe"),
+    )
+    .await;
     on_disconnect(&*store, &ws_fixture("disconnect")).await;
     on_connect(
         &*store,
         &members,
         &authenticator,
+        &Limits::default(),
         &ws_fixture("connect-bad-token"),
     )
     .await;

@@ -6,7 +6,8 @@ mod common;
 use std::sync::Arc;
 
 use common::{PROJECT, USER, body_json, message};
-use realtime::connection::lifecycle::on_message;
+use realtime::connection::auth::Authenticator;
+use realtime::connection::lifecycle::{Limits, on_message};
 use realtime::connection::store::{Connection, ConnectionStore};
 use realtime::memory::MemberList;
 use realtime::wire::client::MAX_CLIENT_MESSAGE_BYTES;
@@ -16,6 +17,7 @@ use serde_json::json;
 async fn bad_messages_get_error_frames_and_change_nothing() {
     let (store, client, table) = common::dynamo_store().await;
     let members = Arc::new(MemberList::new([(PROJECT, USER)]));
+    let authenticator = Authenticator::new(&common::dev_jwt());
     let before = Connection::new("conn-1", USER, Some(PROJECT), realtime::epoch_millis());
     store.insert(&before).await.unwrap();
     let stranger = uuid::Uuid::new_v4();
@@ -84,7 +86,14 @@ async fn bad_messages_get_error_frames_and_change_nothing() {
     ];
     for (name, body, code) in &cases {
         for route in ["subscribe", "$default"] {
-            let response = on_message(&*store, &*members, &message("conn-1", route, body)).await;
+            let response = on_message(
+                &*store,
+                &*members,
+                &authenticator,
+                &Limits::default(),
+                &message("conn-1", route, body),
+            )
+            .await;
             assert_eq!(
                 response.status_code, 200,
                 "{name}: replies travel as the route response"
@@ -108,7 +117,17 @@ async fn bad_messages_get_error_frames_and_change_nothing() {
     let mut binary = message("conn-1", "$default", "AAEC");
     binary.is_base64_encoded = true;
     assert_eq!(
-        body_json(&on_message(&*store, &*members, &binary).await.body)["code"],
+        body_json(
+            &on_message(
+                &*store,
+                &*members,
+                &authenticator,
+                &Limits::default(),
+                &binary
+            )
+            .await
+            .body
+        )["code"],
         "bad_request"
     );
 
@@ -116,9 +135,15 @@ async fn bad_messages_get_error_frames_and_change_nothing() {
     let ghost = format!(r#"{{"action":"subscribe","project_id":"{PROJECT}"}}"#);
     assert_eq!(
         body_json(
-            &on_message(&*store, &*members, &message("ghost", "subscribe", &ghost))
-                .await
-                .body
+            &on_message(
+                &*store,
+                &*members,
+                &authenticator,
+                &Limits::default(),
+                &message("ghost", "subscribe", &ghost)
+            )
+            .await
+            .body
         )["code"],
         "not_found"
     );
@@ -127,6 +152,8 @@ async fn bad_messages_get_error_frames_and_change_nothing() {
             &on_message(
                 &*store,
                 &*members,
+                &authenticator,
+                &Limits::default(),
                 &message("ghost", "unsubscribe", r#"{"action":"unsubscribe"}"#)
             )
             .await
@@ -141,6 +168,8 @@ async fn bad_messages_get_error_frames_and_change_nothing() {
     let ping = on_message(
         &*store,
         &*members,
+        &authenticator,
+        &Limits::default(),
         &message("conn-1", "ping", r#"{"action":"ping"}"#),
     )
     .await;

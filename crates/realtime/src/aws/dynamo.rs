@@ -20,8 +20,8 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use crate::connection::store::{
-    Connection, ConnectionStore, PROJECT_INDEX, Page, PageStream, RECONNECT_INDEX, StoreError,
-    Subscriber, reconnect_minute,
+    Admission, Connection, ConnectionStore, MessageRate, PROJECT_INDEX, Page, PageStream,
+    RECONNECT_INDEX, StoreError, Subscriber, USER_INDEX, reconnect_minute,
 };
 use crate::epoch_seconds;
 
@@ -32,8 +32,33 @@ pub const ATTR_CONNECTED_AT: &str = "connected_at";
 /// The epoch minute the connection is due its reconnect hint (key of [`RECONNECT_INDEX`]).
 pub const ATTR_RECONNECT_AT: &str = "reconnect_at";
 pub const ATTR_EXPIRES_AT: &str = "expires_at";
-/// Non-key attributes projected into the GSI.
-pub const INDEX_PROJECTION: [&str; 2] = [ATTR_USER_ID, ATTR_EXPIRES_AT];
+/// The token's `exp` (epoch seconds): nothing is delivered past it.
+pub const ATTR_TOKEN_EXP: &str = "token_exp";
+/// The message-rate bucket (GCRA theoretical arrival time, epoch ms); never projected.
+pub const ATTR_RATE_TAT: &str = "rate_tat";
+/// Attributes the indexes project (each index leaves out its own partition key, which
+/// DynamoDB projects anyway).
+pub const INDEX_PROJECTION: [&str; 4] = [
+    ATTR_USER_ID,
+    ATTR_PROJECT_ID,
+    ATTR_EXPIRES_AT,
+    ATTR_TOKEN_EXP,
+];
+/// Every index of the table with its partition key.
+pub const INDEXES: [(&str, &str); 3] = [
+    (PROJECT_INDEX, ATTR_PROJECT_ID),
+    (USER_INDEX, ATTR_USER_ID),
+    (RECONNECT_INDEX, ATTR_RECONNECT_AT),
+];
+
+/// The non-key attributes of the index partitioned on `partition`.
+pub fn index_projection(partition: &str) -> Vec<String> {
+    INDEX_PROJECTION
+        .iter()
+        .filter(|a| **a != partition)
+        .map(|a| a.to_string())
+        .collect()
+}
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -81,16 +106,38 @@ impl DynamoStore {
         values: Item,
         returning: ReturnValue,
     ) -> Result<Connection, StoreError> {
+        self.update_live_if(connection_id, update, None, values, returning)
+            .await
+    }
+
+    /// [`Self::update_live`] with a further `condition`; [`StoreError::NotFound`] when the
+    /// item is gone or the condition does not hold.
+    async fn update_live_if(
+        &self,
+        connection_id: &str,
+        update: &str,
+        condition: Option<&str>,
+        values: Item,
+        returning: ReturnValue,
+    ) -> Result<Connection, StoreError> {
         let (k, v) = Self::key(connection_id);
+        let live = "attribute_exists(connection_id) AND expires_at > :now";
+        let condition = match condition {
+            Some(c) => format!("{live} AND ({c})"),
+            None => live.to_owned(),
+        };
+        let mut values = values;
+        values
+            .entry(":now".to_owned())
+            .or_insert_with(|| number(epoch_seconds()));
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(k, v)
             .update_expression(update)
-            .condition_expression("attribute_exists(connection_id) AND expires_at > :now")
+            .condition_expression(condition)
             .set_expression_attribute_values(Some(values))
-            .expression_attribute_values(":now", number(epoch_seconds()))
             .return_values(returning)
             .send()
             .await;
@@ -119,7 +166,7 @@ impl DynamoStore {
             .scan()
             .table_name(&self.table)
             .filter_expression("expires_at > :now")
-            .projection_expression("connection_id, user_id, expires_at")
+            .projection_expression("connection_id, user_id, project_id, expires_at, token_exp")
             .expression_attribute_values(":now", number(now))
             .set_exclusive_start_key(start)
             .set_limit(self.page_limit)
@@ -250,6 +297,129 @@ impl ConnectionStore for DynamoStore {
         .await
     }
 
+    /// GCRA in two conditional writes at most: an idle bucket (`rate_tat <= now`) restarts
+    /// at `now + interval`; a busy one moves on by one interval if that stays within the
+    /// burst. When neither condition holds, a read tells a closed connection from a limited one.
+    async fn admit(
+        &self,
+        connection_id: &str,
+        rate: MessageRate,
+        now_ms: i64,
+    ) -> Result<Admission, StoreError> {
+        let interval = rate.interval_ms();
+        let now = now_ms.div_euclid(1000);
+        let idle = Item::from([
+            (":now".to_owned(), number(now)),
+            (":now_ms".to_owned(), number(now_ms)),
+            (":next".to_owned(), number(now_ms + interval)),
+        ]);
+        match self
+            .update_live_if(
+                connection_id,
+                "SET rate_tat = :next",
+                Some("attribute_not_exists(rate_tat) OR rate_tat <= :now_ms"),
+                idle,
+                ReturnValue::AllNew,
+            )
+            .await
+        {
+            Ok(c) => return Ok(Admission::Admitted(c)),
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        let busy = Item::from([
+            (":now".to_owned(), number(now)),
+            (":i".to_owned(), number(interval)),
+            (
+                ":limit".to_owned(),
+                number(now_ms + interval * (i64::from(rate.burst.max(1)) - 1)),
+            ),
+        ]);
+        match self
+            .update_live_if(
+                connection_id,
+                "SET rate_tat = rate_tat + :i",
+                Some("rate_tat <= :limit"),
+                busy,
+                ReturnValue::AllNew,
+            )
+            .await
+        {
+            Ok(c) => Ok(Admission::Admitted(c)),
+            Err(StoreError::NotFound) => match self.get(connection_id).await? {
+                Some(_) => Ok(Admission::Limited),
+                None => Err(StoreError::NotFound),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn refresh(
+        &self,
+        connection_id: &str,
+        user_id: Uuid,
+        token_exp: i64,
+    ) -> Result<Connection, StoreError> {
+        let values = Item::from([
+            (":e".to_owned(), number(token_exp)),
+            (":u".to_owned(), AttributeValue::S(user_id.to_string())),
+        ]);
+        self.update_live_if(
+            connection_id,
+            "SET token_exp = :e",
+            Some("user_id = :u"),
+            values,
+            ReturnValue::AllNew,
+        )
+        .await
+    }
+
+    async fn unsubscribe_from(
+        &self,
+        connection_id: &str,
+        project_id: Uuid,
+    ) -> Result<bool, StoreError> {
+        let values = Item::from([(":p".to_owned(), AttributeValue::S(project_id.to_string()))]);
+        match self
+            .update_live_if(
+                connection_id,
+                "REMOVE project_id",
+                Some("project_id = :p"),
+                values,
+                ReturnValue::AllOld,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn remove_expired(
+        &self,
+        connection_id: &str,
+        now_seconds: i64,
+    ) -> Result<bool, StoreError> {
+        let (k, v) = Self::key(connection_id);
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(k, v)
+            .condition_expression("token_exp <= :now")
+            .expression_attribute_values(":now", number(now_seconds))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn remove(&self, connection_id: &str) -> Result<(), StoreError> {
         let (k, v) = Self::key(connection_id);
         self.client
@@ -283,6 +453,14 @@ impl ConnectionStore for DynamoStore {
                 start,
                 now,
             )
+        })
+    }
+
+    fn user_connections(&self, user_id: Uuid) -> PageStream<'_> {
+        let now = epoch_seconds();
+        let partition = AttributeValue::S(user_id.to_string());
+        self.pages(move |start| {
+            self.query_page((USER_INDEX, ATTR_USER_ID, partition.clone()), start, now)
         })
     }
 
@@ -374,6 +552,7 @@ fn item_from_connection(c: &Connection) -> Item {
             number(reconnect_minute(c.connected_at)),
         ),
         (ATTR_EXPIRES_AT.to_owned(), number(c.expires_at)),
+        (ATTR_TOKEN_EXP.to_owned(), number(c.token_exp)),
     ]);
     if let Some(p) = c.project_id {
         item.insert(ATTR_PROJECT_ID.to_owned(), AttributeValue::S(p.to_string()));
@@ -394,20 +573,26 @@ fn uuid(item: &Item, name: &str) -> Option<Uuid> {
 }
 
 fn connection_from_item(item: &Item) -> Option<Connection> {
+    let expires_at = int(item, ATTR_EXPIRES_AT)?;
     Some(Connection {
         connection_id: string(item, ATTR_CONNECTION_ID)?.to_owned(),
         user_id: uuid(item, ATTR_USER_ID)?,
         project_id: uuid(item, ATTR_PROJECT_ID),
         connected_at: int(item, ATTR_CONNECTED_AT).unwrap_or(0),
-        expires_at: int(item, ATTR_EXPIRES_AT)?,
+        expires_at,
+        // Items written before tokens were tracked live no longer than the item.
+        token_exp: int(item, ATTR_TOKEN_EXP).unwrap_or(expires_at),
     })
 }
 
 fn subscriber_from_item(item: &Item) -> Option<Subscriber> {
+    let expires_at = int(item, ATTR_EXPIRES_AT)?;
     Some(Subscriber {
         connection_id: string(item, ATTR_CONNECTION_ID)?.to_owned(),
         user_id: uuid(item, ATTR_USER_ID)?,
-        expires_at: int(item, ATTR_EXPIRES_AT)?,
+        project_id: uuid(item, ATTR_PROJECT_ID),
+        expires_at,
+        token_exp: int(item, ATTR_TOKEN_EXP).unwrap_or(expires_at),
     })
 }
 
@@ -443,23 +628,23 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
             .projection(
                 Projection::builder()
                     .projection_type(ProjectionType::Include)
-                    .set_non_key_attributes(Some(
-                        INDEX_PROJECTION.iter().map(|s| s.to_string()).collect(),
-                    ))
+                    .set_non_key_attributes(Some(index_projection(partition)))
                     .build(),
             )
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     };
-    client
+    let mut create = client
         .create_table()
         .table_name(table)
         .attribute_definitions(attr(ATTR_CONNECTION_ID)?)
-        .attribute_definitions(attr(ATTR_PROJECT_ID)?)
-        .attribute_definitions(attr(ATTR_RECONNECT_AT)?)
-        .key_schema(key(ATTR_CONNECTION_ID, KeyType::Hash)?)
-        .global_secondary_indexes(index(PROJECT_INDEX, ATTR_PROJECT_ID)?)
-        .global_secondary_indexes(index(RECONNECT_INDEX, ATTR_RECONNECT_AT)?)
+        .key_schema(key(ATTR_CONNECTION_ID, KeyType::Hash)?);
+    for (name, partition) in INDEXES {
+        create = create
+            .attribute_definitions(attr(partition)?)
+            .global_secondary_indexes(index(name, partition)?);
+    }
+    create
         .billing_mode(BillingMode::PayPerRequest)
         .sse_specification(SseSpecification::builder().enabled(true).build())
         .send()

@@ -1,11 +1,12 @@
-//! The `ConnectionSender` adapter for AWS: `PostToConnection` on the API Gateway Management
-//! API, with each outcome classified once (410 gone, 429/5xx/timeouts retry, the rest failed)
+//! The `ConnectionSender` adapter for AWS: `PostToConnection` and `DeleteConnection` on the API
+//! Gateway Management API, with each outcome classified once (410 gone, 429/5xx/timeouts retry, the rest failed)
 //! so that fan-out never has to read an SDK error.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_apigatewaymanagement::Client;
+use aws_sdk_apigatewaymanagement::config::http::HttpResponse;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, SdkError};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 
@@ -73,25 +74,50 @@ impl ConnectionSender for ManagementApiSender {
             .data(Blob::new(payload))
             .send()
             .await;
-        match result {
-            Ok(_) => PostOutcome::Delivered,
-            Err(SdkError::ServiceError(e)) => {
-                let status = e.raw().status().as_u16();
-                let err = e.err();
-                if err.is_gone_exception() || status == 410 {
-                    PostOutcome::Gone
-                } else if err.is_limit_exceeded_exception() || status == 429 || status >= 500 {
-                    PostOutcome::Retry(format!("HTTP {status}"))
-                } else {
-                    PostOutcome::Failed(format!("HTTP {status}: {}", DisplayErrorContext(err)))
-                }
+        classify(result.map(|_| ()), |e| {
+            (e.is_gone_exception(), e.is_limit_exceeded_exception())
+        })
+    }
+
+    async fn close(&self, connection_id: &str) -> PostOutcome {
+        let result = self
+            .client
+            .delete_connection()
+            .connection_id(connection_id)
+            .send()
+            .await;
+        classify(result.map(|_| ()), |e| {
+            (e.is_gone_exception(), e.is_limit_exceeded_exception())
+        })
+    }
+}
+
+/// One Management API answer as a [`PostOutcome`]; `kind` tells (gone, throttled) apart.
+fn classify<E>(
+    result: Result<(), SdkError<E, HttpResponse>>,
+    kind: impl Fn(&E) -> (bool, bool),
+) -> PostOutcome
+where
+    E: std::error::Error + 'static,
+{
+    match result {
+        Ok(()) => PostOutcome::Delivered,
+        Err(SdkError::ServiceError(e)) => {
+            let status = e.raw().status().as_u16();
+            let (gone, throttled) = kind(e.err());
+            if gone || status == 410 {
+                PostOutcome::Gone
+            } else if throttled || status == 429 || status >= 500 {
+                PostOutcome::Retry(format!("HTTP {status}"))
+            } else {
+                PostOutcome::Failed(format!("HTTP {status}: {}", DisplayErrorContext(e.err())))
             }
-            Err(
-                e @ (SdkError::TimeoutError(_)
-                | SdkError::DispatchFailure(_)
-                | SdkError::ResponseError(_)),
-            ) => PostOutcome::Retry(DisplayErrorContext(&e).to_string()),
-            Err(e) => PostOutcome::Failed(DisplayErrorContext(&e).to_string()),
         }
+        Err(
+            e @ (SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_)),
+        ) => PostOutcome::Retry(DisplayErrorContext(&e).to_string()),
+        Err(e) => PostOutcome::Failed(DisplayErrorContext(&e).to_string()),
     }
 }

@@ -100,6 +100,13 @@ pub struct TokenSource<'a> {
     pub select_subprotocol: bool,
 }
 
+/// A verified token: its user and its `exp` (epoch seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    pub user: Uuid,
+    pub expires_at: i64,
+}
+
 /// Verifies HS256 tokens against one secret (and issuer/audience when configured).
 pub struct Authenticator {
     key: DecodingKey,
@@ -139,6 +146,11 @@ impl Authenticator {
 
     /// Validate `token` and return the user id (`sub`, which must be a UUID).
     pub fn verify(&self, token: &str) -> Result<Uuid, AuthError> {
+        self.authenticate(token).map(|identity| identity.user)
+    }
+
+    /// Validate `token` and return who it names and until when.
+    pub fn authenticate(&self, token: &str) -> Result<Identity, AuthError> {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
@@ -147,8 +159,12 @@ impl Authenticator {
         }
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|e| AuthError::Invalid(describe(e.kind())))?;
-        Uuid::parse_str(&data.claims.sub)
-            .map_err(|_| AuthError::Invalid("sub is not a UUID".into()))
+        let user = Uuid::parse_str(&data.claims.sub)
+            .map_err(|_| AuthError::Invalid("sub is not a UUID".into()))?;
+        Ok(Identity {
+            user,
+            expires_at: i64::try_from(data.claims.exp.0).unwrap_or(i64::MAX),
+        })
     }
 }
 

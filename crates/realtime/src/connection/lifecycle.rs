@@ -1,5 +1,11 @@
 //! The WebSocket connection lifecycle: `$connect`, `$disconnect`, and the message routes
-//! (`subscribe`, `unsubscribe`, `ping`, `$default`).
+//! (`subscribe`, `unsubscribe`, `ping`, `refresh`, `$default`).
+//!
+//! Authorization holds for the connection's whole life (DESIGN "Connection life"): `$connect`
+//! stores the token's `exp`, every message but `refresh` is refused once it has passed, a
+//! `refresh` moves it, a subscribe re-checks membership after its write so that it cannot
+//! outlive a removal it raced, and the per-user and per-connection limits are enforced here,
+//! with their state in the store, so every Lambda instance sees the same counts.
 //!
 //! These functions take and return API Gateway's own event types, so the Lambdas pass events
 //! straight through and the dev server builds the same events from real sockets. Replies travel
@@ -13,13 +19,34 @@ use uuid::Uuid;
 
 use crate::connection::auth::{self, Authenticator};
 use crate::connection::membership::Membership;
-use crate::connection::store::{Connection, ConnectionStore, StoreError};
+use crate::connection::store::{Admission, Connection, ConnectionStore, MessageRate, StoreError};
 use crate::wire::client::{ClientMessage, ErrorCode, ErrorFrame, Reply};
 
 /// Route keys, as API Gateway names them.
 pub const ROUTE_CONNECT: &str = "$connect";
 pub const ROUTE_DISCONNECT: &str = "$disconnect";
 pub const ROUTE_DEFAULT: &str = "$default";
+
+/// Open connections one user may hold unless configured otherwise (`MAX_CONNECTIONS_PER_USER`).
+pub const DEFAULT_MAX_CONNECTIONS_PER_USER: usize = 20;
+
+/// The per-user and per-connection bounds of DESIGN "Connection life".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `MAX_CONNECTIONS_PER_USER`: the next `$connect` gets 429.
+    pub max_connections_per_user: usize,
+    /// `CLIENT_MESSAGE_RATE`: past it a message gets `rate_limited` and is dropped.
+    pub message_rate: MessageRate,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections_per_user: DEFAULT_MAX_CONNECTIONS_PER_USER,
+            message_rate: MessageRate::default(),
+        }
+    }
+}
 
 /// A response with `status` and a JSON `body`.
 pub fn response(status: u16, body: String) -> ApiGatewayProxyResponse {
@@ -81,6 +108,7 @@ pub async fn on_connect(
     store: &dyn ConnectionStore,
     membership: &dyn Membership,
     authenticator: &Authenticator,
+    limits: &Limits,
     request: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
     let ctx = &request.request_context;
@@ -109,11 +137,11 @@ pub async fn on_connect(
     let authenticated =
         auth::token_from_request(query.first("token"), &request.headers).and_then(|source| {
             Ok((
-                authenticator.verify(source.token)?,
+                authenticator.authenticate(source.token)?,
                 source.select_subprotocol,
             ))
         });
-    let (user, select_subprotocol) = match authenticated {
+    let (identity, select_subprotocol) = match authenticated {
         Ok(ok) => ok,
         Err(e) => {
             let error = ErrorFrame::new(ErrorCode::Unauthorized, e.to_string());
@@ -121,6 +149,7 @@ pub async fn on_connect(
             return refuse(error);
         }
     };
+    let user = identity.user;
 
     let project = match project_param.map(parse_project).transpose() {
         Ok(p) => p,
@@ -136,12 +165,18 @@ pub async fn on_connect(
         return refuse(error);
     }
 
+    if let Err(error) = check_user_cap(store, user, limits.max_connections_per_user).await {
+        log_refusal(Some(user), &error);
+        return refuse(error);
+    }
+
     let connected_at = if ctx.connected_at > 0 {
         ctx.connected_at
     } else {
         crate::epoch_millis()
     };
-    let connection = Connection::new(connection_id, user, project, connected_at);
+    let connection = Connection::new(connection_id, user, project, connected_at)
+        .with_token_exp(identity.expires_at);
     if let Err(e) = store.insert(&connection).await {
         tracing::error!(route = ROUTE_CONNECT, connection_id, user_id = %user, error = %e, "cannot record connection");
         // A write that timed out may still have happened: the refused connection must not
@@ -172,6 +207,30 @@ pub async fn on_connect(
     ok
 }
 
+/// Refuse a user who already holds `max` open connections. The count comes from the user
+/// index, so connects racing each other may pass it by a few; a store error refuses.
+async fn check_user_cap(
+    store: &dyn ConnectionStore,
+    user: Uuid,
+    max: usize,
+) -> Result<(), ErrorFrame> {
+    use futures::StreamExt;
+    let mut open = 0;
+    let mut pages = store.user_connections(user);
+    while let Some(page) = pages.next().await {
+        open += page.map_err(store_unavailable)?.len();
+        if open >= max {
+            return Err(ErrorFrame::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "this user already has {max} open connections (MAX_CONNECTIONS_PER_USER); close one first"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `$disconnect`: forget the connection. Always 200: API Gateway ignores the answer, and a
 /// connection that is already gone is not an error.
 pub async fn on_disconnect(
@@ -198,11 +257,14 @@ pub async fn on_disconnect(
     response(200, String::new())
 }
 
-/// Message routes: answer `subscribe`/`join_project`, `unsubscribe`/`leave_project` and `ping`
-/// with the reply frame as the route response; anything else gets an `error` frame.
+/// Message routes: answer `subscribe`/`join_project`, `unsubscribe`/`leave_project`, `ping`
+/// and `refresh` with the reply frame as the route response; anything else gets an `error`
+/// frame.
 pub async fn on_message(
     store: &dyn ConnectionStore,
     membership: &dyn Membership,
+    authenticator: &Authenticator,
+    limits: &Limits,
     request: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
     let ctx = &request.request_context;
@@ -215,7 +277,16 @@ pub async fn on_message(
         ))
     } else {
         match ClientMessage::parse(request.body.as_deref().unwrap_or_default()) {
-            Ok(message) => handle(store, membership, route, connection_id, message).await,
+            Ok(message) => {
+                let ctx = Context {
+                    store,
+                    membership,
+                    authenticator,
+                    route,
+                    connection_id,
+                };
+                ctx.handle(limits, message).await
+            }
             Err(e) => Err(e),
         }
     };
@@ -228,56 +299,138 @@ pub async fn on_message(
     }
 }
 
-async fn handle(
-    store: &dyn ConnectionStore,
-    membership: &dyn Membership,
-    route: &str,
-    connection_id: &str,
-    message: ClientMessage,
-) -> Result<Reply, ErrorFrame> {
-    match message {
-        ClientMessage::Ping => {
-            tracing::debug!(route, connection_id, "ping");
-            Ok(Reply::Pong)
-        }
-        ClientMessage::Subscribe { project_id } => {
-            let connection = store
+/// What one message is handled with.
+struct Context<'a> {
+    store: &'a dyn ConnectionStore,
+    membership: &'a dyn Membership,
+    authenticator: &'a Authenticator,
+    route: &'a str,
+    connection_id: &'a str,
+}
+
+impl Context<'_> {
+    /// `ping` is never rate limited (it is how a client checks its connection and costs no
+    /// write); every other message is counted against the connection's rate first. Once the
+    /// token has expired, only `refresh` is acted on.
+    async fn handle(&self, limits: &Limits, message: ClientMessage) -> Result<Reply, ErrorFrame> {
+        let (store, route, connection_id) = (self.store, self.route, self.connection_id);
+        let now_ms = crate::epoch_millis();
+        let connection = if message == ClientMessage::Ping {
+            store
                 .get(connection_id)
                 .await
                 .map_err(store_unavailable)?
-                .ok_or_else(|| store_unavailable(StoreError::NotFound))?;
-            let user = connection.user_id;
-            if let Err(error) = check_member(membership, project_id, user).await {
-                tracing::warn!(route, connection_id, user_id = %user, project_id = %project_id, code = error.code.as_str(), "subscribe refused");
-                return Err(error);
+                .ok_or_else(|| store_unavailable(StoreError::NotFound))?
+        } else {
+            match store
+                .admit(connection_id, limits.message_rate, now_ms)
+                .await
+                .map_err(store_unavailable)?
+            {
+                Admission::Admitted(connection) => connection,
+                Admission::Limited => {
+                    let rate = limits.message_rate;
+                    return Err(ErrorFrame::new(
+                        ErrorCode::RateLimited,
+                        format!(
+                            "more than {} messages a second (bursts of {}); this one was dropped",
+                            rate.per_second, rate.burst
+                        ),
+                    ));
+                }
             }
-            store
-                .subscribe(connection_id, project_id)
-                .await
-                .map_err(store_unavailable)?;
-            tracing::info!(
-                route,
-                connection_id,
-                user_id = %user,
-                project_id = %project_id,
-                previous_project_id = connection.project_id.map(|p| p.to_string()),
-                "subscribed"
-            );
-            Ok(Reply::subscribed(project_id))
+        };
+        let refresh = matches!(message, ClientMessage::Refresh { .. });
+        if !refresh && connection.token_expired(now_ms.div_euclid(1000)) {
+            return Err(ErrorFrame::token_expired());
         }
-        ClientMessage::Unsubscribe => {
-            let old = store
-                .unsubscribe(connection_id)
-                .await
-                .map_err(store_unavailable)?;
-            tracing::info!(
-                route,
-                connection_id,
-                user_id = %old.user_id,
-                project_id = old.project_id.map(|p| p.to_string()),
-                "unsubscribed"
-            );
-            Ok(Reply::Unsubscribed)
+        match message {
+            ClientMessage::Ping => {
+                tracing::debug!(route, connection_id, "ping");
+                Ok(Reply::Pong)
+            }
+            ClientMessage::Subscribe { project_id } => self.subscribe(connection, project_id).await,
+            ClientMessage::Unsubscribe => {
+                let old = store
+                    .unsubscribe(connection_id)
+                    .await
+                    .map_err(store_unavailable)?;
+                tracing::info!(
+                    route,
+                    connection_id,
+                    user_id = %old.user_id,
+                    project_id = old.project_id.map(|p| p.to_string()),
+                    "unsubscribed"
+                );
+                Ok(Reply::unsubscribed())
+            }
+            ClientMessage::Refresh { token } => self.refresh(connection, &token).await,
         }
+    }
+
+    /// Check membership, subscribe, and check again: a removal committed between the first
+    /// check and the write is seen by the second, which undoes the subscription (a removal
+    /// after the second check finds the subscription and revokes it).
+    async fn subscribe(
+        &self,
+        connection: Connection,
+        project_id: Uuid,
+    ) -> Result<Reply, ErrorFrame> {
+        let (store, route, connection_id) = (self.store, self.route, self.connection_id);
+        let user = connection.user_id;
+        let refused = |error: ErrorFrame| {
+            tracing::warn!(route, connection_id, user_id = %user, project_id = %project_id, code = error.code.as_str(), "subscribe refused");
+            error
+        };
+        check_member(self.membership, project_id, user)
+            .await
+            .map_err(refused)?;
+        store
+            .subscribe(connection_id, project_id)
+            .await
+            .map_err(store_unavailable)?;
+        if let Err(error) = check_member(self.membership, project_id, user).await {
+            if let Err(e) = store.unsubscribe_from(connection_id, project_id).await {
+                tracing::error!(route, connection_id, user_id = %user, project_id = %project_id, error = %e, "cannot undo a subscription whose membership ended");
+                return Err(store_unavailable(e));
+            }
+            return Err(refused(error));
+        }
+        tracing::info!(
+            route,
+            connection_id,
+            user_id = %user,
+            project_id = %project_id,
+            previous_project_id = connection.project_id.map(|p| p.to_string()),
+            "subscribed"
+        );
+        Ok(Reply::subscribed(project_id))
+    }
+
+    /// A new token for the same user moves `token_exp`; anything else changes nothing.
+    async fn refresh(&self, connection: Connection, token: &str) -> Result<Reply, ErrorFrame> {
+        let (route, connection_id) = (self.route, self.connection_id);
+        let user = connection.user_id;
+        let unauthorized = |reason: String| {
+            tracing::warn!(route, connection_id, user_id = %user, %reason, "refresh refused");
+            ErrorFrame::new(ErrorCode::Unauthorized, reason)
+        };
+        let identity = self
+            .authenticator
+            .authenticate(token)
+            .map_err(|e| unauthorized(e.to_string()))?;
+        if identity.user != user {
+            return Err(unauthorized(
+                "the new token is for another user; reconnect instead".to_owned(),
+            ));
+        }
+        self.store
+            .refresh(connection_id, user, identity.expires_at)
+            .await
+            .map_err(store_unavailable)?;
+        tracing::info!(route, connection_id, user_id = %user, token_exp = identity.expires_at, "token refreshed");
+        Ok(Reply::Refreshed {
+            expires_at: identity.expires_at,
+        })
     }
 }

@@ -17,6 +17,10 @@ pub const CONNECTION_TTL_SECONDS: i64 = 24 * 60 * 60;
 /// Name of the sparse GSI on `project_id`.
 pub const PROJECT_INDEX: &str = "project_id-index";
 
+/// Name of the GSI on `user_id` (partition `user_id`, sort `connection_id`): the per-user
+/// connection cap and revocation read a user's connections from it.
+pub const USER_INDEX: &str = "user_id-index";
+
 /// Name of the GSI on the minute each connection is due its reconnect hint (partition
 /// `reconnect_at`, sort `connection_id`): the sweeper reads one partition a minute instead of
 /// scanning the table.
@@ -41,6 +45,9 @@ pub struct Connection {
     pub connected_at: i64,
     /// Epoch seconds; the TTL attribute.
     pub expires_at: i64,
+    /// Epoch seconds: the `exp` of the token the connection authenticated with (moved by a
+    /// `refresh`). Nothing is delivered to the connection from then on.
+    pub token_exp: i64,
 }
 
 impl Connection {
@@ -51,26 +58,104 @@ impl Connection {
         project_id: Option<Uuid>,
         connected_at: i64,
     ) -> Self {
+        let expires_at = connected_at.div_euclid(1000) + CONNECTION_TTL_SECONDS;
         Connection {
             connection_id: connection_id.into(),
             user_id,
             project_id,
             connected_at,
-            expires_at: connected_at.div_euclid(1000) + CONNECTION_TTL_SECONDS,
+            expires_at,
+            token_exp: expires_at,
         }
+    }
+
+    /// The same connection, authorized until `token_exp` (epoch seconds).
+    pub fn with_token_exp(mut self, token_exp: i64) -> Self {
+        self.token_exp = token_exp;
+        self
     }
 
     pub fn is_live(&self, now_seconds: i64) -> bool {
         self.expires_at > now_seconds
     }
+
+    /// Whether the connection's token has expired at `now_seconds`.
+    pub fn token_expired(&self, now_seconds: i64) -> bool {
+        self.token_exp <= now_seconds
+    }
 }
 
-/// What the project index holds for a connection (its projection).
+/// What the indexes hold for a connection (their projection).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscriber {
     pub connection_id: String,
     pub user_id: Uuid,
+    /// The project the connection is subscribed to, where the index projects it (the user
+    /// index does; in the project index it is the partition itself).
+    pub project_id: Option<Uuid>,
     pub expires_at: i64,
+    pub token_exp: i64,
+}
+
+impl From<&Connection> for Subscriber {
+    fn from(c: &Connection) -> Self {
+        Subscriber {
+            connection_id: c.connection_id.clone(),
+            user_id: c.user_id,
+            project_id: c.project_id,
+            expires_at: c.expires_at,
+            token_exp: c.token_exp,
+        }
+    }
+}
+
+/// The message rate a connection may send (DESIGN "Connection life"), enforced with GCRA
+/// (a token bucket kept as one timestamp): a message is admitted when the bucket's
+/// theoretical arrival time `tat` minus now stays within `burst` intervals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageRate {
+    /// Messages per second, sustained.
+    pub per_second: u32,
+    /// Messages accepted at once from an idle connection.
+    pub burst: u32,
+}
+
+impl Default for MessageRate {
+    fn default() -> Self {
+        MessageRate::per_second(10)
+    }
+}
+
+impl MessageRate {
+    /// `per_second` sustained, a burst of twice that.
+    pub fn per_second(per_second: u32) -> Self {
+        let per_second = per_second.max(1);
+        MessageRate {
+            per_second,
+            burst: per_second.saturating_mul(2),
+        }
+    }
+
+    /// Milliseconds each message uses up.
+    pub fn interval_ms(&self) -> i64 {
+        (1000 / i64::from(self.per_second.max(1))).max(1)
+    }
+
+    /// The bucket's next `tat` if a message arriving at `now_ms` is admitted; `None` when it
+    /// is over the rate (the bucket is left as it was).
+    pub fn admit(&self, tat: Option<i64>, now_ms: i64) -> Option<i64> {
+        let next = tat.unwrap_or(now_ms).max(now_ms) + self.interval_ms();
+        (next - now_ms <= self.interval_ms() * i64::from(self.burst.max(1))).then_some(next)
+    }
+}
+
+/// Whether a client message may be acted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Within the rate; the connection as stored.
+    Admitted(Connection),
+    /// Over the rate: the message is dropped, the connection stays.
+    Limited,
 }
 
 /// A page of a project's live subscribers; pages are never empty.
@@ -112,6 +197,40 @@ pub trait ConnectionStore: Send + Sync {
     /// was; [`StoreError::NotFound`] when it is gone.
     async fn unsubscribe(&self, connection_id: &str) -> Result<Connection, StoreError>;
 
+    /// Count a client message against the connection's rate at `now_ms` (one conditional
+    /// write: the bucket lives in the item, so every Lambda instance sees the same one).
+    /// [`StoreError::NotFound`] when the connection is gone.
+    async fn admit(
+        &self,
+        connection_id: &str,
+        rate: MessageRate,
+        now_ms: i64,
+    ) -> Result<Admission, StoreError>;
+
+    /// Move the connection's `token_exp` (a `refresh`), if it still belongs to `user_id`.
+    async fn refresh(
+        &self,
+        connection_id: &str,
+        user_id: Uuid,
+        token_exp: i64,
+    ) -> Result<Connection, StoreError>;
+
+    /// Remove the connection from `project_id` if it is still subscribed to it (revocation);
+    /// `true` when this call ended the subscription.
+    async fn unsubscribe_from(
+        &self,
+        connection_id: &str,
+        project_id: Uuid,
+    ) -> Result<bool, StoreError>;
+
+    /// Delete the connection if its token has expired at `now_seconds`; `true` when this call
+    /// deleted it, so that of several broadcasts finding it expired exactly one closes it.
+    async fn remove_expired(
+        &self,
+        connection_id: &str,
+        now_seconds: i64,
+    ) -> Result<bool, StoreError>;
+
     /// Delete the connection; deleting an absent one is not an error.
     async fn remove(&self, connection_id: &str) -> Result<(), StoreError>;
 
@@ -126,6 +245,9 @@ pub trait ConnectionStore: Send + Sync {
     /// The live subscribers of `project_id`, page by page.
     fn project_subscribers(&self, project_id: Uuid) -> PageStream<'_>;
 
+    /// The live connections of `user_id`, subscribed or not, page by page (the user index).
+    fn user_connections(&self, user_id: Uuid) -> PageStream<'_>;
+
     /// Every live connection, subscribed or not, page by page (a `resync` to everyone).
     fn all_subscribers(&self) -> PageStream<'_>;
 
@@ -135,4 +257,30 @@ pub trait ConnectionStore: Send + Sync {
 
     /// Number of connections in the store; may be approximate (see the adapter).
     async fn approximate_total(&self) -> Result<u64, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_admits_a_burst_then_one_per_interval() {
+        let rate = MessageRate::per_second(10);
+        assert_eq!((rate.interval_ms(), rate.burst), (100, 20));
+        let (mut tat, now) = (None, 1_000_000);
+        let admitted = (0..100)
+            .filter(|_| match rate.admit(tat, now) {
+                Some(next) => {
+                    tat = Some(next);
+                    true
+                }
+                None => false,
+            })
+            .count();
+        assert_eq!(admitted, 20);
+        // One interval later exactly one more fits; an idle bucket is full again.
+        assert!(rate.admit(tat, now + 99).is_none());
+        assert_eq!(rate.admit(tat, now + 100), Some(now + 2_100));
+        assert_eq!(rate.admit(tat, now + 60_000), Some(now + 60_100));
+    }
 }

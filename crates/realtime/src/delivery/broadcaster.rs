@@ -1,5 +1,5 @@
 //! The broadcaster function's behaviour, shared by the Lambda and the dev server's Invoke
-//! API: validate the invocation, fan out, and report one summary (the JSON result, one log
+//! API: validate the invocation, fan out, end the subscriptions of members it removes, and report one summary (the JSON result, one log
 //! line, and one CloudWatch Embedded Metric Format line).
 
 use std::time::{Duration, Instant};
@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::connection::store::StoreError;
 use crate::delivery::fanout::{FanOut, Summary};
+use crate::delivery::revocation;
 use crate::wire::invocation::{Audience, Broadcast};
 
 /// Time kept back from the invocation's deadline to report and clean up.
@@ -51,7 +52,10 @@ pub async fn invoke(
             return Ok(json!({ "error": invalid }));
         }
     };
-    let result = fanout.broadcast(&broadcast, deadline).await;
+    let result = match fanout.broadcast(&broadcast, deadline).await {
+        Ok(summary) => revoke_after(fanout, &broadcast, deadline, summary).await,
+        Err(e) => Err(e),
+    };
     let duration_ms = started.elapsed().as_millis() as u64;
     let event = &broadcast.event;
     let audience = match broadcast.audience {
@@ -70,6 +74,8 @@ pub async fn invoke(
                 delivered = summary.delivered,
                 gone = summary.gone,
                 failed = summary.failed,
+                expired = summary.expired,
+                revoked = summary.revoked,
                 duration_ms,
                 "broadcast"
             );
@@ -81,6 +87,25 @@ pub async fn invoke(
             Err(e)
         }
     }
+}
+
+/// After an event that ends memberships has been delivered (so the removed member sees it too),
+/// end those members' subscriptions. A store failure fails the invocation: Lambda retries it,
+/// clients drop the repeated event by its `event_id`, and the revocation runs again.
+async fn revoke_after(
+    fanout: &FanOut,
+    broadcast: &Broadcast,
+    deadline: Instant,
+    mut summary: Summary,
+) -> Result<Summary, StoreError> {
+    let Audience::Project(project) = broadcast.audience else {
+        return Ok(summary);
+    };
+    for user in broadcast.event.revoked_members() {
+        summary.revoked +=
+            revocation::revoke(&*fanout.store, &*fanout.sender, project, user, deadline).await?;
+    }
+    Ok(summary)
 }
 
 /// A CloudWatch Embedded Metric Format line with the summary's counts and the duration.
@@ -97,6 +122,8 @@ pub fn emf_line(summary: &Summary, duration_ms: u64, timestamp_ms: i64) -> Strin
                     metric("Delivered", "Count"),
                     metric("Gone", "Count"),
                     metric("Failed", "Count"),
+                    metric("Expired", "Count"),
+                    metric("Revoked", "Count"),
                     metric("BroadcastDuration", "Milliseconds"),
                 ],
             }],
@@ -105,6 +132,8 @@ pub fn emf_line(summary: &Summary, duration_ms: u64, timestamp_ms: i64) -> Strin
         "Delivered": summary.delivered,
         "Gone": summary.gone,
         "Failed": summary.failed,
+        "Expired": summary.expired,
+        "Revoked": summary.revoked,
         "BroadcastDuration": duration_ms,
     })
     .to_string()
@@ -133,6 +162,7 @@ mod tests {
             delivered: 2,
             gone: 1,
             failed: 1,
+            ..Summary::default()
         };
         let line: Value = serde_json::from_str(&emf_line(&s, 17, 1_795_236_600_000)).unwrap();
         let metrics = &line["_aws"]["CloudWatchMetrics"][0];

@@ -5,7 +5,8 @@
 //! starts with the first page and memory holds at most a couple of pages. Posts run with
 //! bounded concurrency. A 410 marks the connection gone (removed in batches at the end);
 //! throttling, 5xx and timeouts are retried with full-jitter exponential backoff until the
-//! invocation's deadline; every other outcome leaves the connection alone.
+//! invocation's deadline; every other outcome leaves the connection alone. A connection whose
+//! token has expired gets `token_expired` and is closed instead of the event.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::connection::store::{ConnectionStore, Page, StoreError};
+use crate::delivery::revocation;
 use crate::delivery::sender::{ConnectionSender, PostOutcome};
 use crate::wire::invocation::{Audience, Broadcast};
 
@@ -64,6 +66,12 @@ pub struct Summary {
     pub gone: usize,
     /// Connections not reached before the deadline, or refused for another reason; kept.
     pub failed: usize,
+    /// Connections whose token had expired: told `token_expired` and closed instead.
+    #[serde(default)]
+    pub expired: usize,
+    /// Subscriptions the event ended (a `member_removed`, a `project_members` DELETE).
+    #[serde(default)]
+    pub revoked: usize,
 }
 
 /// The fan-out engine: a store to read, a sender to post with.
@@ -79,6 +87,7 @@ struct Tally {
     recipients: AtomicUsize,
     delivered: AtomicUsize,
     failed: AtomicUsize,
+    expired: AtomicUsize,
     gone: Mutex<Vec<String>>,
 }
 
@@ -160,6 +169,7 @@ impl FanOut {
         let post = subscribers.for_each_concurrent(self.concurrency, |s| {
             let job = Job {
                 tally: tally.clone(),
+                store: self.store.clone(),
                 sender: self.sender.clone(),
                 backoff: self.backoff,
                 payload: payload.clone(),
@@ -181,6 +191,8 @@ impl FanOut {
             delivered: tally.delivered.into_inner(),
             gone: gone.len(),
             failed: tally.failed.into_inner(),
+            expired: tally.expired.into_inner(),
+            revoked: 0,
         })
     }
 }
@@ -190,6 +202,7 @@ impl FanOut {
 /// the whole broadcast `Send` for callers that spawn it.
 struct Job {
     tally: Arc<Tally>,
+    store: Arc<dyn ConnectionStore>,
     sender: Arc<dyn ConnectionSender>,
     backoff: Backoff,
     payload: Arc<[u8]>,
@@ -203,6 +216,16 @@ impl Job {
             return;
         }
         let tally = &self.tally;
+        // Authorization is decided at every delivery: past its token's `exp` a connection
+        // gets `token_expired` and is closed, never the event.
+        let now = crate::epoch_seconds();
+        if s.token_exp <= now {
+            let (store, sender) = (&*self.store, &*self.sender);
+            if revocation::expire(store, sender, &s.connection_id, now, self.deadline).await {
+                tally.expired.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
         tally.recipients.fetch_add(1, Ordering::Relaxed);
         match deliver(
             &*self.sender,

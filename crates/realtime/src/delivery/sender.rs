@@ -1,4 +1,4 @@
-//! Delivering one message to one connection: the `ConnectionSender` port.
+//! Delivering one message to one connection, or closing it: the `ConnectionSender` port.
 //!
 //! Production posts through the API Gateway Management API (`PostToConnection`,
 //! [`crate::aws::management_api`]); the dev server answers the same API, so the same adapter
@@ -24,4 +24,8 @@ pub enum PostOutcome {
 #[async_trait]
 pub trait ConnectionSender: Send + Sync {
     async fn post(&self, connection_id: &str, payload: &[u8]) -> PostOutcome;
+
+    /// Close the connection from the server side (`DeleteConnection`); API Gateway then runs
+    /// `$disconnect`. `Gone` when it was already closed.
+    async fn close(&self, connection_id: &str) -> PostOutcome;
 }

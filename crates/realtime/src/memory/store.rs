@@ -10,7 +10,8 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use crate::connection::store::{
-    Connection, ConnectionStore, Page, PageStream, StoreError, Subscriber, reconnect_minute,
+    Admission, Connection, ConnectionStore, MessageRate, Page, PageStream, StoreError, Subscriber,
+    reconnect_minute,
 };
 use crate::epoch_seconds;
 
@@ -22,9 +23,26 @@ struct Inner {
     connections: HashMap<String, Connection>,
     /// The sparse project index: project → connection ids in index order.
     by_project: HashMap<Uuid, BTreeSet<String>>,
+    /// The user index: user → connection ids.
+    by_user: HashMap<Uuid, BTreeSet<String>>,
+    /// Each connection's message-rate bucket (GCRA `tat`, epoch ms).
+    rate_tat: HashMap<String, i64>,
 }
 
 impl Inner {
+    fn forget(&mut self, connection_id: &str) -> Option<Connection> {
+        let old = self.connections.remove(connection_id)?;
+        self.unindex(&old);
+        self.rate_tat.remove(connection_id);
+        if let Some(ids) = self.by_user.get_mut(&old.user_id) {
+            ids.remove(connection_id);
+            if ids.is_empty() {
+                self.by_user.remove(&old.user_id);
+            }
+        }
+        Some(old)
+    }
+
     fn unindex(&mut self, connection: &Connection) {
         if let Some(project) = connection.project_id
             && let Some(ids) = self.by_project.get_mut(&project)
@@ -104,11 +122,7 @@ impl MemoryStore {
             }
             last = Some(id.clone());
             if let Some(c) = inner.connections.get(id).filter(|c| c.is_live(now)) {
-                page.push(Subscriber {
-                    connection_id: id.clone(),
-                    user_id: c.user_id,
-                    expires_at: c.expires_at,
-                });
+                page.push(Subscriber::from(c));
             }
         }
         (page, None)
@@ -119,12 +133,15 @@ impl MemoryStore {
 impl ConnectionStore for MemoryStore {
     async fn insert(&self, connection: &Connection) -> Result<(), StoreError> {
         let mut inner = self.write();
-        if let Some(old) = inner
+        inner.forget(&connection.connection_id);
+        inner
             .connections
-            .insert(connection.connection_id.clone(), connection.clone())
-        {
-            inner.unindex(&old);
-        }
+            .insert(connection.connection_id.clone(), connection.clone());
+        inner
+            .by_user
+            .entry(connection.user_id)
+            .or_default()
+            .insert(connection.connection_id.clone());
         inner.index(connection);
         Ok(())
     }
@@ -167,11 +184,78 @@ impl ConnectionStore for MemoryStore {
         Ok(old)
     }
 
-    async fn remove(&self, connection_id: &str) -> Result<(), StoreError> {
+    async fn admit(
+        &self,
+        connection_id: &str,
+        rate: MessageRate,
+        now_ms: i64,
+    ) -> Result<Admission, StoreError> {
         let mut inner = self.write();
-        if let Some(old) = inner.connections.remove(connection_id) {
-            inner.unindex(&old);
+        let connection = inner
+            .live_mut(connection_id, now_ms.div_euclid(1000))
+            .ok_or(StoreError::NotFound)?
+            .clone();
+        let tat = inner.rate_tat.get(connection_id).copied();
+        Ok(match rate.admit(tat, now_ms) {
+            Some(next) => {
+                inner.rate_tat.insert(connection_id.to_owned(), next);
+                Admission::Admitted(connection)
+            }
+            None => Admission::Limited,
+        })
+    }
+
+    async fn refresh(
+        &self,
+        connection_id: &str,
+        user_id: Uuid,
+        token_exp: i64,
+    ) -> Result<Connection, StoreError> {
+        let mut inner = self.write();
+        let connection = inner
+            .live_mut(connection_id, epoch_seconds())
+            .filter(|c| c.user_id == user_id)
+            .ok_or(StoreError::NotFound)?;
+        connection.token_exp = token_exp;
+        Ok(connection.clone())
+    }
+
+    async fn unsubscribe_from(
+        &self,
+        connection_id: &str,
+        project_id: Uuid,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.write();
+        let Some(connection) = inner
+            .live_mut(connection_id, epoch_seconds())
+            .filter(|c| c.project_id == Some(project_id))
+        else {
+            return Ok(false);
+        };
+        let old = connection.clone();
+        connection.project_id = None;
+        inner.unindex(&old);
+        Ok(true)
+    }
+
+    async fn remove_expired(
+        &self,
+        connection_id: &str,
+        now_seconds: i64,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.write();
+        let expired = inner
+            .connections
+            .get(connection_id)
+            .is_some_and(|c| c.token_expired(now_seconds));
+        if expired {
+            inner.forget(connection_id);
         }
+        Ok(expired)
+    }
+
+    async fn remove(&self, connection_id: &str) -> Result<(), StoreError> {
+        self.write().forget(connection_id);
         Ok(())
     }
 
@@ -195,6 +279,22 @@ impl ConnectionStore for MemoryStore {
         self.live_pages(|_| true)
     }
 
+    fn user_connections(&self, user_id: Uuid) -> PageStream<'_> {
+        let now = epoch_seconds();
+        let inner = self.read();
+        let live: Vec<Subscriber> = inner
+            .by_user
+            .get(&user_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| inner.connections.get(id))
+            .filter(|c| c.is_live(now))
+            .map(Subscriber::from)
+            .collect();
+        drop(inner);
+        self.paged(live)
+    }
+
     fn reconnect_due(&self, minute: i64) -> PageStream<'_> {
         self.live_pages(|c| reconnect_minute(c.connected_at) == minute)
     }
@@ -214,13 +314,13 @@ impl MemoryStore {
             .connections
             .values()
             .filter(|c| c.is_live(now) && filter(c))
-            .map(|c| Subscriber {
-                connection_id: c.connection_id.clone(),
-                user_id: c.user_id,
-                expires_at: c.expires_at,
-            })
+            .map(Subscriber::from)
             .collect();
         live.sort_by(|a, b| a.connection_id.cmp(&b.connection_id));
+        self.paged(live)
+    }
+
+    fn paged(&self, live: Vec<Subscriber>) -> PageStream<'_> {
         let pages: Vec<Result<Page, StoreError>> = live
             .chunks(self.page_size)
             .map(|c| Ok(c.to_vec()))

@@ -242,25 +242,37 @@ impl Batch {
         }
     }
 
-    /// One broadcaster payload per group.
+    /// One broadcaster payload per group; removed members in batches of at most
+    /// [`MAX_IDS`], never without their ids, because the broadcaster revokes by those ids.
     fn events(mut self) -> Vec<Value> {
-        self.order
-            .into_iter()
-            .filter_map(|key| {
-                let group = self.groups.remove(&key)?;
-                let (project_id, resource, action) = key;
-                let timestamp = group.timestamp.unwrap_or_else(|| crate::rfc3339(crate::epoch_millis()));
-                Some(if group.ids.len() == 1 {
-                    json!({"resource": resource, "id": group.ids[0], "action": action, "project_id": project_id, "timestamp": timestamp})
+        let mut events = Vec::new();
+        for key in self.order {
+            let Some(group) = self.groups.remove(&key) else {
+                continue;
+            };
+            let (project_id, resource, action) = key;
+            let timestamp = group
+                .timestamp
+                .unwrap_or_else(|| crate::rfc3339(crate::epoch_millis()));
+            let revocation = resource == "project_members" && action == "DELETE";
+            let batches: Vec<&[String]> = if revocation {
+                group.ids.chunks(MAX_IDS).collect()
+            } else {
+                vec![&group.ids]
+            };
+            for ids in batches {
+                events.push(if ids.len() == 1 {
+                    json!({"resource": resource, "id": ids[0], "action": action, "project_id": project_id, "timestamp": timestamp})
                 } else {
                     let mut data = json!({ "timestamp": timestamp });
-                    if group.ids.len() <= MAX_IDS {
-                        data["ids"] = json!(group.ids);
+                    if ids.len() <= MAX_IDS {
+                        data["ids"] = json!(ids);
                     }
                     json!({"project_id": project_id, "type": "cache_invalidate", "resource": resource, "action": action, "data": data})
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        events
     }
 }
 
@@ -398,6 +410,27 @@ mod tests {
         assert_eq!(events.len(), 1);
         assert!(events[0]["data"].get("ids").is_none());
         assert_eq!(events[0]["data"]["timestamp"], "t");
+    }
+
+    #[test]
+    fn removed_members_are_never_coalesced_past_their_ids() {
+        let p = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
+        let notes: Vec<String> = (0..250)
+            .map(|i| {
+                note(
+                    p,
+                    "project_members",
+                    &format!("{p}:{}", uuid::Uuid::from_u128(i)),
+                    "DELETE",
+                )
+            })
+            .collect();
+        let events = coalesce(notes.iter().map(String::as_str));
+        let sizes: Vec<usize> = events
+            .iter()
+            .map(|e| e["data"]["ids"].as_array().map_or(0, Vec::len))
+            .collect();
+        assert_eq!(sizes, [100, 100, 50]);
     }
 
     #[test]

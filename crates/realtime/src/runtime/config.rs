@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::connection::auth::JwtConfig;
+use crate::connection::lifecycle::Limits;
+use crate::connection::store::MessageRate;
 
 pub const CONNECTIONS_TABLE: &str = "CONNECTIONS_TABLE";
 pub const JWT_SECRET: &str = "JWT_SECRET";
@@ -19,6 +21,8 @@ pub use realtime_client::sdk::BROADCASTER_FUNCTION_NAME;
 pub const DATABASE_URL: &str = "DATABASE_URL";
 pub const MEMBERSHIP: &str = "MEMBERSHIP";
 pub const BROADCAST_CONCURRENCY: &str = "BROADCAST_CONCURRENCY";
+pub const MAX_CONNECTIONS_PER_USER: &str = "MAX_CONNECTIONS_PER_USER";
+pub const CLIENT_MESSAGE_RATE: &str = "CLIENT_MESSAGE_RATE";
 /// The SDK's own DynamoDB endpoint override; read here only to tell local runs apart.
 pub const AWS_ENDPOINT_URL_DYNAMODB: &str = "AWS_ENDPOINT_URL_DYNAMODB";
 
@@ -33,6 +37,8 @@ pub const ALL_VARIABLES: &[&str] = &[
     DATABASE_URL,
     MEMBERSHIP,
     BROADCAST_CONCURRENCY,
+    MAX_CONNECTIONS_PER_USER,
+    CLIENT_MESSAGE_RATE,
     AWS_ENDPOINT_URL_DYNAMODB,
 ];
 
@@ -198,6 +204,32 @@ impl Config {
         }
     }
 
+    /// `MAX_CONNECTIONS_PER_USER` (1..=1000, default 20) and `CLIENT_MESSAGE_RATE` (messages
+    /// a second per connection, 1..=1000, default 10; bursts of twice that).
+    pub fn limits(&self) -> Result<Limits, ConfigError> {
+        let number = |name: &str, default: usize| match self.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    ConfigError(format!("{name} must be a number from 1 to 1000, not {v:?}"))
+                }),
+        };
+        let default = Limits::default();
+        Ok(Limits {
+            max_connections_per_user: number(
+                MAX_CONNECTIONS_PER_USER,
+                default.max_connections_per_user,
+            )?,
+            message_rate: MessageRate::per_second(number(
+                CLIENT_MESSAGE_RATE,
+                default.message_rate.per_second as usize,
+            )? as u32),
+        })
+    }
+
     /// `BROADCASTER_FUNCTION_NAME`: the function the relay invokes (required by `Wiring::relay`).
     pub fn broadcaster_function_name(&self) -> Option<&str> {
         self.get(BROADCASTER_FUNCTION_NAME)
@@ -274,6 +306,27 @@ mod tests {
             (jwt.issuer.as_deref(), jwt.audience.as_deref()),
             (Some("iss"), None)
         );
+    }
+
+    #[test]
+    fn limits_default_and_refuse_nonsense() {
+        let limits = config(&[]).limits().unwrap();
+        assert_eq!(limits.max_connections_per_user, 20);
+        assert_eq!(
+            (limits.message_rate.per_second, limits.message_rate.burst),
+            (10, 20)
+        );
+        let set = config(&[(MAX_CONNECTIONS_PER_USER, "3"), (CLIENT_MESSAGE_RATE, "5")])
+            .limits()
+            .unwrap();
+        assert_eq!(
+            (set.max_connections_per_user, set.message_rate.burst),
+            (3, 10)
+        );
+        for bad in ["0", "-1", "lots", "1001"] {
+            let err = config(&[(CLIENT_MESSAGE_RATE, bad)]).limits().unwrap_err();
+            assert!(err.to_string().contains(CLIENT_MESSAGE_RATE), "{err}");
+        }
     }
 
     #[test]

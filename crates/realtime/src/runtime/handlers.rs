@@ -12,6 +12,7 @@ use aws_lambda_events::apigw::{
 use lambda_runtime::{Error, LambdaEvent};
 
 use crate::connection::auth::Authenticator;
+use crate::connection::lifecycle::Limits;
 use crate::connection::membership::Membership;
 use crate::connection::store::ConnectionStore;
 use crate::connection::{lifecycle, status};
@@ -25,6 +26,7 @@ pub struct Connect {
     pub store: Arc<dyn ConnectionStore>,
     pub membership: Arc<dyn Membership>,
     pub authenticator: Arc<Authenticator>,
+    pub limits: Limits,
 }
 
 impl Connect {
@@ -41,6 +43,7 @@ impl Connect {
             &*self.store,
             &*self.membership,
             &self.authenticator,
+            &self.limits,
             &event.payload,
         )
         .await)
@@ -66,10 +69,12 @@ impl Disconnect {
     }
 }
 
-/// `functions/subscribe`: the `subscribe`, `unsubscribe`, `ping` and `$default` routes.
+/// `functions/subscribe`: the `subscribe`, `unsubscribe`, `ping`, `refresh` and `$default` routes.
 pub struct Message {
     pub store: Arc<dyn ConnectionStore>,
     pub membership: Arc<dyn Membership>,
+    pub authenticator: Arc<Authenticator>,
+    pub limits: Limits,
 }
 
 impl Message {
@@ -82,7 +87,14 @@ impl Message {
         &self,
         event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
     ) -> Result<ApiGatewayProxyResponse, Error> {
-        Ok(lifecycle::on_message(&*self.store, &*self.membership, &event.payload).await)
+        Ok(lifecycle::on_message(
+            &*self.store,
+            &*self.membership,
+            &self.authenticator,
+            &self.limits,
+            &event.payload,
+        )
+        .await)
     }
 }
 

@@ -151,6 +151,7 @@ impl Wiring {
         Ok(Connect {
             authenticator: self.authenticator()?,
             membership: self.membership()?,
+            limits: self.config.limits()?,
             store: self.store().await?,
         })
     }
@@ -163,7 +164,9 @@ impl Wiring {
 
     pub async fn message(&self) -> Result<Message, ConfigError> {
         Ok(Message {
+            authenticator: self.authenticator()?,
             membership: self.membership()?,
+            limits: self.config.limits()?,
             store: self.store().await?,
         })
     }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// The API's message routes besides `$default` (route selection: `$request.body.action`).
-pub const MESSAGE_ROUTES: [&str; 3] = ["subscribe", "unsubscribe", "ping"];
+pub const MESSAGE_ROUTES: [&str; 4] = ["subscribe", "unsubscribe", "ping", "refresh"];
 
 /// Largest message body the subscribe route accepts (API Gateway's frame size).
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 32 * 1024;
@@ -24,6 +24,10 @@ pub enum ActionMessage {
     },
     Unsubscribe {},
     Ping {},
+    /// A new token for the same user, before the current one expires.
+    Refresh {
+        token: String,
+    },
 }
 
 /// Client → server, the older `type` form (reaches the `$default` route).
@@ -39,11 +43,12 @@ pub enum LegacyMessage {
 }
 
 /// A client message, whichever form it came in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientMessage {
     Subscribe { project_id: Uuid },
     Unsubscribe,
     Ping,
+    Refresh { token: String },
 }
 
 impl From<ActionMessage> for ClientMessage {
@@ -52,6 +57,7 @@ impl From<ActionMessage> for ClientMessage {
             ActionMessage::Subscribe { project_id } => ClientMessage::Subscribe { project_id },
             ActionMessage::Unsubscribe {} => ClientMessage::Unsubscribe,
             ActionMessage::Ping {} => ClientMessage::Ping,
+            ActionMessage::Refresh { token } => ClientMessage::Refresh { token },
         }
     }
 }
@@ -119,10 +125,24 @@ pub enum Reply {
         message: String,
         project_id: Uuid,
     },
-    Unsubscribed,
+    /// The connection left its project: on request (no fields), or ended by the server
+    /// (`project_id` and `reason`, e.g. `membership_revoked`).
+    Unsubscribed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        project_id: Option<Uuid>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     Pong,
+    /// A `refresh` was accepted: nothing is delivered past `expires_at` (epoch seconds).
+    Refreshed {
+        expires_at: i64,
+    },
     Error(ErrorFrame),
 }
+
+/// Why the server ended a subscription: the user's membership of the project ended.
+pub const REASON_MEMBERSHIP_REVOKED: &str = "membership_revoked";
 
 fn subscribed() -> String {
     "subscribed".to_owned()
@@ -138,6 +158,7 @@ pub enum ErrorCode {
     NotFound,
     TooLarge,
     RateLimited,
+    TokenExpired,
     Unavailable,
 }
 
@@ -151,6 +172,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::TooLarge => "too_large",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TokenExpired => "token_expired",
             ErrorCode::Unavailable => "unavailable",
         }
     }
@@ -164,6 +186,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::TooLarge => 413,
             ErrorCode::RateLimited => 429,
+            ErrorCode::TokenExpired => 401,
             ErrorCode::Unavailable => 503,
         }
     }
@@ -183,6 +206,14 @@ impl ErrorFrame {
             message: message.into(),
         }
     }
+
+    /// The token the connection authenticated with has expired.
+    pub fn token_expired() -> Self {
+        ErrorFrame::new(
+            ErrorCode::TokenExpired,
+            "the token has expired: send a refresh before it does, or reconnect with a new token",
+        )
+    }
 }
 
 impl From<ErrorFrame> for Reply {
@@ -198,6 +229,27 @@ impl Reply {
             message: subscribed(),
             project_id,
         }
+    }
+
+    /// The answer to an `unsubscribe`.
+    pub fn unsubscribed() -> Reply {
+        Reply::Unsubscribed {
+            project_id: None,
+            reason: None,
+        }
+    }
+
+    /// The frame telling a connection the server ended its subscription to `project_id`.
+    pub fn unsubscribed_by_server(project_id: Uuid, reason: &str) -> Reply {
+        Reply::Unsubscribed {
+            project_id: Some(project_id),
+            reason: Some(reason.to_owned()),
+        }
+    }
+
+    /// The frame a connection gets when its token has expired.
+    pub fn token_expired() -> Reply {
+        Reply::Error(ErrorFrame::token_expired())
     }
 
     pub fn to_json(&self) -> String {
@@ -236,6 +288,10 @@ mod tests {
                 json!({"action": "ping", "request_id": 7}),
                 ClientMessage::Ping,
             ),
+            (
+                json!({"action": "refresh", "token": "t"}),
+                ClientMessage::Refresh { token: "t".into() },
+            ),
         ];
         for (body, want) in cases {
             assert_eq!(ClientMessage::parse(&body.to_string()), Ok(want), "{body}");
@@ -250,8 +306,18 @@ mod tests {
                 Reply::subscribed(p),
                 json!({"type": "subscribed", "message": "subscribed", "project_id": P}),
             ),
-            (Reply::Unsubscribed, json!({"type": "unsubscribed"})),
+            (Reply::unsubscribed(), json!({"type": "unsubscribed"})),
+            (
+                Reply::unsubscribed_by_server(p, REASON_MEMBERSHIP_REVOKED),
+                json!({"type": "unsubscribed", "project_id": P, "reason": "membership_revoked"}),
+            ),
             (Reply::Pong, json!({"type": "pong"})),
+            (
+                Reply::Refreshed {
+                    expires_at: 1_800_000_000,
+                },
+                json!({"type": "refreshed", "expires_at": 1_800_000_000}),
+            ),
             (
                 Reply::Error(ErrorFrame::new(ErrorCode::RateLimited, "slow down")),
                 json!({"type": "error", "code": "rate_limited", "message": "slow down"}),
@@ -275,6 +341,7 @@ mod tests {
             NotFound,
             TooLarge,
             RateLimited,
+            TokenExpired,
             Unavailable,
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());

@@ -49,6 +49,41 @@ impl Event {
         serde_json::to_string(self).expect("events are plain JSON data")
     }
 
+    /// The users whose membership of the project this event ends (DESIGN "Connection life"):
+    /// `member_removed` names one in `data.user_id`; a `project_members` DELETE names them in
+    /// its record ids, `"<project_id>:<user_id>"`.
+    pub fn revoked_members(&self) -> Vec<Uuid> {
+        let user = |v: &Value| v.as_str().and_then(|s| Uuid::parse_str(s).ok());
+        if self.kind == EventType::MemberRemoved.as_str() {
+            let data = &self.data;
+            return data
+                .get("user_id")
+                .or_else(|| data.get("userId"))
+                .and_then(user)
+                .into_iter()
+                .collect();
+        }
+        if self.kind != EventType::CacheInvalidate.as_str()
+            || self.resource.as_deref() != Some("project_members")
+            || self.action.as_deref() != Some("DELETE")
+        {
+            return Vec::new();
+        }
+        let member = |v: &Value| {
+            let (project, u) = v.as_str()?.split_once(':')?;
+            let project = Uuid::parse_str(project).ok()?;
+            (project.to_string() == self.project_id)
+                .then(|| Uuid::parse_str(u).ok())
+                .flatten()
+        };
+        let ids = self.ids.as_ref().and_then(Value::as_array);
+        self.id
+            .iter()
+            .chain(ids.into_iter().flatten())
+            .filter_map(member)
+            .collect()
+    }
+
     /// A `cache_invalidate` in the shape both of the DevHive web app's readers understand
     /// (DESIGN "Client protocol"): `resource`, `action`, `project_id` and `id` (or `ids`) at the
     /// top level, and the same inside `data` with its `timestamp`. Other types are unchanged.
