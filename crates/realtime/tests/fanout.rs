@@ -647,3 +647,160 @@ async fn without_a_function_name_the_client_does_nothing() {
     );
     assert!(invoker.0.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_connection_past_its_token_gets_token_expired_and_is_closed_never_the_event() {
+    let store = Arc::new(MemoryStore::new());
+    let (project, _) = project_with(&*store, 3).await;
+    let now = realtime::epoch_seconds();
+    let stale = Connection::new(
+        "stale",
+        Uuid::new_v4(),
+        Some(project),
+        realtime::epoch_millis(),
+    )
+    .with_token_exp(now - 1);
+    store.insert(&stale).await.unwrap();
+    let sender = Arc::new(Scripted::default());
+    let fanout = FanOut::new(store.clone(), sender.clone());
+    let summary = fanout
+        .broadcast(&event(project, json!({})), soon())
+        .await
+        .unwrap();
+    assert_eq!((summary.delivered, summary.expired), (3, 1), "{summary:?}");
+    let to_stale: Vec<Value> = sender
+        .delivered
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(id, _)| id == "stale")
+        .map(|(_, frame)| frame.clone())
+        .collect();
+    assert_eq!(to_stale.len(), 1, "one frame, not the event: {to_stale:?}");
+    assert_eq!(
+        (&to_stale[0]["type"], &to_stale[0]["code"]),
+        (&json!("error"), &json!("token_expired"))
+    );
+    assert_eq!(*sender.closed.lock().unwrap(), vec!["stale".to_owned()]);
+    assert_eq!(store.get("stale").await.unwrap(), None, "its item is gone");
+
+    // The next broadcast finds nothing to expire: it was told once.
+    let again = fanout
+        .broadcast(&event(project, json!({})), soon())
+        .await
+        .unwrap();
+    assert_eq!((again.delivered, again.expired), (3, 0));
+    assert_eq!(sender.closed.lock().unwrap().len(), 1);
+}
+
+async fn member(store: &dyn ConnectionStore, id: &str, user: Uuid, project: Option<Uuid>) {
+    store
+        .insert(&Connection::new(
+            id,
+            user,
+            project,
+            realtime::epoch_millis(),
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn removing_a_member_delivers_the_event_then_ends_their_subscriptions() {
+    let store = Arc::new(MemoryStore::new());
+    let (project, other_project) = (Uuid::new_v4(), Uuid::new_v4());
+    let (removed, kept) = (Uuid::new_v4(), Uuid::new_v4());
+    member(&*store, "r1", removed, Some(project)).await;
+    member(&*store, "r2", removed, Some(project)).await;
+    member(&*store, "r3", removed, Some(other_project)).await;
+    member(&*store, "k1", kept, Some(project)).await;
+    let sender = Arc::new(Scripted::default());
+    let fanout = FanOut::new(store.clone(), sender.clone());
+    let removal =
+        json!({"project_id": project, "type": "member_removed", "data": {"user_id": removed}});
+    let result = realtime::delivery::broadcaster::invoke(&fanout, &removal, "req-1", soon())
+        .await
+        .unwrap();
+    assert_eq!(
+        (&result["delivered"], &result["revoked"]),
+        (&json!(3), &json!(2))
+    );
+    let frames = sender.delivered.lock().unwrap().clone();
+    for id in ["r1", "r2"] {
+        let theirs: Vec<&Value> = frames
+            .iter()
+            .filter(|(c, _)| c == id)
+            .map(|(_, f)| f)
+            .collect();
+        assert_eq!(theirs.len(), 2, "{id}: the event, then the notice");
+        assert_eq!(theirs[0]["type"], "member_removed");
+        assert_eq!(
+            *theirs[1],
+            json!({"type": "unsubscribed", "project_id": project, "reason": "membership_revoked"})
+        );
+    }
+    assert!(
+        frames.iter().all(|(c, _)| c != "r3"),
+        "another project is untouched"
+    );
+    assert_eq!(ids_in(&*store, project).await, vec!["k1"]);
+    assert_eq!(ids_in(&*store, other_project).await, vec!["r3"]);
+
+    // Nothing of the project reaches the removed member afterwards.
+    sender.delivered.lock().unwrap().clear();
+    fanout
+        .broadcast(&event(project, json!({})), soon())
+        .await
+        .unwrap();
+    assert_eq!(sender.delivered_ids(), vec!["k1"]);
+}
+
+#[tokio::test]
+async fn a_project_members_delete_from_the_trigger_revokes_each_named_member() {
+    let store = Arc::new(MemoryStore::new());
+    let project = Uuid::new_v4();
+    let users: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    for (i, u) in users.iter().enumerate() {
+        member(&*store, &format!("c{i}"), *u, Some(project)).await;
+    }
+    let sender = Arc::new(Scripted::default());
+    let fanout = FanOut::new(store.clone(), sender.clone());
+    // One row, as the trigger sends it; then two coalesced by the relay.
+    let one = json!({"resource": "project_members", "id": format!("{project}:{}", users[0]),
+                     "action": "DELETE", "project_id": project, "timestamp": "t"});
+    let two = json!({"project_id": project, "type": "cache_invalidate", "resource": "project_members",
+                     "action": "DELETE", "data": {"ids": [format!("{project}:{}", users[1]),
+                     format!("{project}:{}", users[2])], "timestamp": "t"}});
+    let first = realtime::delivery::broadcaster::invoke(&fanout, &one, "r1", soon())
+        .await
+        .unwrap();
+    assert_eq!(first["revoked"], 1);
+    assert_eq!(ids_in(&*store, project).await, vec!["c1", "c2"]);
+    let second = realtime::delivery::broadcaster::invoke(&fanout, &two, "r2", soon())
+        .await
+        .unwrap();
+    assert_eq!(second["revoked"], 2);
+    assert!(ids_in(&*store, project).await.is_empty());
+    // An INSERT of a member revokes nothing.
+    member(&*store, "c9", users[0], Some(project)).await;
+    let insert = json!({"resource": "project_members", "id": format!("{project}:{}", users[0]),
+                        "action": "INSERT", "project_id": project, "timestamp": "t"});
+    let third = realtime::delivery::broadcaster::invoke(&fanout, &insert, "r3", soon())
+        .await
+        .unwrap();
+    assert_eq!(third["revoked"], 0);
+    assert_eq!(ids_in(&*store, project).await, vec!["c9"]);
+}
+
+async fn ids_in(store: &dyn ConnectionStore, project: Uuid) -> Vec<String> {
+    let mut ids: Vec<String> = store
+        .project_subscribers(project)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .flat_map(|p| p.unwrap())
+        .map(|s| s.connection_id)
+        .collect();
+    ids.sort();
+    ids
+}

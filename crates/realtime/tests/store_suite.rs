@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use realtime::connection::store::{
-    CONNECTION_TTL_SECONDS, Connection, ConnectionStore, StoreError, reconnect_minute,
+    Admission, CONNECTION_TTL_SECONDS, Connection, ConnectionStore, MessageRate, StoreError,
+    reconnect_minute,
 };
 use realtime::memory::MemoryStore;
 use uuid::Uuid;
@@ -353,6 +354,168 @@ async fn reconnect_due_finds_exactly_one_minute(s: Subject) {
     );
 }
 
+async fn token_exp_round_trips_and_is_indexed(s: Subject) {
+    let (user, p) = (Uuid::new_v4(), Uuid::new_v4());
+    let c = live("conn-a", user, Some(p)).with_token_exp(1_900_000_000);
+    s.store.insert(&c).await.unwrap();
+    assert_eq!(s.store.get("conn-a").await.unwrap(), Some(c));
+    let listed: Vec<_> = s.store.project_subscribers(p).try_collect().await.unwrap();
+    assert_eq!(
+        listed[0][0].token_exp, 1_900_000_000,
+        "the project index projects it"
+    );
+    let mine: Vec<_> = s.store.user_connections(user).try_collect().await.unwrap();
+    assert_eq!(
+        (mine[0][0].token_exp, mine[0][0].project_id),
+        (1_900_000_000, Some(p)),
+        "the user index projects token_exp and project_id"
+    );
+}
+
+async fn user_connections_lists_only_that_users_live_ones(s: Subject) {
+    let (user, other) = (Uuid::new_v4(), Uuid::new_v4());
+    for i in 0..(PAGE + 3) {
+        s.store
+            .insert(&live(&format!("u-{i:02}"), user, None))
+            .await
+            .unwrap();
+    }
+    s.store.insert(&live("other", other, None)).await.unwrap();
+    s.store.insert(&expired("old", user, None)).await.unwrap();
+    let mut ids: Vec<String> = s
+        .store
+        .user_connections(user)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .map(|c| c.connection_id)
+        .collect();
+    ids.sort();
+    let want: Vec<String> = (0..(PAGE + 3)).map(|i| format!("u-{i:02}")).collect();
+    assert_eq!(ids, want);
+    s.store.remove("u-00").await.unwrap();
+    let left: usize = s
+        .store
+        .user_connections(user)
+        .map(|p| p.unwrap().len())
+        .fold(0, |a, b| async move { a + b })
+        .await;
+    assert_eq!(left, PAGE + 2);
+}
+
+async fn admit_allows_a_burst_then_the_rate(s: Subject) {
+    let rate = MessageRate::per_second(10);
+    s.store
+        .insert(&live("conn-a", Uuid::new_v4(), None))
+        .await
+        .unwrap();
+    let now = realtime::epoch_millis();
+    let mut admitted = 0;
+    for _ in 0..30 {
+        if let Admission::Admitted(c) = s.store.admit("conn-a", rate, now).await.unwrap() {
+            assert_eq!(c.connection_id, "conn-a");
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 20, "a burst of twice the rate");
+    assert_eq!(
+        s.store.admit("conn-a", rate, now + 99).await.unwrap(),
+        Admission::Limited
+    );
+    assert!(matches!(
+        s.store.admit("conn-a", rate, now + 100).await.unwrap(),
+        Admission::Admitted(_)
+    ));
+    // Another connection has its own allowance; a closed one is not found.
+    s.store
+        .insert(&live("conn-b", Uuid::new_v4(), None))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.store.admit("conn-b", rate, now).await.unwrap(),
+        Admission::Admitted(_)
+    ));
+    assert_eq!(
+        s.store.admit("gone", rate, now).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(s.raw_items().await, 2, "admitting creates nothing");
+}
+
+async fn refresh_moves_token_exp_for_the_same_user_only(s: Subject) {
+    let user = Uuid::new_v4();
+    s.store
+        .insert(&live("conn-a", user, None).with_token_exp(1_800_000_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.store
+            .refresh("conn-a", Uuid::new_v4(), 1_900_000_000)
+            .await,
+        Err(StoreError::NotFound),
+        "another user's token changes nothing"
+    );
+    assert_eq!(
+        s.store.get("conn-a").await.unwrap().unwrap().token_exp,
+        1_800_000_000
+    );
+    let c = s
+        .store
+        .refresh("conn-a", user, 1_900_000_000)
+        .await
+        .unwrap();
+    assert_eq!(c.token_exp, 1_900_000_000);
+    assert_eq!(
+        s.store.refresh("gone", user, 1).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(s.raw_items().await, 1);
+}
+
+async fn unsubscribe_from_ends_only_that_project(s: Subject) {
+    let (p, q) = (Uuid::new_v4(), Uuid::new_v4());
+    let user = Uuid::new_v4();
+    s.store
+        .insert(&live("conn-a", user, Some(p)))
+        .await
+        .unwrap();
+    s.store
+        .insert(&live("conn-b", user, Some(q)))
+        .await
+        .unwrap();
+    assert!(!s.store.unsubscribe_from("conn-b", p).await.unwrap());
+    assert!(!s.store.unsubscribe_from("gone", p).await.unwrap());
+    assert!(s.store.unsubscribe_from("conn-a", p).await.unwrap());
+    assert!(
+        !s.store.unsubscribe_from("conn-a", p).await.unwrap(),
+        "only the first call ends it"
+    );
+    assert!(ids_of(&*s.store, p).await.0.is_empty());
+    assert_eq!(ids_of(&*s.store, q).await.0, vec!["conn-b"]);
+    assert_eq!(s.raw_items().await, 2);
+}
+
+async fn remove_expired_removes_only_expired_tokens_once(s: Subject) {
+    let now = realtime::epoch_seconds();
+    let user = Uuid::new_v4();
+    s.store
+        .insert(&live("fresh", user, None).with_token_exp(now + 60))
+        .await
+        .unwrap();
+    s.store
+        .insert(&live("stale", user, None).with_token_exp(now - 1))
+        .await
+        .unwrap();
+    assert!(!s.store.remove_expired("fresh", now).await.unwrap());
+    assert!(s.store.remove_expired("stale", now).await.unwrap());
+    assert!(!s.store.remove_expired("stale", now).await.unwrap());
+    assert!(!s.store.remove_expired("gone", now).await.unwrap());
+    assert_eq!(s.raw_items().await, 1);
+    assert!(s.store.get("fresh").await.unwrap().is_some());
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -375,4 +538,10 @@ suite!(
     everyone_spans_pages_and_skips_expired,
     remove_many_deletes_them_all,
     reconnect_due_finds_exactly_one_minute,
+    token_exp_round_trips_and_is_indexed,
+    user_connections_lists_only_that_users_live_ones,
+    admit_allows_a_burst_then_the_rate,
+    refresh_moves_token_exp_for_the_same_user_only,
+    unsubscribe_from_ends_only_that_project,
+    remove_expired_removes_only_expired_tokens_once,
 );
