@@ -5,9 +5,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use realtime::aws::dynamo::{
-    ATTR_CONNECTION_ID, ATTR_EXPIRES_AT, ATTR_PROJECT_ID, ATTR_RECONNECT_AT, INDEX_PROJECTION,
+    ATTR_CONNECTION_ID, ATTR_EXPIRES_AT, ATTR_RECONNECT_AT, INDEXES, index_projection,
 };
-use realtime::connection::store::{PROJECT_INDEX, RECONNECT_INDEX};
 use realtime::runtime::config::{self, Config};
 use realtime::runtime::handlers::{Broadcaster, Connect, Disconnect, Message, Status, Sweeper};
 use yaml_rust2::{Yaml, YamlLoader};
@@ -126,7 +125,10 @@ fn the_table_is_the_stores() {
     );
     assert_eq!(p["KeySchema"][0]["KeyType"].as_str(), Some("HASH"));
     assert_eq!(p["KeySchema"].as_vec().unwrap().len(), 1);
-    assert_eq!(p["GlobalSecondaryIndexes"].as_vec().unwrap().len(), 2);
+    assert_eq!(
+        p["GlobalSecondaryIndexes"].as_vec().unwrap().len(),
+        INDEXES.len()
+    );
     let types: HashMap<&str, &str> = p["AttributeDefinitions"]
         .as_vec()
         .unwrap()
@@ -142,13 +144,7 @@ fn the_table_is_the_stores() {
         types[ATTR_RECONNECT_AT], "N",
         "reconnect_at holds an epoch minute"
     );
-    for (i, (index, partition)) in [
-        (PROJECT_INDEX, ATTR_PROJECT_ID),
-        (RECONNECT_INDEX, ATTR_RECONNECT_AT),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (i, (index, partition)) in INDEXES.into_iter().enumerate() {
         let gsi = &p["GlobalSecondaryIndexes"][i];
         assert_eq!(gsi["IndexName"].as_str(), Some(index));
         assert_eq!(
@@ -165,13 +161,18 @@ fn the_table_is_the_stores() {
             gsi["Projection"]["ProjectionType"].as_str(),
             Some("INCLUDE")
         );
-        let projected: BTreeSet<&str> = gsi["Projection"]["NonKeyAttributes"]
+        let projected: BTreeSet<String> = gsi["Projection"]["NonKeyAttributes"]
             .as_vec()
             .unwrap()
             .iter()
             .filter_map(Yaml::as_str)
+            .map(str::to_owned)
             .collect();
-        assert_eq!(projected, INDEX_PROJECTION.into_iter().collect());
+        assert_eq!(
+            projected,
+            index_projection(partition).into_iter().collect(),
+            "{index}"
+        );
     }
     assert_eq!(
         p["TimeToLiveSpecification"]["AttributeName"].as_str(),

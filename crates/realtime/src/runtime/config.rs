@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::connection::auth::JwtConfig;
-use crate::connection::lifecycle::Limits;
 use crate::connection::store::MessageRate;
 
 pub const CONNECTIONS_TABLE: &str = "CONNECTIONS_TABLE";
@@ -204,10 +203,8 @@ impl Config {
         }
     }
 
-    /// `MAX_CONNECTIONS_PER_USER` (1..=1000, default 20) and `CLIENT_MESSAGE_RATE` (messages
-    /// a second per connection, 1..=1000, default 10; bursts of twice that).
-    pub fn limits(&self) -> Result<Limits, ConfigError> {
-        let number = |name: &str, default: usize| match self.get(name) {
+    fn bounded(&self, name: &str, default: usize) -> Result<usize, ConfigError> {
+        match self.get(name) {
             None => Ok(default),
             Some(v) => v
                 .parse::<usize>()
@@ -216,18 +213,24 @@ impl Config {
                 .ok_or_else(|| {
                     ConfigError(format!("{name} must be a number from 1 to 1000, not {v:?}"))
                 }),
-        };
-        let default = Limits::default();
-        Ok(Limits {
-            max_connections_per_user: number(
-                MAX_CONNECTIONS_PER_USER,
-                default.max_connections_per_user,
-            )?,
-            message_rate: MessageRate::per_second(number(
-                CLIENT_MESSAGE_RATE,
-                default.message_rate.per_second as usize,
-            )? as u32),
-        })
+        }
+    }
+
+    /// `MAX_CONNECTIONS_PER_USER` (1..=1000, default 20): read by `$connect`.
+    pub fn max_connections_per_user(&self) -> Result<usize, ConfigError> {
+        self.bounded(
+            MAX_CONNECTIONS_PER_USER,
+            crate::connection::lifecycle::DEFAULT_MAX_CONNECTIONS_PER_USER,
+        )
+    }
+
+    /// `CLIENT_MESSAGE_RATE`: messages a second per connection (1..=1000, default 10;
+    /// bursts of twice that). Read by the message routes.
+    pub fn message_rate(&self) -> Result<MessageRate, ConfigError> {
+        let default = MessageRate::default().per_second as usize;
+        Ok(MessageRate::per_second(
+            self.bounded(CLIENT_MESSAGE_RATE, default)? as u32,
+        ))
     }
 
     /// `BROADCASTER_FUNCTION_NAME`: the function the relay invokes (required by `Wiring::relay`).
@@ -310,22 +313,22 @@ mod tests {
 
     #[test]
     fn limits_default_and_refuse_nonsense() {
-        let limits = config(&[]).limits().unwrap();
-        assert_eq!(limits.max_connections_per_user, 20);
-        assert_eq!(
-            (limits.message_rate.per_second, limits.message_rate.burst),
-            (10, 20)
-        );
-        let set = config(&[(MAX_CONNECTIONS_PER_USER, "3"), (CLIENT_MESSAGE_RATE, "5")])
-            .limits()
-            .unwrap();
-        assert_eq!(
-            (set.max_connections_per_user, set.message_rate.burst),
-            (3, 10)
-        );
+        let empty = config(&[]);
+        assert_eq!(empty.max_connections_per_user(), Ok(20));
+        let rate = empty.message_rate().unwrap();
+        assert_eq!((rate.per_second, rate.burst), (10, 20));
+        let set = config(&[(MAX_CONNECTIONS_PER_USER, "3"), (CLIENT_MESSAGE_RATE, "5")]);
+        assert_eq!(set.max_connections_per_user(), Ok(3));
+        assert_eq!(set.message_rate().unwrap().burst, 10);
         for bad in ["0", "-1", "lots", "1001"] {
-            let err = config(&[(CLIENT_MESSAGE_RATE, bad)]).limits().unwrap_err();
+            let err = config(&[(CLIENT_MESSAGE_RATE, bad)])
+                .message_rate()
+                .unwrap_err();
             assert!(err.to_string().contains(CLIENT_MESSAGE_RATE), "{err}");
+            let err = config(&[(MAX_CONNECTIONS_PER_USER, bad)])
+                .max_connections_per_user()
+                .unwrap_err();
+            assert!(err.to_string().contains(MAX_CONNECTIONS_PER_USER), "{err}");
         }
     }
 

@@ -11,6 +11,7 @@ use tokio::sync::OnceCell;
 use crate::aws::dynamo::DynamoStore;
 use crate::aws::management_api::ManagementApiSender;
 use crate::connection::auth::Authenticator;
+use crate::connection::lifecycle::Limits;
 use crate::connection::membership::{AllowAll, Membership};
 use crate::connection::store::ConnectionStore;
 use crate::delivery::fanout::FanOut;
@@ -151,7 +152,10 @@ impl Wiring {
         Ok(Connect {
             authenticator: self.authenticator()?,
             membership: self.membership()?,
-            limits: self.config.limits()?,
+            limits: Limits {
+                max_connections_per_user: self.config.max_connections_per_user()?,
+                ..Limits::default()
+            },
             store: self.store().await?,
         })
     }
@@ -166,7 +170,10 @@ impl Wiring {
         Ok(Message {
             authenticator: self.authenticator()?,
             membership: self.membership()?,
-            limits: self.config.limits()?,
+            limits: Limits {
+                message_rate: self.config.message_rate()?,
+                ..Limits::default()
+            },
             store: self.store().await?,
         })
     }
