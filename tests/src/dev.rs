@@ -238,3 +238,22 @@ pub fn lambda(server: &Running) -> aws_sdk_lambda::Client {
         .build();
     aws_sdk_lambda::Client::from_conf(conf)
 }
+
+/// Invoke the broadcaster synchronously through the Invoke API; its JSON result (fan-out has
+/// finished when this returns).
+pub async fn invoke_broadcaster(server: &Running, payload: &Value) -> Value {
+    let out = lambda(server)
+        .invoke()
+        .function_name("broadcaster")
+        .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
+        .send()
+        .await
+        .expect("invoke");
+    assert_eq!(out.status_code(), 200);
+    assert!(
+        out.function_error().is_none(),
+        "function error: {:?}",
+        out.payload()
+    );
+    serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap()
+}

@@ -15,23 +15,6 @@ use realtime::connection::store::Connection;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-async fn invoke(server: &Running, payload: &Value) -> Value {
-    let out = lambda(server)
-        .invoke()
-        .function_name("broadcaster")
-        .payload(Blob::new(payload.to_string()))
-        .send()
-        .await
-        .expect("invoke");
-    assert_eq!(out.status_code(), 200);
-    assert!(
-        out.function_error().is_none(),
-        "function error: {:?}",
-        out.payload()
-    );
-    serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap()
-}
-
 /// `n` clients of `project`, with their connection ids, in connection order.
 async fn clients(server: &Running, project: Uuid, n: usize) -> Vec<(Ws, String)> {
     let made: Vec<(Ws, Uuid)> = futures::stream::iter(0..n)
@@ -49,7 +32,7 @@ async fn clients(server: &Running, project: Uuid, n: usize) -> Vec<(Ws, String)>
 }
 
 fn summary(recipients: usize, delivered: usize, gone: usize, failed: usize) -> Value {
-    json!({"recipients": recipients, "delivered": delivered, "gone": gone, "failed": failed})
+    json!({"recipients": recipients, "delivered": delivered, "gone": gone, "failed": failed, "expired": 0, "revoked": 0})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,7 +46,10 @@ async fn the_go_handlers_payload_reaches_everyone_but_the_excluded_client() {
     // Exactly what the Go handlers send.
     let go_payload = json!({"projectId": project, "type": "message_created", "data": data, "exclude_connection_id": excluded});
 
-    assert_eq!(invoke(&server, &go_payload).await, summary(3, 3, 0, 0));
+    assert_eq!(
+        invoke_broadcaster(&server, &go_payload).await,
+        summary(3, 3, 0, 0)
+    );
     let mut event_ids = HashSet::new();
     for (ws, _) in &mut members[1..] {
         let event = recv(ws).await;
@@ -110,7 +96,7 @@ async fn the_go_handlers_payload_reaches_everyone_but_the_excluded_client() {
             .into_service_error()
             .is_resource_not_found_exception()
     );
-    let invalid = invoke(
+    let invalid = invoke_broadcaster(
         &server,
         &json!({"projectId": "not-a-uuid", "type": "message_created"}),
     )
@@ -128,7 +114,10 @@ async fn twenty_five_hundred_connections_over_many_pages_each_get_it_once() {
     let project = Uuid::new_v4();
     let mut members = clients(&server, project, 2500).await;
     let payload = json!({"project_id": project, "type": "task_updated", "data": {"id": "t-1"}});
-    assert_eq!(invoke(&server, &payload).await, summary(2500, 2500, 0, 0));
+    assert_eq!(
+        invoke_broadcaster(&server, &payload).await,
+        summary(2500, 2500, 0, 0)
+    );
     futures::stream::iter(members.iter_mut())
         .for_each_concurrent(256, |(ws, _)| async move {
             assert_eq!(recv(ws).await["data"]["id"], "t-1");
@@ -171,7 +160,10 @@ async fn faults_are_retried(delivery: Delivery) {
         server.app.store().insert(&stale).await.unwrap();
     }
     let payload = json!({"project_id": project, "type": "sprint_updated", "data": {"id": "s-1"}});
-    assert_eq!(invoke(&server, &payload).await, summary(120, 100, 20, 0));
+    assert_eq!(
+        invoke_broadcaster(&server, &payload).await,
+        summary(120, 100, 20, 0)
+    );
     for (ws, id) in &mut members {
         assert_eq!(recv(ws).await["data"]["id"], "s-1");
         assert!(
@@ -198,7 +190,10 @@ async fn an_event_over_128_kb_arrives_as_cache_invalidate() {
     let mut members = clients(&server, project, 3).await;
     let payload = json!({"project_id": project, "type": "task_updated",
                          "data": {"id": "t-42", "description": "x".repeat(200 * 1024)}});
-    assert_eq!(invoke(&server, &payload).await, summary(3, 3, 0, 0));
+    assert_eq!(
+        invoke_broadcaster(&server, &payload).await,
+        summary(3, 3, 0, 0)
+    );
     for (ws, _) in &mut members {
         let event = recv(ws).await;
         assert_eq!(event["type"], "cache_invalidate");
@@ -218,8 +213,8 @@ async fn a_retried_invocation_repeats_the_event_id() {
     let mut members = clients(&server, project, 2).await;
     let event_id = Uuid::new_v4();
     let payload = json!({"project_id": project, "type": "member_added", "data": {"user_id": "u1"}, "event_id": event_id});
-    invoke(&server, &payload).await;
-    invoke(&server, &payload).await;
+    invoke_broadcaster(&server, &payload).await;
+    invoke_broadcaster(&server, &payload).await;
     for (ws, _) in &mut members {
         let (first, second) = (recv(ws).await, recv(ws).await);
         assert_eq!(first["event_id"], json!(event_id));
@@ -274,7 +269,7 @@ async fn randomised_isolation_nothing_crosses_nothing_lost_nothing_doubled() {
         .map(|(p, event_id)| {
             let server = server.clone();
             let payload = json!({"project_id": projects[*p], "type": "task_updated", "data": {"n": 1}, "event_id": event_id});
-            async move { invoke(&server, &payload).await }
+            async move { invoke_broadcaster(&server, &payload).await }
         })
         .buffer_unordered(8)
         .collect()

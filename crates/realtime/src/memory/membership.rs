@@ -31,6 +31,13 @@ impl MemberList {
             .insert((project_id, user_id));
     }
 
+    pub fn remove(&self, project_id: Uuid, user_id: Uuid) {
+        self.members
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(project_id, user_id));
+    }
+
     /// Make every check fail as a broken database would.
     pub fn set_failing(&self, failing: bool) {
         self.failing

@@ -1,0 +1,97 @@
+//! A subscribe that races a membership removal, with the interleaving forced rather than hoped
+//! for: the removal commits, and its revocation runs, between the subscribe's membership check
+//! and its write. The subscribe must not end subscribed (DESIGN "Connection life"). On
+//! DynamoDB Local, through the same `on_message` and broadcaster the Lambdas run.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use common::{PROJECT, USER, body_json, message};
+use realtime::connection::auth::Authenticator;
+use realtime::connection::lifecycle::{Limits, on_message};
+use realtime::connection::membership::{Membership, MembershipError};
+use realtime::connection::store::{Connection, ConnectionStore};
+use realtime::delivery::fanout::FanOut;
+use realtime::delivery::sender::{ConnectionSender, PostOutcome};
+use realtime::memory::MemberList;
+use serde_json::json;
+use uuid::Uuid;
+
+struct Accepting;
+
+#[async_trait]
+impl ConnectionSender for Accepting {
+    async fn post(&self, _: &str, _: &[u8]) -> PostOutcome {
+        PostOutcome::Delivered
+    }
+    async fn close(&self, _: &str) -> PostOutcome {
+        PostOutcome::Delivered
+    }
+}
+
+/// Membership whose first check answers from the list as it was, after the member has been
+/// removed and the `member_removed` broadcast has run.
+struct RemovedDuringFirstCheck {
+    list: MemberList,
+    fanout: FanOut,
+    fired: AtomicBool,
+}
+
+#[async_trait]
+impl Membership for RemovedDuringFirstCheck {
+    async fn is_member(&self, project: Uuid, user: Uuid) -> Result<bool, MembershipError> {
+        let answer = self.list.is_member(project, user).await;
+        if !self.fired.swap(true, Ordering::SeqCst) {
+            self.list.remove(project, user);
+            let removal =
+                json!({"project_id": project, "type": "member_removed", "data": {"user_id": user}});
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let result =
+                realtime::delivery::broadcaster::invoke(&self.fanout, &removal, "r", deadline)
+                    .await
+                    .expect("the removal is broadcast");
+            assert_eq!(result["revoked"], 0, "nothing was subscribed yet");
+        }
+        answer
+    }
+}
+
+#[tokio::test]
+async fn a_subscribe_whose_check_preceded_the_removal_does_not_stay_subscribed() {
+    let (store, _, _) = common::dynamo_store().await;
+    let store: Arc<dyn ConnectionStore> = store;
+    store
+        .insert(&Connection::new(
+            "conn-1",
+            USER,
+            None,
+            realtime::epoch_millis(),
+        ))
+        .await
+        .unwrap();
+    let membership = RemovedDuringFirstCheck {
+        list: MemberList::new([(PROJECT, USER)]),
+        fanout: FanOut::new(store.clone(), Arc::new(Accepting)),
+        fired: AtomicBool::new(false),
+    };
+    let authenticator = Authenticator::new(&common::dev_jwt());
+    let body = json!({"action": "subscribe", "project_id": PROJECT}).to_string();
+    let reply = on_message(
+        &*store,
+        &membership,
+        &authenticator,
+        &Limits::default(),
+        &message("conn-1", "subscribe", &body),
+    )
+    .await;
+    assert_eq!(body_json(&reply.body)["code"], "forbidden");
+    assert_eq!(
+        store.get("conn-1").await.unwrap().unwrap().project_id,
+        None,
+        "the subscription written after the removal was undone"
+    );
+}
