@@ -407,11 +407,12 @@ async fn the_connection_past_the_per_user_cap_gets_429_until_one_closes() {
         other => panic!("the 21st connection must get 429, got {other:?}"),
     }
     // Another user is not affected.
-    connect(&server, &format!("/?token={}", token(Uuid::new_v4())))
+    let _another = connect(&server, &format!("/?token={}", token(Uuid::new_v4())))
         .await
         .expect("another user");
     let mut one = open.pop().unwrap();
     one.close(None).await.unwrap();
+    // 21 open (20 of the user, 1 of another) until this close has run `$disconnect`.
     tokio::time::timeout(WAIT, server.app.gateway.wait_open(|n| n == 20))
         .await
         .expect("$disconnect ran");

@@ -25,6 +25,8 @@ pub enum Scenario {
     Capacity,
     Throughput,
     Artifacts,
+    /// Two broadcaster builds on the same clients (not part of `all`; BENCHMARKS.md untouched).
+    Compare,
 }
 
 #[derive(Debug, Clone, clap::Parser)]
@@ -48,6 +50,9 @@ pub struct BenchOptions {
     /// The report to write.
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub report: PathBuf,
+    /// The release broadcaster binary the `compare` scenario measures this build against.
+    #[arg(long, env = "BASELINE_BROADCASTER")]
+    pub baseline_broadcaster: Option<PathBuf>,
     /// Re-render the report from the existing results.json without running anything.
     #[arg(long)]
     pub render_only: bool,
@@ -87,6 +92,10 @@ async fn run(opts: BenchOptions) {
             serde_json::from_str(&std::fs::read_to_string(&path).expect("results.json"))
                 .expect("JSON");
         return report::write_report(&results, &opts);
+    }
+    if opts.scenario == Scenario::Compare {
+        scenarios::compare::run(&opts).await;
+        return;
     }
     let want = |s: Scenario| opts.scenario == Scenario::All || opts.scenario == s;
     // A single scenario updates its part of the previous results and keeps the others.

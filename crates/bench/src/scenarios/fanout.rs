@@ -17,7 +17,8 @@ use crate::procs::*;
 use crate::stats::*;
 
 /// One broadcaster process, one invocation; (invoke → last client ms, delivered, peak RSS kB).
-async fn run_broadcaster(
+pub(crate) async fn run_broadcaster(
+    binary: &std::path::Path,
     table: &str,
     addr: SocketAddr,
     project: Uuid,
@@ -28,7 +29,7 @@ async fn run_broadcaster(
     let event_id = Uuid::new_v4();
     let payload = json!({"project_id": project, "type": "bench_fanout", "data": {"n": n}, "event_id": event_id});
     let runtime = RuntimeApi::start(vec![payload]);
-    let mut cmd = Command::new(sibling("broadcaster"));
+    let mut cmd = Command::new(binary);
     cmd.envs(services_env().iter().map(|(k, v)| (*k, v.as_str())))
         .env("AWS_LAMBDA_RUNTIME_API", &runtime.addr)
         .env("AWS_LAMBDA_FUNCTION_NAME", "broadcaster")
@@ -110,6 +111,25 @@ async fn seed_baseline(
     (last.map_or(f64::NAN, |l| ms(l.duration_since(t0))), count)
 }
 
+/// The dev server of the fan-out runs over a fresh table: 20 ms per post, 10,000 posts/s.
+pub(crate) fn fanout_server() -> (Proc, SocketAddr, String) {
+    let table = format!("bench-fanout-{}", Uuid::new_v4().simple());
+    let mut env = services_env();
+    env.push(("CONNECTIONS_TABLE", table.clone()));
+    let (server, addr) = dev_server(
+        &[
+            "--store",
+            "dynamodb",
+            "--post-latency-ms",
+            "20",
+            "--rate-limit",
+            "10000",
+        ],
+        &env,
+    );
+    (server, addr, table)
+}
+
 pub async fn run(opts: &BenchOptions) -> Value {
     let sizes: &[usize] = if opts.quick {
         &[100, 1000]
@@ -122,20 +142,7 @@ pub async fn run(opts: &BenchOptions) -> Value {
         &[25, 50, 100, 200, 400, 800]
     };
     let repeats = if opts.quick { 1 } else { 3 };
-    let table = format!("bench-fanout-{}", Uuid::new_v4().simple());
-    let mut env = services_env();
-    env.push(("CONNECTIONS_TABLE", table.clone()));
-    let (_server, addr) = dev_server(
-        &[
-            "--store",
-            "dynamodb",
-            "--post-latency-ms",
-            "20",
-            "--rate-limit",
-            "10000",
-        ],
-        &env,
-    );
+    let (_server, addr, table) = fanout_server();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut rows = Vec::new();
     for &n in sizes {
@@ -148,7 +155,9 @@ pub async fn run(opts: &BenchOptions) -> Value {
             let mut peaks = Vec::new();
             let mut delivered = usize::MAX;
             for _ in 0..repeats {
-                let (t, d, peak) = run_broadcaster(&table, addr, project, n, c, &mut rx).await;
+                let broadcaster = sibling("broadcaster");
+                let (t, d, peak) =
+                    run_broadcaster(&broadcaster, &table, addr, project, n, c, &mut rx).await;
                 times.push(t);
                 peaks.push(peak as f64);
                 delivered = delivered.min(d);

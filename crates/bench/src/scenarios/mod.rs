@@ -2,6 +2,7 @@
 
 pub mod artifacts;
 pub mod capacity;
+pub mod compare;
 pub mod fanout;
 pub mod latency;
 pub mod throughput;
