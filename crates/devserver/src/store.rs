@@ -1,7 +1,7 @@
 //! The dev server's DynamoDB store, healed when its table disappears: DynamoDB Local keeps
 //! tables in memory, so restarting it loses the table under a running dev server. Every
-//! operation that finds the table gone re-creates it (as at start) and is tried once more;
-//! listings re-create it and report the error once. Production tables come from template.yaml
+//! operation that finds the table gone re-creates it (as at start) and is tried once more,
+//! listings included. Production tables come from template.yaml
 //! and are never created by code.
 
 use async_trait::async_trait;
@@ -85,16 +85,16 @@ impl ConnectionStore for HealingStore {
         healing!(self, self.0.remove_many(ids).await)
     }
     fn project_subscribers(&self, project: Uuid) -> PageStream<'_> {
-        self.heal_listing(self.0.project_subscribers(project))
+        self.heal_listing(move || self.0.project_subscribers(project))
     }
     fn all_subscribers(&self) -> PageStream<'_> {
-        self.heal_listing(self.0.all_subscribers())
+        self.heal_listing(|| self.0.all_subscribers())
     }
     fn user_connections(&self, user: Uuid) -> PageStream<'_> {
-        self.heal_listing(self.0.user_connections(user))
+        self.heal_listing(move || self.0.user_connections(user))
     }
     fn reconnect_due(&self, minute: i64) -> PageStream<'_> {
-        self.heal_listing(self.0.reconnect_due(minute))
+        self.heal_listing(move || self.0.reconnect_due(minute))
     }
     async fn approximate_total(&self) -> Result<u64, StoreError> {
         healing!(self, self.0.approximate_total().await)
@@ -102,15 +102,22 @@ impl ConnectionStore for HealingStore {
 }
 
 impl HealingStore {
-    /// A listing that re-creates a lost table when it finds it gone (the listing itself
-    /// reports the error: there was nothing to list).
-    fn heal_listing<'a>(&'a self, pages: PageStream<'a>) -> PageStream<'a> {
+    /// A listing that re-creates a lost table when its first page finds it gone, and then
+    /// lists again (the new table is empty, but the caller gets an answer, not an error).
+    fn heal_listing<'a, F>(&'a self, make: F) -> PageStream<'a>
+    where
+        F: Fn() -> PageStream<'a> + Send + Sync + 'a,
+    {
         use futures::StreamExt;
-        pages
-            .then(move |page| async move {
-                self.healed(&page).await;
-                page
-            })
-            .boxed()
+        futures::stream::once(async move {
+            let mut pages = make();
+            match pages.next().await {
+                Some(first) if self.healed(&first).await => make(),
+                Some(first) => futures::stream::iter([first]).chain(pages).boxed(),
+                None => futures::stream::empty().boxed(),
+            }
+        })
+        .flatten()
+        .boxed()
     }
 }
