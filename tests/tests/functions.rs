@@ -40,7 +40,7 @@ fn missing_configuration_stops_start_up_with_one_line_naming_it() {
             .any(|v| error.contains(v));
         assert!(named, "{name}: the line names the variable: {error}");
     }
-    // disconnect needs only the table; subscribe needs no JWT secret.
+    // disconnect needs only the table; subscribe needs the JWT secret (refresh verifies tokens).
     let out = clean_command("disconnect").output().unwrap();
     assert!(
         String::from_utf8(out.stdout)
@@ -52,10 +52,14 @@ fn missing_configuration_stops_start_up_with_one_line_naming_it() {
         .output()
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        stdout.contains("CONNECTIONS_TABLE is not set") && !stdout.contains("JWT_SECRET"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("JWT_SECRET is not set"), "{stdout}");
+    let out = clean_command("subscribe")
+        .env("MEMBERSHIP", "none")
+        .env("JWT_SECRET", "0123456789abcdef0123456789abcdef")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("CONNECTIONS_TABLE is not set"), "{stdout}");
     assert!(
         stdout.contains("membership checks are OFF"),
         "MEMBERSHIP=none warns at start: {stdout}"
