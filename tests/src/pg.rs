@@ -39,7 +39,14 @@ impl Projects {
              INSERT INTO project_members (project_id, user_id) VALUES ('{p}', '{member_p}'), ('{q}', '{member_q}')"
         ))
         .await;
+        ids.forget_outbox().await;
         ids
+    }
+
+    /// Empty the outbox: the fixture's own changes are not what a test waits for (a relay
+    /// started later would deliver them first).
+    pub async fn forget_outbox(&self) {
+        self.exec("DELETE FROM realtime_outbox").await;
     }
 
     /// Run SQL on the database, committed.

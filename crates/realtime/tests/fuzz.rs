@@ -7,6 +7,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use realtime::connection::auth::{Authenticator, JwtConfig};
+use realtime::relay::batch::{Row, plan};
 use realtime::wire::client::ClientMessage;
 use realtime::wire::invocation::{Audience, Broadcast};
 use serde_json::{Value, json};
@@ -121,18 +122,32 @@ proptest! {
     }
 
     #[test]
-    fn trigger_notifications_through_the_relay_never_panic(
-        notifications in prop::collection::vec(prop_oneof![
-            json_value().prop_map(|v| v.to_string()),
-            mutated(r#"{"resource":"task","id":"t-1","action":"UPDATE","project_id":"aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa","timestamp":"t"}"#),
+    fn outbox_rows_through_the_relay_never_panic(
+        payloads in prop::collection::vec(prop_oneof![
+            json_value(),
+            mutated(r#"{"resource":"task","id":"t-1","action":"UPDATE","project_id":"aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa","timestamp":"t"}"#)
+                .prop_map(|s| serde_json::from_str(&s).unwrap_or(Value::String(s))),
         ], 1..8)
     ) {
-        for payload in realtime::relay::coalesce(notifications.iter().map(String::as_str)) {
-            // Whatever the relay makes of them, the broadcaster accepts or names the field.
-            if let Err(invalid) = Broadcast::parse(&payload, Uuid::nil(), "now") {
-                prop_assert!(!invalid.field.is_empty() && !invalid.message.is_empty());
-            }
+        let rows: Vec<Row> = payloads
+            .into_iter()
+            .enumerate()
+            .map(|(i, payload)| Row { id: i as i64 + 1, payload })
+            .collect();
+        let (planned, refused) = plan(&rows, "now");
+        // Whatever the relay makes of them, the broadcaster accepts, or the rows are refused
+        // with a reason; every row is accounted for exactly once.
+        for p in &planned {
+            prop_assert!(Broadcast::parse(&p.payload, Uuid::nil(), "now").is_ok());
         }
+        prop_assert!(refused.iter().all(|r| !r.error.is_empty()));
+        let mut ids: Vec<i64> = planned
+            .iter()
+            .flat_map(|p| p.outbox_ids.clone())
+            .chain(refused.iter().flat_map(|r| r.outbox_ids.clone()))
+            .collect();
+        ids.sort();
+        prop_assert_eq!(ids, (1..=rows.len() as i64).collect::<Vec<_>>());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The Postgres side: the embedded migrations (schema, `notify_cache_invalidation()` and its
-//! triggers) and the `project_members` membership adapter.
+//! triggers, the outbox) and the `project_members` membership adapter.
 //!
 //! Migrations are recorded in their own table, `_devhive_realtime_migrations`, so they sit
 //! beside whatever migrations the DevHive app runs on the same database.
@@ -20,7 +20,7 @@ pub const MIGRATIONS_TABLE: &str = "_devhive_realtime_migrations";
 /// The channel the triggers notify.
 pub const CHANNEL: &str = "cache_invalidate";
 
-const MIGRATIONS: [(i64, &str, &str); 2] = [
+const MIGRATIONS: [(i64, &str, &str); 3] = [
     (
         1,
         "schema",
@@ -30,6 +30,11 @@ const MIGRATIONS: [(i64, &str, &str); 2] = [
         2,
         "notify cache invalidation",
         include_str!("../../../../migrations/0002_notify_cache_invalidation.sql"),
+    ),
+    (
+        3,
+        "outbox",
+        include_str!("../../../../migrations/0003_outbox.sql"),
     ),
 ];
 

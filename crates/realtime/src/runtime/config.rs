@@ -22,6 +22,8 @@ pub const MEMBERSHIP: &str = "MEMBERSHIP";
 pub const BROADCAST_CONCURRENCY: &str = "BROADCAST_CONCURRENCY";
 pub const MAX_CONNECTIONS_PER_USER: &str = "MAX_CONNECTIONS_PER_USER";
 pub const CLIENT_MESSAGE_RATE: &str = "CLIENT_MESSAGE_RATE";
+pub const RELAY_CONCURRENCY: &str = "RELAY_CONCURRENCY";
+pub const RELAY_POLL_MS: &str = "RELAY_POLL_MS";
 /// The SDK's own DynamoDB endpoint override; read here only to tell local runs apart.
 pub const AWS_ENDPOINT_URL_DYNAMODB: &str = "AWS_ENDPOINT_URL_DYNAMODB";
 
@@ -38,6 +40,8 @@ pub const ALL_VARIABLES: &[&str] = &[
     BROADCAST_CONCURRENCY,
     MAX_CONNECTIONS_PER_USER,
     CLIENT_MESSAGE_RATE,
+    RELAY_CONCURRENCY,
+    RELAY_POLL_MS,
     AWS_ENDPOINT_URL_DYNAMODB,
 ];
 
@@ -204,16 +208,42 @@ impl Config {
     }
 
     fn bounded(&self, name: &str, default: usize) -> Result<usize, ConfigError> {
+        self.in_range(name, default, 1..=1000)
+    }
+
+    fn in_range(
+        &self,
+        name: &str,
+        default: usize,
+        range: std::ops::RangeInclusive<usize>,
+    ) -> Result<usize, ConfigError> {
         match self.get(name) {
             None => Ok(default),
             Some(v) => v
                 .parse::<usize>()
                 .ok()
-                .filter(|n| (1..=1000).contains(n))
+                .filter(|n| range.contains(n))
                 .ok_or_else(|| {
-                    ConfigError(format!("{name} must be a number from 1 to 1000, not {v:?}"))
+                    ConfigError(format!(
+                        "{name} must be a number from {} to {}, not {v:?}",
+                        range.start(),
+                        range.end()
+                    ))
                 }),
         }
+    }
+
+    /// `RELAY_CONCURRENCY`: outbox claims in flight at once (1..=64, default 8).
+    pub fn relay_concurrency(&self) -> Result<usize, ConfigError> {
+        self.in_range(RELAY_CONCURRENCY, crate::relay::DEFAULT_CONCURRENCY, 1..=64)
+    }
+
+    /// `RELAY_POLL_MS`: how often the relay reads the outbox without a NOTIFY (10..=60000,
+    /// default 1000).
+    pub fn relay_poll(&self) -> Result<std::time::Duration, ConfigError> {
+        let default = crate::relay::DEFAULT_POLL.as_millis() as usize;
+        let ms = self.in_range(RELAY_POLL_MS, default, 10..=60_000)?;
+        Ok(std::time::Duration::from_millis(ms as u64))
     }
 
     /// `MAX_CONNECTIONS_PER_USER` (1..=1000, default 20): read by `$connect`.

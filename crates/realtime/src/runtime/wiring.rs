@@ -223,6 +223,13 @@ impl Wiring {
                 ))
             })?
             .to_owned();
-        Ok(Relay::new(url, self.invoker().await, function))
+        let concurrency = self.config.relay_concurrency()?;
+        let poll = self.config.relay_poll()?;
+        Relay::new(url, self.invoker().await, function, concurrency, poll).map_err(|e| {
+            ConfigError(format!(
+                "{} is not a usable Postgres URL: {e}",
+                crate::runtime::config::DATABASE_URL
+            ))
+        })
     }
 }
