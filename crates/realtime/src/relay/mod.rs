@@ -73,6 +73,8 @@ pub struct Relay {
     concurrency: usize,
     poll: Duration,
     ready: watch::Sender<bool>,
+    /// Outbox rows finished (delivered or dead-lettered, committed) since the relay was made.
+    done: watch::Sender<u64>,
     /// Consecutive failed claims or invocations; the claimer backs off while it is not zero.
     failures: Mutex<u32>,
 }
@@ -95,6 +97,7 @@ impl Relay {
             concurrency,
             poll,
             ready: watch::Sender::new(false),
+            done: watch::Sender::new(0),
             failures: Mutex::new(0),
         })
     }
@@ -102,6 +105,11 @@ impl Relay {
     /// `true` while the listener is connected and listening.
     pub fn ready(&self) -> watch::Receiver<bool> {
         self.ready.subscribe()
+    }
+
+    /// Outbox rows finished (delivered or dead-lettered, and committed) so far.
+    pub fn done(&self) -> watch::Receiver<u64> {
+        self.done.subscribe()
     }
 
     pub fn outbox(&self) -> &Outbox {
@@ -244,6 +252,8 @@ impl Relay {
                     .delivered
                     .fetch_add(delivered.len() as u64, Ordering::Relaxed);
                 counters.dead.fetch_add(dead as u64, Ordering::Relaxed);
+                self.done
+                    .send_modify(|n| *n += (delivered.len() + dead) as u64);
                 tracing::debug!(delivered = delivered.len(), dead, "outbox rows done");
             }
             Err(e) => {
