@@ -8,7 +8,9 @@ use realtime::aws::dynamo::{
     ATTR_CONNECTION_ID, ATTR_EXPIRES_AT, ATTR_RECONNECT_AT, INDEXES, index_projection,
 };
 use realtime::runtime::config::{self, Config};
-use realtime::runtime::handlers::{Broadcaster, Connect, Disconnect, Message, Status, Sweeper};
+use realtime::runtime::handlers::{
+    Broadcaster, Connect, Disconnect, Message, RelayFunction, Status, Sweeper,
+};
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn template() -> Yaml {
@@ -62,6 +64,7 @@ async fn asked_by(binary: &str) -> BTreeSet<String> {
         "status" => Status::from_config(&config).await.map(drop),
         "broadcaster" => Broadcaster::from_config(&config).await.map(drop),
         "sweeper" => Sweeper::from_config(&config).await.map(drop),
+        "relay" => RelayFunction::from_config(&config).await.map(drop),
         other => panic!("template.yaml names a binary with no handler: {other}"),
     };
     built.unwrap_or_else(|e| panic!("{binary}: {e}"));

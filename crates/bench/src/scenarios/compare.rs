@@ -21,15 +21,20 @@ pub async fn run(opts: &BenchOptions) -> Value {
         "SCENARIO=compare needs BASELINE_BROADCASTER, the release broadcaster to compare with",
     );
     let current = sibling("broadcaster");
-    let (n, repeats) = if opts.quick { (1000, 2) } else { (10_000, 5) };
+    let (n, repeats) = if opts.quick { (1000, 2) } else { (10_000, 15) };
     let (_server, addr, table) = fanout_server();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let project = Uuid::new_v4();
     eprintln!("compare: {n} clients, {repeats} alternated runs of each build");
     let _clients = clients(addr, Some(project), n, Some(tx)).await;
     let (mut base_ms, mut current_ms) = (Vec::new(), Vec::new());
-    for _ in 0..repeats {
-        for (binary, times) in [(&baseline, &mut base_ms), (&current, &mut current_ms)] {
+    for round in 0..repeats {
+        // ABBA order, so that neither build always runs first (warm caches, drifting load).
+        let mut pair = [(&baseline, &mut base_ms), (&current, &mut current_ms)];
+        if round % 2 == 1 {
+            pair.reverse();
+        }
+        for (binary, times) in pair {
             let (t, delivered, _) =
                 run_broadcaster(binary, &table, addr, project, n, CONCURRENCY, &mut rx).await;
             assert_eq!(delivered, n, "{}: every client reached", binary.display());

@@ -171,6 +171,56 @@ impl Sweeper {
     }
 }
 
+/// Time kept back from the relay function's deadline for the claims in flight to finish.
+pub const RELAY_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `functions/relay`: started every minute by a schedule; drains the outbox until its
+/// deadline (so that one run overlaps the next, and a change waits for no schedule).
+pub struct RelayFunction {
+    pub relay: Arc<crate::relay::Relay>,
+}
+
+impl RelayFunction {
+    /// Built by [`Wiring::relay`], the one wiring.
+    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        Ok(RelayFunction {
+            relay: Arc::new(Wiring::new(config).relay().await?),
+        })
+    }
+
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<serde_json::Value>,
+    ) -> Result<serde_json::Value, Error> {
+        let deadline = broadcaster::deadline_from(event.context.deadline)
+            .checked_sub(RELAY_DEADLINE_MARGIN.saturating_sub(broadcaster::DEADLINE_MARGIN))
+            .unwrap_or_else(std::time::Instant::now);
+        let drained = self.relay.run_until(Some(deadline.into())).await;
+        let oldest = match self.relay.outbox().oldest_age_seconds().await {
+            Ok(age) => age,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the outbox's oldest row");
+                f64::NAN
+            }
+        };
+        tracing::info!(
+            request_id = %event.context.request_id,
+            delivered = drained.delivered,
+            invocations = drained.invocations,
+            dead = drained.dead,
+            failed = drained.failed,
+            oldest_age_s = oldest,
+            "relay run"
+        );
+        if oldest.is_finite() {
+            println!("{}", drained.emf_line(oldest, crate::epoch_millis()));
+        }
+        let mut result = serde_json::to_value(drained)?;
+        result["oldest_age_s"] = serde_json::json!(oldest.is_finite().then_some(oldest));
+        Ok(result)
+    }
+}
+
 /// All five handlers, as the dev server runs them.
 pub struct Handlers {
     pub connect: Connect,
