@@ -448,3 +448,62 @@ async fn slow_or_oversized_handshakes_are_cut_off() {
     );
     server.shutdown().await;
 }
+
+/// A client that stops reading fills its socket's buffers; the next frame cannot be written,
+/// and it is closed (1008) and answered 410 from then on, while the other client of the
+/// project gets every event and no broadcast waits on the stalled one for long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_and_holds_up_no_one() {
+    use futures::StreamExt;
+    let server = start(StoreKind::Memory, |_| {}).await;
+    let project = Uuid::new_v4();
+    let (reader, _) = client(&server, project).await;
+    let (_stalled, _) = client(&server, project).await; // never read from again
+    let (count, mut received) = tokio::sync::watch::channel(0usize);
+    let reading = tokio::spawn(async move {
+        let mut reader = reader;
+        while let Some(Ok(m)) = reader.next().await {
+            if m.is_text() {
+                count.send_modify(|n| *n += 1);
+            }
+        }
+    });
+    let blob = "x".repeat(100_000);
+    let mut sent = 0;
+    let mut gone_after = None;
+    while sent < 1000 {
+        let result = invoke_broadcaster(
+            &server,
+            &json!({"project_id": project, "type": "message_created", "data": {"blob": blob}}),
+        )
+        .await;
+        sent += 1;
+        if result["gone"] == 1 {
+            gone_after = Some(sent);
+            break;
+        }
+        assert_eq!(result["delivered"], 2, "{result}");
+    }
+    let gone_after = gone_after.expect("the stalled client was never closed");
+    // Closed once its buffers were full: megabytes, not the first frames.
+    assert!(gone_after > 5, "closed after {gone_after} frames");
+    tokio::time::timeout(WAIT, server.app.gateway.wait_open(|n| n == 1))
+        .await
+        .expect("the stalled socket went through $disconnect");
+    let after = invoke_broadcaster(
+        &server,
+        &json!({"project_id": project, "type": "message_created", "data": {}}),
+    )
+    .await;
+    assert_eq!(
+        (&after["recipients"], &after["delivered"]),
+        (&json!(1), &json!(1))
+    );
+    let want = sent + 1;
+    tokio::time::timeout(WAIT, received.wait_for(|n| *n >= want))
+        .await
+        .expect("the reading client got every event")
+        .unwrap();
+    reading.abort();
+    server.shutdown().await;
+}

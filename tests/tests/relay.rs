@@ -151,3 +151,59 @@ async fn a_ten_thousand_row_update_arrives_as_a_handful_of_events() {
     nothing_pending(&mut other).await;
     server.shutdown().await;
 }
+
+/// `devhive-realtime relay` as its own process, the way it runs on a container or a VM:
+/// it invokes the broadcaster through the dev server's Lambda Invoke API (standard
+/// `AWS_ENDPOINT_URL_LAMBDA`), stops cleanly on SIGTERM, and a change committed while it was
+/// stopped is delivered by the next process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_subcommand_runs_as_its_own_process() {
+    use std::process::{Command, Stdio};
+    let db = Projects::create().await;
+    // A dev server without a relay of its own (no DATABASE_URL), membership off.
+    let server = start(devserver::cli::StoreKind::Memory, |_| {}).await;
+    let mut client = member(&server, db.member_p, db.p).await;
+    let spawn = || {
+        Command::new(e2e::workspace_binary("devhive-realtime"))
+            .arg("relay")
+            .env_clear()
+            .env("DATABASE_URL", &db.url)
+            .env("BROADCASTER_FUNCTION_NAME", "broadcaster")
+            .env("AWS_ENDPOINT_URL_LAMBDA", server.http_url())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the relay")
+    };
+    let mut relay = spawn();
+    let first = db.message(db.p).await;
+    let first_event = recv(&mut client).await;
+    assert_eq!(first_event["data"]["id"], json!(first));
+
+    let status = Command::new("kill")
+        .args(["-TERM", &relay.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = relay.wait().unwrap();
+    assert_eq!(exit.code(), Some(0), "stops cleanly on SIGTERM");
+
+    let while_stopped = db.message(db.p).await;
+    let mut relay = spawn();
+    // If SIGTERM came between the first invocation and the deletion of its row, the next
+    // process sends it again, under the same event id (clients drop it as a repeat).
+    let mut event = recv(&mut client).await;
+    if event["data"]["id"] == json!(first) {
+        assert_eq!(event["event_id"], first_event["event_id"]);
+        event = recv(&mut client).await;
+    }
+    assert_eq!(event["data"]["id"], json!(while_stopped));
+    nothing_pending(&mut client).await;
+    relay.kill().ok();
+    relay.wait().ok();
+    server.shutdown().await;
+}

@@ -5,7 +5,10 @@
 //!
 //! Each socket's write half sits behind a lock, so a post writes straight to the socket from
 //! the request that made it (no per-connection queue to allocate or drain), and a 200 from
-//! `POST /@connections/{id}` means the frame was handed to the socket.
+//! `POST /@connections/{id}` means the frame was handed to the socket. What bounds a
+//! connection's backlog is the socket's own buffers: a client that stops reading fills them,
+//! its next write cannot finish within [`SEND_TIMEOUT`], and it is closed
+//! ([`CLOSE_SLOW_CONSUMER`]) and answered 410 from then on, so that no post waits on it longer.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU16, Ordering};
@@ -21,6 +24,13 @@ use crate::faults::{Fault, Faults};
 
 /// Largest payload PostToConnection accepts (API Gateway: 128 KB).
 pub const MAX_POST_BYTES: usize = 128 * 1024;
+/// How long one frame may take to reach a socket's buffers: past it the client has stopped
+/// reading (shorter than the Management API client's 3 s timeout, so the post answers 410).
+pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// The close code of a client that stopped reading its messages.
+pub const CLOSE_SLOW_CONSUMER: u16 = 1008;
+/// How long a close frame or the close handshake may wait on a socket that is not reading.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// One open socket.
 pub struct Socket {
@@ -63,12 +73,20 @@ impl Socket {
         if self.closed_with.load(Ordering::Acquire) != 0 {
             return Err(PostError::Gone);
         }
-        self.sink
-            .lock()
-            .await
-            .send(message)
-            .await
-            .map_err(|_| PostError::Gone)
+        let write = async { self.sink.lock().await.send(message).await };
+        match tokio::time::timeout(SEND_TIMEOUT, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(PostError::Gone),
+            Err(_) => {
+                tracing::warn!(
+                    connection_id = %self.ctx.connection_id,
+                    "client is not reading its messages; closing it"
+                );
+                self.close(CLOSE_SLOW_CONSUMER, "client is not reading its messages")
+                    .await;
+                Err(PostError::Gone)
+            }
+        }
     }
 
     /// Close from the server side with `code`; the reader notices and runs `$disconnect`.
@@ -82,12 +100,14 @@ impl Socket {
                 code,
                 reason: reason.into(),
             };
-            let _ = self
-                .sink
-                .lock()
-                .await
-                .send(Message::Close(Some(frame)))
-                .await;
+            let send = async {
+                self.sink
+                    .lock()
+                    .await
+                    .send(Message::Close(Some(frame)))
+                    .await
+            };
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, send).await;
             self.closing.notify_one();
         }
     }
@@ -104,7 +124,8 @@ impl Socket {
 
     /// Flush and close the write half (completes a close handshake the peer started).
     pub async fn finish(&self) {
-        let _ = self.sink.lock().await.close().await;
+        let close = async { self.sink.lock().await.close().await };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
     }
 }
 
