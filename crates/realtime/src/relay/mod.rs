@@ -195,7 +195,11 @@ impl Relay {
                 None => std::future::pending().await,
             }
         };
-        while !past(deadline) {
+        // The first pass always runs, so that a run started close to its deadline still drains
+        // what is waiting.
+        let mut first = true;
+        while first || !past(deadline) {
+            first = false;
             if let Some(pause) = self.backoff() {
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}

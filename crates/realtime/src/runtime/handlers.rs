@@ -192,9 +192,14 @@ impl RelayFunction {
         &self,
         event: LambdaEvent<serde_json::Value>,
     ) -> Result<serde_json::Value, Error> {
-        let deadline = broadcaster::deadline_from(event.context.deadline)
-            .checked_sub(RELAY_DEADLINE_MARGIN.saturating_sub(broadcaster::DEADLINE_MARGIN))
-            .unwrap_or_else(std::time::Instant::now);
+        // Stop claiming 10 s before the deadline (a third of the time left when there is less,
+        // as under a local emulator) so that the claims in flight can finish.
+        let now_ms = crate::epoch_millis().max(0) as u64;
+        let left = match event.context.deadline {
+            0 => broadcaster::DEFAULT_BUDGET,
+            d => std::time::Duration::from_millis(d.saturating_sub(now_ms)),
+        };
+        let deadline = std::time::Instant::now() + left - RELAY_DEADLINE_MARGIN.min(left / 3);
         let drained = self.relay.run_until(Some(deadline.into())).await;
         let oldest = match self.relay.outbox().oldest_age_seconds().await {
             Ok(age) => age,
