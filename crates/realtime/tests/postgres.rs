@@ -18,7 +18,9 @@ async fn exec(conn: &mut PgConnection, sql: &str) {
 }
 
 /// The next notification, with its timestamp checked for shape and then removed.
-async fn next(listener: &mut PgListener) -> Value {
+/// The next notification without its `timestamp`; its `outbox_id` must name the outbox row
+/// written in the same transaction, which holds the same payload.
+async fn next(listener: &mut PgListener, db: &mut sqlx::PgConnection) -> Value {
     let n = tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv())
         .await
         .expect("a notification")
@@ -31,6 +33,21 @@ async fn next(listener: &mut PgListener) -> Value {
         "RFC 3339 with milliseconds: {ts}"
     );
     v.as_object_mut().unwrap().remove("timestamp");
+    let outbox_id = v
+        .as_object_mut()
+        .unwrap()
+        .remove("outbox_id")
+        .and_then(|id| id.as_i64())
+        .expect("an outbox_id");
+    let stored: String =
+        sqlx::query_scalar("SELECT payload::text FROM realtime_outbox WHERE id = $1")
+            .bind(outbox_id)
+            .fetch_one(db)
+            .await
+            .expect("the outbox row of the notification");
+    let mut stored: Value = serde_json::from_str(&stored).unwrap();
+    stored.as_object_mut().unwrap().remove("timestamp");
+    assert_eq!(stored, v, "the outbox row holds the notified payload");
     v
 }
 
@@ -127,7 +144,7 @@ async fn every_table_and_action_notifies_the_exact_payload() {
     assert_eq!(cases.len(), 15);
     for (sql, want) in cases {
         exec(&mut db, &sql).await;
-        assert_eq!(next(&mut listener).await, want, "{sql}");
+        assert_eq!(next(&mut listener, &mut db).await, want, "{sql}");
         assert!(
             listener.next_buffered().is_none(),
             "{sql}: exactly one notification"
@@ -140,7 +157,7 @@ async fn every_table_and_action_notifies_the_exact_payload() {
         &format!("INSERT INTO projects (id, name) VALUES ('{p}', 'P')"),
     )
     .await;
-    assert_eq!(next(&mut listener).await["action"], "INSERT");
+    assert_eq!(next(&mut listener, &mut db).await["action"], "INSERT");
     let ghost = Uuid::new_v4();
     let mut tx = db.begin().await.unwrap();
     sqlx::raw_sql(AssertSqlSafe(format!(
@@ -159,7 +176,7 @@ async fn every_table_and_action_notifies_the_exact_payload() {
     )
     .await;
     assert_eq!(
-        next(&mut listener).await,
+        next(&mut listener, &mut db).await,
         payload("message", marker, "INSERT", p)
     );
 }
@@ -239,6 +256,7 @@ async fn migrations_replace_older_triggers_and_can_run_again() {
         include_str!("../../../migrations/0002_notify_cache_invalidation.sql"),
     )
     .await;
+    exec(&mut db, include_str!("../../../migrations/0003_outbox.sql")).await;
     assert_eq!(notify_triggers(&mut db).await, want);
 
     let mut listener = PgListener::connect(&url).await.unwrap();
@@ -246,11 +264,11 @@ async fn migrations_replace_older_triggers_and_can_run_again() {
     let (p, t) = (Uuid::new_v4(), Uuid::new_v4());
     exec(&mut db, &format!("INSERT INTO projects (id, name) VALUES ('{p}', 'P'); INSERT INTO tasks (id, project_id, title) VALUES ('{t}', '{p}', 'T')")).await;
     assert_eq!(
-        next(&mut listener).await,
+        next(&mut listener, &mut db).await,
         payload("project", p, "INSERT", p)
     );
     assert_eq!(
-        next(&mut listener).await,
+        next(&mut listener, &mut db).await,
         payload("task", t, "INSERT", p),
         "current payload, once"
     );
@@ -259,7 +277,10 @@ async fn migrations_replace_older_triggers_and_can_run_again() {
         &format!("UPDATE tasks SET title = 'T2' WHERE id = '{t}'"),
     )
     .await;
-    assert_eq!(next(&mut listener).await, payload("task", t, "UPDATE", p));
+    assert_eq!(
+        next(&mut listener, &mut db).await,
+        payload("task", t, "UPDATE", p)
+    );
     assert!(listener.next_buffered().is_none());
 }
 
