@@ -257,3 +257,20 @@ pub async fn invoke_broadcaster(server: &Running, payload: &Value) -> Value {
     );
     serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap()
 }
+
+/// Assert `reply` acknowledges a subscription to `project`, with the stream's position
+/// (`seq`, `epoch`: the dev server keeps events for recovery); the position.
+pub fn subscribed(reply: &Value, project: Uuid) -> (u64, String) {
+    assert_eq!(
+        (&reply["type"], &reply["message"], &reply["project_id"]),
+        (&json!("subscribed"), &json!("subscribed"), &json!(project)),
+        "{reply}"
+    );
+    let seq = reply["seq"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("a seq: {reply}"));
+    let epoch = reply["epoch"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an epoch: {reply}"));
+    (seq, epoch.to_owned())
+}

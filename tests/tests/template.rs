@@ -119,8 +119,27 @@ async fn every_function_gets_the_variables_its_configuration_reads() {
 fn the_table_is_the_stores() {
     let t = template();
     let tables = of_type(&t, "AWS::DynamoDB::Table");
-    assert_eq!(tables.len(), 1);
-    let p = &tables[0].1["Properties"];
+    assert_eq!(tables.len(), 2, "the connections and the events table");
+    let events = &t["Resources"]["EventsTable"]["Properties"];
+    use realtime::aws::events::{ATTR_EXPIRES_AT as EVENT_TTL, ATTR_SEQ, ATTR_STREAM};
+    assert_eq!(events["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    let key: Vec<(&str, &str)> = events["KeySchema"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap(),
+                k["KeyType"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(key, [(ATTR_STREAM, "HASH"), (ATTR_SEQ, "RANGE")]);
+    assert_eq!(
+        events["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some(EVENT_TTL)
+    );
+    let p = &t["Resources"]["ConnectionsTable"]["Properties"];
     assert_eq!(p["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
     assert_eq!(
         p["KeySchema"][0]["AttributeName"].as_str(),

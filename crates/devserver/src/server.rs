@@ -144,6 +144,15 @@ impl DevServer {
         let invoker = Arc::new(LambdaInvoker::new(
             realtime::realtime_client::sdk::local_lambda_client(&format!("http://{addr}")),
         ));
+        // Events for recovery live in memory unless EVENTS_TABLE names a table: a restarted
+        // dev server starts new epochs, and resuming clients are told to refetch.
+        let wiring = match config.events_table() {
+            Some(_) => wiring,
+            None => {
+                let retention = config.event_retention_s()?;
+                wiring.with_events(Arc::new(realtime::memory::MemoryEventStore::new(retention)))
+            }
+        };
         let wiring = wiring
             .with_store(store)
             .with_sender(sender)

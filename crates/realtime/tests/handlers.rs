@@ -46,6 +46,7 @@ impl World {
             },
             message: Message {
                 store: store.clone(),
+                events: None,
                 membership: members.clone(),
                 authenticator: authenticator.clone(),
                 limits: Limits::default(),

@@ -68,6 +68,7 @@ async fn lifecycle_logs_are_json_lines_with_ids() {
     );
     on_message(
         &*store,
+        None,
         &members,
         &authenticator,
         &Limits::default(),
@@ -76,6 +77,7 @@ async fn lifecycle_logs_are_json_lines_with_ids() {
     .await;
     on_message(
         &*store,
+        None,
         &members,
         &authenticator,
         &Limits::default(),
@@ -84,6 +86,7 @@ async fn lifecycle_logs_are_json_lines_with_ids() {
     .await;
     on_message(
         &*store,
+        None,
         &members,
         &authenticator,
         &Limits::default(),

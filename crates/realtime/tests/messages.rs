@@ -88,6 +88,7 @@ async fn bad_messages_get_error_frames_and_change_nothing() {
         for route in ["subscribe", "$default"] {
             let response = on_message(
                 &*store,
+                None,
                 &*members,
                 &authenticator,
                 &Limits::default(),
@@ -120,6 +121,7 @@ async fn bad_messages_get_error_frames_and_change_nothing() {
         body_json(
             &on_message(
                 &*store,
+                None,
                 &*members,
                 &authenticator,
                 &Limits::default(),
@@ -137,6 +139,7 @@ async fn bad_messages_get_error_frames_and_change_nothing() {
         body_json(
             &on_message(
                 &*store,
+                None,
                 &*members,
                 &authenticator,
                 &Limits::default(),
@@ -151,6 +154,7 @@ async fn bad_messages_get_error_frames_and_change_nothing() {
         body_json(
             &on_message(
                 &*store,
+                None,
                 &*members,
                 &authenticator,
                 &Limits::default(),
@@ -167,6 +171,7 @@ async fn bad_messages_get_error_frames_and_change_nothing() {
     // And a good message still works afterwards.
     let ping = on_message(
         &*store,
+        None,
         &*members,
         &authenticator,
         &Limits::default(),

@@ -50,10 +50,15 @@ impl Membership for RemovedDuringFirstCheck {
             let removal =
                 json!({"project_id": project, "type": "member_removed", "data": {"user_id": user}});
             let deadline = Instant::now() + Duration::from_secs(10);
-            let result =
-                realtime::delivery::broadcaster::invoke(&self.fanout, &removal, "r", deadline)
-                    .await
-                    .expect("the removal is broadcast");
+            let result = realtime::delivery::broadcaster::invoke(
+                &self.fanout,
+                None,
+                &removal,
+                "r",
+                deadline,
+            )
+            .await
+            .expect("the removal is broadcast");
             assert_eq!(result["revoked"], 0, "nothing was subscribed yet");
         }
         answer
@@ -82,6 +87,7 @@ async fn a_subscribe_whose_check_preceded_the_removal_does_not_stay_subscribed()
     let body = json!({"action": "subscribe", "project_id": PROJECT}).to_string();
     let reply = on_message(
         &*store,
+        None,
         &membership,
         &authenticator,
         &Limits::default(),

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::connection::auth::{self, Authenticator};
 use crate::connection::membership::Membership;
 use crate::connection::store::{Admission, Connection, ConnectionStore, MessageRate, StoreError};
+use crate::delivery::events::{EventStore, Recovery, project_stream};
 use crate::wire::client::{ClientMessage, ErrorCode, ErrorFrame, Reply};
 
 /// Route keys, as API Gateway names them.
@@ -262,6 +263,7 @@ pub async fn on_disconnect(
 /// frame.
 pub async fn on_message(
     store: &dyn ConnectionStore,
+    events: Option<&dyn EventStore>,
     membership: &dyn Membership,
     authenticator: &Authenticator,
     limits: &Limits,
@@ -280,6 +282,7 @@ pub async fn on_message(
             Ok(message) => {
                 let ctx = Context {
                     store,
+                    events,
                     membership,
                     authenticator,
                     route,
@@ -302,6 +305,7 @@ pub async fn on_message(
 /// What one message is handled with.
 struct Context<'a> {
     store: &'a dyn ConnectionStore,
+    events: Option<&'a dyn EventStore>,
     membership: &'a dyn Membership,
     authenticator: &'a Authenticator,
     route: &'a str,
@@ -349,7 +353,14 @@ impl Context<'_> {
                 tracing::debug!(route, connection_id, "ping");
                 Ok(Reply::Pong)
             }
-            ClientMessage::Subscribe { project_id } => self.subscribe(connection, project_id).await,
+            ClientMessage::Subscribe {
+                project_id,
+                since,
+                epoch,
+            } => {
+                self.subscribe(connection, project_id).await?;
+                Ok(self.position(project_id, since, epoch).await)
+            }
             ClientMessage::Unsubscribe => {
                 let old = store
                     .unsubscribe(connection_id)
@@ -371,11 +382,7 @@ impl Context<'_> {
     /// Check membership, subscribe, and check again: a removal committed between the first
     /// check and the write is seen by the second, which undoes the subscription (a removal
     /// after the second check finds the subscription and revokes it).
-    async fn subscribe(
-        &self,
-        connection: Connection,
-        project_id: Uuid,
-    ) -> Result<Reply, ErrorFrame> {
+    async fn subscribe(&self, connection: Connection, project_id: Uuid) -> Result<(), ErrorFrame> {
         let (store, route, connection_id) = (self.store, self.route, self.connection_id);
         let user = connection.user_id;
         let refused = |error: ErrorFrame| {
@@ -404,7 +411,56 @@ impl Context<'_> {
             previous_project_id = connection.project_id.map(|p| p.to_string()),
             "subscribed"
         );
-        Ok(Reply::subscribed(project_id))
+        Ok(())
+    }
+
+    /// The `subscribed` reply: the stream's head, read after the subscription was written (so
+    /// every later event either reaches the connection or shows as a gap), and with `since`
+    /// the events after it or `reset`. Without an event store, the plain reply; if the store
+    /// cannot answer, `reset` (the client refetches) rather than a failed subscribe.
+    async fn position(&self, project_id: Uuid, since: Option<u64>, epoch: Option<String>) -> Reply {
+        let Some(events) = self.events else {
+            return Reply::subscribed(project_id);
+        };
+        let stream = project_stream(project_id);
+        let found = match since {
+            Some(since) => events
+                .since(&stream, epoch.as_deref().unwrap_or_default(), since)
+                .await
+                .map(|(head, recovery)| (head, Some(recovery))),
+            None => events.head(&stream).await.map(|head| (head, None)),
+        };
+        let (mut seq, mut epoch, mut recovered, mut reset) = (None, None, None, None);
+        match found {
+            Ok((head, recovery)) => {
+                seq = Some(head.seq);
+                epoch = Some(head.epoch);
+                match recovery {
+                    Some(Recovery::Events(frames)) => {
+                        recovered = Some(
+                            frames
+                                .iter()
+                                .filter_map(|f| serde_json::from_str(f).ok())
+                                .collect(),
+                        )
+                    }
+                    Some(Recovery::Reset) => reset = Some(true),
+                    None => {}
+                }
+            }
+            Err(e) => {
+                tracing::error!(route = self.route, connection_id = self.connection_id, project_id = %project_id, error = %e, "event store unavailable; the client is told to refetch");
+                reset = Some(true);
+            }
+        }
+        Reply::Subscribed {
+            message: "subscribed".to_owned(),
+            project_id,
+            seq,
+            epoch,
+            recovered,
+            reset,
+        }
     }
 
     /// A new token for the same user moves `token_exp`; anything else changes nothing.

@@ -8,7 +8,8 @@ use realtime_client::event_id_for;
 use serde_json::{Value, json};
 
 use crate::connection::store::StoreError;
-use crate::delivery::fanout::{FanOut, Summary};
+use crate::delivery::events::{EventStore, project_stream};
+use crate::delivery::fanout::{FanOut, Summary, deliverable};
 use crate::delivery::revocation;
 use crate::wire::invocation::{Audience, Broadcast};
 
@@ -36,6 +37,7 @@ pub fn deadline_from(lambda_deadline_ms: u64) -> Instant {
 /// retries the invocation with the same event id.
 pub async fn invoke(
     fanout: &FanOut,
+    events: Option<&dyn EventStore>,
     payload: &Value,
     request_id: &str,
     deadline: Instant,
@@ -52,8 +54,11 @@ pub async fn invoke(
             return Ok(json!({ "error": invalid }));
         }
     };
-    let result = match fanout.broadcast(&broadcast, deadline).await {
-        Ok(summary) => revoke_after(fanout, &broadcast, deadline, summary).await,
+    let result = match frame(events, &broadcast, request_id).await {
+        Ok(frame) => match fanout.broadcast_frame(&broadcast, &frame, deadline).await {
+            Ok(summary) => revoke_after(fanout, &broadcast, deadline, summary).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let duration_ms = started.elapsed().as_millis() as u64;
@@ -87,6 +92,33 @@ pub async fn invoke(
             Err(e)
         }
     }
+}
+
+/// The frame to deliver: for a project's event with recovery on, appended to the project's
+/// stream first, so that it goes out with its `seq` (a repeated `event_id` goes out again
+/// under its first one). A store failure fails the invocation: nothing is delivered without a
+/// seq, and Lambda retries it.
+async fn frame(
+    events: Option<&dyn EventStore>,
+    broadcast: &Broadcast,
+    request_id: &str,
+) -> Result<String, StoreError> {
+    let event = &broadcast.event;
+    let (Some(events), Audience::Project(project)) = (events, &broadcast.audience) else {
+        return Ok(deliverable(event));
+    };
+    let render = |seq: u64| {
+        let mut numbered = event.clone();
+        numbered.seq = Some(seq);
+        deliverable(&numbered)
+    };
+    let appended = events
+        .append(&project_stream(*project), event.event_id, &render)
+        .await?;
+    if appended.repeated {
+        tracing::info!(request_id, event_id = %event.event_id, seq = appended.seq, "event already appended: delivered again under its first seq");
+    }
+    Ok(appended.frame)
 }
 
 /// After an event that ends memberships has been delivered (so the removed member sees it too),

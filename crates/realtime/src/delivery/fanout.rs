@@ -114,15 +114,18 @@ impl FanOut {
         broadcast: &Broadcast,
         deadline: Instant,
     ) -> Result<Summary, StoreError> {
-        let (payload, replaced) = broadcast.event.to_deliverable();
-        if replaced {
-            tracing::warn!(
-                project_id = %broadcast.event.project_id,
-                event_id = %broadcast.event.event_id,
-                event_type = %broadcast.event.kind,
-                "event over 128 KB: sending cache_invalidate instead"
-            );
-        }
+        let payload = deliverable(&broadcast.event);
+        self.broadcast_frame(broadcast, &payload, deadline).await
+    }
+
+    /// Deliver `payload` (the broadcast's frame as already rendered, e.g. with its `seq`) to
+    /// the broadcast's audience.
+    pub async fn broadcast_frame(
+        &self,
+        broadcast: &Broadcast,
+        payload: &str,
+        deadline: Instant,
+    ) -> Result<Summary, StoreError> {
         let pages = match broadcast.audience {
             Audience::Project(project) => self.store.project_subscribers(project),
             Audience::Everyone => self.store.all_subscribers(),
@@ -195,6 +198,20 @@ impl FanOut {
             revoked: 0,
         })
     }
+}
+
+/// The frame clients get for `event`: the event, or its `cache_invalidate` when over 128 KB.
+pub fn deliverable(event: &crate::wire::events::Event) -> String {
+    let (payload, replaced) = event.to_deliverable();
+    if replaced {
+        tracing::warn!(
+            project_id = %event.project_id,
+            event_id = %event.event_id,
+            event_type = %event.kind,
+            "event over 128 KB: sending cache_invalidate instead"
+        );
+    }
+    payload
 }
 
 /// One post and its bookkeeping. It owns everything it uses: a future made in a closure

@@ -23,6 +23,8 @@ pub const BROADCAST_CONCURRENCY: &str = "BROADCAST_CONCURRENCY";
 pub const MAX_CONNECTIONS_PER_USER: &str = "MAX_CONNECTIONS_PER_USER";
 pub const CLIENT_MESSAGE_RATE: &str = "CLIENT_MESSAGE_RATE";
 pub const RELAY_CONCURRENCY: &str = "RELAY_CONCURRENCY";
+pub const EVENTS_TABLE: &str = "EVENTS_TABLE";
+pub const EVENT_RETENTION_S: &str = "EVENT_RETENTION_S";
 pub const RELAY_POLL_MS: &str = "RELAY_POLL_MS";
 /// The SDK's own DynamoDB endpoint override; read here only to tell local runs apart.
 pub const AWS_ENDPOINT_URL_DYNAMODB: &str = "AWS_ENDPOINT_URL_DYNAMODB";
@@ -42,6 +44,8 @@ pub const ALL_VARIABLES: &[&str] = &[
     CLIENT_MESSAGE_RATE,
     RELAY_CONCURRENCY,
     RELAY_POLL_MS,
+    EVENTS_TABLE,
+    EVENT_RETENTION_S,
     AWS_ENDPOINT_URL_DYNAMODB,
 ];
 
@@ -231,6 +235,18 @@ impl Config {
                     ))
                 }),
         }
+    }
+
+    /// `EVENTS_TABLE`: the DynamoDB events table (recovery); unset turns recovery off.
+    pub fn events_table(&self) -> Option<String> {
+        self.get(EVENTS_TABLE).map(str::to_owned)
+    }
+
+    /// `EVENT_RETENTION_S`: how long events are kept for recovery (60..=1,209,600, default
+    /// 86,400).
+    pub fn event_retention_s(&self) -> Result<i64, ConfigError> {
+        let default = crate::delivery::events::DEFAULT_RETENTION_S as usize;
+        Ok(self.in_range(EVENT_RETENTION_S, default, 60..=1_209_600)? as i64)
     }
 
     /// `RELAY_CONCURRENCY`: outbox claims in flight at once (1..=64, default 8).

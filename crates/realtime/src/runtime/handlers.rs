@@ -16,6 +16,7 @@ use crate::connection::lifecycle::Limits;
 use crate::connection::membership::Membership;
 use crate::connection::store::ConnectionStore;
 use crate::connection::{lifecycle, status};
+use crate::delivery::events::EventStore;
 use crate::delivery::fanout::FanOut;
 use crate::delivery::{broadcaster, sweeper};
 use crate::runtime::config::{Config, ConfigError};
@@ -72,6 +73,8 @@ impl Disconnect {
 /// `functions/subscribe`: the `subscribe`, `unsubscribe`, `ping`, `refresh` and `$default` routes.
 pub struct Message {
     pub store: Arc<dyn ConnectionStore>,
+    /// The events table: `subscribe` answers `seq`/`epoch` and recovers with `since`.
+    pub events: Option<Arc<dyn EventStore>>,
     pub membership: Arc<dyn Membership>,
     pub authenticator: Arc<Authenticator>,
     pub limits: Limits,
@@ -89,6 +92,7 @@ impl Message {
     ) -> Result<ApiGatewayProxyResponse, Error> {
         Ok(lifecycle::on_message(
             &*self.store,
+            self.events.as_deref(),
             &*self.membership,
             &self.authenticator,
             &self.limits,
@@ -128,6 +132,8 @@ impl Status {
 /// `functions/broadcaster`: invoked by HTTP handlers and the relay; fans one event out.
 pub struct Broadcaster {
     pub fanout: Arc<FanOut>,
+    /// The events table (recovery); `None` sends events without `seq`.
+    pub events: Option<Arc<dyn EventStore>>,
 }
 
 impl Broadcaster {
@@ -143,6 +149,7 @@ impl Broadcaster {
         let deadline = broadcaster::deadline_from(event.context.deadline);
         Ok(broadcaster::invoke(
             &self.fanout,
+            self.events.as_deref(),
             &event.payload,
             &event.context.request_id,
             deadline,

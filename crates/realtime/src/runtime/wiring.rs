@@ -14,6 +14,7 @@ use crate::connection::auth::Authenticator;
 use crate::connection::lifecycle::Limits;
 use crate::connection::membership::{AllowAll, Membership};
 use crate::connection::store::ConnectionStore;
+use crate::delivery::events::EventStore;
 use crate::delivery::fanout::FanOut;
 use crate::delivery::sender::ConnectionSender;
 use crate::relay::Relay;
@@ -30,6 +31,7 @@ pub struct Wiring {
     sender: OnceCell<Arc<dyn ConnectionSender>>,
     invoker: OnceCell<Arc<dyn Invoker>>,
     membership: OnceLock<Arc<dyn Membership>>,
+    events: OnceLock<Arc<dyn EventStore>>,
 }
 
 impl Wiring {
@@ -41,6 +43,7 @@ impl Wiring {
             sender: OnceCell::new(),
             invoker: OnceCell::new(),
             membership: OnceLock::new(),
+            events: OnceLock::new(),
         }
     }
 
@@ -88,6 +91,31 @@ impl Wiring {
             aws_sdk_dynamodb::Client::new(self.sdk().await),
             table,
         ))
+    }
+
+    /// The event store: the one provided, else DynamoDB over `EVENTS_TABLE` when it is set,
+    /// else none (events go out without `seq`; subscribe answers without one).
+    pub async fn events(&self) -> Result<Option<Arc<dyn EventStore>>, ConfigError> {
+        if let Some(events) = self.events.get() {
+            return Ok(Some(events.clone()));
+        }
+        let Some(table) = self.config.events_table() else {
+            return Ok(None);
+        };
+        let retention = self.config.event_retention_s()?;
+        let store = crate::aws::events::DynamoEventStore::new(
+            aws_sdk_dynamodb::Client::new(self.sdk().await),
+            table,
+            retention,
+        );
+        let store: Arc<dyn EventStore> = Arc::new(store);
+        Ok(Some(self.events.get_or_init(|| store).clone()))
+    }
+
+    /// Use `events` instead of the table of `EVENTS_TABLE` (the dev server's memory store).
+    pub fn with_events(self, events: Arc<dyn EventStore>) -> Self {
+        let _ = self.events.set(events);
+        self
     }
 
     /// The membership adapter of `MEMBERSHIP` / `DATABASE_URL` (one pool, shared).
@@ -168,6 +196,7 @@ impl Wiring {
 
     pub async fn message(&self) -> Result<Message, ConfigError> {
         Ok(Message {
+            events: self.events().await?,
             authenticator: self.authenticator()?,
             membership: self.membership()?,
             limits: Limits {
@@ -189,6 +218,7 @@ impl Wiring {
     pub async fn broadcaster(&self) -> Result<Broadcaster, ConfigError> {
         Ok(Broadcaster {
             fanout: Arc::new(self.fanout().await?),
+            events: self.events().await?,
         })
     }
 

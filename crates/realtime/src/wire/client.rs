@@ -21,6 +21,11 @@ pub enum ActionMessage {
     Subscribe {
         #[serde(alias = "projectId")]
         project_id: Uuid,
+        /// Resume after this seq (DESIGN "Sequence and recovery").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
     },
     Unsubscribe {},
     Ping {},
@@ -37,6 +42,10 @@ pub enum LegacyMessage {
     JoinProject {
         #[serde(alias = "projectId")]
         project_id: Uuid,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
     },
     LeaveProject {},
     Ping {},
@@ -45,16 +54,30 @@ pub enum LegacyMessage {
 /// A client message, whichever form it came in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientMessage {
-    Subscribe { project_id: Uuid },
+    Subscribe {
+        project_id: Uuid,
+        since: Option<u64>,
+        epoch: Option<String>,
+    },
     Unsubscribe,
     Ping,
-    Refresh { token: String },
+    Refresh {
+        token: String,
+    },
 }
 
 impl From<ActionMessage> for ClientMessage {
     fn from(m: ActionMessage) -> Self {
         match m {
-            ActionMessage::Subscribe { project_id } => ClientMessage::Subscribe { project_id },
+            ActionMessage::Subscribe {
+                project_id,
+                since,
+                epoch,
+            } => ClientMessage::Subscribe {
+                project_id,
+                since,
+                epoch,
+            },
             ActionMessage::Unsubscribe {} => ClientMessage::Unsubscribe,
             ActionMessage::Ping {} => ClientMessage::Ping,
             ActionMessage::Refresh { token } => ClientMessage::Refresh { token },
@@ -65,7 +88,15 @@ impl From<ActionMessage> for ClientMessage {
 impl From<LegacyMessage> for ClientMessage {
     fn from(m: LegacyMessage) -> Self {
         match m {
-            LegacyMessage::JoinProject { project_id } => ClientMessage::Subscribe { project_id },
+            LegacyMessage::JoinProject {
+                project_id,
+                since,
+                epoch,
+            } => ClientMessage::Subscribe {
+                project_id,
+                since,
+                epoch,
+            },
             LegacyMessage::LeaveProject {} => ClientMessage::Unsubscribe,
             LegacyMessage::Ping {} => ClientMessage::Ping,
         }
@@ -124,6 +155,17 @@ pub enum Reply {
         #[serde(default = "subscribed")]
         message: String,
         project_id: Uuid,
+        /// The project stream's head when the subscription was written.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
+        /// With `since`: the events after it, in order.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recovered: Option<Vec<Value>>,
+        /// With `since`: they cannot be recovered; refetch everything.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reset: Option<bool>,
     },
     /// The connection left its project: on request (no fields), or ended by the server
     /// (`project_id` and `reason`, e.g. `membership_revoked`).
@@ -228,6 +270,10 @@ impl Reply {
         Reply::Subscribed {
             message: subscribed(),
             project_id,
+            seq: None,
+            epoch: None,
+            recovered: None,
+            reset: None,
         }
     }
 
@@ -270,15 +316,27 @@ mod tests {
         let cases = [
             (
                 json!({"action": "subscribe", "project_id": P}),
-                ClientMessage::Subscribe { project_id: p },
+                ClientMessage::Subscribe {
+                    project_id: p,
+                    since: None,
+                    epoch: None,
+                },
             ),
             (
                 json!({"action": "subscribe", "projectId": P}),
-                ClientMessage::Subscribe { project_id: p },
+                ClientMessage::Subscribe {
+                    project_id: p,
+                    since: None,
+                    epoch: None,
+                },
             ),
             (
                 json!({"type": "join_project", "project_id": P}),
-                ClientMessage::Subscribe { project_id: p },
+                ClientMessage::Subscribe {
+                    project_id: p,
+                    since: None,
+                    epoch: None,
+                },
             ),
             (json!({"action": "unsubscribe"}), ClientMessage::Unsubscribe),
             (json!({"type": "leave_project"}), ClientMessage::Unsubscribe),
@@ -351,7 +409,12 @@ mod tests {
     #[test]
     fn client_messages_serialize_to_what_the_server_parses() {
         let p = Uuid::parse_str(P).unwrap();
-        let action = serde_json::to_string(&ActionMessage::Subscribe { project_id: p }).unwrap();
+        let action = serde_json::to_string(&ActionMessage::Subscribe {
+            project_id: p,
+            since: None,
+            epoch: None,
+        })
+        .unwrap();
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&action).unwrap(),
             json!({"action": "subscribe", "project_id": P})

@@ -41,6 +41,10 @@ pub struct Event {
     pub ids: Option<Value>,
     pub data: Value,
     pub event_id: Uuid,
+    /// The event's place in its project's stream (DESIGN "Sequence and recovery"); absent
+    /// for the global `resync` and when recovery is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     pub timestamp: String,
 }
 
@@ -151,6 +155,7 @@ impl Event {
                 ids: None,
                 data: json!({ "timestamp": self.timestamp }),
                 event_id: self.event_id,
+                seq: self.seq,
                 timestamp: self.timestamp.clone(),
             }
             .invalidation_shape()
@@ -190,6 +195,7 @@ mod tests {
             ids: None,
             data: json!({"id": "t-1", "description": "x".repeat(200 * 1024)}),
             event_id: Uuid::new_v4(),
+            seq: None,
             timestamp: "2026-11-22T05:00:00.000Z".into(),
         };
         let (json, replaced) = event.to_deliverable();

@@ -127,6 +127,7 @@ impl Broadcast {
                 ids: None,
                 data: object.get("data").cloned().unwrap_or_else(|| json!({})),
                 event_id,
+                seq: None,
                 timestamp: now.to_owned(),
             }
             .invalidation_shape()
@@ -205,6 +206,7 @@ impl Broadcast {
             ids: None,
             data: json!({ "timestamp": timestamp }),
             event_id,
+            seq: None,
             timestamp: now.to_owned(),
         }
         .invalidation_shape())

@@ -1,0 +1,317 @@
+//! DynamoDB `EventStore`: the events table of DESIGN "Events table". Partition `stream`
+//! (`project#<uuid>`), sort `seq`; item `seq = 0` is the head (`last_seq`, `epoch`); each event
+//! item holds the frame as delivered, its `event_id` and `expires_at` (TTL). A retried
+//! invocation is recognised by an item `event#<event_id>` (seq 0) that names its seq.
+//!
+//! Append: look the event id up (strongly consistent); move the head on by one (an atomic
+//! `ADD`, so concurrent appends get distinct consecutive seqs); then write the event and its
+//! id item in one transaction, the id item only if absent. A duplicate that lost that race
+//! leaves an empty frame at its seq (recovery skips it) and returns the winner's.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use uuid::Uuid;
+
+use crate::connection::store::StoreError;
+use crate::delivery::events::{
+    Appended, EventStore, Head, MAX_RECOVERED_EVENTS, Recovery, recovery,
+};
+
+pub const ATTR_STREAM: &str = "stream";
+pub const ATTR_SEQ: &str = "seq";
+pub const ATTR_EVENT: &str = "event";
+pub const ATTR_EVENT_ID: &str = "event_id";
+pub const ATTR_LAST_SEQ: &str = "last_seq";
+pub const ATTR_EPOCH: &str = "epoch";
+pub const ATTR_FOR_SEQ: &str = "for_seq";
+pub const ATTR_EXPIRES_AT: &str = "expires_at";
+
+type Item = HashMap<String, AttributeValue>;
+
+pub struct DynamoEventStore {
+    client: Client,
+    table: String,
+    retention_s: i64,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable(DisplayErrorContext(&e).to_string())
+}
+
+fn key(stream: &str, seq: u64) -> Item {
+    Item::from([(ATTR_STREAM.into(), s(stream)), (ATTR_SEQ.into(), n(seq))])
+}
+
+fn int(item: &Item, name: &str) -> Option<u64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)?.as_s().ok().map(String::as_str)
+}
+
+impl DynamoEventStore {
+    pub fn new(client: Client, table: impl Into<String>, retention_s: i64) -> Self {
+        DynamoEventStore {
+            client,
+            table: table.into(),
+            retention_s,
+        }
+    }
+
+    async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let now = crate::epoch_seconds() as u64;
+        // TTL deletion lags: an expired item is as good as gone.
+        Ok(out
+            .item
+            .filter(|i| int(i, ATTR_EXPIRES_AT).is_none_or(|e| e > now)))
+    }
+
+    /// The first seq and frame of `event_id` in `stream`, if it was appended (and is kept).
+    async fn appended(
+        &self,
+        stream: &str,
+        event_id: Uuid,
+    ) -> Result<Option<(u64, String)>, StoreError> {
+        let Some(marker) = self.get(key(&format!("event#{event_id}"), 0)).await? else {
+            return Ok(None);
+        };
+        let Some(seq) = int(&marker, ATTR_FOR_SEQ) else {
+            return Ok(None);
+        };
+        let event = self.get(key(stream, seq)).await?;
+        Ok(event.and_then(|e| text(&e, ATTR_EVENT).map(|f| (seq, f.to_owned()))))
+    }
+
+    /// The head, created (seq 0, a new epoch) when the stream has none.
+    async fn head_or_create(&self, stream: &str, add: u64) -> Result<Head, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(stream, 0)))
+            .update_expression("SET epoch = if_not_exists(epoch, :e) ADD last_seq :add")
+            .expression_attribute_values(":e", s(Uuid::new_v4().simple().to_string()))
+            .expression_attribute_values(":add", n(add))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let item = out.attributes.unwrap_or_default();
+        match (int(&item, ATTR_LAST_SEQ), text(&item, ATTR_EPOCH)) {
+            (Some(seq), Some(epoch)) => Ok(Head {
+                seq,
+                epoch: epoch.to_owned(),
+            }),
+            _ => Err(StoreError::Unavailable(format!(
+                "head of {stream} has an unexpected shape"
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for DynamoEventStore {
+    async fn append(
+        &self,
+        stream: &str,
+        event_id: Uuid,
+        render: &(dyn Fn(u64) -> String + Send + Sync),
+    ) -> Result<Appended, StoreError> {
+        if let Some((seq, frame)) = self.appended(stream, event_id).await? {
+            let head = self.head(stream).await?;
+            return Ok(Appended {
+                seq,
+                epoch: head.epoch,
+                frame,
+                repeated: true,
+            });
+        }
+        let head = self.head_or_create(stream, 1).await?;
+        let seq = head.seq;
+        let frame = render(seq);
+        let expires_at = crate::epoch_seconds() + self.retention_s;
+        let mut event = key(stream, seq);
+        event.insert(ATTR_EVENT.into(), s(&frame));
+        event.insert(ATTR_EVENT_ID.into(), s(event_id.to_string()));
+        event.insert(ATTR_EXPIRES_AT.into(), n(expires_at));
+        let mut marker = key(&format!("event#{event_id}"), 0);
+        marker.insert(ATTR_FOR_SEQ.into(), n(seq));
+        marker.insert(ATTR_EXPIRES_AT.into(), n(expires_at));
+        let put = |item: Item, condition: Option<&str>| {
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .set_condition_expression(condition.map(str::to_owned))
+                .build()
+                .map(|p| TransactWriteItem::builder().put(p).build())
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(put(event, None)?)
+            .transact_items(put(marker, Some("attribute_not_exists(stream)"))?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Appended {
+                seq,
+                epoch: head.epoch,
+                frame,
+                repeated: false,
+            }),
+            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
+                // The same event id was appended meanwhile: leave an empty frame at this seq
+                // (recovery skips it) and deliver under the winner's.
+                let mut gap = key(stream, seq);
+                gap.insert(ATTR_EVENT.into(), s(""));
+                gap.insert(ATTR_EXPIRES_AT.into(), n(expires_at));
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(gap))
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                let (seq, frame) = self.appended(stream, event_id).await?.ok_or_else(|| {
+                    StoreError::Unavailable(format!(
+                        "event {event_id} lost its race and its winner"
+                    ))
+                })?;
+                Ok(Appended {
+                    seq,
+                    epoch: head.epoch,
+                    frame,
+                    repeated: true,
+                })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn head(&self, stream: &str) -> Result<Head, StoreError> {
+        match self.get(key(stream, 0)).await? {
+            Some(item) => match (int(&item, ATTR_LAST_SEQ), text(&item, ATTR_EPOCH)) {
+                (seq, Some(epoch)) => Ok(Head {
+                    seq: seq.unwrap_or(0),
+                    epoch: epoch.to_owned(),
+                }),
+                _ => self.head_or_create(stream, 0).await,
+            },
+            None => self.head_or_create(stream, 0).await,
+        }
+    }
+
+    async fn since(
+        &self,
+        stream: &str,
+        epoch: &str,
+        since: u64,
+    ) -> Result<(Head, Recovery), StoreError> {
+        let head = self.head(stream).await?;
+        if head.epoch != epoch || head.seq < since {
+            return Ok((head, Recovery::Reset));
+        }
+        if head.seq - since > MAX_RECOVERED_EVENTS as u64 {
+            return Ok((head, Recovery::Reset));
+        }
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#s = :s AND #q > :since")
+            .filter_expression("expires_at > :now")
+            .expression_attribute_names("#s", ATTR_STREAM)
+            .expression_attribute_names("#q", ATTR_SEQ)
+            .expression_attribute_values(":s", s(stream))
+            .expression_attribute_values(":since", n(since))
+            .expression_attribute_values(":now", n(crate::epoch_seconds()))
+            .consistent_read(true)
+            .limit((MAX_RECOVERED_EVENTS + 1) as i32)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let frames = out
+            .items()
+            .iter()
+            .filter_map(|i| Some((int(i, ATTR_SEQ)?, text(i, ATTR_EVENT)?.to_owned())))
+            .filter(|(seq, _)| *seq <= head.seq)
+            .collect();
+        let found = recovery(since, head.seq, frames);
+        Ok((head, found))
+    }
+}
+
+/// Create the events table as template.yaml declares it (dev server and tests).
+#[cfg(feature = "dev")]
+pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TimeToLiveSpecification,
+    };
+    let def = |name: &str, kind| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(kind)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(def(ATTR_STREAM, ScalarAttributeType::S)?)
+        .attribute_definitions(def(ATTR_SEQ, ScalarAttributeType::N)?)
+        .key_schema(key(ATTR_STREAM, KeyType::Hash)?)
+        .key_schema(key(ATTR_SEQ, KeyType::Range)?)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .map_err(unavailable)?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(ATTR_EXPIRES_AT)
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+        )
+        .send()
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
