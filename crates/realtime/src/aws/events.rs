@@ -115,7 +115,9 @@ impl DynamoEventStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(stream, 0)))
-            .update_expression("SET epoch = if_not_exists(epoch, :e) ADD last_seq :add")
+            .update_expression("SET #e = if_not_exists(#e, :e) ADD #l :add")
+            .expression_attribute_names("#e", ATTR_EPOCH)
+            .expression_attribute_names("#l", ATTR_LAST_SEQ)
             .expression_attribute_values(":e", s(Uuid::new_v4().simple().to_string()))
             .expression_attribute_values(":add", n(add))
             .return_values(ReturnValue::AllNew)
@@ -163,11 +165,17 @@ impl EventStore for DynamoEventStore {
         let mut marker = key(&format!("event#{event_id}"), 0);
         marker.insert(ATTR_FOR_SEQ.into(), n(seq));
         marker.insert(ATTR_EXPIRES_AT.into(), n(expires_at));
-        let put = |item: Item, condition: Option<&str>| {
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .set_condition_expression(condition.map(str::to_owned))
+        // `stream` is a DynamoDB reserved word: conditions name it through `#s`.
+        let put = |item: Item, absent: bool| {
+            let builder = Put::builder().table_name(&self.table).set_item(Some(item));
+            let builder = if absent {
+                builder
+                    .condition_expression("attribute_not_exists(#s)")
+                    .expression_attribute_names("#s", ATTR_STREAM)
+            } else {
+                builder
+            };
+            builder
                 .build()
                 .map(|p| TransactWriteItem::builder().put(p).build())
                 .map_err(|e| StoreError::Unavailable(e.to_string()))
@@ -175,8 +183,8 @@ impl EventStore for DynamoEventStore {
         let result = self
             .client
             .transact_write_items()
-            .transact_items(put(event, None)?)
-            .transact_items(put(marker, Some("attribute_not_exists(stream)"))?)
+            .transact_items(put(event, false)?)
+            .transact_items(put(marker, true)?)
             .send()
             .await;
         match result {
