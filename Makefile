@@ -70,9 +70,10 @@ logs: ## Tail a function's logs: make logs FN=broadcaster [STACK=devhive-realtim
 	  $(VENV)/bin/sam logs --stack-name $(STACK) --name $$(echo $(FN) | sed 's/^./\U&/')Function --tail; \
 	fi
 
-watch: $(TOOLS) ## Serve the functions locally with cargo lambda watch on DynamoDB Local (then: make invoke …)
+watch: $(TOOLS) ## Serve the functions locally with cargo lambda watch on DynamoDB Local (then: make invoke …); the broadcaster posts to WEBSOCKET_ENDPOINT (default: make dev's Management API)
 	SERVICES=dynamodb tests/with-services.sh sh -c '\
 	  export CONNECTIONS_TABLE=devhive-connections JWT_SECRET=$${JWT_SECRET:-devhive-realtime-development-secret-do-not-deploy} MEMBERSHIP=$${MEMBERSHIP:-none}; \
+	  export WEBSOCKET_ENDPOINT=$${WEBSOCKET_ENDPOINT:-http://127.0.0.1:8080/dev}; \
 	  $(CARGO) run -q -p devserver -- table && \
 	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(CARGO) lambda watch --invoke-port $(INVOKE_PORT)'
 

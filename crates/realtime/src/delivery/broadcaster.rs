@@ -20,16 +20,25 @@ pub const DEFAULT_BUDGET: Duration = Duration::from_secs(25);
 /// Namespace of the metrics.
 pub const METRICS_NAMESPACE: &str = "DevHive/Realtime";
 
-/// The deadline to stop retrying: the Lambda deadline (epoch ms; 0 when unknown) less a margin.
+/// The deadline to stop retrying: the Lambda deadline (epoch ms; 0 when unknown) less a margin
+/// ([`DEADLINE_MARGIN`], or a third of the time left when that is shorter, as under a local
+/// emulator's short timeouts).
 pub fn deadline_from(lambda_deadline_ms: u64) -> Instant {
+    let left = time_left(lambda_deadline_ms);
+    Instant::now() + left - DEADLINE_MARGIN.min(left / 3)
+}
+
+/// The time left before the Lambda deadline (epoch ms). [`DEFAULT_BUDGET`] when there is none
+/// (0), or when it is no epoch time at all: `cargo lambda watch` sends its timeout (600,000)
+/// where Lambda sends the deadline.
+pub fn time_left(lambda_deadline_ms: u64) -> Duration {
     let now_ms = crate::epoch_millis().max(0) as u64;
-    let budget = if lambda_deadline_ms == 0 {
+    const A_DAY_MS: u64 = 24 * 60 * 60 * 1000;
+    if lambda_deadline_ms == 0 || lambda_deadline_ms + A_DAY_MS < now_ms {
         DEFAULT_BUDGET
     } else {
         Duration::from_millis(lambda_deadline_ms.saturating_sub(now_ms))
-            .saturating_sub(DEADLINE_MARGIN)
-    };
-    Instant::now() + budget
+    }
 }
 
 /// Run one invocation. Invalid input is an `Ok` result naming the field (an error would make
@@ -185,6 +194,17 @@ mod tests {
         );
         assert!(d >= Duration::from_secs(8), "{d:?}");
         assert!(deadline_from(0) > Instant::now() + Duration::from_secs(20));
+        assert!(
+            deadline_from(600_000) > Instant::now() + Duration::from_secs(20),
+            "a timeout where the deadline belongs (cargo lambda watch) is no deadline"
+        );
+        // A short deadline keeps two thirds of it, not nothing.
+        let in_one_s = crate::epoch_millis() as u64 + 1_000;
+        let d = deadline_from(in_one_s).saturating_duration_since(Instant::now());
+        assert!(
+            d >= Duration::from_millis(600) && d <= Duration::from_millis(680),
+            "{d:?}"
+        );
     }
 
     #[test]

@@ -325,11 +325,8 @@ async fn listen(database_url: &str, wake: &Notify, ready: &watch::Sender<bool>) 
         tracing::info!(channel = CHANNEL, "relay listening");
         ready.send_replace(true);
         wake.notify_one();
-        loop {
-            match listener.try_recv().await {
-                Ok(Some(_)) => wake.notify_one(),
-                Ok(None) | Err(_) => break,
-            }
+        while let Ok(Some(_)) = listener.try_recv().await {
+            wake.notify_one();
         }
         ready.send_replace(false);
         tracing::warn!("relay lost its listener connection; the outbox is still polled");

@@ -146,6 +146,12 @@ impl Broadcaster {
         &self,
         event: LambdaEvent<serde_json::Value>,
     ) -> Result<serde_json::Value, Error> {
+        tracing::debug!(
+            request_id = %event.context.request_id,
+            deadline_ms = event.context.deadline,
+            now_ms = crate::epoch_millis(),
+            "invocation"
+        );
         let deadline = broadcaster::deadline_from(event.context.deadline);
         Ok(broadcaster::invoke(
             &self.fanout,
@@ -201,11 +207,7 @@ impl RelayFunction {
     ) -> Result<serde_json::Value, Error> {
         // Stop claiming 10 s before the deadline (a third of the time left when there is less,
         // as under a local emulator) so that the claims in flight can finish.
-        let now_ms = crate::epoch_millis().max(0) as u64;
-        let left = match event.context.deadline {
-            0 => broadcaster::DEFAULT_BUDGET,
-            d => std::time::Duration::from_millis(d.saturating_sub(now_ms)),
-        };
+        let left = broadcaster::time_left(event.context.deadline);
         let deadline = std::time::Instant::now() + left - RELAY_DEADLINE_MARGIN.min(left / 3);
         let drained = self.relay.run_until(Some(deadline.into())).await;
         let oldest = match self.relay.outbox().oldest_age_seconds().await {
