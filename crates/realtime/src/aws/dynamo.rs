@@ -528,7 +528,7 @@ fn number(n: i64) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
 
-fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+pub(crate) fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + ProvideErrorMetadata + 'static,
     R: std::fmt::Debug,
@@ -650,13 +650,23 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .send()
         .await
         .map_err(unavailable)?;
+    enable_ttl(client, table, ATTR_EXPIRES_AT).await
+}
+
+/// Turn on TTL for `table` on `attribute` (dev server and tests; template.yaml does it on AWS).
+#[cfg(feature = "dev")]
+pub(crate) async fn enable_ttl(
+    client: &Client,
+    table: &str,
+    attribute: &str,
+) -> Result<(), StoreError> {
     client
         .update_time_to_live()
         .table_name(table)
         .time_to_live_specification(
             TimeToLiveSpecification::builder()
                 .enabled(true)
-                .attribute_name(ATTR_EXPIRES_AT)
+                .attribute_name(attribute)
                 .build()
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?,
         )

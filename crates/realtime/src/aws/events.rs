@@ -12,10 +12,11 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use uuid::Uuid;
 
+use crate::aws::dynamo::unavailable;
 use crate::connection::store::StoreError;
 use crate::delivery::events::{
     Appended, EventStore, Head, MAX_RECOVERED_EVENTS, Recovery, recovery,
@@ -44,14 +45,6 @@ fn s(v: impl Into<String>) -> AttributeValue {
 
 fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
-}
-
-fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
-where
-    E: std::error::Error + ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
-{
-    StoreError::Unavailable(DisplayErrorContext(&e).to_string())
 }
 
 fn key(stream: &str, seq: u64) -> Item {
@@ -281,7 +274,6 @@ impl EventStore for DynamoEventStore {
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        TimeToLiveSpecification,
     };
     let def = |name: &str, kind| {
         AttributeDefinition::builder()
@@ -308,18 +300,5 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .send()
         .await
         .map_err(unavailable)?;
-    client
-        .update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name(ATTR_EXPIRES_AT)
-                .build()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
-        )
-        .send()
-        .await
-        .map_err(unavailable)?;
-    Ok(())
+    crate::aws::dynamo::enable_ttl(client, table, ATTR_EXPIRES_AT).await
 }
