@@ -418,3 +418,34 @@ async fn a_connect_whose_write_timed_out_leaves_nothing_stored() {
     );
     assert_eq!(store.0.approximate_total().await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn each_handler_refuses_another_routes_event_naming_both() {
+    let w = World::new().await;
+    let reply = w.send("disconnect").await;
+    assert_eq!(reply["code"], "bad_request");
+    let message = reply["message"].as_str().unwrap();
+    assert!(
+        message.contains("$disconnect") && message.contains("subscribe"),
+        "{message}"
+    );
+    let r = w
+        .connect
+        .handle(event(ws_fixture("subscribe")))
+        .await
+        .unwrap();
+    assert_eq!(r.status_code, 400);
+    let body = body_json(&r.body);
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("$connect") && message.contains("subscribe"),
+        "{message}"
+    );
+    let r = w
+        .disconnect
+        .handle(event(ws_fixture("connect")))
+        .await
+        .unwrap();
+    assert_eq!(r.status_code, 400);
+    assert_eq!(w.items().await, 0, "nothing written by any of them");
+}

@@ -134,6 +134,10 @@ pub async fn on_connect(
         log_refusal(None, &error);
         return refuse(error);
     }
+    if let Err(error) = serves(&[ROUTE_CONNECT], ctx.route_key.as_deref()) {
+        log_refusal(None, &error);
+        return refuse(error);
+    }
 
     let authenticated =
         auth::token_from_request(query.first("token"), &request.headers).and_then(|source| {
@@ -232,6 +236,36 @@ async fn check_user_cap(
     Ok(())
 }
 
+/// Refuse an event of a route this function does not serve (a `$disconnect` event given to
+/// `subscribe`, say), naming both. An event without a route key is taken as the expected one.
+fn serves(routes: &[&str], route: Option<&str>) -> Result<(), ErrorFrame> {
+    match route {
+        Some(r) if !routes.contains(&r) => Err(ErrorFrame::new(
+            ErrorCode::BadRequest,
+            format!(
+                "this function serves the {} route{}, not {r}: check the API's integrations",
+                routes.join(", "),
+                if routes.len() > 1 { "s" } else { "" }
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The message routes: everything but `$connect` and `$disconnect`.
+fn serves_messages(route: Option<&str>) -> Result<(), ErrorFrame> {
+    match route {
+        Some(r @ (ROUTE_CONNECT | ROUTE_DISCONNECT)) => Err(ErrorFrame::new(
+            ErrorCode::BadRequest,
+            format!(
+                "this function serves the message routes ({}, {ROUTE_DEFAULT}), not {r}: check the API's integrations",
+                crate::wire::client::MESSAGE_ROUTES.join(", ")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `$disconnect`: forget the connection. Always 200: API Gateway ignores the answer, and a
 /// connection that is already gone is not an error.
 pub async fn on_disconnect(
@@ -240,6 +274,10 @@ pub async fn on_disconnect(
 ) -> ApiGatewayProxyResponse {
     let ctx = &request.request_context;
     let connection_id = ctx.connection_id.as_deref().unwrap_or_default();
+    if let Err(error) = serves(&[ROUTE_DISCONNECT], ctx.route_key.as_deref()) {
+        tracing::error!(route = ctx.route_key.as_deref(), connection_id, reason = %error.message, "event of another route; nothing done");
+        return refuse(error);
+    }
     match store.remove(connection_id).await {
         Ok(()) => tracing::info!(
             route = ROUTE_DISCONNECT,
@@ -272,7 +310,9 @@ pub async fn on_message(
     let ctx = &request.request_context;
     let route = ctx.route_key.as_deref().unwrap_or(ROUTE_DEFAULT);
     let connection_id = ctx.connection_id.as_deref().unwrap_or_default();
-    let result = if request.is_base64_encoded {
+    let result = if let Err(error) = serves_messages(ctx.route_key.as_deref()) {
+        Err(error)
+    } else if request.is_base64_encoded {
         Err(ErrorFrame::new(
             ErrorCode::BadRequest,
             "binary messages are not supported",
