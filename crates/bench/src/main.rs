@@ -27,6 +27,8 @@ pub enum Scenario {
     Artifacts,
     /// Two broadcaster builds on the same clients (not part of `all`; BENCHMARKS.md untouched).
     Compare,
+    /// What recovery costs: the append, and subscribe with 100 to recover (not part of `all`).
+    Recovery,
 }
 
 #[derive(Debug, Clone, clap::Parser)]
@@ -95,6 +97,10 @@ async fn run(opts: BenchOptions) {
     }
     if opts.scenario == Scenario::Compare {
         scenarios::compare::run(&opts).await;
+        return;
+    }
+    if opts.scenario == Scenario::Recovery {
+        scenarios::recovery::run(&opts).await;
         return;
     }
     let want = |s: Scenario| opts.scenario == Scenario::All || opts.scenario == s;

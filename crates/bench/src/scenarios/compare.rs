@@ -35,8 +35,16 @@ pub async fn run(opts: &BenchOptions) -> Value {
             pair.reverse();
         }
         for (binary, times) in pair {
-            let (t, delivered, _) =
-                run_broadcaster(binary, &table, addr, project, n, CONCURRENCY, &mut rx).await;
+            let (t, delivered, _) = run_broadcaster(
+                (binary, &[]),
+                &table,
+                addr,
+                project,
+                n,
+                CONCURRENCY,
+                &mut rx,
+            )
+            .await;
             assert_eq!(delivered, n, "{}: every client reached", binary.display());
             times.push(t);
         }

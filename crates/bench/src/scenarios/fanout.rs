@@ -16,9 +16,12 @@ use crate::clients::*;
 use crate::procs::*;
 use crate::stats::*;
 
+/// The broadcaster to run: its binary and any environment beyond the bench's own.
+pub(crate) type BroadcasterBuild<'a> = (&'a std::path::Path, &'a [(&'a str, String)]);
+
 /// One broadcaster process, one invocation; (invoke → last client ms, delivered, peak RSS kB).
 pub(crate) async fn run_broadcaster(
-    binary: &std::path::Path,
+    (binary, extra_env): BroadcasterBuild<'_>,
     table: &str,
     addr: SocketAddr,
     project: Uuid,
@@ -39,6 +42,7 @@ pub(crate) async fn run_broadcaster(
         .env("WEBSOCKET_ENDPOINT", format!("http://{addr}/dev"))
         .env("BROADCAST_CONCURRENCY", concurrency.to_string())
         .env("RUST_LOG", "warn")
+        .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let process = Proc(
@@ -157,7 +161,8 @@ pub async fn run(opts: &BenchOptions) -> Value {
             for _ in 0..repeats {
                 let broadcaster = sibling("broadcaster");
                 let (t, d, peak) =
-                    run_broadcaster(&broadcaster, &table, addr, project, n, c, &mut rx).await;
+                    run_broadcaster((&broadcaster, &[]), &table, addr, project, n, c, &mut rx)
+                        .await;
                 times.push(t);
                 peaks.push(peak as f64);
                 delivered = delivered.min(d);

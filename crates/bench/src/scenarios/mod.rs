@@ -5,4 +5,5 @@ pub mod capacity;
 pub mod compare;
 pub mod fanout;
 pub mod latency;
+pub mod recovery;
 pub mod throughput;

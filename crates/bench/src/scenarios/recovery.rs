@@ -1,0 +1,155 @@
+//! What recovery costs (DESIGN "Sequence and recovery"): the append before fan-out, measured as
+//! one event to 1,000 clients by the release broadcaster with the events table and without it,
+//! alternated on the same clients; and `subscribe` with 100 events to recover, on DynamoDB Local,
+//! through the dev server's WebSocket route. `make bench SCENARIO=recovery`; prints its figures
+//! and writes `target/bench/recovery.json` (BENCHMARKS.md untouched).
+
+use std::time::Instant;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+use crate::BenchOptions;
+use crate::clients::*;
+use crate::procs::*;
+use crate::scenarios::fanout::run_broadcaster;
+use crate::stats::*;
+
+const CONCURRENCY: usize = 400;
+
+async fn events_table() -> String {
+    let sdk = realtime::runtime::config::sdk_config().await;
+    let table = format!("bench-events-{}", Uuid::new_v4().simple());
+    realtime::aws::events::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
+        .await
+        .expect("create the events table on DynamoDB Local");
+    table
+}
+
+pub async fn run(opts: &BenchOptions) -> Value {
+    let (n, rounds, subscribes) = if opts.quick {
+        (100, 2, 20)
+    } else {
+        (1000, 15, 200)
+    };
+    let events = events_table().await;
+    let table = format!("bench-recovery-{}", Uuid::new_v4().simple());
+    let mut env = services_env();
+    env.push(("CONNECTIONS_TABLE", table.clone()));
+    env.push(("EVENTS_TABLE", events.clone()));
+    // Many subscribes from one connection: lift its message rate for the measurement.
+    env.push(("CLIENT_MESSAGE_RATE", "1000".to_owned()));
+    let args = [
+        "--store",
+        "dynamodb",
+        "--post-latency-ms",
+        "20",
+        "--rate-limit",
+        "10000",
+    ];
+    let (_server, addr) = dev_server(&args, &env);
+
+    // 1. The append: the same broadcaster with EVENTS_TABLE and without, alternated (ABBA).
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let project = Uuid::new_v4();
+    eprintln!("recovery: {n} clients, {rounds} alternated runs with and without the events table");
+    let _clients = clients(addr, Some(project), n, Some(tx)).await;
+    let broadcaster = sibling("broadcaster");
+    let with: Vec<(&str, String)> = vec![("EVENTS_TABLE", events.clone())];
+    let (mut on_ms, mut off_ms) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let mut pair = [(&with[..], &mut on_ms), (&[][..], &mut off_ms)];
+        if round % 2 == 1 {
+            pair.reverse();
+        }
+        for (extra, times) in pair {
+            let (t, delivered, _) = run_broadcaster(
+                (&broadcaster, extra),
+                &table,
+                addr,
+                project,
+                n,
+                CONCURRENCY,
+                &mut rx,
+            )
+            .await;
+            assert_eq!(delivered, n, "every client reached");
+            times.push(t);
+        }
+    }
+    let (on, off) = (median(&on_ms), median(&off_ms));
+    eprintln!(
+        "  append: p50 {on:.1} ms with the events table, {off:.1} ms without (+{:.1} ms)",
+        on - off
+    );
+
+    // 2. subscribe with 100 events to recover.
+    let stream_project = Uuid::new_v4();
+    let sdk = realtime::runtime::config::sdk_config().await;
+    let store = realtime::aws::events::DynamoEventStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        events.clone(),
+        86_400,
+    );
+    use realtime::delivery::events::{EventStore, project_stream};
+    let stream = project_stream(stream_project);
+    let render = |seq: u64| {
+        json!({"type": "task_updated", "project_id": stream_project, "seq": seq,
+               "data": {"id": Uuid::new_v4(), "title": "a task of ordinary size", "status": "in_progress"},
+               "event_id": Uuid::new_v4(), "timestamp": "2026-11-26T00:00:00.000Z"})
+        .to_string()
+    };
+    for _ in 0..100 {
+        store
+            .append(&stream, Uuid::new_v4(), &render)
+            .await
+            .expect("append");
+    }
+    let head = store.head(&stream).await.expect("head");
+    let ws = open(addr, &format!("/?token={}", token(Uuid::new_v4())), 9)
+        .await
+        .expect("a client");
+    let (mut sink, mut frames) = ws.split();
+    let ask = json!({"action": "subscribe", "project_id": stream_project,
+                     "since": head.seq - 100, "epoch": head.epoch})
+    .to_string();
+    let mut times = Vec::new();
+    for _ in 0..subscribes {
+        let sent = Instant::now();
+        sink.send(Message::text(ask.clone())).await.expect("send");
+        let reply = loop {
+            match frames.next().await {
+                Some(Ok(Message::Text(t))) => break serde_json::from_str::<Value>(&t).unwrap(),
+                Some(Ok(_)) => continue,
+                other => panic!("no reply: {other:?}"),
+            }
+        };
+        times.push(ms(sent.elapsed()));
+        assert_eq!(
+            reply["recovered"].as_array().map(Vec::len),
+            Some(100),
+            "100 recovered: {reply}"
+        );
+    }
+    let (p50, p99) = (percentile(&times, 50.0), percentile(&times, 99.0));
+    eprintln!(
+        "  subscribe with 100 recovered: p50 {p50:.1} ms, p99 {p99:.1} ms ({subscribes} subscribes)"
+    );
+
+    let result = json!({
+        "date": realtime::rfc3339(realtime::epoch_millis()),
+        "clients": n, "rounds": rounds, "concurrency": CONCURRENCY, "post_latency_ms": 20,
+        "append": {"with_events_table_runs_ms": on_ms, "without_runs_ms": off_ms,
+                   "with_p50_ms": on, "without_p50_ms": off, "added_p50_ms": on - off},
+        "subscribe_recovering_100": {"runs": subscribes, "p50_ms": p50, "p99_ms": p99},
+    });
+    std::fs::create_dir_all(&opts.out).expect("output directory");
+    let path = opts.out.join("recovery.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&result).unwrap())
+        .expect("write recovery.json");
+    eprintln!("results: {}", path.display());
+    result
+}
