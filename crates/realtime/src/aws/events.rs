@@ -3,10 +3,11 @@
 //! item holds the frame as delivered, its `event_id` and `expires_at` (TTL). A retried
 //! invocation is recognised by an item `event#<event_id>` (seq 0) that names its seq.
 //!
-//! Append: look the event id up (strongly consistent); move the head on by one (an atomic
-//! `ADD`, so concurrent appends get distinct consecutive seqs); then write the event and its
-//! id item in one transaction, the id item only if absent. A duplicate that lost that race
-//! leaves an empty frame at its seq (recovery skips it) and returns the winner's.
+//! Append: move the head on by one (an atomic `ADD`, so concurrent appends get distinct
+//! consecutive seqs), then write the event and its id item in one transaction, the id item only
+//! if absent. A repeated event id (a retried invocation, or a duplicate racing it) fails that
+//! condition: it leaves an empty frame at its seq (recovery skips it) and returns the first
+//! one's seq and frame.
 
 use std::collections::HashMap;
 
@@ -138,15 +139,8 @@ impl EventStore for DynamoEventStore {
         event_id: Uuid,
         render: &(dyn Fn(u64) -> String + Send + Sync),
     ) -> Result<Appended, StoreError> {
-        if let Some((seq, frame)) = self.appended(stream, event_id).await? {
-            let head = self.head(stream).await?;
-            return Ok(Appended {
-                seq,
-                epoch: head.epoch,
-                frame,
-                repeated: true,
-            });
-        }
+        // Two round trips: move the head, then write event and id marker together. A repeated
+        // event id is found by the marker's condition (rare: Lambda retries), not looked up first.
         let head = self.head_or_create(stream, 1).await?;
         let seq = head.seq;
         let frame = render(seq);
@@ -188,8 +182,8 @@ impl EventStore for DynamoEventStore {
                 repeated: false,
             }),
             Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
-                // The same event id was appended meanwhile: leave an empty frame at this seq
-                // (recovery skips it) and deliver under the winner's.
+                // The event id was appended before (a retry) or meanwhile: leave an empty frame
+                // at this seq (recovery skips it) and deliver under the first one's.
                 let mut gap = key(stream, seq);
                 gap.insert(ATTR_EVENT.into(), s(""));
                 gap.insert(ATTR_EXPIRES_AT.into(), n(expires_at));
@@ -235,14 +229,8 @@ impl EventStore for DynamoEventStore {
         epoch: &str,
         since: u64,
     ) -> Result<(Head, Recovery), StoreError> {
-        let head = self.head(stream).await?;
-        if head.epoch != epoch || head.seq < since {
-            return Ok((head, Recovery::Reset));
-        }
-        if head.seq - since > MAX_RECOVERED_EVENTS as u64 {
-            return Ok((head, Recovery::Reset));
-        }
-        let out = self
+        // The head and the events after `since`, read at once (one round trip, not two).
+        let query = self
             .client
             .query()
             .table_name(&self.table)
@@ -255,10 +243,15 @@ impl EventStore for DynamoEventStore {
             .expression_attribute_values(":now", n(crate::epoch_seconds()))
             .consistent_read(true)
             .limit((MAX_RECOVERED_EVENTS + 1) as i32)
-            .send()
-            .await
-            .map_err(unavailable)?;
+            .send();
+        let (head, out) = futures::join!(self.head(stream), query);
+        let head = head?;
+        if head.epoch != epoch || head.seq < since || head.seq - since > MAX_RECOVERED_EVENTS as u64
+        {
+            return Ok((head, Recovery::Reset));
+        }
         let frames = out
+            .map_err(unavailable)?
             .items()
             .iter()
             .filter_map(|i| Some((int(i, ATTR_SEQ)?, text(i, ATTR_EVENT)?.to_owned())))
