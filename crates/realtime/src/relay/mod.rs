@@ -218,7 +218,18 @@ impl Relay {
                 }
             };
             let Some(permit) = permit else { break };
-            match self.outbox.claim(CLAIM_ROWS).await {
+            // Claims in flight keep running while the next claim is read.
+            let claimed = {
+                let claim = self.outbox.claim(CLAIM_ROWS);
+                tokio::pin!(claim);
+                loop {
+                    tokio::select! {
+                        claimed = &mut claim => break claimed,
+                        Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+                    }
+                }
+            };
+            match claimed {
                 Ok(Some(claim)) => {
                     in_flight.push(async move {
                         let _permit = permit;
