@@ -3,6 +3,8 @@
 //! moment, same connections). `make bench SCENARIO=compare BASELINE_BROADCASTER=<path>`; it
 //! prints its figures and writes `target/bench/compare.json`, and leaves BENCHMARKS.md alone.
 
+use std::net::SocketAddr;
+
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -10,11 +12,54 @@ use uuid::Uuid;
 use crate::BenchOptions;
 use crate::clients::*;
 use crate::procs::*;
-use crate::scenarios::fanout::{fanout_server, run_broadcaster};
+use crate::scenarios::fanout::{BroadcasterBuild, fanout_server, run_broadcaster};
 use crate::stats::*;
 
 /// Posts in flight: the deployed default.
-const CONCURRENCY: usize = 400;
+pub(crate) const CONCURRENCY: usize = 400;
+
+/// The clients a fan-out reaches: the dev server's table and address, one project, `n` clients.
+pub(crate) struct Subscribed<'a> {
+    pub(crate) table: &'a str,
+    pub(crate) addr: SocketAddr,
+    pub(crate) project: Uuid,
+    pub(crate) n: usize,
+}
+
+/// Two broadcaster builds, one event each per round, `rounds` rounds in ABBA order (so that
+/// neither always runs first: warm caches, drifting load); each one's times (invoke → last
+/// client, ms). Every run must reach every client.
+pub(crate) async fn alternate(
+    builds: [BroadcasterBuild<'_>; 2],
+    to: &Subscribed<'_>,
+    rounds: usize,
+    rx: &mut mpsc::UnboundedReceiver<Receipt>,
+) -> [Vec<f64>; 2] {
+    let mut times = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let (t, delivered, _) = run_broadcaster(
+                builds[i],
+                to.table,
+                to.addr,
+                to.project,
+                to.n,
+                CONCURRENCY,
+                rx,
+            )
+            .await;
+            assert_eq!(
+                delivered,
+                to.n,
+                "{}: every client reached",
+                builds[i].0.display()
+            );
+            times[i].push(t);
+        }
+    }
+    times
+}
 
 pub async fn run(opts: &BenchOptions) -> Value {
     let baseline = opts.baseline_broadcaster.clone().expect(
@@ -22,33 +67,24 @@ pub async fn run(opts: &BenchOptions) -> Value {
     );
     let current = sibling("broadcaster");
     let (n, repeats) = if opts.quick { (1000, 2) } else { (10_000, 15) };
-    let (_server, addr, table) = fanout_server();
+    let (_server, addr, table) = fanout_server(&[]);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let project = Uuid::new_v4();
     eprintln!("compare: {n} clients, {repeats} alternated runs of each build");
     let _clients = clients(addr, Some(project), n, Some(tx)).await;
-    let (mut base_ms, mut current_ms) = (Vec::new(), Vec::new());
-    for round in 0..repeats {
-        // ABBA order, so that neither build always runs first (warm caches, drifting load).
-        let mut pair = [(&baseline, &mut base_ms), (&current, &mut current_ms)];
-        if round % 2 == 1 {
-            pair.reverse();
-        }
-        for (binary, times) in pair {
-            let (t, delivered, _) = run_broadcaster(
-                (binary, &[]),
-                &table,
-                addr,
-                project,
-                n,
-                CONCURRENCY,
-                &mut rx,
-            )
-            .await;
-            assert_eq!(delivered, n, "{}: every client reached", binary.display());
-            times.push(t);
-        }
-    }
+    let target = Subscribed {
+        table: &table,
+        addr,
+        project,
+        n,
+    };
+    let [base_ms, current_ms] = alternate(
+        [(&baseline, &[]), (&current, &[])],
+        &target,
+        repeats,
+        &mut rx,
+    )
+    .await;
     let (b, c) = (median(&base_ms), median(&current_ms));
     eprintln!(
         "  baseline median {b:.1} ms {base_ms:?}\n  current  median {c:.1} ms {current_ms:?}\n  current / baseline = {:.3}",

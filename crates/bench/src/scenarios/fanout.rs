@@ -115,11 +115,13 @@ async fn seed_baseline(
     (last.map_or(f64::NAN, |l| ms(l.duration_since(t0))), count)
 }
 
-/// The dev server of the fan-out runs over a fresh table: 20 ms per post, 10,000 posts/s.
-pub(crate) fn fanout_server() -> (Proc, SocketAddr, String) {
+/// The dev server of the fan-out runs over a fresh table: 20 ms per post, 10,000 posts/s;
+/// `extra_env` adds to its environment.
+pub(crate) fn fanout_server(extra_env: &[(&'static str, String)]) -> (Proc, SocketAddr, String) {
     let table = format!("bench-fanout-{}", Uuid::new_v4().simple());
     let mut env = services_env();
     env.push(("CONNECTIONS_TABLE", table.clone()));
+    env.extend_from_slice(extra_env);
     let (server, addr) = dev_server(
         &[
             "--store",
@@ -146,7 +148,7 @@ pub async fn run(opts: &BenchOptions) -> Value {
         &[25, 50, 100, 200, 400, 800]
     };
     let repeats = if opts.quick { 1 } else { 3 };
-    let (_server, addr, table) = fanout_server();
+    let (_server, addr, table) = fanout_server(&[]);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut rows = Vec::new();
     for &n in sizes {

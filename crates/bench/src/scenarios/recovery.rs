@@ -15,10 +15,9 @@ use uuid::Uuid;
 use crate::BenchOptions;
 use crate::clients::*;
 use crate::procs::*;
-use crate::scenarios::fanout::run_broadcaster;
+use crate::scenarios::compare::{CONCURRENCY, Subscribed, alternate};
+use crate::scenarios::fanout::fanout_server;
 use crate::stats::*;
-
-const CONCURRENCY: usize = 400;
 
 async fn events_table() -> String {
     let sdk = realtime::runtime::config::sdk_config().await;
@@ -36,21 +35,12 @@ pub async fn run(opts: &BenchOptions) -> Value {
         (1000, 15, 200)
     };
     let events = events_table().await;
-    let table = format!("bench-recovery-{}", Uuid::new_v4().simple());
-    let mut env = services_env();
-    env.push(("CONNECTIONS_TABLE", table.clone()));
-    env.push(("EVENTS_TABLE", events.clone()));
     // Many subscribes from one connection: lift its message rate for the measurement.
-    env.push(("CLIENT_MESSAGE_RATE", "1000".to_owned()));
-    let args = [
-        "--store",
-        "dynamodb",
-        "--post-latency-ms",
-        "20",
-        "--rate-limit",
-        "10000",
+    let server_env = [
+        ("EVENTS_TABLE", events.clone()),
+        ("CLIENT_MESSAGE_RATE", "1000".to_owned()),
     ];
-    let (_server, addr) = dev_server(&args, &env);
+    let (_server, addr, table) = fanout_server(&server_env);
 
     // 1. The append: the same broadcaster with EVENTS_TABLE and without, alternated (ABBA).
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -58,28 +48,20 @@ pub async fn run(opts: &BenchOptions) -> Value {
     eprintln!("recovery: {n} clients, {rounds} alternated runs with and without the events table");
     let _clients = clients(addr, Some(project), n, Some(tx)).await;
     let broadcaster = sibling("broadcaster");
-    let with: Vec<(&str, String)> = vec![("EVENTS_TABLE", events.clone())];
-    let (mut on_ms, mut off_ms) = (Vec::new(), Vec::new());
-    for round in 0..rounds {
-        let mut pair = [(&with[..], &mut on_ms), (&[][..], &mut off_ms)];
-        if round % 2 == 1 {
-            pair.reverse();
-        }
-        for (extra, times) in pair {
-            let (t, delivered, _) = run_broadcaster(
-                (&broadcaster, extra),
-                &table,
-                addr,
-                project,
-                n,
-                CONCURRENCY,
-                &mut rx,
-            )
-            .await;
-            assert_eq!(delivered, n, "every client reached");
-            times.push(t);
-        }
-    }
+    let with = &server_env[..1]; // EVENTS_TABLE
+    let target = Subscribed {
+        table: &table,
+        addr,
+        project,
+        n,
+    };
+    let [on_ms, off_ms] = alternate(
+        [(&broadcaster, with), (&broadcaster, &[])],
+        &target,
+        rounds,
+        &mut rx,
+    )
+    .await;
     let (on, off) = (median(&on_ms), median(&off_ms));
     eprintln!(
         "  append: p50 {on:.1} ms with the events table, {off:.1} ms without (+{:.1} ms)",
