@@ -24,14 +24,20 @@ pub const METRICS_NAMESPACE: &str = "DevHive/Realtime";
 /// ([`DEADLINE_MARGIN`], or a third of the time left when that is shorter, as under a local
 /// emulator's short timeouts).
 pub fn deadline_from(lambda_deadline_ms: u64) -> Instant {
+    deadline_with_margin(lambda_deadline_ms, DEADLINE_MARGIN)
+}
+
+/// The Lambda deadline (epoch ms; 0 when unknown) less `margin`, or less a third of the time
+/// left when that is shorter.
+pub fn deadline_with_margin(lambda_deadline_ms: u64, margin: Duration) -> Instant {
     let left = time_left(lambda_deadline_ms);
-    Instant::now() + left - DEADLINE_MARGIN.min(left / 3)
+    Instant::now() + left - margin.min(left / 3)
 }
 
 /// The time left before the Lambda deadline (epoch ms). [`DEFAULT_BUDGET`] when there is none
 /// (0), or when it is no epoch time at all: `cargo lambda watch` sends its timeout (600,000)
 /// where Lambda sends the deadline.
-pub fn time_left(lambda_deadline_ms: u64) -> Duration {
+fn time_left(lambda_deadline_ms: u64) -> Duration {
     let now_ms = crate::epoch_millis().max(0) as u64;
     const A_DAY_MS: u64 = 24 * 60 * 60 * 1000;
     if lambda_deadline_ms == 0 || lambda_deadline_ms + A_DAY_MS < now_ms {

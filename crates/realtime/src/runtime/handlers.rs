@@ -207,8 +207,8 @@ impl RelayFunction {
     ) -> Result<serde_json::Value, Error> {
         // Stop claiming 10 s before the deadline (a third of the time left when there is less,
         // as under a local emulator) so that the claims in flight can finish.
-        let left = broadcaster::time_left(event.context.deadline);
-        let deadline = std::time::Instant::now() + left - RELAY_DEADLINE_MARGIN.min(left / 3);
+        let deadline =
+            broadcaster::deadline_with_margin(event.context.deadline, RELAY_DEADLINE_MARGIN);
         let drained = self.relay.run_until(Some(deadline.into())).await;
         let oldest = match self.relay.outbox().oldest_age_seconds().await {
             Ok(age) => age,
