@@ -175,18 +175,29 @@ pub fn management(server: &Running) -> aws_sdk_apigatewaymanagement::Client {
     aws_sdk_apigatewaymanagement::Client::from_conf(conf)
 }
 
+/// Every connection a store listing yields, all pages.
+pub async fn listed(
+    pages: realtime::connection::store::PageStream<'_>,
+) -> Vec<realtime::connection::store::Subscriber> {
+    let pages: Vec<_> = pages.try_collect().await.unwrap();
+    pages.into_iter().flatten().collect()
+}
+
 /// The connection ids of `project`, by user.
 pub async fn connections_of(app: &devserver::state::App, project: Uuid) -> Vec<(Uuid, String)> {
-    let pages: Vec<_> = app
-        .store()
-        .project_subscribers(project)
-        .try_collect()
+    listed(app.store().project_subscribers(project))
         .await
-        .unwrap();
-    pages
         .into_iter()
-        .flatten()
         .map(|s| (s.user_id, s.connection_id))
+        .collect()
+}
+
+/// The connection ids `user` holds, as the store has them.
+pub async fn connections_of_user(app: &devserver::state::App, user: Uuid) -> Vec<String> {
+    listed(app.store().user_connections(user))
+        .await
+        .into_iter()
+        .map(|s| s.connection_id)
         .collect()
 }
 

@@ -12,7 +12,7 @@ use devserver::Running;
 use devserver::cli::StoreKind;
 use e2e::dev::*;
 use e2e::pg::Projects;
-use futures::{SinkExt, StreamExt, TryStreamExt};
+use futures::{SinkExt, StreamExt};
 use realtime::connection::auth::{Claims, DEV_JWT_SECRET, NumericDate, mint_claims};
 use realtime::runtime::config;
 use serde_json::{Value, json};
@@ -36,22 +36,6 @@ async fn subscribed_client(server: &Running, token: &str, project: Uuid) -> Ws {
     connect(server, &format!("/?token={token}&project_id={project}"))
         .await
         .expect("connect")
-}
-
-/// The connection ids `user` holds, as the store has them.
-async fn connection_ids(server: &Running, user: Uuid) -> Vec<String> {
-    let pages: Vec<_> = server
-        .app
-        .store()
-        .user_connections(user)
-        .try_collect()
-        .await
-        .unwrap();
-    pages
-        .into_iter()
-        .flatten()
-        .map(|c| c.connection_id)
-        .collect()
 }
 
 async fn event_to(server: &Running, project: Uuid, n: usize) -> Value {
@@ -237,7 +221,7 @@ async fn a_subscribe_racing_a_removal_never_ends_subscribed() {
                 break;
             }
         }
-        let ids = connection_ids(&server, user).await;
+        let ids = connections_of_user(&server.app, user).await;
         let stored = server.app.store().get(&ids[0]).await.unwrap().unwrap();
         assert_eq!(stored.project_id, None, "round {round}: still subscribed");
         ws.close(None).await.ok();
@@ -290,7 +274,9 @@ async fn an_expired_token_stops_delivery_and_a_refreshed_one_keeps_it() {
             "{why}: {reply}"
         );
     }
-    let id = connection_ids(&server, refreshing_user).await.remove(0);
+    let id = connections_of_user(&server.app, refreshing_user)
+        .await
+        .remove(0);
     assert_eq!(
         server
             .app
@@ -347,7 +333,9 @@ async fn an_expired_token_stops_delivery_and_a_refreshed_one_keeps_it() {
     );
     assert!(closed_with(&mut lapsing).await >= 1000);
     assert!(
-        connection_ids(&server, lapsing_user).await.is_empty(),
+        connections_of_user(&server.app, lapsing_user)
+            .await
+            .is_empty(),
         "its item is gone"
     );
     event_to(&server, project, 999).await;
