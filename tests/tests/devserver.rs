@@ -501,3 +501,199 @@ async fn a_client_that_stops_reading_is_closed_and_holds_up_no_one() {
     reading.abort();
     server.shutdown().await;
 }
+
+/// Only the documented paths are WebSocket endpoints; any other path answers 404 naming what
+/// is served, and a browser's plain `GET /` gets the dev console, whose files (and the built
+/// web client) are served from the web directory and nothing outside it.
+#[tokio::test]
+async fn other_paths_answer_404_and_a_browser_gets_the_console() {
+    let web = std::env::temp_dir().join(format!("devhive-web-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(web.join("console")).unwrap();
+    std::fs::create_dir_all(web.join("dist")).unwrap();
+    std::fs::write(
+        web.join("console/index.html"),
+        "<title>console page</title>",
+    )
+    .unwrap();
+    std::fs::write(web.join("console/console.js"), "export const page = 1;").unwrap();
+    std::fs::write(web.join("dist/index.js"), "export const client = 1;").unwrap();
+    std::fs::write(web.join("secret.txt"), "outside").unwrap();
+    let dir = web.clone();
+    let server = start(StoreKind::Memory, move |o| o.web_dir = dir).await;
+
+    let (status, head, body) = http(server.addr, "GET", "/", &[]).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "<title>console page</title>")
+    );
+    assert!(head.contains("content-type: text/html"), "{head}");
+    let (status, head, body) = http(server.addr, "GET", "/console/console.js", &[]).await;
+    assert_eq!((status, body.as_str()), (200, "export const page = 1;"));
+    assert!(head.contains("content-type: text/javascript"), "{head}");
+    let (status, _, body) = http(server.addr, "GET", "/console/realtime.js", &[]).await;
+    assert_eq!((status, body.as_str()), (200, "export const client = 1;"));
+    for outside in [
+        "/console/..%2Fsecret.txt",
+        "/console/.hidden",
+        "/console/nope.js",
+    ] {
+        let (status, _, body) = http(server.addr, "GET", outside, &[]).await;
+        assert_eq!(status, 404, "{outside}");
+        assert!(!body.contains("outside"), "{outside}: {body}");
+    }
+
+    let (status, _, body) = http(server.addr, "GET", "/foo", &[]).await;
+    assert_eq!(status, 404);
+    assert!(
+        body.starts_with("/foo is not served here. WebSocket: /, /dev,"),
+        "{body}"
+    );
+    let (status, _, body) = http(server.addr, "GET", "/dev", &[]).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("/dev is a WebSocket endpoint"), "{body}");
+    let token = token(Uuid::new_v4());
+    match connect(&server, &format!("/foo?token={token}")).await {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 404),
+        other => panic!("a WebSocket on /foo: {other:?}"),
+    }
+    for path in ["/", "/dev", "/api/v1/messages/ws"] {
+        let ws = connect(&server, &format!("{path}?token={token}")).await;
+        assert!(ws.is_ok(), "{path}: {ws:?}");
+    }
+    server.shutdown().await;
+    std::fs::remove_dir_all(web).unwrap();
+}
+
+/// The repository's console page exists and is built on the web client the server serves.
+#[test]
+fn the_console_page_imports_the_served_client() {
+    let page = std::path::Path::new(devserver::console::DEFAULT_WEB_DIR).join("console/index.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    let script =
+        std::path::Path::new(devserver::console::DEFAULT_WEB_DIR).join("console/console.js");
+    let js = std::fs::read_to_string(&script).unwrap();
+    assert!(html.contains("console.js"), "index.html loads console.js");
+    assert!(
+        js.contains("/console/realtime.js"),
+        "console.js imports the built client"
+    );
+}
+
+/// `GET /console/token` mints a token that authenticates its user, with the lifetime asked
+/// for; bad input is named; beyond loopback nothing is minted.
+#[tokio::test]
+async fn console_tokens_authenticate_their_user_only_on_loopback() {
+    let server = start(StoreKind::Memory, |_| {}).await;
+    let user = Uuid::new_v4();
+    let (status, _, body) = http(
+        server.addr,
+        "GET",
+        &format!("/console/token?user_id={user}&ttl_s=60"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let minted: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(minted["user_id"], user.to_string());
+    let now = realtime::epoch_millis() / 1000;
+    let exp = minted["exp"].as_i64().unwrap();
+    assert!((now + 58..=now + 61).contains(&exp), "exp {exp}, now {now}");
+    let token = minted["token"].as_str().unwrap();
+    let project = Uuid::new_v4();
+    let mut ws = connect(&server, &format!("/?token={token}&project_id={project}"))
+        .await
+        .expect("the minted token connects");
+    send(&mut ws, json!({"action": "ping"})).await;
+    assert_eq!(recv(&mut ws).await, json!({"type": "pong"}));
+    assert_eq!(connections_of_user(&server.app, user).await.len(), 1);
+
+    for (query, names) in [
+        ("user_id=nope", "user_id"),
+        ("ttl_s=0", "ttl_s"),
+        ("ttl_s=x", "ttl_s"),
+    ] {
+        let (status, _, body) =
+            http(server.addr, "GET", &format!("/console/token?{query}"), &[]).await;
+        assert_eq!(status, 400, "{query}");
+        assert!(body.starts_with(names), "{query}: {body}");
+    }
+    server.shutdown().await;
+
+    let open = start(StoreKind::Memory, |o| o.addr = "0.0.0.0:0".parse().unwrap()).await;
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], open.addr.port()));
+    let (status, _, body) = http(loopback, "GET", "/console/token", &[]).await;
+    assert_eq!(status, 403);
+    assert!(body.contains("loopback"), "{body}");
+    open.shutdown().await;
+}
+
+/// The status endpoint answers a browser on an allowed origin: the preflight, then the GET
+/// with `Access-Control-Allow-Origin`; another origin's preflight is refused.
+#[tokio::test]
+async fn the_status_endpoint_answers_cors_for_allowed_origins() {
+    let server = start(StoreKind::Memory, |o| {
+        o.cors_origins = "http://localhost:5173, https://app.example.com".into()
+    })
+    .await;
+    let project = Uuid::new_v4();
+    let path = format!("/api/v1/projects/{project}/ws/status");
+    let preflight = |origin| {
+        [
+            ("origin", origin),
+            ("access-control-request-method", "GET"),
+            ("access-control-request-headers", "authorization"),
+        ]
+    };
+    let (status, head, _) = http(
+        server.addr,
+        "OPTIONS",
+        &path,
+        &preflight("http://localhost:5173"),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert!(
+        head.contains("access-control-allow-origin: http://localhost:5173"),
+        "{head}"
+    );
+    assert!(
+        head.contains("access-control-allow-headers: authorization"),
+        "{head}"
+    );
+    let (status, head, _) = http(
+        server.addr,
+        "OPTIONS",
+        &path,
+        &preflight("https://evil.example"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(!head.contains("access-control-allow-origin"), "{head}");
+
+    let user = Uuid::new_v4();
+    let _ws = connect(
+        &server,
+        &format!("/?token={}&project_id={project}", token(user)),
+    )
+    .await
+    .unwrap();
+    let bearer = format!("Bearer {}", token(user));
+    let (status, head, body) = http(
+        server.addr,
+        "GET",
+        &path,
+        &[
+            ("authorization", &bearer),
+            ("origin", "https://app.example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        head.contains("access-control-allow-origin: https://app.example.com"),
+        "{head}"
+    );
+    let status_body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status_body["user_ids"], json!([user]));
+    server.shutdown().await;
+}

@@ -109,6 +109,12 @@ pub struct DevOptions {
     /// How the in-process broadcaster delivers: http (as on AWS) or direct (no local HTTP hop).
     #[arg(long, env = "DEVHIVE_DELIVERY", value_enum, default_value_t = Delivery::Http)]
     pub delivery: Delivery,
+    /// Origins allowed to call the status endpoint from a browser (comma-separated, `*` for any).
+    #[arg(long, env = "DEVHIVE_CORS_ORIGINS", default_value = "*")]
+    pub cors_origins: String,
+    /// Where the dev console's page and the built web client are (`clients/web`).
+    #[arg(long, env = "DEVHIVE_WEB_DIR", default_value = crate::console::DEFAULT_WEB_DIR)]
+    pub web_dir: std::path::PathBuf,
 }
 
 impl Default for DevOptions {
@@ -128,6 +134,8 @@ impl Default for DevOptions {
             handshake_timeout_s: 10,
             invoke_queue: 1000,
             invoke_queue_mb: 64,
+            cors_origins: "*".into(),
+            web_dir: crate::console::DEFAULT_WEB_DIR.into(),
         }
     }
 }

@@ -7,6 +7,8 @@
 //! way `PostToConnection` does, so AWS SDK clients work against it unchanged.
 
 pub mod cli;
+pub mod console;
+pub mod cors;
 pub mod events;
 pub mod faults;
 pub mod gateway;

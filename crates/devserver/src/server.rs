@@ -30,7 +30,7 @@ use crate::faults::Faults;
 use crate::gateway::Gateway;
 use crate::management::DirectSender;
 use crate::state::{App, INVOKE_CONCURRENCY, InvokeQueue, lambda_event};
-use crate::{events, lambda_api, management, ws};
+use crate::{console, events, lambda_api, management, ws};
 
 /// Table name when the dev server uses DynamoDB and `CONNECTIONS_TABLE` is unset.
 pub const DEFAULT_TABLE: &str = "devhive-connections";
@@ -162,7 +162,18 @@ impl DevServer {
             Some(_) => Some(Arc::new(wiring.relay().await?)),
             None => None,
         };
+        let console = crate::console::Console {
+            web_dir: options.web_dir.clone(),
+            minting: if addr.ip().is_loopback() {
+                Some(config.jwt()?)
+            } else {
+                None
+            },
+        };
+        let cors = crate::cors::Cors::new(&options.cors_origins);
         let app = Arc::new(App {
+            console,
+            cors,
             handlers,
             gateway,
             broadcaster_name,
@@ -203,15 +214,21 @@ impl DevServer {
             .delete(management::delete);
         Router::new()
             .route("/", get(ws::upgrade))
-            .route("/api/v1/messages/ws", get(ws::upgrade))
+            .route(ws::LEGACY_PATH, get(ws::upgrade))
             .route("/{stage}", get(ws::upgrade))
             .route("/@connections/{id}", connections.clone())
             .route("/{stage}/@connections/{id}", connections)
-            .route("/api/v1/projects/{projectId}/ws/status", get(status))
+            .route(
+                "/api/v1/projects/{projectId}/ws/status",
+                get(status).options(preflight),
+            )
+            .route("/console/token", get(console::token))
+            .route("/console/{name}", get(console::asset))
             .route(
                 "/2015-03-31/functions/{name}/invocations",
                 axum::routing::post(lambda_api::invoke),
             )
+            .fallback(not_found)
             .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
             .with_state(self.app.clone())
     }
@@ -354,5 +371,27 @@ async fn status(
         Some(Body::Text(t)) => t,
         _ => String::new(),
     };
-    (status, response.headers, body).into_response()
+    let mut response = (status, response.headers, body).into_response();
+    app.cors.decorate(&headers, &mut response);
+    response
+}
+
+/// `OPTIONS` on the status endpoint: the browser's preflight.
+async fn preflight(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    app.cors.preflight(&headers)
+}
+
+/// Any other path: 404, saying what is served.
+pub async fn not_found(State(app): State<Arc<App>>, uri: axum::http::Uri) -> Response {
+    let stage = &app.options.stage;
+    (
+        StatusCode::NOT_FOUND,
+        format!(
+            "{} is not served here. WebSocket: /, /{stage}, /api/v1/messages/ws; Management API: \
+             /@connections/ID, /{stage}/@connections/ID; status: /api/v1/projects/PROJECT/ws/status; \
+             Invoke API: /2015-03-31/functions/NAME/invocations; dev console: /\n",
+            uri.path()
+        ),
+    )
+        .into_response()
 }

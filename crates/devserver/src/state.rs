@@ -78,6 +78,10 @@ pub struct App {
     /// Background invocations accepted and not finished.
     pub invoke_queue: Arc<InvokeQueue>,
     pub options: DevOptions,
+    /// The dev console's files and token key.
+    pub console: crate::console::Console,
+    /// Origins allowed to call the status endpoint.
+    pub cors: crate::cors::Cors,
 }
 
 impl App {

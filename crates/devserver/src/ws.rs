@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -63,14 +64,39 @@ pub fn new_connection_id() -> String {
     id
 }
 
+/// The old local WebSocket URL, still served.
+pub const LEGACY_PATH: &str = "/api/v1/messages/ws";
+
 /// `GET /` (and `/api/v1/messages/ws`, `/{stage}`): run `$connect`, then upgrade or refuse.
+/// A browser's plain `GET /` gets the dev console instead; any other single-segment path than
+/// the stage is not a WebSocket endpoint (404).
 pub async fn upgrade(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     uri: Uri,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let path = uri.path();
+    let stage_path = path.strip_prefix('/') == Some(app.options.stage.as_str());
+    if path != "/" && path != LEGACY_PATH && !stage_path {
+        return crate::server::not_found(State(app), uri).await;
+    }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(_) if path == "/" => return crate::console::page(&app).await,
+        Err(rejection) => {
+            return (
+                rejection.status(),
+                format!(
+                    "{}: {path} is a WebSocket endpoint; connect with a WebSocket client \
+                     (ws://HOST{path}?token=TOKEN)\n",
+                    rejection.body_text()
+                ),
+            )
+                .into_response();
+        }
+    };
     let ctx = ConnectionContext {
         connection_id: new_connection_id(),
         connected_at: realtime::epoch_millis(),
