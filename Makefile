@@ -23,13 +23,9 @@ $(TOOLS): tests/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	@touch $@
 
-dev: ## Run the local WebSocket API on 127.0.0.1:8080, with a throwaway Postgres and the relay when Postgres 15 is installed (DEV_ARGS="…" for flags)
+dev: ## Run the local WebSocket API and dev console on 127.0.0.1:8080, with a throwaway Postgres and the relay when Postgres 15 is installed, DynamoDB Local with --store dynamodb (DEV_ARGS="…" for flags)
 	$(CARGO) build --locked -p devserver
-	@if [ -x "$(PG_BIN)/initdb" ] && [ -z "$$DATABASE_URL" ]; then \
-	  SERVICES=postgres tests/with-services.sh sh -c 'target/debug/devhive-realtime migrate && MEMBERSHIP=$(DEV_MEMBERSHIP) exec target/debug/devhive-realtime dev $(DEV_ARGS)'; \
-	else \
-	  target/debug/devhive-realtime dev $(DEV_ARGS); \
-	fi
+	@DEV_MEMBERSHIP=$(DEV_MEMBERSHIP) tests/dev.sh $(DEV_ARGS)
 
 test: $(TOOLS) ## Every test: workspace tests on DynamoDB Local and Postgres 15, make invoke under cargo lambda watch, the web client, sam validate --lint
 	$(CARGO) build --workspace --locked

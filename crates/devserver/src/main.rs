@@ -75,16 +75,30 @@ async fn main() {
             } else {
                 "JWT_SECRET from the environment"
             };
+            let database = match std::env::var(realtime::runtime::config::DATABASE_URL) {
+                Ok(url) if !has_password(&url) => format!("{url}   (psql \"{url}\")"),
+                Ok(_) => {
+                    "DATABASE_URL from the environment (it holds a password: not shown)".to_owned()
+                }
+                Err(_) => "none (set DATABASE_URL, or install Postgres 15 for make dev)".to_owned(),
+            };
             eprintln!(
                 "\nDevHive Realtime dev server\n\
+                 \x20 Console         http://{addr}/\n\
                  \x20 WebSocket       ws://{addr}/?token=TOKEN&project_id=PROJECT   (also /api/v1/messages/ws, /{stage})\n\
                  \x20 Management API  http://{addr}/@connections/ID   (AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI=http://{addr})\n\
+                 \x20 Invoke API      AWS_ENDPOINT_URL_LAMBDA=http://{addr} BROADCASTER_FUNCTION_NAME={broadcaster}\n\
                  \x20 Status          http://{addr}/api/v1/projects/PROJECT/ws/status\n\
                  \x20 Store           {store}\n\
                  \x20 Membership      {membership}\n\
                  \x20 Relay           {relay}\n\
+                 \x20 Database        {database}\n\
                  \x20 Tokens          signed with {secret}\n\
-                 \x20 Get a token     target/debug/devhive-realtime token --user $(cat /proc/sys/kernel/random/uuid)\n",
+                 \x20 Get a token     TOKEN=$({exe} token --user $(cat /proc/sys/kernel/random/uuid))\n",
+                broadcaster = running.app.broadcaster_name,
+                exe = std::env::args()
+                    .next()
+                    .unwrap_or_else(|| "devhive-realtime".into()),
                 store = summary.store,
                 membership = summary.membership,
                 relay = summary.relay,
@@ -94,6 +108,13 @@ async fn main() {
             running.shutdown().await;
         }
     }
+}
+
+/// Whether a connection URL carries a password (`scheme://user:password@host`).
+fn has_password(url: &str) -> bool {
+    url.split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
 async fn wait_for_signal() {
