@@ -29,6 +29,8 @@ pub enum Scenario {
     Compare,
     /// What recovery costs: the append, and subscribe with 100 to recover (not part of `all`).
     Recovery,
+    /// The relay's drain rate for a 100,000-row backlog, beside its floor (not part of `all`).
+    Drain,
 }
 
 #[derive(Debug, Clone, clap::Parser)]
@@ -97,6 +99,10 @@ async fn run(opts: BenchOptions) {
     }
     if opts.scenario == Scenario::Compare {
         scenarios::compare::run(&opts).await;
+        return;
+    }
+    if opts.scenario == Scenario::Drain {
+        scenarios::drain::run(&opts).await;
         return;
     }
     if opts.scenario == Scenario::Recovery {
