@@ -1,0 +1,191 @@
+// The dev console: a page the dev server serves at GET /, built on the web client it serves as
+// /console/realtime.js (clients/web/dist/index.js). Pick a user (the dev server mints a token
+// for it at /console/token), subscribe to a project, watch events arrive with their seq, and
+// broadcast test events through the dev server's Lambda Invoke API.
+import { createRealtime } from "/console/realtime.js";
+
+const $ = (id) => document.getElementById(id);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_ROWS = 500;
+const STORE = "devhive-console";
+
+const randomId = () =>
+  crypto.randomUUID
+    ? crypto.randomUUID()
+    : "10000000-1000-4000-8000-100000000000".replace(/[018]/g, (c) =>
+        (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16),
+      );
+
+let rt = null; // the client, while connected
+let sub = null; // its subscription
+let user = null;
+let project = null;
+let lastTokenError = "";
+
+// ---- the log -------------------------------------------------------------------------------
+
+const time = () => new Date().toISOString().slice(11, 23);
+
+function addRow(cells, attrs = {}) {
+  const tr = document.createElement("tr");
+  for (const [k, v] of Object.entries(attrs)) tr.setAttribute(k, v);
+  for (const [cls, text] of cells) {
+    const td = document.createElement("td");
+    td.className = cls;
+    td.textContent = text;
+    tr.append(td);
+  }
+  const log = $("log");
+  log.prepend(tr); // newest first
+  while (log.rows.length > MAX_ROWS) log.lastElementChild.remove();
+  $("empty").hidden = true;
+  return tr;
+}
+
+function note(text, kind = "note") {
+  addRow([["time", time()], ["type", kind], ["seq", ""], ["payload", text]], { class: kind == "reset" ? "note reset" : "note" });
+}
+
+function showEvent(ev) {
+  const { type, seq, project_id, event_id, timestamp, ...rest } = ev;
+  const tr = addRow(
+    [
+      ["time", time()],
+      ["type", type],
+      ["seq", seq ?? ""],
+      ["payload", JSON.stringify(rest)],
+    ],
+    { class: "event", "data-type": type, "data-seq": seq ?? "" },
+  );
+  tr.title = JSON.stringify(ev, null, 2);
+}
+
+// ---- connection ----------------------------------------------------------------------------
+
+function setStatus(s) {
+  const el = $("status");
+  el.textContent = s;
+  el.className = s;
+  $("who").textContent = rt ? `user ${user}${project ? ` · project ${project}` : ""}` : "";
+}
+
+async function getToken() {
+  const res = await fetch(`/console/token?user_id=${encodeURIComponent(user)}`);
+  const body = await res.text();
+  if (!res.ok) {
+    // Shown once per distinct failure: the client retries with backoff.
+    if (body != lastTokenError) note(`no token (${res.status}): ${body}`);
+    lastTokenError = body;
+    throw new Error(body);
+  }
+  lastTokenError = "";
+  return JSON.parse(body).token;
+}
+
+function readId(input) {
+  const v = input.value.trim().toLowerCase();
+  if (!v) input.value = randomId();
+  else if (!UUID.test(v)) {
+    input.setCustomValidity("a UUID, e.g. " + randomId());
+    input.reportValidity();
+    return null;
+  }
+  input.setCustomValidity("");
+  return input.value.trim().toLowerCase();
+}
+
+function remember() {
+  localStorage.setItem(STORE, JSON.stringify({ user: $("user").value, project: $("project").value }));
+}
+
+function connect() {
+  const u = readId($("user"));
+  if (!u) return;
+  disconnect();
+  user = u;
+  const scheme = location.protocol == "https:" ? "wss" : "ws";
+  rt = createRealtime({ url: `${scheme}://${location.host}/`, getToken });
+  rt.onStatus((s) => {
+    setStatus(s);
+    note(`status: ${s}`, "status");
+  });
+  rt.onReset((p) => note(`reset: events of project ${p} may have been lost (an app refetches it now)`, "reset"));
+  rt.onRevoked((p, reason) => note(`subscription to ${p} ended: ${reason}`, "revoked"));
+  note(`connecting as user ${user}`);
+  for (const id of ["disconnect", "subscribe", "send"]) $(id).disabled = false;
+  remember();
+  subscribe();
+}
+
+function subscribe() {
+  if (!rt) return connect();
+  const p = readId($("project"));
+  if (!p) return;
+  if (sub) sub.unsubscribe();
+  project = p;
+  sub = rt.subscribe(p, showEvent);
+  note(`subscribed to project ${p}`);
+  setStatus(rt.status);
+  remember();
+}
+
+function disconnect() {
+  if (!rt) return;
+  rt.close();
+  rt = sub = project = null;
+  setStatus("closed");
+  note("disconnected");
+  for (const id of ["disconnect", "subscribe", "send"]) $(id).disabled = true;
+}
+
+// ---- test broadcasts -----------------------------------------------------------------------
+
+async function send() {
+  const out = $("result");
+  if (!project) return;
+  const body = { project_id: project, type: $("type").value, data: { text: $("text").value } };
+  out.className = "";
+  out.textContent = "sending…";
+  try {
+    const res = await fetch("/2015-03-31/functions/broadcaster/invocations", {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-amz-invocation-type": "RequestResponse" },
+      body: JSON.stringify(body),
+    });
+    const r = await res.json();
+    if (!res.ok || r.error) throw new Error(r.error ? `${r.error.field}: ${r.error.message}` : `HTTP ${res.status}`);
+    const extra = ["gone", "failed", "expired", "revoked"].filter((k) => r[k]).map((k) => ` · ${k} ${r[k]}`).join("");
+    out.textContent = `recipients ${r.recipients} · delivered ${r.delivered}${extra}`;
+  } catch (e) {
+    out.className = "error";
+    out.textContent = `failed: ${e.message}`;
+  }
+}
+
+// ---- wiring --------------------------------------------------------------------------------
+
+const saved = (() => {
+  try {
+    return JSON.parse(localStorage.getItem(STORE)) || {};
+  } catch {
+    return {};
+  }
+})();
+$("user").value = saved.user || randomId();
+$("project").value = saved.project || randomId();
+
+const on = (id, ev, fn) =>
+  $(id).addEventListener(ev, (e) => {
+    e.preventDefault();
+    fn();
+  });
+on("random-user", "click", () => ($("user").value = randomId()));
+on("random-project", "click", () => ($("project").value = randomId()));
+on("user-form", "submit", connect);
+on("project-form", "submit", subscribe);
+on("disconnect", "click", disconnect);
+on("send-form", "submit", send);
+on("clear", "click", () => {
+  $("log").replaceChildren();
+  $("empty").hidden = false;
+});
