@@ -48,12 +48,16 @@ function note(text, kind = "note") {
 
 function showEvent(ev) {
   const { type, seq, project_id, event_id, timestamp, ...rest } = ev;
+  // The payload: `data` alone when that is all there is; a cache_invalidate's record once (it
+  // carries it both at the top level and in `data`).
+  const keys = Object.keys(rest);
+  const payload = keys.length == 1 && keys[0] == "data" ? rest.data : type == "cache_invalidate" ? { ...rest, data: undefined } : rest;
   const tr = addRow(
     [
       ["time", time()],
       ["type", type],
       ["seq", seq ?? ""],
-      ["payload", JSON.stringify(rest)],
+      ["payload", JSON.stringify(payload)],
     ],
     { class: "event", "data-type": type, "data-seq": seq ?? "" },
   );

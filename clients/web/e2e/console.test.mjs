@@ -50,7 +50,7 @@ test("the console at GET /: user, subscribe, broadcast, events with their seq", 
   assert.deepEqual(await row.locator("td").allTextContents().then((t) => t.slice(1)), [
     "message_created",
     "1",
-    JSON.stringify({ data: { text: "first from the page" } }),
+    JSON.stringify({ text: "first from the page" }),
   ]);
 
   await page.selectOption("#type", "task_updated");
