@@ -7,8 +7,10 @@ TOOLS := $(VENV)/.installed
 PG_BIN ?= /usr/lib/postgresql/15/bin
 DEV_MEMBERSHIP ?= none
 FUNCTIONS := connect disconnect subscribe status broadcaster sweeper relay
-ENV ?= default
-STACK ?= devhive-realtime
+# Deploy environment: a samconfig.toml environment (dev, prod) with its own stack, region and tags.
+ENV ?= dev
+STACK ?= devhive-realtime-$(ENV)
+REGION ?= $(shell awk -v s='[$(ENV).global.parameters]' '$$0 == s { f = 1; next } /^\[/ { f = 0 } f && $$1 == "region" { gsub(/"/, "", $$3); print $$3 }' samconfig.toml)
 INVOKE_PORT ?= 9000
 export SAM_CLI_TELEMETRY := 0
 
@@ -44,26 +46,26 @@ build: $(TOOLS) ## Build the Lambda artifacts for arm64 with cargo-lambda (relea
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --locked $(addprefix -p ,$(FUNCTIONS))
 	@for f in $(FUNCTIONS); do stat -c %s target/lambda/$$f/bootstrap | awk -v f=$$f '{ printf "  %-12s target/lambda/%s/bootstrap  %.2f MB (%d bytes)\n", f, f, $$1 / 1000000, $$1 }'; done
 
-sam-build: $(TOOLS) ## sam build (cargo-lambda, arm64) into .aws-sam/
+sam-build: $(TOOLS) ## sam build (cargo-lambda, arm64) into .aws-sam/ with samconfig.toml's ENV settings (cached: only sources are hashed, see .sam-src/)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build --config-env $(ENV)
 
 validate: $(TOOLS) ## sam validate --lint and cfn-lint on template.yaml (offline)
 	AWS_REGION=$${AWS_REGION:-us-east-1} $(VENV)/bin/sam validate --lint
 	$(VENV)/bin/cfn-lint template.yaml
 
-deploy: sam-build ## sam deploy with samconfig.toml (ENV=default|dev|prod); needs AWS credentials
+deploy: sam-build ## sam deploy of stack devhive-realtime-$(ENV) with samconfig.toml's ENV settings (ENV=dev|prod); needs AWS credentials
 	$(VENV)/bin/sam deploy --config-env $(ENV)
 
-deploy-guided: sam-build ## sam deploy --guided: asks for every parameter, writes samconfig.toml
-	$(VENV)/bin/sam deploy --guided
+deploy-guided: sam-build ## sam deploy --guided for ENV: asks for every parameter, saves the answers in samconfig.toml's ENV section
+	$(VENV)/bin/sam deploy --guided --config-env $(ENV)
 
-logs: ## Tail a function's logs: make logs FN=broadcaster [STACK=devhive-realtime] (needs AWS credentials)
-	@[ -n "$(FN)" ] || { echo "usage: make logs FN=connect|disconnect|subscribe|status|broadcaster [STACK=…]" >&2; exit 2; }
+logs: ## Tail a function's logs: make logs FN=broadcaster [ENV=dev|prod] (needs AWS credentials)
+	@[ -n "$(FN)" ] || { echo "usage: make logs FN=connect|disconnect|subscribe|status|broadcaster|sweeper|relay [ENV=dev|prod]" >&2; exit 2; }
 	@if command -v aws >/dev/null; then \
-	  aws logs tail /aws/lambda/$(STACK)-$(FN) --follow --format short; \
+	  aws logs tail /aws/lambda/$(STACK)-$(FN) --follow --format short $(if $(REGION),--region $(REGION)); \
 	else \
 	  echo "make logs: the AWS CLI (aws) is not installed; using sam logs instead" >&2; \
-	  $(VENV)/bin/sam logs --stack-name $(STACK) --name $$(echo $(FN) | sed 's/^./\U&/')Function --tail; \
+	  $(VENV)/bin/sam logs --config-env $(ENV) --stack-name $(STACK) --name $$(echo $(FN) | sed 's/^./\U&/')Function --tail; \
 	fi
 
 watch: $(TOOLS) ## Serve the functions locally with cargo lambda watch on DynamoDB Local (then: make invoke …); the broadcaster posts to WEBSOCKET_ENDPOINT (default: make dev's Management API)
