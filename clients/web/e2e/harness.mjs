@@ -217,15 +217,17 @@ export async function openPage(browser, origin, { getToken, path = "/" } = {}) {
 
 /**
  * Creates the client in the page as `window.rt` with `options` (url, timings) and records what
- * it reports: `window.log` = { events: {project: [event]}, statuses, resets, revoked }.
+ * it reports: `window.log` = { events: {project: [event]}, statuses, resets, revoked, tokenCalls }
+ * (tokenCalls: when each connection attempt or refresh began, in page time).
  * Then subscribes to each of `projects`.
  */
 export async function startClient(page, options, projects) {
   await page.evaluate(
     async ({ options, projects }) => {
       const { createRealtime } = await import("/dist/index.js");
-      const log = (window.log = { events: {}, statuses: [], resets: [], revoked: [] });
-      const rt = (window.rt = createRealtime({ ...options, getToken: () => window.getToken() }));
+      const log = (window.log = { events: {}, statuses: [], resets: [], revoked: [], tokenCalls: [] });
+      const getToken = () => (log.tokenCalls.push(Date.now()), window.getToken());
+      const rt = (window.rt = createRealtime({ ...options, getToken }));
       rt.onStatus((s) => log.statuses.push({ s, at: Date.now() }));
       rt.onReset((p) => log.resets.push({ p, at: Date.now() }));
       rt.onRevoked((p, reason) => log.revoked.push({ p, reason }));
