@@ -17,6 +17,14 @@ export const BIN = process.env.DEVHIVE_BIN || `${REPO}target/debug/devhive-realt
 export const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 export const uuid = () => randomUUID();
 
+// The dev server and the token command run with the caller's environment minus what would point
+// them elsewhere (a database turns membership checks on, a DynamoDB endpoint changes the store):
+// the tests need the memory store, no membership and the default limits. JWT_* stay, so server
+// and tokens agree.
+const SCRUB = /^(DATABASE_URL|MEMBERSHIP|MAX_CONNECTIONS_PER_USER|CLIENT_MESSAGE_RATE|EVENT_RETENTION_S|CONNECTIONS_TABLE|EVENTS_TABLE|AWS_ENDPOINT_URL.*|DEVHIVE_.*|.*_SECRET_ARN)$/;
+const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !SCRUB.test(k)));
+ENV.RUST_LOG ||= "warn";
+
 const children = new Set();
 const killAll = () => children.forEach((c) => c.exitCode == null && c.signalCode == null && c.kill("SIGKILL"));
 process.on("exit", killAll);
@@ -46,15 +54,15 @@ const canConnect = (port) =>
   });
 
 /**
- * Starts `devhive-realtime dev` on 127.0.0.1:port and resolves once it accepts TCP connections.
+ * Starts `devhive-realtime dev` (memory store) on 127.0.0.1:port and resolves once it listens.
  * `stop()` sends SIGTERM (the server closes every socket with 1001), `kill()` SIGKILL; both
  * resolve when the process has exited.
  */
 export async function startDevServer({ port, args = [], timeoutMs = 15000 } = {}) {
   port ??= await freePort();
-  const child = spawn(BIN, ["dev", "--addr", `127.0.0.1:${port}`, ...args], {
+  const child = spawn(BIN, ["dev", "--addr", `127.0.0.1:${port}`, "--store", "memory", ...args], {
     cwd: REPO,
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn" },
+    env: ENV,
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.add(child);
@@ -103,7 +111,7 @@ const run = promisify(execFile);
 
 /** A dev token (HS256, the development secret) for `user`, valid `ttl` seconds. */
 export async function mintToken(user, ttl = 3600) {
-  const { stdout } = await run(BIN, ["token", "--user", user, "--ttl", String(ttl)], { cwd: REPO });
+  const { stdout } = await run(BIN, ["token", "--user", user, "--ttl", String(ttl)], { cwd: REPO, env: ENV });
   return stdout.trim();
 }
 
