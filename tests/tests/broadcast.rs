@@ -160,10 +160,15 @@ async fn faults_are_retried(delivery: Delivery) {
         server.app.store().insert(&stale).await.unwrap();
     }
     let payload = json!({"project_id": project, "type": "sprint_updated", "data": {"id": "s-1"}});
-    assert_eq!(
-        invoke_broadcaster(&server, &payload).await,
-        summary(120, 100, 20, 0)
-    );
+    let mut result = invoke_broadcaster(&server, &payload).await;
+    let throttled = result
+        .as_object_mut()
+        .and_then(|r| r.remove("throttled"))
+        .and_then(|t| t.as_u64())
+        .unwrap_or(0);
+    assert_eq!(result, summary(120, 100, 20, 0));
+    // 30 % of posts answer 429: 120 posts cannot all escape it (p = 0.7^120).
+    assert!(throttled > 0, "429s are counted as throttled");
     for (ws, id) in &mut members {
         assert_eq!(recv(ws).await["data"]["id"], "s-1");
         assert!(

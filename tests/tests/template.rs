@@ -418,7 +418,7 @@ fn metrics_carry_namespace_and_stack_and_every_alarm_notifies_one_topic() {
     let t = template();
     assert_eq!(
         parameter(&t, "MetricsNamespace")["Default"].as_str(),
-        Some(realtime::delivery::broadcaster::METRICS_NAMESPACE)
+        Some(realtime::runtime::telemetry::DEFAULT_METRICS_NAMESPACE)
     );
     let env = &t["Globals"]["Function"]["Environment"]["Variables"];
     assert_eq!(env["METRICS_NAMESPACE"].as_str(), Some("MetricsNamespace"));
@@ -464,7 +464,7 @@ fn metrics_carry_namespace_and_stack_and_every_alarm_notifies_one_topic() {
         }
         assert_ne!(
             p["Namespace"].as_str(),
-            Some(realtime::delivery::broadcaster::METRICS_NAMESPACE),
+            Some(realtime::runtime::telemetry::DEFAULT_METRICS_NAMESPACE),
             "{name}: a fixed namespace mixes every stack's series"
         );
     }

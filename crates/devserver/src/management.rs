@@ -100,7 +100,9 @@ impl ConnectionSender for DirectSender {
             Posted::Delivered => PostOutcome::Delivered,
             Posted::Gone => PostOutcome::Gone,
             Posted::TooLarge => PostOutcome::Failed("HTTP 413: payload over 128 KB".to_owned()),
-            Posted::Faulted(Fault::Throttled) => PostOutcome::Retry("HTTP 429".to_owned()),
+            Posted::Faulted(Fault::Throttled) => {
+                PostOutcome::Retry(realtime::delivery::sender::THROTTLED.to_owned())
+            }
             Posted::Faulted(Fault::Internal) => PostOutcome::Retry("HTTP 500".to_owned()),
         }
     }

@@ -41,10 +41,35 @@ pub fn epoch_millis() -> i64 {
         .unwrap_or(0)
 }
 
-/// Epoch milliseconds as an RFC 3339 UTC timestamp (`2026-11-22T05:00:00.123Z`).
+/// Epoch milliseconds as an RFC 3339 UTC timestamp, always with milliseconds
+/// (`2026-11-22T05:00:00.120Z`), the precision the Postgres trigger writes too.
 pub fn rfc3339(epoch_millis: i64) -> String {
     use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
-    DateTime::from_millis(epoch_millis)
+    let seconds = DateTime::from_secs(epoch_millis.div_euclid(1000))
         .fmt(DateTimeFormat::DateTime)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned());
+    format!(
+        "{}.{:03}Z",
+        seconds.trim_end_matches('Z'),
+        epoch_millis.rem_euclid(1000)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_always_carry_milliseconds() {
+        assert_eq!(
+            super::rfc3339(1_795_665_600_000),
+            "2026-11-26T04:00:00.000Z"
+        );
+        assert_eq!(
+            super::rfc3339(1_795_665_600_120),
+            "2026-11-26T04:00:00.120Z"
+        );
+        assert_eq!(
+            super::rfc3339(1_795_665_600_007),
+            "2026-11-26T04:00:00.007Z"
+        );
+    }
 }

@@ -364,3 +364,153 @@ fn minted_tokens_verify_and_carry_the_user() {
         "iss/aud only checked when configured"
     );
 }
+
+/// A refusal says what to do: the missing claim by name, and how to pass the token when it is
+/// missing or offered under another subprotocol.
+#[test]
+fn refusals_name_the_claim_and_the_fix() {
+    use realtime::connection::auth::{AuthError, token_from_request};
+    let auth = Authenticator::new(&config());
+    for claim in ["exp", "sub"] {
+        match auth.verify(&sign(&without(good_claims(), claim))) {
+            Err(AuthError::Invalid(m)) => assert!(
+                m.starts_with(&format!("missing claim {claim} (tokens need")),
+                "{claim}: {m}"
+            ),
+            other => panic!("{claim}: {other:?}"),
+        }
+    }
+    assert!(
+        auth.verify("not-a-jwt")
+            .unwrap_err()
+            .to_string()
+            .contains("not a JWT (header.payload.signature")
+    );
+    let none = http::HeaderMap::new();
+    let missing = token_from_request(None, &none).err().unwrap().to_string();
+    assert!(
+        missing.starts_with(
+            "missing token: pass it as ?token=<jwt>, or offer the subprotocols [\"devhive\", <jwt>]"
+        ),
+        "{missing}"
+    );
+    let mut other = http::HeaderMap::new();
+    other.insert(
+        http::header::SEC_WEBSOCKET_PROTOCOL,
+        "chat, eyJ.x.y".parse().unwrap(),
+    );
+    let wrong = token_from_request(None, &other).err().unwrap().to_string();
+    assert!(
+        wrong.contains("does not offer \"devhive\"") && !wrong.contains("eyJ"),
+        "{wrong}"
+    );
+    assert!(
+        token_from_request(Some("t"), &other).is_ok(),
+        "a query token still works"
+    );
+}
+
+/// A secret named by `JWT_SECRET_ARN` is read at start; after a rotation, a token signed with
+/// the new secret makes the authenticator re-read it once and accept; forged tokens cause at
+/// most one read per interval.
+#[tokio::test]
+async fn a_rotated_secret_is_read_again_when_a_signature_fails_at_most_once_an_interval() {
+    use realtime::connection::auth::AuthError;
+    use realtime::memory::MemorySecrets;
+    use realtime::runtime::config::{self, Config};
+    use realtime::runtime::wiring::Wiring;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    const ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:jwt";
+    const DB_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db";
+    let first = "a-first-secret-of-at-least-thirty-two-bytes";
+    let second = "a-second-secret-of-at-least-thirty-two-bytes";
+    let secrets = Arc::new(MemorySecrets::default());
+    secrets.set(ARN, first);
+    secrets.set(DB_ARN, "postgres://u:p@db.internal/devhive");
+    let env = Config::default()
+        .with(config::JWT_SECRET_ARN, ARN)
+        .with(config::DATABASE_URL_SECRET_ARN, DB_ARN)
+        .with(config::MEMBERSHIP, "none");
+    let wiring = Wiring::new(&env)
+        .with_secrets(secrets.clone())
+        .with_store(Arc::new(realtime::memory::MemoryStore::default()));
+    let resolved = wiring.config().await.unwrap();
+    assert_eq!(resolved.get(config::JWT_SECRET), Some(first));
+    assert_eq!(
+        resolved.database_url().unwrap(),
+        "postgres://u:p@db.internal/devhive"
+    );
+    assert_eq!(secrets.reads(), 2, "each secret read once at start");
+    let connect = wiring.connect().await.unwrap();
+    let user = Uuid::new_v4();
+    let token_with = |secret: &str| {
+        sign_with(
+            Algorithm::HS256,
+            secret.as_bytes(),
+            &with(good_claims(), "sub", json!(user)),
+        )
+    };
+    let auth = &connect.authenticator;
+    assert_eq!(
+        auth.authenticate_current(&token_with(first))
+            .await
+            .unwrap()
+            .user,
+        user
+    );
+
+    // Rotated: within the interval, no re-read (a forged token cannot make it read).
+    secrets.set(ARN, second);
+    for _ in 0..50 {
+        assert!(
+            auth.authenticate_current(&token_with(second))
+                .await
+                .is_err()
+        );
+    }
+    assert_eq!(secrets.reads(), 2, "no re-read within the interval");
+
+    // Once the interval has passed: one re-read, then the new secret verifies.
+    let config = JwtConfig {
+        secret: first.as_bytes().to_vec(),
+        issuer: None,
+        audience: None,
+    };
+    let quick = Authenticator::new(&config)
+        .rotating(secrets.clone(), ARN)
+        .with_reread_interval(Duration::ZERO);
+    assert_eq!(
+        quick
+            .authenticate_current(&token_with(second))
+            .await
+            .unwrap()
+            .user,
+        user
+    );
+    assert_eq!(secrets.reads(), 3);
+    match quick
+        .authenticate_current(&token_with("a-forged-secret-of-at-least-thirty-two-bytes"))
+        .await
+    {
+        Err(AuthError::Invalid(reason)) => assert_eq!(reason, "bad signature"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(secrets.reads(), 4, "a failed signature re-reads once");
+}
+
+/// A secret that cannot be read fails the start, naming the variable.
+#[tokio::test]
+async fn an_unreadable_secret_fails_the_start_naming_its_variable() {
+    use realtime::memory::MemorySecrets;
+    use realtime::runtime::config::{self, Config};
+    use realtime::runtime::wiring::Wiring;
+    let wiring = Wiring::new(&Config::default().with(config::JWT_SECRET_ARN, "arn:missing"))
+        .with_secrets(std::sync::Arc::new(MemorySecrets::default()));
+    let err = wiring.config().await.unwrap_err().to_string();
+    assert!(
+        err.contains("cannot read JWT_SECRET_ARN (arn:missing): no secret arn:missing"),
+        "{err}"
+    );
+}

@@ -183,11 +183,11 @@ async fn retries_throttles_and_server_errors_and_removes_only_the_gone() {
     sender.script(
         "c0000",
         vec![
-            PostOutcome::Retry("429".into()),
-            PostOutcome::Retry("429".into()),
+            PostOutcome::Retry(realtime::delivery::sender::THROTTLED.into()),
+            PostOutcome::Retry(realtime::delivery::sender::THROTTLED.into()),
         ],
     );
-    sender.script("c0001", vec![PostOutcome::Retry("500".into())]);
+    sender.script("c0001", vec![PostOutcome::Retry("HTTP 500".into())]);
     sender.script("c0002", vec![PostOutcome::Gone]);
     sender.script("c0003", vec![PostOutcome::Failed("403 Forbidden".into())]);
     sender.script(
@@ -209,6 +209,7 @@ async fn retries_throttles_and_server_errors_and_removes_only_the_gone() {
             delivered: 3,
             gone: 2,
             failed: 1,
+            throttled: 2,
             ..Summary::default()
         }
     );
@@ -329,6 +330,8 @@ async fn concurrency_is_bounded() {
 struct Gated {
     inner: MemoryStore,
     posted: Arc<tokio::sync::Notify>,
+    /// `remove` never answers (a store that hangs after the fan-out).
+    hang_removes: bool,
 }
 
 #[async_trait]
@@ -358,6 +361,9 @@ impl ConnectionStore for Gated {
         self.inner.remove_expired(id, now).await
     }
     async fn remove(&self, id: &str) -> Result<(), StoreError> {
+        if self.hang_removes {
+            std::future::pending::<()>().await;
+        }
         self.inner.remove(id).await
     }
     fn user_connections(&self, user: Uuid) -> PageStream<'_> {
@@ -409,6 +415,7 @@ async fn posting_starts_before_the_last_page_is_read() {
     let store = Arc::new(Gated {
         inner: MemoryStore::with_page_size(10),
         posted: posted.clone(),
+        hang_removes: false,
     });
     let (project, _) = project_with(&*store, 25).await;
     let fanout = FanOut::new(store, Arc::new(Notifying(posted)));
@@ -803,4 +810,40 @@ async fn ids_in(store: &dyn ConnectionStore, project: Uuid) -> Vec<String> {
         .collect();
     ids.sort();
     ids
+}
+
+/// Removing gone connections may outlast the posts' deadline by `CLEANUP_GRACE` only: a store
+/// that hangs then cannot make the invocation run into Lambda's timeout.
+#[tokio::test]
+async fn a_hanging_clean_up_ends_within_the_grace_after_the_deadline() {
+    use realtime::delivery::fanout::CLEANUP_GRACE;
+    let store = Arc::new(Gated {
+        inner: MemoryStore::new(),
+        posted: Arc::new(tokio::sync::Notify::new()),
+        hang_removes: true,
+    });
+    let (project, _) = project_with(&*store, 3).await;
+    let sender = Arc::new(Scripted::default());
+    for i in 0..3 {
+        sender.script(&format!("c{i:04}"), vec![PostOutcome::Gone]);
+    }
+    let fanout = FanOut::new(store, sender);
+    let deadline = Instant::now() + Duration::from_millis(200);
+    let summary = tokio::time::timeout(
+        Duration::from_secs(10),
+        fanout.broadcast(&event(project, json!({})), deadline),
+    )
+    .await
+    .expect("the clean-up is bounded")
+    .unwrap();
+    assert_eq!(summary.gone, 3);
+    let over = Instant::now().saturating_duration_since(deadline);
+    assert!(
+        over < CLEANUP_GRACE + Duration::from_millis(300),
+        "{over:?} past the deadline"
+    );
+    assert!(
+        over >= CLEANUP_GRACE - Duration::from_millis(50),
+        "it did wait for the store: {over:?}"
+    );
 }

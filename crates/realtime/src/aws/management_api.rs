@@ -107,7 +107,9 @@ where
             let (gone, throttled) = kind(e.err());
             if gone || status == 410 {
                 PostOutcome::Gone
-            } else if throttled || status == 429 || status >= 500 {
+            } else if throttled || status == 429 {
+                PostOutcome::Retry(crate::delivery::sender::THROTTLED.to_owned())
+            } else if status >= 500 {
                 PostOutcome::Retry(format!("HTTP {status}"))
             } else {
                 PostOutcome::Failed(format!("HTTP {status}: {}", DisplayErrorContext(e.err())))

@@ -41,7 +41,9 @@ impl std::fmt::Debug for JwtConfig {
 /// Why a request is not authenticated. The text is safe to return to the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
-    #[error("missing token")]
+    #[error(
+        "missing token: pass it as ?token=<jwt>, or offer the subprotocols [\"devhive\", <jwt>] (Sec-WebSocket-Protocol: devhive, <jwt>)"
+    )]
     Missing,
     #[error("token too large")]
     TooLarge,
@@ -107,10 +109,26 @@ pub struct Identity {
     pub expires_at: i64,
 }
 
-/// Verifies HS256 tokens against one secret (and issuer/audience when configured).
+/// Shortest time between two re-reads of a rotating secret: a flood of forged tokens causes
+/// at most one read a minute.
+pub const SECRET_REREAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// What a signature that does not verify is called in [`AuthError::Invalid`].
+const BAD_SIGNATURE: &str = "bad signature";
+
+/// Verifies HS256 tokens against one secret (and issuer/audience when configured). With
+/// [`Authenticator::rotating`], a token whose signature fails makes it re-read the secret (at
+/// most once per [`SECRET_REREAD_INTERVAL`]) and try once more.
 pub struct Authenticator {
-    key: DecodingKey,
+    key: std::sync::RwLock<DecodingKey>,
     validation: Validation,
+    rotation: Option<Rotation>,
+}
+
+struct Rotation {
+    secrets: std::sync::Arc<dyn crate::runtime::secrets::SecretStore>,
+    id: String,
+    interval: std::time::Duration,
+    last_read: std::sync::Mutex<std::time::Instant>,
 }
 
 impl Authenticator {
@@ -139,8 +157,75 @@ impl Authenticator {
         }
         validation.set_required_spec_claims(&required);
         Authenticator {
-            key: DecodingKey::from_secret(&config.secret),
+            key: std::sync::RwLock::new(DecodingKey::from_secret(&config.secret)),
             validation,
+            rotation: None,
+        }
+    }
+
+    /// Re-read the secret `id` from `secrets` when a signature fails (the secret was read
+    /// just now, at start).
+    pub fn rotating(
+        mut self,
+        secrets: std::sync::Arc<dyn crate::runtime::secrets::SecretStore>,
+        id: impl Into<String>,
+    ) -> Self {
+        self.rotation = Some(Rotation {
+            secrets,
+            id: id.into(),
+            interval: SECRET_REREAD_INTERVAL,
+            last_read: std::sync::Mutex::new(std::time::Instant::now()),
+        });
+        self
+    }
+
+    /// Another interval between re-reads than [`SECRET_REREAD_INTERVAL`] (tests).
+    pub fn with_reread_interval(mut self, interval: std::time::Duration) -> Self {
+        if let Some(rotation) = &mut self.rotation {
+            rotation.interval = interval;
+        }
+        self
+    }
+
+    /// [`Authenticator::authenticate`], re-reading a rotating secret once when the signature
+    /// fails (the secret may have been rotated since it was read). What every route uses.
+    pub async fn authenticate_current(&self, token: &str) -> Result<Identity, AuthError> {
+        match self.authenticate(token) {
+            Err(AuthError::Invalid(reason)) if reason == BAD_SIGNATURE && self.reread().await => {
+                self.authenticate(token)
+            }
+            other => other,
+        }
+    }
+
+    /// Read the rotating secret again, unless it was read within the interval; whether the
+    /// key changed.
+    async fn reread(&self) -> bool {
+        let Some(rotation) = &self.rotation else {
+            return false;
+        };
+        {
+            let mut last = rotation.last_read.lock().unwrap_or_else(|p| p.into_inner());
+            if last.elapsed() < rotation.interval {
+                return false;
+            }
+            *last = std::time::Instant::now();
+        }
+        match rotation.secrets.secret(&rotation.id).await {
+            Ok(secret) if secret.len() >= crate::runtime::config::MIN_SECRET_BYTES => {
+                *self.key.write().unwrap_or_else(|p| p.into_inner()) =
+                    DecodingKey::from_secret(secret.as_bytes());
+                tracing::info!(secret = %rotation.id, "re-read the JWT secret after a signature failed");
+                true
+            }
+            Ok(_) => {
+                tracing::error!(secret = %rotation.id, "the rotated JWT secret is too short; keeping the current one");
+                false
+            }
+            Err(error) => {
+                tracing::warn!(secret = %rotation.id, %error, "cannot re-read the JWT secret");
+                false
+            }
         }
     }
 
@@ -157,8 +242,11 @@ impl Authenticator {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::TooLarge);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|e| AuthError::Invalid(describe(e.kind())))?;
+        let data = {
+            let key = self.key.read().unwrap_or_else(|p| p.into_inner());
+            jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
+        }
+        .map_err(|e| AuthError::Invalid(describe(e.kind())))?;
         let user = Uuid::parse_str(&data.claims.sub)
             .map_err(|_| AuthError::Invalid("sub is not a UUID".into()))?;
         Ok(Identity {
@@ -173,11 +261,20 @@ fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> String {
     match kind {
         K::ExpiredSignature => "expired".into(),
         K::ImmatureSignature => "not yet valid".into(),
-        K::InvalidSignature => "bad signature".into(),
+        K::InvalidSignature => BAD_SIGNATURE.into(),
         K::InvalidAlgorithm | K::InvalidAlgorithmName => "algorithm not allowed".into(),
         K::InvalidIssuer => "wrong issuer".into(),
         K::InvalidAudience => "wrong audience".into(),
         K::MissingRequiredClaim(c) => format!("missing claim {c}"),
+        K::Json(e) => match e.to_string().split('`').nth(1) {
+            Some(field) if e.to_string().starts_with("missing field") => {
+                format!("missing claim {field} (tokens need a UUID sub and an exp)")
+            }
+            _ => format!("unreadable claims: {e}"),
+        },
+        K::InvalidToken | K::Base64(_) | K::Utf8(_) => {
+            "malformed: not a JWT (header.payload.signature, base64url)".into()
+        }
         _ => "malformed".into(),
     }
 }
@@ -193,12 +290,14 @@ pub fn token_from_request<'a>(
 ) -> Result<TokenSource<'a>, AuthError> {
     let mut select_subprotocol = false;
     let mut header_token = None;
+    let mut other_subprotocols = false;
     if let Some(value) = headers.get(http::header::SEC_WEBSOCKET_PROTOCOL) {
         let value = value
             .to_str()
             .map_err(|_| AuthError::Invalid("unreadable Sec-WebSocket-Protocol".into()))?;
         let mut offered = value.split(',').map(str::trim).filter(|s| !s.is_empty());
-        if offered.clone().any(|p| p == SUBPROTOCOL) {
+        other_subprotocols = !offered.clone().any(|p| p == SUBPROTOCOL);
+        if !other_subprotocols {
             select_subprotocol = true;
             let mut others = offered.by_ref().filter(|p| *p != SUBPROTOCOL);
             header_token = others.next();
@@ -213,6 +312,13 @@ pub fn token_from_request<'a>(
         (Some(q), Some(h)) if q != h => return Err(AuthError::Conflicting),
         (Some(q), _) => q,
         (None, Some(h)) => h,
+        (None, None) if other_subprotocols => {
+            return Err(AuthError::Invalid(
+                "Sec-WebSocket-Protocol does not offer \"devhive\": offer [\"devhive\", <jwt>] \
+                 (new WebSocket(url, [\"devhive\", jwt])) or pass ?token=<jwt>"
+                    .into(),
+            ));
+        }
         (None, None) => return Err(AuthError::Missing),
     };
     Ok(TokenSource {

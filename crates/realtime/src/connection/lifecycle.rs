@@ -139,13 +139,13 @@ pub async fn on_connect(
         return refuse(error);
     }
 
-    let authenticated =
-        auth::token_from_request(query.first("token"), &request.headers).and_then(|source| {
-            Ok((
-                authenticator.authenticate(source.token)?,
-                source.select_subprotocol,
-            ))
-        });
+    let authenticated = match auth::token_from_request(query.first("token"), &request.headers) {
+        Ok(source) => authenticator
+            .authenticate_current(source.token)
+            .await
+            .map(|identity| (identity, source.select_subprotocol)),
+        Err(e) => Err(e),
+    };
     let (identity, select_subprotocol) = match authenticated {
         Ok(ok) => ok,
         Err(e) => {
@@ -513,7 +513,8 @@ impl Context<'_> {
         };
         let identity = self
             .authenticator
-            .authenticate(token)
+            .authenticate_current(token)
+            .await
             .map_err(|e| unauthorized(e.to_string()))?;
         if identity.user != user {
             return Err(unauthorized(

@@ -98,14 +98,20 @@ async fn status(
     request: &ApiGatewayV2httpRequest,
     project_param: Option<&str>,
 ) -> Result<ProjectStatus, (Option<Uuid>, ErrorFrame)> {
-    let user = auth::bearer_token(&request.headers)
-        .and_then(|token| authenticator.verify(token))
-        .map_err(|e| {
-            (
-                None,
-                ErrorFrame::new(ErrorCode::Unauthorized, e.to_string()),
-            )
-        })?;
+    let token = auth::bearer_token(&request.headers);
+    let user = match token {
+        Ok(token) => authenticator
+            .authenticate_current(token)
+            .await
+            .map(|i| i.user),
+        Err(e) => Err(e),
+    }
+    .map_err(|e| {
+        (
+            None,
+            ErrorFrame::new(ErrorCode::Unauthorized, e.to_string()),
+        )
+    })?;
     let fail = |error: ErrorFrame| (Some(user), error);
     let project = project_param
         .and_then(|p| Uuid::parse_str(p).ok())

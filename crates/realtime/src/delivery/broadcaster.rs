@@ -11,14 +11,16 @@ use crate::connection::store::StoreError;
 use crate::delivery::events::{EventStore, project_stream};
 use crate::delivery::fanout::{FanOut, Summary, deliverable};
 use crate::delivery::revocation;
+use crate::runtime::telemetry::Metrics;
 use crate::wire::invocation::{Audience, Broadcast};
 
 /// Time kept back from the invocation's deadline to report and clean up.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
+// Removing gone connections after the deadline fits in the margin.
+const _: () =
+    assert!(crate::delivery::fanout::CLEANUP_GRACE.as_millis() < DEADLINE_MARGIN.as_millis());
 /// Deadline when the caller gives none (tests, `Context::default()`).
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(25);
-/// Namespace of the metrics.
-pub const METRICS_NAMESPACE: &str = "DevHive/Realtime";
 
 /// The deadline to stop retrying: the Lambda deadline (epoch ms; 0 when unknown) less a margin
 /// ([`DEADLINE_MARGIN`], or a third of the time left when that is shorter, as under a local
@@ -99,7 +101,15 @@ pub async fn invoke(
                 duration_ms,
                 "broadcast"
             );
-            println!("{}", emf_line(&summary, duration_ms, crate::epoch_millis()));
+            println!(
+                "{}",
+                emf_line(
+                    fanout.metrics(),
+                    &summary,
+                    duration_ms,
+                    crate::epoch_millis()
+                )
+            );
             Ok(serde_json::to_value(summary).expect("plain data"))
         }
         Err(e) => {
@@ -156,34 +166,25 @@ async fn revoke_after(
 }
 
 /// A CloudWatch Embedded Metric Format line with the summary's counts and the duration.
-pub fn emf_line(summary: &Summary, duration_ms: u64, timestamp_ms: i64) -> String {
-    let metric = |name: &str, unit: &str| json!({ "Name": name, "Unit": unit });
-    json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": METRICS_NAMESPACE,
-                "Dimensions": [[]],
-                "Metrics": [
-                    metric("Recipients", "Count"),
-                    metric("Delivered", "Count"),
-                    metric("Gone", "Count"),
-                    metric("Failed", "Count"),
-                    metric("Expired", "Count"),
-                    metric("Revoked", "Count"),
-                    metric("BroadcastDuration", "Milliseconds"),
-                ],
-            }],
-        },
-        "Recipients": summary.recipients,
-        "Delivered": summary.delivered,
-        "Gone": summary.gone,
-        "Failed": summary.failed,
-        "Expired": summary.expired,
-        "Revoked": summary.revoked,
-        "BroadcastDuration": duration_ms,
-    })
-    .to_string()
+pub fn emf_line(
+    metrics: &Metrics,
+    summary: &Summary,
+    duration_ms: u64,
+    timestamp_ms: i64,
+) -> String {
+    metrics.line(
+        &[
+            ("Recipients", "Count", json!(summary.recipients)),
+            ("Delivered", "Count", json!(summary.delivered)),
+            ("Gone", "Count", json!(summary.gone)),
+            ("Failed", "Count", json!(summary.failed)),
+            ("Expired", "Count", json!(summary.expired)),
+            ("Revoked", "Count", json!(summary.revoked)),
+            ("Throttled", "Count", json!(summary.throttled)),
+            ("BroadcastDuration", "Milliseconds", json!(duration_ms)),
+        ],
+        timestamp_ms,
+    )
 }
 
 #[cfg(test)]
@@ -222,9 +223,10 @@ mod tests {
             failed: 1,
             ..Summary::default()
         };
-        let line: Value = serde_json::from_str(&emf_line(&s, 17, 1_795_236_600_000)).unwrap();
+        let m = Metrics::new("DevHive/Realtime", "stack", "broadcaster");
+        let line: Value = serde_json::from_str(&emf_line(&m, &s, 17, 1_795_236_600_000)).unwrap();
         let metrics = &line["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(metrics["Namespace"], METRICS_NAMESPACE);
+        assert_eq!(metrics["Namespace"], "DevHive/Realtime");
         for m in metrics["Metrics"].as_array().unwrap() {
             assert!(line[m["Name"].as_str().unwrap()].is_u64(), "{m}");
         }

@@ -19,7 +19,8 @@ use tokio::sync::mpsc;
 
 use crate::connection::store::{ConnectionStore, Page, StoreError};
 use crate::delivery::revocation;
-use crate::delivery::sender::{ConnectionSender, PostOutcome};
+use crate::delivery::sender::{ConnectionSender, PostOutcome, THROTTLED};
+use crate::runtime::telemetry::{DEFAULT_METRICS_NAMESPACE, LOCAL_STACK, Metrics};
 use crate::wire::invocation::{Audience, Broadcast};
 
 /// Posts in flight at once unless configured otherwise. Picked from the sweep in BENCHMARKS.md:
@@ -72,7 +73,18 @@ pub struct Summary {
     /// Subscriptions the event ended (a `member_removed`, a `project_members` DELETE).
     #[serde(default)]
     pub revoked: usize,
+    /// Posts answered 429 (each retry counted), the `Throttled` metric.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub throttled: usize,
 }
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// How long after the posts' deadline removing gone connections may still take (below the
+/// broadcaster's [`crate::delivery::broadcaster::DEADLINE_MARGIN`]).
+pub const CLEANUP_GRACE: Duration = Duration::from_millis(1000);
 
 /// The fan-out engine: a store to read, a sender to post with.
 pub struct FanOut {
@@ -80,6 +92,8 @@ pub struct FanOut {
     pub sender: Arc<dyn ConnectionSender>,
     pub concurrency: usize,
     pub backoff: Backoff,
+    /// Where its metric lines go.
+    pub metrics: Metrics,
 }
 
 #[derive(Default)]
@@ -88,6 +102,7 @@ struct Tally {
     delivered: AtomicUsize,
     failed: AtomicUsize,
     expired: AtomicUsize,
+    throttled: AtomicUsize,
     gone: Mutex<Vec<String>>,
 }
 
@@ -98,7 +113,18 @@ impl FanOut {
             sender,
             concurrency: DEFAULT_CONCURRENCY,
             backoff: Backoff::default(),
+            metrics: Metrics::new(DEFAULT_METRICS_NAMESPACE, LOCAL_STACK, "broadcaster"),
         }
+    }
+
+    /// Metric lines under `metrics`' namespace and dimensions.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn with_concurrency(mut self, concurrency: usize) -> Self {
@@ -185,8 +211,24 @@ impl FanOut {
 
         let tally = Arc::into_inner(tally).expect("every post has finished");
         let gone = tally.gone.into_inner().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = self.store.remove_many(&gone).await {
-            tracing::error!(error = %e, count = gone.len(), "cannot remove gone connections; TTL will expire them");
+        // The clean-up may run past the posts' deadline by at most CLEANUP_GRACE, which is
+        // less than the broadcaster's margin: the invocation still returns before Lambda's
+        // timeout (a timed-out invocation would be retried and sent to everyone again).
+        let cleanup = tokio::time::timeout_at(
+            (deadline.max(Instant::now()) + CLEANUP_GRACE).into(),
+            self.store.remove_many(&gone),
+        );
+        match cleanup.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, count = gone.len(), "cannot remove gone connections; TTL will expire them")
+            }
+            Err(_) => {
+                tracing::warn!(
+                    count = gone.len(),
+                    "no time left to remove gone connections; TTL will expire them"
+                )
+            }
         }
         read?;
         Ok(Summary {
@@ -196,6 +238,7 @@ impl FanOut {
             failed: tally.failed.into_inner(),
             expired: tally.expired.into_inner(),
             revoked: 0,
+            throttled: tally.throttled.into_inner(),
         })
     }
 }
@@ -250,6 +293,7 @@ impl Job {
             &s.connection_id,
             &self.payload,
             self.deadline,
+            &tally.throttled,
         )
         .await
         {
@@ -275,6 +319,7 @@ async fn deliver(
     connection_id: &str,
     payload: &[u8],
     deadline: Instant,
+    throttled: &AtomicUsize,
 ) -> PostOutcome {
     let mut attempt = 0;
     loop {
@@ -293,6 +338,9 @@ async fn deliver(
         };
         match outcome {
             PostOutcome::Retry(reason) => {
+                if reason == THROTTLED {
+                    throttled.fetch_add(1, Ordering::Relaxed);
+                }
                 let delay = backoff.delay(attempt);
                 if Instant::now() + delay >= deadline {
                     tracing::warn!(connection_id, attempts = attempt + 1, %reason, "not delivered before the deadline; connection kept");

@@ -15,11 +15,14 @@ pub enum PostOutcome {
     Delivered,
     /// The connection is gone (410): remove it.
     Gone,
-    /// Throttled, a server error or a timeout: try again later.
+    /// Throttled ([`THROTTLED`]), a server error or a timeout: try again later.
     Retry(String),
     /// Refused for another reason: do not retry, do not remove.
     Failed(String),
 }
+
+/// The reason of a [`PostOutcome::Retry`] that was throttled (429): counted as `Throttled`.
+pub const THROTTLED: &str = "HTTP 429";
 
 #[async_trait]
 pub trait ConnectionSender: Send + Sync {

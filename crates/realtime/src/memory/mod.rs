@@ -5,9 +5,11 @@
 pub mod events;
 #[cfg(feature = "dev")]
 mod membership;
+mod secrets;
 mod store;
 
 pub use events::MemoryEventStore;
 #[cfg(feature = "dev")]
 pub use membership::MemberList;
+pub use secrets::MemorySecrets;
 pub use store::{DEFAULT_PAGE_SIZE, MemoryStore};

@@ -60,30 +60,27 @@ impl Drained {
     /// A CloudWatch Embedded Metric Format line for one run of the relay function: the run
     /// itself (`RelayRuns`, the heartbeat its alarm watches), what it did, and the age of the
     /// oldest row still waiting.
-    pub fn emf_line(&self, oldest_age_seconds: f64, timestamp_ms: i64) -> String {
-        let metric = |name: &str, unit: &str| serde_json::json!({ "Name": name, "Unit": unit });
-        serde_json::json!({
-            "_aws": {
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": crate::delivery::broadcaster::METRICS_NAMESPACE,
-                    "Dimensions": [[]],
-                    "Metrics": [
-                        metric("RelayRuns", "Count"),
-                        metric("RelayDelivered", "Count"),
-                        metric("RelayDead", "Count"),
-                        metric("RelayFailed", "Count"),
-                        metric("OutboxOldestAgeSeconds", "Seconds"),
-                    ],
-                }],
-            },
-            "RelayRuns": 1,
-            "RelayDelivered": self.delivered,
-            "RelayDead": self.dead,
-            "RelayFailed": self.failed,
-            "OutboxOldestAgeSeconds": oldest_age_seconds,
-        })
-        .to_string()
+    pub fn emf_line(
+        &self,
+        metrics: &crate::runtime::telemetry::Metrics,
+        oldest_age_seconds: f64,
+        timestamp_ms: i64,
+    ) -> String {
+        use serde_json::json;
+        metrics.line(
+            &[
+                ("RelayRuns", "Count", json!(1)),
+                ("RelayDelivered", "Count", json!(self.delivered)),
+                ("RelayDead", "Count", json!(self.dead)),
+                ("RelayFailed", "Count", json!(self.failed)),
+                (
+                    "OutboxOldestAgeSeconds",
+                    "Seconds",
+                    json!(oldest_age_seconds),
+                ),
+            ],
+            timestamp_ms,
+        )
     }
 }
 

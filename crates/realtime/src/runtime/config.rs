@@ -18,6 +18,12 @@ pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
 pub const WEBSOCKET_ENDPOINT: &str = "WEBSOCKET_ENDPOINT";
 pub use realtime_client::sdk::BROADCASTER_FUNCTION_NAME;
 pub const DATABASE_URL: &str = "DATABASE_URL";
+/// Secrets Manager secrets holding `JWT_SECRET` and `DATABASE_URL` (read at cold start).
+pub const JWT_SECRET_ARN: &str = "JWT_SECRET_ARN";
+pub const DATABASE_URL_SECRET_ARN: &str = "DATABASE_URL_SECRET_ARN";
+/// Where and under which names metrics go (EMF namespace; the `Stack` dimension).
+pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+pub const STACK_NAME: &str = "STACK_NAME";
 pub const MEMBERSHIP: &str = "MEMBERSHIP";
 pub const BROADCAST_CONCURRENCY: &str = "BROADCAST_CONCURRENCY";
 pub const MAX_CONNECTIONS_PER_USER: &str = "MAX_CONNECTIONS_PER_USER";
@@ -38,6 +44,10 @@ pub const ALL_VARIABLES: &[&str] = &[
     WEBSOCKET_ENDPOINT,
     BROADCASTER_FUNCTION_NAME,
     DATABASE_URL,
+    JWT_SECRET_ARN,
+    DATABASE_URL_SECRET_ARN,
+    METRICS_NAMESPACE,
+    STACK_NAME,
     MEMBERSHIP,
     BROADCAST_CONCURRENCY,
     MAX_CONNECTIONS_PER_USER,
@@ -115,6 +125,12 @@ impl Config {
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(known);
         }
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// A variable's value without recording it as asked for (deciding whether a secret is
+    /// to be read: the variables of what is not used are not needed).
+    pub(crate) fn peek(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)
     }
 

@@ -191,6 +191,7 @@ pub const RELAY_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from
 /// deadline (so that one run overlaps the next, and a change waits for no schedule).
 pub struct RelayFunction {
     pub relay: Arc<crate::relay::Relay>,
+    pub metrics: crate::runtime::telemetry::Metrics,
 }
 
 impl RelayFunction {
@@ -198,6 +199,7 @@ impl RelayFunction {
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
         Ok(RelayFunction {
             relay: Arc::new(Wiring::new(config).relay().await?),
+            metrics: crate::runtime::telemetry::Metrics::from_config(config, "relay"),
         })
     }
 
@@ -227,7 +229,10 @@ impl RelayFunction {
             "relay run"
         );
         if oldest.is_finite() {
-            println!("{}", drained.emf_line(oldest, crate::epoch_millis()));
+            println!(
+                "{}",
+                drained.emf_line(&self.metrics, oldest, crate::epoch_millis())
+            );
         }
         let mut result = serde_json::to_value(drained)?;
         result["oldest_age_s"] = serde_json::json!(oldest.is_finite().then_some(oldest));

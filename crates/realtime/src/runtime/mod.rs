@@ -4,5 +4,6 @@
 
 pub mod config;
 pub mod handlers;
+pub mod secrets;
 pub mod telemetry;
 pub mod wiring;

@@ -10,6 +10,7 @@ use tokio::sync::OnceCell;
 
 use crate::aws::dynamo::DynamoStore;
 use crate::aws::management_api::ManagementApiSender;
+use crate::aws::secrets::SecretsManager;
 use crate::connection::auth::Authenticator;
 use crate::connection::lifecycle::Limits;
 use crate::connection::membership::{AllowAll, Membership};
@@ -18,10 +19,14 @@ use crate::delivery::events::EventStore;
 use crate::delivery::fanout::FanOut;
 use crate::delivery::sender::ConnectionSender;
 use crate::relay::Relay;
-use crate::runtime::config::{Config, ConfigError, MembershipMode, sdk_config};
+use crate::runtime::config::{
+    Config, ConfigError, JWT_SECRET, JWT_SECRET_ARN, MembershipMode, sdk_config,
+};
 use crate::runtime::handlers::{
     Broadcaster, Connect, Disconnect, Handlers, Message, Status, Sweeper,
 };
+use crate::runtime::secrets::{self, SecretStore};
+use crate::runtime::telemetry::Metrics;
 
 /// Builds each component once, from the configuration or from what was provided.
 pub struct Wiring {
@@ -32,6 +37,9 @@ pub struct Wiring {
     invoker: OnceCell<Arc<dyn Invoker>>,
     membership: OnceLock<Arc<dyn Membership>>,
     events: OnceLock<Arc<dyn EventStore>>,
+    secrets: OnceCell<Arc<dyn SecretStore>>,
+    /// The configuration with its secrets read (once, at the first component that needs one).
+    resolved: OnceCell<Config>,
 }
 
 impl Wiring {
@@ -44,7 +52,41 @@ impl Wiring {
             invoker: OnceCell::new(),
             membership: OnceLock::new(),
             events: OnceLock::new(),
+            secrets: OnceCell::new(),
+            resolved: OnceCell::new(),
         }
+    }
+
+    /// Read secrets from `secrets` instead of Secrets Manager.
+    pub fn with_secrets(self, secrets: Arc<dyn SecretStore>) -> Self {
+        let _ = self.secrets.set(secrets);
+        self
+    }
+
+    /// Where `*_SECRET_ARN` secrets are read: Secrets Manager unless a store was provided.
+    pub async fn secrets(&self) -> Arc<dyn SecretStore> {
+        if let Some(secrets) = self.secrets.get() {
+            return secrets.clone();
+        }
+        let manager = SecretsManager::new(self.sdk().await);
+        self.secrets
+            .get_or_init(|| async { Arc::new(manager) as _ })
+            .await
+            .clone()
+    }
+
+    /// The configuration with `JWT_SECRET` and `DATABASE_URL` read from the secrets that
+    /// `JWT_SECRET_ARN` and `DATABASE_URL_SECRET_ARN` name (a plain value wins).
+    pub async fn config(&self) -> Result<&Config, ConfigError> {
+        self.resolved
+            .get_or_try_init(|| async {
+                if secrets::wanted(&self.config) {
+                    secrets::resolve(&self.config, &*self.secrets().await).await
+                } else {
+                    Ok(self.config.clone())
+                }
+            })
+            .await
     }
 
     /// Use `store` instead of the DynamoDB table of `CONNECTIONS_TABLE`.
@@ -119,11 +161,11 @@ impl Wiring {
     }
 
     /// The membership adapter of `MEMBERSHIP` / `DATABASE_URL` (one pool, shared).
-    pub fn membership(&self) -> Result<Arc<dyn Membership>, ConfigError> {
+    pub async fn membership(&self) -> Result<Arc<dyn Membership>, ConfigError> {
         if let Some(membership) = self.membership.get() {
             return Ok(membership.clone());
         }
-        let membership: Arc<dyn Membership> = match self.config.membership_mode()? {
+        let membership: Arc<dyn Membership> = match self.config().await?.membership_mode()? {
             MembershipMode::AllowAll => Arc::new(AllowAll::new()),
             MembershipMode::Postgres { database_url } => Arc::new(
                 crate::postgres::PgMembership::connect_lazy(&database_url).map_err(|e| {
@@ -137,9 +179,18 @@ impl Wiring {
         Ok(self.membership.get_or_init(|| membership).clone())
     }
 
-    /// The JWT verifier of `JWT_SECRET`, `JWT_ISSUER`, `JWT_AUDIENCE`.
-    pub fn authenticator(&self) -> Result<Arc<Authenticator>, ConfigError> {
-        Ok(Arc::new(Authenticator::new(&self.config.jwt()?)))
+    /// The JWT verifier of `JWT_SECRET` (or the secret of `JWT_SECRET_ARN`, re-read when a
+    /// signature fails), `JWT_ISSUER`, `JWT_AUDIENCE`.
+    pub async fn authenticator(&self) -> Result<Arc<Authenticator>, ConfigError> {
+        let authenticator = Authenticator::new(&self.config().await?.jwt()?);
+        let rotating = match (self.config.get(JWT_SECRET), self.config.get(JWT_SECRET_ARN)) {
+            (None, Some(arn)) => Some(arn.to_owned()),
+            _ => None,
+        };
+        Ok(Arc::new(match rotating {
+            Some(arn) => authenticator.rotating(self.secrets().await, arn),
+            None => authenticator,
+        }))
     }
 
     /// The sender: the Management API at `WEBSOCKET_ENDPOINT` unless one was provided.
@@ -161,7 +212,9 @@ impl Wiring {
         let sender = self.sender().await?;
         let store = self.store().await?;
         let concurrency = self.config.broadcast_concurrency()?;
-        Ok(FanOut::new(store, sender).with_concurrency(concurrency))
+        Ok(FanOut::new(store, sender)
+            .with_concurrency(concurrency)
+            .with_metrics(Metrics::from_config(&self.config, "broadcaster")))
     }
 
     /// Lambda `Invoke` (`AWS_ENDPOINT_URL_LAMBDA` honoured) unless an invoker was provided.
@@ -178,8 +231,8 @@ impl Wiring {
 
     pub async fn connect(&self) -> Result<Connect, ConfigError> {
         Ok(Connect {
-            authenticator: self.authenticator()?,
-            membership: self.membership()?,
+            authenticator: self.authenticator().await?,
+            membership: self.membership().await?,
             limits: Limits {
                 max_connections_per_user: self.config.max_connections_per_user()?,
                 ..Limits::default()
@@ -197,8 +250,8 @@ impl Wiring {
     pub async fn message(&self) -> Result<Message, ConfigError> {
         Ok(Message {
             events: self.events().await?,
-            authenticator: self.authenticator()?,
-            membership: self.membership()?,
+            authenticator: self.authenticator().await?,
+            membership: self.membership().await?,
             limits: Limits {
                 message_rate: self.config.message_rate()?,
                 ..Limits::default()
@@ -209,8 +262,8 @@ impl Wiring {
 
     pub async fn status(&self) -> Result<Status, ConfigError> {
         Ok(Status {
-            authenticator: self.authenticator()?,
-            membership: self.membership()?,
+            authenticator: self.authenticator().await?,
+            membership: self.membership().await?,
             store: self.store().await?,
         })
     }
@@ -242,7 +295,7 @@ impl Wiring {
 
     /// The relay: `DATABASE_URL` to listen on, `BROADCASTER_FUNCTION_NAME` to invoke.
     pub async fn relay(&self) -> Result<Relay, ConfigError> {
-        let url = self.config.database_url()?.to_owned();
+        let url = self.config().await?.database_url()?.to_owned();
         let function = self
             .config
             .broadcaster_function_name()

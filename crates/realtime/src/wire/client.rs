@@ -11,6 +11,9 @@ use uuid::Uuid;
 /// The API's message routes besides `$default` (route selection: `$request.body.action`).
 pub const MESSAGE_ROUTES: [&str; 4] = ["subscribe", "unsubscribe", "ping", "refresh"];
 
+/// The `type` values of the older message form.
+pub const LEGACY_TYPES: [&str; 3] = ["join_project", "leave_project", "ping"];
+
 /// Largest message body the subscribe route accepts (API Gateway's frame size).
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 32 * 1024;
 
@@ -128,6 +131,31 @@ impl ClientMessage {
             ));
         };
         let bad = |e: serde_json::Error| ErrorFrame::new(ErrorCode::BadRequest, e.to_string());
+        let refuse = |message: String| Err(ErrorFrame::new(ErrorCode::BadRequest, message));
+        // The common mistakes, named before serde's generic wording can describe them.
+        for field in ["project_id", "projectId"] {
+            if let Some(v) = object.get(field) {
+                if v.as_str().is_none_or(|s| Uuid::parse_str(s).is_err()) {
+                    return refuse(format!("{field} must be a UUID string, got {v}"));
+                }
+            }
+        }
+        if let Some(action) = object.get("action") {
+            if action.as_str().is_none_or(|a| !MESSAGE_ROUTES.contains(&a)) {
+                return refuse(format!(
+                    "unknown action {action}: send one of {}",
+                    MESSAGE_ROUTES.join(", ")
+                ));
+            }
+        } else if let Some(kind) = object.get("type") {
+            if kind.as_str().is_none_or(|k| !LEGACY_TYPES.contains(&k)) {
+                return refuse(format!(
+                    "unknown type {kind}: send {{\"action\": …}} with one of {}, or a type of {}",
+                    MESSAGE_ROUTES.join(", "),
+                    LEGACY_TYPES.join(", ")
+                ));
+            }
+        }
         if object.contains_key("action") {
             Ok(serde_json::from_value::<ActionMessage>(value)
                 .map_err(bad)?
@@ -387,6 +415,33 @@ mod tests {
                 want
             );
         }
+    }
+
+    #[test]
+    fn errors_name_the_field_and_the_fix() {
+        let message = |body: &str| ClientMessage::parse(body).unwrap_err().message;
+        assert_eq!(
+            message(r#"{"action":"dance"}"#),
+            r#"unknown action "dance": send one of subscribe, unsubscribe, ping, refresh"#
+        );
+        assert_eq!(
+            message(r#"{"action":"subscribe","project_id":"abc"}"#),
+            r#"project_id must be a UUID string, got "abc""#
+        );
+        assert_eq!(
+            message(r#"{"type":"join_project","projectId":42}"#),
+            "projectId must be a UUID string, got 42"
+        );
+        assert!(
+            message(r#"{"type":"dance"}"#)
+                .starts_with(r#"unknown type "dance": send {"action": …}"#)
+        );
+        assert!(
+            ClientMessage::parse(
+                r#"{"type":"join_project","projectId":"6f1c2f59-7d7e-4f7b-9b0e-0c7d1f1d2a11"}"#
+            )
+            .is_ok()
+        );
     }
 
     #[test]
