@@ -78,5 +78,7 @@ rm -f "$client_out"
 # The relay invokes the broadcaster through cargo-lambda's own Invoke API, then drains until
 # its deadline less 10 s.
 check relay relay tests/events/relay-schedule.json '"delivered":1'
+# The sweeper runs on the same schedule event; no connection is due for its hint here.
+check sweeper sweeper tests/events/relay-schedule.json '"recipients":0'
 echo "invoke: $passed passed, $failed failed"
 [ "$failed" = 0 ]

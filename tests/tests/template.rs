@@ -956,3 +956,49 @@ fn the_build_cache_hashes_sources_only() {
     let config = std::fs::read_to_string(format!("{dir}/.cargo/config.toml")).unwrap();
     assert!(config.contains("target-dir = \"../target\""), "{config}");
 }
+
+/// Every `sam local invoke <Function> -e <fixture>` of the README names a function of
+/// template.yaml and a fixture that exists; the env-vars file they pass is JSON with the
+/// variables the functions need locally.
+#[test]
+fn the_readme_sam_local_commands_name_what_exists() {
+    let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let t = template();
+    let functions: BTreeSet<String> = of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let mut invoked = BTreeSet::new();
+    for line in readme.lines().filter(|l| l.contains("sam local invoke ")) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == "invoke").unwrap();
+        let function = words[at + 1];
+        assert!(
+            functions.contains(function),
+            "README invokes {function}, not in template.yaml"
+        );
+        for flag in ["-e", "--env-vars"] {
+            let i = words
+                .iter()
+                .position(|w| *w == flag)
+                .unwrap_or_else(|| panic!("{line}: {flag}"));
+            let path = format!("{root}/{}", words[i + 1]);
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let json: serde_json::Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+            if flag == "--env-vars" {
+                assert!(json["Parameters"]["JWT_SECRET"].is_string(), "{path}");
+            }
+        }
+        invoked.insert(function.to_owned());
+    }
+    assert_eq!(
+        invoked, functions,
+        "the README shows sam local invoke for every function"
+    );
+    assert!(
+        readme.contains("sam local start-api"),
+        "and start-api for the status endpoint"
+    );
+}

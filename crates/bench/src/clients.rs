@@ -21,8 +21,6 @@ pub(crate) type Sink = SplitSink<Ws, Message>;
 pub(crate) struct Receipt {
     pub(crate) event_id: Option<Uuid>,
     pub(crate) data_id: Option<String>,
-    /// Records the frame names: its `data.ids` (a coalesced batch), else 1 for a `data.id`.
-    pub(crate) records: usize,
     pub(crate) at: Instant,
 }
 
@@ -35,7 +33,6 @@ pub(crate) struct Frame {
 #[derive(Deserialize)]
 pub(crate) struct FrameData {
     id: Option<String>,
-    ids: Option<Vec<serde::de::IgnoredAny>>,
 }
 
 pub(crate) fn token(user: Uuid) -> String {
@@ -99,19 +96,11 @@ pub(crate) async fn clients(
                     if let Message::Text(text) = message {
                         let at = Instant::now();
                         if let Ok(frame) = serde_json::from_str::<Frame>(&text) {
-                            let (data_id, records) = match frame.data {
-                                Some(d) => {
-                                    let records =
-                                        d.ids.map_or(usize::from(d.id.is_some()), |ids| ids.len());
-                                    (d.id, records)
-                                }
-                                None => (None, 0),
-                            };
+                            let data_id = frame.data.and_then(|d| d.id);
                             if tx
                                 .send(Receipt {
                                     event_id: frame.event_id,
                                     data_id,
-                                    records,
                                     at,
                                 })
                                 .is_err()
