@@ -52,15 +52,20 @@ fi
 if [ "$store" = dynamodb ] && [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
   services+=(dynamodb)
 fi
+# target/dev.env: what a second terminal needs (`. target/dev.env`), as the README's quick start does.
 run='set -e
 if [ -n "${DEV_OWN_DATABASE:-}" ]; then
   "$0" migrate
   export MEMBERSHIP=${DEV_MEMBERSHIP:-none}
 fi
+mkdir -p target
+printf "DEV_WS=ws://%s\nDEV_HTTP=http://%s\nDATABASE_URL=%s\n" "$DEV_ADDR" "$DEV_ADDR" "${DATABASE_URL:-}" >target/dev.env
 exec "$0" dev "$@"'
+export DEV_ADDR=$addr
+rm -f target/dev.env
 if [ ${#services[@]} -gt 0 ]; then
   own=""
   [[ " ${services[*]} " == *" postgres "* ]] && own=1
   SERVICES=$(IFS=,; echo "${services[*]}") DEV_OWN_DATABASE=$own exec tests/with-services.sh bash -c "$run" "$bin" "$@"
 fi
-exec "$bin" dev "$@"
+exec bash -c "$run" "$bin" "$@"
