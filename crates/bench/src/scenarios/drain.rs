@@ -60,12 +60,14 @@ async fn connect(url: &str) -> sqlx::PgConnection {
         .expect("connect")
 }
 
-/// Commit `rows` messages spread over `projects` in one transaction (one backlog at once).
+/// Commit `rows` messages spread over `projects` in one transaction (one backlog at once),
+/// the projects taking turns, so that each claim holds rows of every project (the relay
+/// coalesces per project within a claim: this is the many-invocations case, not the best one).
 async fn commit_backlog(db: &mut sqlx::PgConnection, projects: &[Uuid], rows: usize) {
     let started = Instant::now();
     sqlx::query(
         "INSERT INTO messages (project_id, content) \
-         SELECT p, 'bench' FROM generate_series(1, $2) n, unnest($1::uuid[]) p",
+         SELECT p, 'bench' FROM generate_series(1, $2) n, unnest($1::uuid[]) p ORDER BY n",
     )
     .bind(projects)
     .bind((rows / projects.len()) as i32)
