@@ -8,7 +8,13 @@ import json
 import sys
 import time
 
-event = json.load(open(sys.argv[1]))
+try:
+    with open(sys.argv[1]) as f:
+        event = json.load(f)
+except FileNotFoundError:
+    sys.exit(f"make invoke: no fixture {sys.argv[1]}; the fixtures are in tests/events/")
+except json.JSONDecodeError as e:
+    sys.exit(f"make invoke: {sys.argv[1]} is not JSON: {e}")
 context = event.get("requestContext", {})
 now = int(time.time() * 1000)
 for key in ("connectedAt", "requestTimeEpoch"):

@@ -1002,3 +1002,24 @@ fn the_readme_sam_local_commands_name_what_exists() {
         "and start-api for the status endpoint"
     );
 }
+
+/// Release builds unwind, so the runtime turns a handler's panic into one failed invocation:
+/// set in the profile itself, since cargo-lambda's release builds otherwise default to abort.
+#[test]
+fn release_builds_unwind_on_panic() {
+    let cargo =
+        std::fs::read_to_string(format!("{}/../Cargo.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let release: Vec<(String, String)> = cargo
+        .split("\n[")
+        .find(|section| section.starts_with("profile.release]"))
+        .expect("a [profile.release] section")
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
+        .collect();
+    assert!(
+        release.contains(&("panic".to_owned(), "unwind".to_owned())),
+        "{release:?}"
+    );
+}
