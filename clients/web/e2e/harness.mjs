@@ -2,6 +2,7 @@
 // Invoke API, headless Chromium through playwright-core, and a page instrumented to record its
 // sockets. Every child process started here is killed when the test process ends, however it ends.
 import { spawn, execFile } from "node:child_process";
+import { before, after } from "node:test";
 import { once } from "node:events";
 import { readFile } from "node:fs/promises";
 import { createServer, connect } from "node:net";
@@ -173,6 +174,31 @@ export async function startStatic(files = {}) {
     origin: `http://127.0.0.1:${srv.address().port}`,
     close: () => (srv.closeAllConnections(), new Promise((r) => srv.close(r))),
   };
+}
+
+/**
+ * The set-up every page test shares: registers node:test `before` and `after` hooks and returns
+ * `env`, whose `server` (startDevServer with `args`), `browser` (launchBrowser) and `site`
+ * (startStatic with `files`) are filled in before the tests run. `files` may be a function
+ * (async or not) returning them; it runs first, before anything is started. After the tests,
+ * the browser is closed, then `env.server` stopped (a test that replaces the server assigns
+ * `env.server`, so the one running then is stopped), then the site closed, whichever of them
+ * started and however the tests ended.
+ */
+export function setUp({ args, files } = {}) {
+  const env = { server: undefined, browser: undefined, site: undefined };
+  before(async () => {
+    const pages = typeof files == "function" ? await files() : files;
+    env.server = await startDevServer({ args });
+    env.browser = await launchBrowser();
+    env.site = await startStatic(pages);
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+    await env.site?.close();
+  });
+  return env;
 }
 
 // Runs in the page before its scripts: wraps WebSocket to record every socket the client makes

@@ -1,41 +1,36 @@
 // The React Query binding on a real @tanstack/react-query QueryClient in the page (bundled with
 // esbuild together with the built client and binding): each event broadcast through the dev
 // server invalidates exactly the expected queries, and no others.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { build } from "esbuild";
-import { startStatic, startDevServer, mintToken, broadcast, launchBrowser, openPage, waitSubscribed, uuid, WEB } from "./harness.mjs";
+import { setUp, mintToken, broadcast, openPage, waitSubscribed, uuid, WEB } from "./harness.mjs";
 
-let server, browser, site;
-before(async () => {
-  const bundle = await build({
-    stdin: {
-      contents: [
-        'export { QueryClient } from "@tanstack/react-query";',
-        'export { createRealtime } from "./dist/index.js";',
-        'export { bindQueryClient } from "./dist/react-query.js";',
-      ].join("\n"),
-      resolveDir: WEB,
-      loader: "js",
-    },
-    bundle: true,
-    format: "esm",
-    platform: "browser",
-    define: { "process.env.NODE_ENV": '"production"' },
-    write: false,
-    logLevel: "warning",
-  });
-  server = await startDevServer();
-  browser = await launchBrowser();
-  site = await startStatic({ "/rq.js": bundle.outputFiles[0].text });
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  await site?.close();
+const env = setUp({
+  files: async () => {
+    const bundle = await build({
+      stdin: {
+        contents: [
+          'export { QueryClient } from "@tanstack/react-query";',
+          'export { createRealtime } from "./dist/index.js";',
+          'export { bindQueryClient } from "./dist/react-query.js";',
+        ].join("\n"),
+        resolveDir: WEB,
+        loader: "js",
+      },
+      bundle: true,
+      format: "esm",
+      platform: "browser",
+      define: { "process.env.NODE_ENV": '"production"' },
+      write: false,
+      logLevel: "warning",
+    });
+    return { "/rq.js": bundle.outputFiles[0].text };
+  },
 });
 
 test("bindQueryClient invalidates the expected keys of a real QueryClient", async () => {
+  const { server, browser, site } = env;
   const user = uuid();
   const P = uuid();
   const Q = uuid();

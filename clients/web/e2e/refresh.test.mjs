@@ -2,25 +2,16 @@
 // same connection keeps receiving events after the original exp. Without the refresh, the
 // server's next broadcast past exp would answer `token_expired` and close the socket (it checks
 // exp at every delivery, without leeway).
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startStatic, startDevServer, mintToken, jwtExp, broadcast, launchBrowser, openPage, startClient, waitSubscribed, uuid } from "./harness.mjs";
+import { setUp, mintToken, jwtExp, broadcast, openPage, startClient, waitSubscribed, uuid } from "./harness.mjs";
 
 const TTL_S = 5;
 
-let server, browser, site;
-before(async () => {
-  server = await startDevServer();
-  browser = await launchBrowser();
-  site = await startStatic();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  await site?.close();
-});
+const env = setUp();
 
 test("a 5 s token is refreshed ahead of exp and events keep arriving after it", async () => {
+  const { server, browser, site } = env;
   const user = uuid();
   const project = uuid();
   const tokens = [];

@@ -2,28 +2,19 @@
 // at 4 s, and 2 s without a frame closes it. Across several forced replacements and an idle
 // period longer than the idle limit, the page must receive each of 200 events exactly once, in
 // seq order per project, without the status ever leaving "open" and without a reset.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startStatic, startDevServer, mintToken, broadcast, launchBrowser, openPage, startClient, waitSubscribed, uuid } from "./harness.mjs";
+import { setUp, mintToken, broadcast, openPage, startClient, waitSubscribed, uuid } from "./harness.mjs";
 
 const IDLE_S = 2;
 const MAX_S = 4; // the hint comes at MAX_S / 2 (the dev server's rule for short durations)
 const EVENTS = 200;
 const RATE_MS = 30; // one event every 30 ms: the 200 events span several connections
 
-let server, browser, site;
-before(async () => {
-  server = await startDevServer({ args: ["--idle-timeout-s", String(IDLE_S), "--max-duration-s", String(MAX_S)] });
-  browser = await launchBrowser();
-  site = await startStatic();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  await site?.close();
-});
+const env = setUp({ args: ["--idle-timeout-s", String(IDLE_S), "--max-duration-s", String(MAX_S)] });
 
 test("200 events across forced replacements and an idle period: each once, in seq order", async () => {
+  const { server, browser, site } = env;
   const user = uuid();
   const projects = [uuid(), uuid()];
   const { page, errors } = await openPage(browser, site.origin, { getToken: () => mintToken(user) });

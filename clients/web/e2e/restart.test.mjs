@@ -1,27 +1,19 @@
 // The dev server killed (SIGKILL: no close frames) and restarted on the same port: the page keeps
 // retrying with backoff, reconnects within the bound of its current backoff once the server is
 // back, and reports `reset` (the restarted memory store's event stream has a new epoch).
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startStatic, startDevServer, mintToken, broadcast, launchBrowser, openPage, startClient, waitSubscribed, uuid } from "./harness.mjs";
+import { setUp, startDevServer, mintToken, broadcast, openPage, startClient, waitSubscribed, uuid } from "./harness.mjs";
 
 const BASE_MS = 500; // the client's default backoff: random() × min(20 s, 0.5 s × 2^attempt)
 const MAX_MS = 20000;
 const SLACK_MS = 1500; // handshake, token minting and subscribe on a busy machine
 
-let server, browser, site;
-before(async () => {
-  server = await startDevServer();
-  browser = await launchBrowser();
-  site = await startStatic();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  await site?.close();
-});
+const env = setUp();
 
 test("server killed and restarted: reconnect within the backoff bound, onReset, the new stream delivered", async () => {
+  const { browser, site } = env;
+  let { server } = env;
   const user = uuid();
   const project = uuid();
   const { page, errors } = await openPage(browser, site.origin, { getToken: () => mintToken(user) });
@@ -39,7 +31,8 @@ test("server killed and restarted: reconnect within the backoff bound, onReset, 
     timeout: 10000,
     polling: 20,
   });
-  server = await startDevServer({ port });
+  // env.server: the hook after the tests stops the server running then, this one.
+  server = env.server = await startDevServer({ port });
   const back = Date.now();
 
   await page.waitForFunction((p) => window.log.resets.some((r) => r.p == p), project, { timeout: MAX_MS + SLACK_MS, polling: 20 });
