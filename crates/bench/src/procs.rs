@@ -88,6 +88,28 @@ pub(crate) fn services_env() -> Vec<(&'static str, String)> {
     env
 }
 
+/// A fresh migrated database on the Postgres of `admin` with `projects` projects; its URL and
+/// the project ids.
+pub(crate) async fn database(admin: &str, projects: usize) -> (String, Vec<uuid::Uuid>) {
+    let url = realtime::postgres::create_database(
+        admin,
+        &format!("bench_{}", uuid::Uuid::new_v4().simple()),
+    )
+    .await
+    .expect("database");
+    realtime::postgres::migrate(&url).await.expect("migrate");
+    let ids: Vec<uuid::Uuid> = (0..projects).map(|_| uuid::Uuid::new_v4()).collect();
+    let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .expect("connect");
+    sqlx::query("INSERT INTO projects (id, name) SELECT id, 'bench' FROM unnest($1::uuid[]) id")
+        .bind(&ids)
+        .execute(&mut db)
+        .await
+        .expect("projects");
+    (url, ids)
+}
+
 pub(crate) fn require(var: &str) -> String {
     std::env::var(var)
         .unwrap_or_else(|_| panic!("{var} is not set: run `make bench`, which starts the services"))

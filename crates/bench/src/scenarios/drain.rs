@@ -37,23 +37,6 @@ impl Invoker for Accepting {
     }
 }
 
-/// A fresh migrated database with `projects` projects; returns its URL and the project ids.
-async fn database(admin: &str, projects: usize) -> (String, Vec<Uuid>) {
-    let url =
-        realtime::postgres::create_database(admin, &format!("bench_{}", Uuid::new_v4().simple()))
-            .await
-            .expect("database");
-    realtime::postgres::migrate(&url).await.expect("migrate");
-    let ids: Vec<Uuid> = (0..projects).map(|_| Uuid::new_v4()).collect();
-    let mut db = connect(&url).await;
-    sqlx::query("INSERT INTO projects (id, name) SELECT id, 'bench' FROM unnest($1::uuid[]) id")
-        .bind(&ids)
-        .execute(&mut db)
-        .await
-        .expect("projects");
-    (url, ids)
-}
-
 async fn connect(url: &str) -> sqlx::PgConnection {
     <sqlx::PgConnection as sqlx::Connection>::connect(url)
         .await

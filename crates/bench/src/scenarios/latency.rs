@@ -26,20 +26,11 @@ async fn run_once(opts: &BenchOptions, delivery: &str) -> Value {
     let commits = if opts.quick { 100 } else { 1000 };
     let n = if opts.quick { 100 } else { 1000 };
     let admin = require("DATABASE_URL");
-    let url =
-        realtime::postgres::create_database(&admin, &format!("bench_{}", Uuid::new_v4().simple()))
-            .await
-            .expect("database");
-    realtime::postgres::migrate(&url).await.expect("migrate");
-    let project = Uuid::new_v4();
+    let (url, projects) = database(&admin, 1).await;
+    let project = projects[0];
     let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
         .await
         .expect("connect");
-    sqlx::query("INSERT INTO projects (id, name) VALUES ($1, 'bench')")
-        .bind(project)
-        .execute(&mut db)
-        .await
-        .unwrap();
     let mut env = services_env();
     env.push(("DATABASE_URL", url.clone()));
     let (_server, addr) = dev_server(&["--store", "memory", "--delivery", delivery], &env);

@@ -24,21 +24,24 @@ pub const SECRET_VARIABLES: [(&str, &str); 2] = [
     (DATABASE_URL, DATABASE_URL_SECRET_ARN),
 ];
 
+/// The (variable, ARN variable) pairs whose value is still to be read from a secret: the ARN
+/// is set and the plain variable is not.
+pub fn pending(config: &Config) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+    SECRET_VARIABLES
+        .into_iter()
+        .filter(|(plain, arn)| config.peek(plain).is_none() && config.peek(arn).is_some())
+}
+
 /// Whether `config` names a secret still to be read.
 pub fn wanted(config: &Config) -> bool {
-    SECRET_VARIABLES
-        .iter()
-        .any(|(plain, arn)| config.peek(plain).is_none() && config.peek(arn).is_some())
+    pending(config).next().is_some()
 }
 
 /// `config` with each secret-named variable filled from `store`; a plain value already set is
 /// kept. A secret that cannot be read fails the start with its ARN's variable named.
 pub async fn resolve(config: &Config, store: &dyn SecretStore) -> Result<Config, ConfigError> {
     let mut resolved = config.clone();
-    for (plain, arn_var) in SECRET_VARIABLES {
-        if config.peek(plain).is_some() || config.peek(arn_var).is_none() {
-            continue;
-        }
+    for (plain, arn_var) in pending(config) {
         let Some(arn) = config.get(arn_var) else {
             continue;
         };

@@ -19,9 +19,7 @@ use crate::delivery::events::EventStore;
 use crate::delivery::fanout::FanOut;
 use crate::delivery::sender::ConnectionSender;
 use crate::relay::Relay;
-use crate::runtime::config::{
-    Config, ConfigError, JWT_SECRET, JWT_SECRET_ARN, MembershipMode, sdk_config,
-};
+use crate::runtime::config::{Config, ConfigError, JWT_SECRET, MembershipMode, sdk_config};
 use crate::runtime::handlers::{
     Broadcaster, Connect, Disconnect, Handlers, Message, Status, Sweeper,
 };
@@ -183,10 +181,9 @@ impl Wiring {
     /// signature fails), `JWT_ISSUER`, `JWT_AUDIENCE`.
     pub async fn authenticator(&self) -> Result<Arc<Authenticator>, ConfigError> {
         let authenticator = Authenticator::new(&self.config().await?.jwt()?);
-        let rotating = match (self.config.get(JWT_SECRET), self.config.get(JWT_SECRET_ARN)) {
-            (None, Some(arn)) => Some(arn.to_owned()),
-            _ => None,
-        };
+        let rotating = secrets::pending(&self.config)
+            .find(|(plain, _)| *plain == JWT_SECRET)
+            .and_then(|(_, arn_var)| self.config.get(arn_var));
         Ok(Arc::new(match rotating {
             Some(arn) => authenticator.rotating(self.secrets().await, arn),
             None => authenticator,
