@@ -80,5 +80,28 @@ rm -f "$client_out"
 check relay relay tests/events/relay-schedule.json '"delivered":1'
 # The sweeper runs on the same schedule event; no connection is due for its hint here.
 check sweeper sweeper tests/events/relay-schedule.json '"recipients":0'
+# Panics unwind in the release profile: under `cargo lambda watch --release` the fixture
+# tests/panicking fails the invocation that panics with the panic's message, and the same
+# process answers the next one as its second (a process killed by `abort` would be restarted,
+# and answer 1).
+release_port=$(free_port)
+release_log=$(mktemp)
+PATH="$PWD/.venv/bin:$PATH" cargo lambda watch --release --invoke-port "$release_port" >"$release_log" 2>&1 &
+release_pid=$!
+trap 'kill $watch_pid $dev_pid $release_pid 2>/dev/null; wait $watch_pid $dev_pid $release_pid 2>/dev/null; rm -f "$log" "$dev_log" "$release_log"' EXIT
+wait_for_port "$release_port" "$release_pid" "$release_log"
+panic_invoke() { # payload, expected text, seconds (the first builds the fixture in release)
+  local out
+  out=$(PATH="$PWD/.venv/bin:$PATH" timeout "$3" cargo lambda invoke panicking --invoke-port "$release_port" --data-ascii "$1" 2>&1) || true
+  if grep -qF -- "$2" <<<"$out"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "invoke panicking $1: expected $2, got: $out" >&2
+    tail -5 "$release_log" >&2
+  fi
+}
+panic_invoke '{"panic":true}' 'asked to panic (invocation 1)' 600
+panic_invoke '{}' '"invocation":2' 60
 echo "invoke: $passed passed, $failed failed"
 [ "$failed" = 0 ]

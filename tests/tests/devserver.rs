@@ -379,7 +379,7 @@ async fn a_lost_table_is_recreated() {
     let project = Uuid::new_v4();
     let (_before, _) = client(&server, project).await;
     // The server's table is its own (`dev-<uuid>`): the one that holds this project.
-    let dynamo = aws_sdk_dynamodb::Client::new(&realtime::runtime::config::sdk_config().await);
+    let dynamo = aws_sdk_dynamodb::Client::new(&realtime::runtime::config::sdk_config());
     let mut lost = None;
     for t in dynamo.list_tables().send().await.unwrap().table_names() {
         let items = dynamo.scan().table_name(t).send().await.unwrap();

@@ -111,7 +111,7 @@ fn create_table() -> String {
     );
     let table = format!("e2e-{}", uuid::Uuid::new_v4());
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let client = aws_sdk_dynamodb::Client::new(&realtime::runtime::config::sdk_config().await);
+        let client = aws_sdk_dynamodb::Client::new(&realtime::runtime::config::sdk_config());
         realtime::aws::dynamo::create_table(&client, &table)
             .await
             .expect("create table");

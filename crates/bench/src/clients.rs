@@ -21,6 +21,8 @@ pub(crate) type Sink = SplitSink<Ws, Message>;
 pub(crate) struct Receipt {
     pub(crate) event_id: Option<Uuid>,
     pub(crate) data_id: Option<String>,
+    /// The frame's `type`.
+    pub(crate) kind: Option<String>,
     pub(crate) at: Instant,
 }
 
@@ -28,6 +30,8 @@ pub(crate) struct Receipt {
 pub(crate) struct Frame {
     event_id: Option<Uuid>,
     data: Option<FrameData>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +105,7 @@ pub(crate) async fn clients(
                                 .send(Receipt {
                                     event_id: frame.event_id,
                                     data_id,
+                                    kind: frame.kind,
                                     at,
                                 })
                                 .is_err()

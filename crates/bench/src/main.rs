@@ -31,6 +31,8 @@ pub enum Scenario {
     Recovery,
     /// The relay's drain rate for a 100,000-row backlog, beside its floor (not part of `all`).
     Drain,
+    /// The reconnect sweep's duration and cost per 1,000 connection-hours (not part of `all`).
+    Sweep,
 }
 
 #[derive(Debug, Clone, clap::Parser)]
@@ -103,6 +105,10 @@ async fn run(opts: BenchOptions) {
     }
     if opts.scenario == Scenario::Drain {
         scenarios::drain::run(&opts).await;
+        return;
+    }
+    if opts.scenario == Scenario::Sweep {
+        scenarios::sweep::run(&opts).await;
         return;
     }
     if opts.scenario == Scenario::Recovery {

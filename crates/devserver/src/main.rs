@@ -8,6 +8,19 @@ use realtime::connection::auth::{DEV_JWT_SECRET, JwtConfig};
 use realtime::runtime::config::{Config, or_exit};
 use realtime::runtime::wiring::Wiring;
 
+/// The wiring of a command that may run on any host (ECS, EC2, a laptop with a profile): region
+/// and credentials from aws-config's default chain, with the functions' HTTP client, timeouts
+/// and retries. (The functions themselves read Lambda's environment, `sdk_config`.)
+async fn anywhere() -> Wiring {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(realtime_client::http::client())
+        .timeout_config(realtime_client::sdk::timeouts())
+        .retry_config(realtime_client::sdk::retries())
+        .load()
+        .await;
+    Wiring::new(&Config::from_env()).with_sdk(sdk)
+}
+
 #[tokio::main]
 async fn main() {
     realtime::runtime::telemetry::init();
@@ -27,7 +40,7 @@ async fn main() {
             );
         }
         Command::Table => {
-            let store = or_exit(Wiring::new(&Config::from_env()).dynamo_store().await);
+            let store = or_exit(anywhere().await.dynamo_store().await);
             let table = store.table();
             match realtime::aws::dynamo::ensure_table(store.client(), table).await {
                 Ok(created) => tracing::info!(table, created, "connections table ready"),
@@ -52,7 +65,7 @@ async fn main() {
             }
         }
         Command::Relay => {
-            let relay = or_exit(Wiring::new(&Config::from_env()).relay().await);
+            let relay = or_exit(anywhere().await.relay().await);
             tokio::select! {
                 () = relay.run() => {}
                 () = wait_for_signal() => tracing::info!("relay stopping"),

@@ -42,23 +42,33 @@ pub fn env(name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// A Lambda client from `AWS_REGION` (or `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`,
-/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` (what Lambda sets) and `AWS_ENDPOINT_URL_LAMBDA`
-/// (or `AWS_ENDPOINT_URL`; the dev server, for example). Elsewhere (ECS, EC2 roles), build an
+/// The region Lambda sets: `AWS_REGION` (or `AWS_DEFAULT_REGION`).
+pub fn env_region() -> Option<Region> {
+    env("AWS_REGION")
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .map(Region::new)
+}
+
+/// The credentials Lambda sets for the function's role: `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
+pub fn env_credentials() -> Option<Credentials> {
+    let (key, secret) = (env("AWS_ACCESS_KEY_ID")?, env("AWS_SECRET_ACCESS_KEY")?);
+    Some(Credentials::new(
+        key,
+        secret,
+        env("AWS_SESSION_TOKEN"),
+        None,
+        "environment",
+    ))
+}
+
+/// A Lambda client from [`env_region`], [`env_credentials`] and `AWS_ENDPOINT_URL_LAMBDA` (or
+/// `AWS_ENDPOINT_URL`; the dev server, for example). Elsewhere (ECS, EC2 roles), build an
 /// `aws_sdk_lambda::Client` from your own `aws-config` and use [`crate::LambdaInvoker::new`].
 pub fn lambda_client_from_env() -> aws_sdk_lambda::Client {
-    let mut builder = lambda_config().retry_config(retries());
-    if let Some(region) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
-        builder = builder.region(Region::new(region));
-    }
-    if let (Some(key), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-        builder = builder.credentials_provider(Credentials::new(
-            key,
-            secret,
-            env("AWS_SESSION_TOKEN"),
-            None,
-            "environment",
-        ));
+    let mut builder = lambda_config().retry_config(retries()).region(env_region());
+    if let Some(credentials) = env_credentials() {
+        builder = builder.credentials_provider(credentials);
     }
     if let Some(endpoint) = env("AWS_ENDPOINT_URL_LAMBDA").or_else(|| env("AWS_ENDPOINT_URL")) {
         builder = builder.endpoint_url(endpoint);

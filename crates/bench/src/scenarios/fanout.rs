@@ -82,7 +82,7 @@ async fn seed_baseline(
     n: usize,
 ) -> (f64, usize) {
     use realtime::delivery::sender::ConnectionSender;
-    let sdk = realtime::runtime::config::sdk_config().await;
+    let sdk = realtime::runtime::config::sdk_config();
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let sender =
         realtime::aws::management_api::ManagementApiSender::local(&format!("http://{addr}/dev"));

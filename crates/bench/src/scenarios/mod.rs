@@ -7,4 +7,5 @@ pub mod drain;
 pub mod fanout;
 pub mod latency;
 pub mod recovery;
+pub mod sweep;
 pub mod throughput;

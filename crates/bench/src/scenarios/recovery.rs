@@ -20,7 +20,7 @@ use crate::scenarios::fanout::fanout_server;
 use crate::stats::*;
 
 async fn events_table() -> String {
-    let sdk = realtime::runtime::config::sdk_config().await;
+    let sdk = realtime::runtime::config::sdk_config();
     let table = format!("bench-events-{}", Uuid::new_v4().simple());
     realtime::aws::events::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
         .await
@@ -70,7 +70,7 @@ pub async fn run(opts: &BenchOptions) -> Value {
 
     // 2. subscribe with 100 events to recover.
     let stream_project = Uuid::new_v4();
-    let sdk = realtime::runtime::config::sdk_config().await;
+    let sdk = realtime::runtime::config::sdk_config();
     let store = realtime::aws::events::DynamoEventStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         events.clone(),

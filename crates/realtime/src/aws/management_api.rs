@@ -25,7 +25,7 @@ impl ManagementApiSender {
     /// A client for the API at `endpoint` (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
     /// SDK retries are off: fan-out retries with its own jittered backoff within the
     /// invocation's deadline, so a post is one HTTP request here.
-    pub fn for_endpoint(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
+    pub fn for_endpoint(sdk: &aws_types::SdkConfig, endpoint: &str) -> Self {
         Self::from_builder(
             aws_sdk_apigatewaymanagement::config::Builder::from(sdk),
             endpoint,
@@ -51,9 +51,9 @@ impl ManagementApiSender {
     ) -> Self {
         let config = builder
             .endpoint_url(endpoint)
-            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
             .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
+                aws_smithy_types::timeout::TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(2))
                     .operation_attempt_timeout(Duration::from_secs(3))
                     .operation_timeout(Duration::from_secs(3))

@@ -10,7 +10,7 @@ pub struct SecretsManager {
 }
 
 impl SecretsManager {
-    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+    pub fn new(sdk: &aws_types::SdkConfig) -> Self {
         SecretsManager {
             client: Client::new(sdk),
         }

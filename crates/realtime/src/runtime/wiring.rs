@@ -29,7 +29,7 @@ use crate::runtime::telemetry::Metrics;
 /// Builds each component once, from the configuration or from what was provided.
 pub struct Wiring {
     config: Config,
-    sdk: OnceCell<aws_config::SdkConfig>,
+    sdk: OnceCell<aws_types::SdkConfig>,
     store: OnceCell<Arc<dyn ConnectionStore>>,
     sender: OnceCell<Arc<dyn ConnectionSender>>,
     invoker: OnceCell<Arc<dyn Invoker>>,
@@ -105,9 +105,17 @@ impl Wiring {
         self
     }
 
-    /// The AWS SDK configuration, loaded once per start and shared by every client.
-    pub async fn sdk(&self) -> &aws_config::SdkConfig {
-        self.sdk.get_or_init(sdk_config).await
+    /// The AWS SDK configuration, built once per start and shared by every client: the
+    /// environment's ([`sdk_config`]) unless one was provided.
+    pub async fn sdk(&self) -> &aws_types::SdkConfig {
+        self.sdk.get_or_init(|| async { sdk_config() }).await
+    }
+
+    /// Use `sdk` for every AWS client (a host whose credentials come from elsewhere than the
+    /// environment: `devhive-realtime relay` on ECS or EC2 passes aws-config's default chain).
+    pub fn with_sdk(self, sdk: aws_types::SdkConfig) -> Self {
+        let _ = self.sdk.set(sdk);
+        self
     }
 
     /// The connection store: DynamoDB over `CONNECTIONS_TABLE` unless one was provided.

@@ -35,7 +35,7 @@ pub async fn dynamo_client() -> Client {
         endpoint.starts_with("http://127.0.0.1:"),
         "tests only talk to DynamoDB Local, not {endpoint}"
     );
-    Client::new(&realtime::runtime::config::sdk_config().await)
+    Client::new(&realtime::runtime::config::sdk_config())
 }
 
 /// A new, empty connections table on DynamoDB Local.
