@@ -18,6 +18,21 @@ pub(crate) fn percentile(v: &[f64], p: f64) -> f64 {
     s[rank.min(s.len() - 1)]
 }
 
+/// The quota model's floor for one event to `n` connections, in ms: no faster than `n /
+/// concurrency` rounds of one post's latency, nor than the account throttle allows (a full
+/// bucket's `burst` at once, the rest at `rate` a second, then the last post's latency).
+pub(crate) fn fanout_floor_ms(
+    n: usize,
+    concurrency: usize,
+    latency_ms: f64,
+    rate: f64,
+    burst: usize,
+) -> f64 {
+    let rounds = n.div_ceil(concurrency.max(1)) as f64 * latency_ms;
+    let quota = n.saturating_sub(burst) as f64 / rate * 1000.0 + latency_ms;
+    rounds.max(quota)
+}
+
 pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -52,6 +67,17 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[7.0]), 7.0);
         assert!(percentile(&[], 50.0).is_nan());
+    }
+
+    #[test]
+    fn the_fanout_floor_is_the_slower_of_concurrency_and_quota() {
+        // 10,000 at 400 in flight, 20 ms: 25 rounds = 500 ms; the quota: 5,000 at once, 5,000
+        // more at 10,000/s = 500 ms, plus the last post's 20 ms.
+        assert_eq!(fanout_floor_ms(10_000, 400, 20.0, 10_000.0, 5_000), 520.0);
+        // 1,000 within the burst: concurrency alone (3 rounds).
+        assert_eq!(fanout_floor_ms(1_000, 400, 20.0, 10_000.0, 5_000), 60.0);
+        // Few in flight: concurrency dominates.
+        assert_eq!(fanout_floor_ms(10_000, 25, 20.0, 10_000.0, 5_000), 8_000.0);
     }
 
     #[test]

@@ -73,6 +73,10 @@ pub struct DevOptions {
     /// Management API requests per second before 429 (API Gateway's account throttle); 0 = unlimited.
     #[arg(long, env = "DEVHIVE_RATE_LIMIT", default_value_t = 0)]
     pub rate_limit: u32,
+    /// Requests the throttle lets through at once before the rate applies; 0 = half the rate,
+    /// API Gateway's account default (10,000/s with bursts of 5,000).
+    #[arg(long, env = "DEVHIVE_BURST", default_value_t = 0)]
+    pub burst: u32,
     /// Close connections idle for this long (API Gateway: 600 s).
     #[arg(
         long = "idle-timeout-s",
@@ -127,6 +131,7 @@ impl Default for DevOptions {
             fault_429: 0.0,
             fault_500: 0.0,
             rate_limit: 0,
+            burst: 0,
             idle_timeout_s: 600,
             query_page_limit: 0,
             max_duration_s: 7200,

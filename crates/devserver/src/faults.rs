@@ -1,5 +1,6 @@
 //! Management API fault injection, for tests and benchmarks of the broadcaster: an added
-//! latency per call, random 429s and 500s, and API Gateway's account throttle as a token bucket.
+//! latency per call, random 429s and 500s, and API Gateway's account throttle as a token bucket
+//! (a steady rate, and a burst that a full bucket lets through at once).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,7 @@ pub struct Faults {
 
 struct Bucket {
     rate: f64,
+    capacity: f64,
     tokens: f64,
     last: Instant,
 }
@@ -31,12 +33,11 @@ struct Bucket {
 impl Faults {
     pub fn new(options: &DevOptions) -> Self {
         let bucket = (options.rate_limit > 0).then(|| {
-            let rate = f64::from(options.rate_limit);
-            Mutex::new(Bucket {
-                rate,
-                tokens: rate,
-                last: Instant::now(),
-            })
+            Mutex::new(Bucket::new(
+                options.rate_limit,
+                options.burst,
+                Instant::now(),
+            ))
         });
         Faults {
             latency: Duration::from_millis(options.post_latency_ms),
@@ -53,7 +54,10 @@ impl Faults {
             tokio::time::sleep(self.latency).await;
         }
         if let Some(bucket) = &self.bucket
-            && !bucket.lock().unwrap_or_else(|p| p.into_inner()).take()
+            && !bucket
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(Instant::now())
         {
             return Some(Fault::Throttled);
         }
@@ -80,10 +84,21 @@ impl Faults {
 }
 
 impl Bucket {
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
+    /// Full at the start: `burst` requests at once (half the rate when 0, at least one), then
+    /// `rate` a second.
+    fn new(rate: u32, burst: u32, now: Instant) -> Self {
+        let capacity = f64::from(if burst == 0 { (rate / 2).max(1) } else { burst });
+        Bucket {
+            rate: f64::from(rate),
+            capacity,
+            tokens: capacity,
+            last: now,
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate)
+            .min(self.capacity);
         self.last = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -91,5 +106,38 @@ impl Bucket {
         } else {
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taken(bucket: &mut Bucket, n: usize, at: Instant) -> usize {
+        (0..n).filter(|_| bucket.take(at)).count()
+    }
+
+    #[test]
+    fn a_full_bucket_lets_the_burst_through_then_the_rate() {
+        let t0 = Instant::now();
+        let mut bucket = Bucket::new(10_000, 5_000, t0);
+        assert_eq!(taken(&mut bucket, 8_000, t0), 5_000);
+        // 100 ms at 10,000/s: 1,000 more, however many ask.
+        assert_eq!(
+            taken(&mut bucket, 8_000, t0 + Duration::from_millis(100)),
+            1_000
+        );
+        // A long pause refills to the burst, never beyond.
+        assert_eq!(
+            taken(&mut bucket, 20_000, t0 + Duration::from_secs(60)),
+            5_000
+        );
+    }
+
+    #[test]
+    fn the_default_burst_is_half_the_rate_as_on_api_gateway() {
+        let t0 = Instant::now();
+        assert_eq!(taken(&mut Bucket::new(10_000, 0, t0), 20_000, t0), 5_000);
+        assert_eq!(taken(&mut Bucket::new(1, 0, t0), 10, t0), 1);
     }
 }

@@ -2,7 +2,8 @@
 //! `sweeper` under a local Runtime API, against DynamoDB Local and the dev server's Management
 //! API (20 ms a post), with `due` connections in the current minute of `reconnect_at-index`
 //! among `open` ones. Measured: the invocation's duration (event handed out → response, what
-//! Lambda bills), the hints the clients received, the index items the query read and their size,
+//! Lambda bills; each run is a fresh process, so a cold start's first invocation, init not
+//! included), the hints the clients received, the index items the query read and their size,
 //! peak RSS. `make bench SCENARIO=sweep`; prints its figures and the cost, writes
 //! `target/bench/sweep.json` (BENCHMARKS.md untouched).
 
@@ -18,7 +19,7 @@ use uuid::Uuid;
 use crate::BenchOptions;
 use crate::clients::*;
 use crate::procs::*;
-use crate::scenarios::fanout::fanout_server;
+use crate::scenarios::fanout::{BURST, POST_LATENCY_MS, RATE_LIMIT, fanout_server};
 use crate::stats::*;
 
 /// List prices, us-east-1, arm64 Lambda (2026-11): per request, per GB-second; API Gateway
@@ -191,16 +192,22 @@ pub async fn run(opts: &BenchOptions) -> Value {
         }
         let p50 = median(&billed);
         let rru = ((due as f64 * item_size) / 4096.0).ceil().max(1.0) * 0.5;
-        eprintln!(
-            "  {due:>5} due: billed p50 {p50:.0} ms (floor {:.0} ms: {} posts at 20 ms, 100 in flight), \
-             query {rru} RRU, peak RSS {:.1} MB",
-            (due as f64 / 100.0).ceil() * 20.0,
+        let floor = fanout_floor_ms(
             due,
+            realtime::delivery::fanout::DEFAULT_CONCURRENCY,
+            POST_LATENCY_MS as f64,
+            f64::from(RATE_LIMIT),
+            BURST as usize,
+        );
+        eprintln!(
+            "  {due:>5} due: billed p50 {p50:.0} ms (model floor {floor:.0} ms), query {rru} RRU, \
+             peak RSS {:.1} MB",
             median(&peaks) / 1024.0
         );
         rows.push(
             json!({"due": due, "runs_billed_ms": billed, "billed_p50_ms": p50,
-                         "query_rru": rru, "peak_rss_mb": median(&peaks) / 1024.0}),
+                         "floor_ms": floor, "query_rru": rru,
+                         "peak_rss_mb": median(&peaks) / 1024.0}),
         );
     }
 
