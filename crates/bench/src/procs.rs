@@ -33,6 +33,47 @@ impl Drop for Proc {
     }
 }
 
+/// A release function binary (`broadcaster`, `sweeper`, or another build of one) started under
+/// a local Runtime API at `runtime_api`, as Lambda starts it (`memory_mb`), posting to the dev
+/// server at `addr` over `table`; `extra_env` adds to its environment. Killed on drop.
+pub(crate) fn function(
+    binary: &std::path::Path,
+    memory_mb: u32,
+    runtime_api: &str,
+    table: &str,
+    addr: SocketAddr,
+    extra_env: &[(&str, String)],
+) -> Proc {
+    let name = binary
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let mut cmd = Command::new(binary);
+    cmd.envs(services_env().iter().map(|(k, v)| (*k, v.as_str())))
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", &name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string())
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("CONNECTIONS_TABLE", table)
+        .env("WEBSOCKET_ENDPOINT", format!("http://{addr}/dev"))
+        .env("RUST_LOG", "warn")
+        .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Proc(
+        cmd.spawn()
+            .unwrap_or_else(|e| panic!("start the {name} (build it with make bench): {e}")),
+    )
+}
+
+/// Write a scenario's raw results to `<out>/<name>.json` and say where.
+pub(crate) fn write_results(out: &std::path::Path, name: &str, result: &serde_json::Value) {
+    std::fs::create_dir_all(out).expect("output directory");
+    let path = out.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(result).unwrap())
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    eprintln!("results: {}", path.display());
+}
+
 /// `devhive-realtime dev` with `args`, started and its address read from the banner.
 pub(crate) fn dev_server(args: &[&str], env: &[(&str, String)]) -> (Proc, SocketAddr) {
     let mut cmd = Command::new(sibling("devhive-realtime"));

@@ -97,10 +97,6 @@ pub async fn run(opts: &BenchOptions) -> Value {
         "baseline_runs_ms": base_ms, "current_runs_ms": current_ms,
         "baseline_median_ms": b, "current_median_ms": c, "ratio": c / b,
     });
-    std::fs::create_dir_all(&opts.out).expect("output directory");
-    let path = opts.out.join("compare.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&result).unwrap())
-        .expect("write compare.json");
-    eprintln!("results: {}", path.display());
+    write_results(&opts.out, "compare", &result);
     result
 }

@@ -187,9 +187,6 @@ pub async fn run(opts: &BenchOptions) -> Value {
         "dead_letters": dead,
         "date": realtime::rfc3339(realtime::epoch_millis()),
     });
-    std::fs::create_dir_all(&opts.out).expect("output directory");
-    let path = opts.out.join("drain.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&result).unwrap()).expect("drain.json");
-    eprintln!("results: {}", path.display());
+    write_results(&opts.out, "drain", &result);
     result
 }

@@ -3,7 +3,6 @@
 //! post at a time).
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -32,23 +31,10 @@ pub(crate) async fn run_broadcaster(
     let event_id = Uuid::new_v4();
     let payload = json!({"project_id": project, "type": "bench_fanout", "data": {"n": n}, "event_id": event_id});
     let runtime = RuntimeApi::start(vec![payload]);
-    let mut cmd = Command::new(binary);
-    cmd.envs(services_env().iter().map(|(k, v)| (*k, v.as_str())))
-        .env("AWS_LAMBDA_RUNTIME_API", &runtime.addr)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "broadcaster")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("CONNECTIONS_TABLE", table)
-        .env("WEBSOCKET_ENDPOINT", format!("http://{addr}/dev"))
-        .env("BROADCAST_CONCURRENCY", concurrency.to_string())
-        .env("RUST_LOG", "warn")
-        .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let process = Proc(
-        cmd.spawn()
-            .expect("start the broadcaster (build it with make bench)"),
-    );
+    let concurrency = concurrency.to_string();
+    let mut env = vec![("BROADCAST_CONCURRENCY", concurrency)];
+    env.extend(extra_env.iter().map(|(k, v)| (*k, v.clone())));
+    let process = function(binary, 512, &runtime.addr, table, addr, &env);
     let t0 = runtime
         .handed_out(Duration::from_secs(30))
         .expect("the broadcaster asked for its event");

@@ -128,10 +128,6 @@ pub async fn run(opts: &BenchOptions) -> Value {
                    "with_p50_ms": on, "without_p50_ms": off, "added_p50_ms": on - off},
         "subscribe_recovering_100": {"runs": subscribes, "p50_ms": p50, "p99_ms": p99},
     });
-    std::fs::create_dir_all(&opts.out).expect("output directory");
-    let path = opts.out.join("recovery.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&result).unwrap())
-        .expect("write recovery.json");
-    eprintln!("results: {}", path.display());
+    write_results(&opts.out, "recovery", &result);
     result
 }

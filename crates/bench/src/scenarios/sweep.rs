@@ -7,7 +7,6 @@
 //! peak RSS. `make bench SCENARIO=sweep`; prints its figures and the cost, writes
 //! `target/bench/sweep.json` (BENCHMARKS.md untouched).
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -37,21 +36,7 @@ fn run_sweeper(table: &str, addr: std::net::SocketAddr) -> (f64, Value, u64) {
     let schedule =
         json!({"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}});
     let runtime = RuntimeApi::start(vec![schedule]);
-    let mut cmd = Command::new(sibling("sweeper"));
-    cmd.envs(services_env().iter().map(|(k, v)| (*k, v.as_str())))
-        .env("AWS_LAMBDA_RUNTIME_API", &runtime.addr)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "sweeper")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("CONNECTIONS_TABLE", table)
-        .env("WEBSOCKET_ENDPOINT", format!("http://{addr}/dev"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let process = Proc(
-        cmd.spawn()
-            .expect("start the sweeper (build it with make bench)"),
-    );
+    let process = function(&sibling("sweeper"), 256, &runtime.addr, table, addr, &[]);
     let handed = runtime
         .handed_out(Duration::from_secs(30))
         .expect("the sweeper asked for its event");
@@ -78,6 +63,30 @@ fn item_bytes(item: &std::collections::HashMap<String, AttributeValue>) -> usize
                 }
         })
         .sum()
+}
+
+/// Put connections `ids` in epoch minute `minute` of `reconnect_at-index`.
+async fn set_reconnect_at(
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+    ids: &[String],
+    minute: i64,
+) {
+    for id in ids {
+        dynamo
+            .update_item()
+            .table_name(table)
+            .key(
+                realtime::aws::dynamo::ATTR_CONNECTION_ID,
+                AttributeValue::S(id.clone()),
+            )
+            .update_expression("SET #r = :m")
+            .expression_attribute_names("#r", realtime::aws::dynamo::ATTR_RECONNECT_AT)
+            .expression_attribute_values(":m", AttributeValue::N(minute.to_string()))
+            .send()
+            .await
+            .expect("set reconnect_at");
+    }
 }
 
 pub async fn run(opts: &BenchOptions) -> Value {
@@ -113,12 +122,15 @@ pub async fn run(opts: &BenchOptions) -> Value {
         "{} items for {open} connections",
         items.len()
     );
-    let id = |item: &std::collections::HashMap<String, AttributeValue>| {
-        item[realtime::aws::dynamo::ATTR_CONNECTION_ID]
-            .as_s()
-            .unwrap()
-            .clone()
-    };
+    let ids: Vec<String> = items
+        .iter()
+        .filter_map(|i| {
+            i.get(realtime::aws::dynamo::ATTR_CONNECTION_ID)?
+                .as_s()
+                .ok()
+                .cloned()
+        })
+        .collect();
     let item_size = median(
         &items
             .iter()
@@ -135,21 +147,7 @@ pub async fn run(opts: &BenchOptions) -> Value {
             // the clock itself; a run that lands in the next minute is repeated).
             let (response, ms_billed, peak) = loop {
                 let minute = realtime::epoch_millis().div_euclid(60_000);
-                for item in &items[..due] {
-                    dynamo
-                        .update_item()
-                        .table_name(&table)
-                        .key(
-                            realtime::aws::dynamo::ATTR_CONNECTION_ID,
-                            AttributeValue::S(id(item)),
-                        )
-                        .update_expression("SET #r = :m")
-                        .expression_attribute_names("#r", realtime::aws::dynamo::ATTR_RECONNECT_AT)
-                        .expression_attribute_values(":m", AttributeValue::N(minute.to_string()))
-                        .send()
-                        .await
-                        .expect("set reconnect_at");
-                }
+                set_reconnect_at(&dynamo, &table, &ids[..due], minute).await;
                 while rx.try_recv().is_ok() {}
                 let (ms_billed, response, peak) = tokio::task::spawn_blocking({
                     let table = table.clone();
@@ -175,21 +173,7 @@ pub async fn run(opts: &BenchOptions) -> Value {
             peaks.push(peak as f64);
         }
         // Move them out again so that the next size starts from none due.
-        for item in &items[..due] {
-            dynamo
-                .update_item()
-                .table_name(&table)
-                .key(
-                    realtime::aws::dynamo::ATTR_CONNECTION_ID,
-                    AttributeValue::S(id(item)),
-                )
-                .update_expression("SET #r = :m")
-                .expression_attribute_names("#r", realtime::aws::dynamo::ATTR_RECONNECT_AT)
-                .expression_attribute_values(":m", AttributeValue::N("0".into()))
-                .send()
-                .await
-                .expect("reset reconnect_at");
-        }
+        set_reconnect_at(&dynamo, &table, &ids[..due], 0).await;
         let p50 = median(&billed);
         let rru = ((due as f64 * item_size) / 4096.0).ceil().max(1.0) * 0.5;
         let floor = fanout_floor_ms(
@@ -242,10 +226,6 @@ pub async fn run(opts: &BenchOptions) -> Value {
         "open": open, "runs": runs, "post_latency_ms": 20, "item_bytes_p50": item_size,
         "by_due": rows, "cost_per_1000_connection_hours": cost, "total": total,
     });
-    std::fs::create_dir_all(&opts.out).expect("output directory");
-    let path = opts.out.join("sweep.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&result).unwrap())
-        .expect("write sweep.json");
-    eprintln!("results: {}", path.display());
+    write_results(&opts.out, "sweep", &result);
     result
 }
