@@ -1,5 +1,6 @@
 // DevHive Realtime browser client. No runtime dependencies.
-// Contract: DESIGN.md "Client protocol", "Sequence and recovery", "Web client".
+// Contract: DESIGN.md "Client protocol", "Sequence and recovery", "Web client"; presence, typing
+// and direct-message recovery (server side pending): README.md "Presence, typing, direct messages".
 
 export type Status = "connecting" | "open" | "closed";
 
@@ -67,6 +68,19 @@ export interface Subscription {
   unsubscribe(): void;
 }
 
+/** A live set of user ids: a project's online users (`rt.presence`) or its typing users (`rt.typing`). */
+export interface UserSet {
+  /** The current members, in no particular order. */
+  users(): string[];
+  /** Called with the new members whenever the set changes; returns an "off" function. */
+  onChange(handler: (users: string[]) => void): () => void;
+}
+
+export interface Typing extends UserSet {
+  /** Call on keystrokes: sends `typing` at most once per 2 s, only while subscribed to the project. */
+  notify(): void;
+}
+
 export interface Realtime {
   /** One socket per subscribed project; several handlers of one project share it. */
   subscribe(projectId: string, handler: (event: RealtimeEvent) => void): Subscription;
@@ -78,6 +92,14 @@ export interface Realtime {
   onEvent(handler: (event: RealtimeEvent, projectId: string) => void): () => void;
   /** The server ended a subscription (`unsubscribed` with a reason, or `forbidden`/`not_found` on subscribe); it is dropped. */
   onRevoked(handler: (projectId: string, reason: string) => void): () => void;
+  /** Who is online in a project: rebuilt from `online` at every `subscribed`, then updated by `presence`. */
+  presence(projectId: string): UserSet;
+  /** Who typed in a project in the last 3 s; `notify()` tells the others you are typing. */
+  typing(projectId: string): Typing;
+  /** Direct messages of the user's stream, each once, in seq order, across reconnects (recovered with `subscribe_user`). */
+  onDirect(handler: (message: RealtimeEvent) => void): () => void;
+  /** Direct messages may have been lost (`reset`, epoch changed): refetch them. */
+  onDirectReset(handler: () => void): () => void;
   readonly status: Status;
   close(): void;
 }
@@ -90,6 +112,8 @@ interface Conn {
   subd?: boolean;
   /** the last subscribe frame carried `since` */
   since?: boolean;
+  /** the user stream its last subscribe_user carried `since` for */
+  us?: unknown;
   /** opened at (now()) */
   at?: number;
   t: unknown[];
@@ -123,7 +147,14 @@ export function createRealtime(o: RealtimeOptions): Realtime {
   const stable = o.stableMs || 6e4;
   const dedupe = o.dedupeSize || 1e3;
 
-  const L = { s: new Set<Function>(), r: new Set<Function>(), e: new Set<Function>(), v: new Set<Function>() };
+  const L = {
+    s: new Set<Function>(),
+    r: new Set<Function>(),
+    e: new Set<Function>(),
+    v: new Set<Function>(),
+    d: new Set<Function>(), // onDirect
+    u: new Set<Function>(), // onDirectReset
+  };
   const emit = (hs: Set<Function>, ...a: unknown[]) =>
     hs.forEach((h) => {
       try {
@@ -161,19 +192,200 @@ export function createRealtime(o: RealtimeOptions): Realtime {
     }
   };
 
+  // The sequence state of one stream (DESIGN "Sequence and recovery"): a project's events, or the
+  // user's direct messages (`user#U`, seqs of its own). One copy of the rules for both: what was
+  // seen (seq, event_id), a gap left open gapWaitMs asks again (`resub`), what a `subscribed` /
+  // `subscribed_user` reply means. `track(ev)`: the frame's seq belongs to this stream. `hold`:
+  // frames above a gap wait for it (direct messages keep their order); otherwise, for cache
+  // invalidations where order does not matter, they are delivered at once.
+  function stream(
+    out: (ev: RealtimeEvent) => void,
+    resub: () => void,
+    lost: () => void,
+    track: (ev: RealtimeEvent) => boolean,
+    hold?: boolean,
+  ) {
+    let gapT: unknown;
+    let seq: number | undefined; // every seq <= this was seen
+    let top = 0; // highest seq known to exist
+    let epoch: string | undefined;
+    let ever = false; // got a reply at least once
+    const pending = new Map<number, RealtimeEvent | 0>(); // seqs above `seq`: delivered (0) or held
+    const seen = new Set<string>(); // recent event_ids, oldest first
+
+    function gap() {
+      if (seq != null && top > seq) {
+        gapT ||= st(() => {
+          gapT = 0;
+          if (top > seq!) resub();
+          gap();
+        }, gapMs);
+      } else {
+        ct(gapT);
+        gapT = 0;
+      }
+    }
+
+    function advance() {
+      if (seq == null) return;
+      pending.forEach((_, s) => s <= seq! && pending.delete(s));
+      for (let f; pending.has(seq + 1); f && show(f)) {
+        f = pending.get(++seq);
+        pending.delete(seq);
+      }
+      if (top < seq) top = seq;
+      gap();
+    }
+
+    function show(ev: RealtimeEvent) {
+      const id = ev.event_id;
+      if (id) {
+        if (seen.has(id)) return;
+        seen.add(id);
+        if (seen.size > dedupe) seen.delete(seen.values().next().value!);
+      }
+      out(ev);
+    }
+
+    function deliver(ev: RealtimeEvent) {
+      const s = ev.seq;
+      if (typeof s == "number" && track(ev)) {
+        if (s <= seq! || pending.has(s)) return;
+        if (seq != null || !ever) {
+          const keep = hold && seq != null;
+          pending.set(s, keep ? ev : 0);
+          if (s > top) top = s;
+          advance();
+          if (keep) return;
+        }
+      }
+      show(ev);
+    }
+
+    return {
+      deliver,
+      /** `since`/`epoch` for a (re)subscribe; none while no seq is known */
+      ask: (): { since?: number; epoch?: string } => (seq == null ? {} : epoch == null ? { since: seq } : { since: seq, epoch }),
+      /** a reply; `since`: its request carried since; `quiet`: nothing can have been missed without since */
+      reply(f: any, since: unknown, quiet: boolean) {
+        const first = !ever;
+        const s = f.seq;
+        ever = true;
+        if (typeof s != "number") {
+          // a server without sequence numbers: a reconnect may have lost events
+          if (!first && !quiet) lost();
+        } else if (since && !f.reset && f.epoch == epoch) {
+          (f.recovered || []).forEach(deliver);
+          if (s > top) top = s;
+          // held frames: the reply covers every seq up to s, so one missing from it does not exist
+          if (hold)
+            for (let x; seq! < s; x && show(x)) {
+              x = pending.get(++seq!);
+              pending.delete(seq!);
+            }
+          advance();
+        } else {
+          const l = since || f.reset || (!first && !quiet);
+          if (l) {
+            pending.clear();
+            top = s;
+          }
+          epoch = f.epoch;
+          seq = s;
+          advance();
+          if (l) lost();
+        }
+      },
+      stop: () => ct(gapT),
+    };
+  }
+
+  // Direct messages: one stream per client, whichever sockets carry its frames (the server sends
+  // them to every connection of the user). `subscribe_user` goes on one subscribed connection,
+  // `uc`, and again on the next one to subscribe once `uc` is gone.
+  const user = () =>
+    stream(
+      (ev) => emit(L.d, ev),
+      () => userSub(),
+      () => emit(L.u),
+      () => true,
+      true,
+    );
+  let us = user();
+  let uc: Conn | null = null;
+  function userSub(c?: Conn | null) {
+    if (!L.d.size) return;
+    if (!c) {
+      c = uc && !uc.dead ? uc : null;
+      channels.forEach((ch) => (c ||= ch.live()));
+    }
+    if (c) {
+      const a = us.ask();
+      c.us = "since" in a && us;
+      send(c, { action: "subscribe_user", ...a });
+      uc = c;
+    }
+  }
+
+  // Presence and typing: ephemeral per-project state, never in a stream (no seq, not recovered),
+  // kept apart from the channel so that handles made before `subscribe` see it.
+  const userSet = () => {
+    const u = new Set<string>();
+    const l = new Set<Function>();
+    const users = () => [...u];
+    return {
+      users,
+      onChange: listen(l),
+      /** adds (on) or removes one user; listeners hear of changes only */
+      put(id: string, on: boolean) {
+        if (u.has(id) != on) {
+          on ? u.add(id) : u.delete(id);
+          emit(l, users());
+        }
+      },
+      /** replaces every member */
+      all(ids: string[]) {
+        const n = new Set(ids.map(String));
+        if (n.size != u.size || [...n].some((i) => !u.has(i))) {
+          u.clear();
+          n.forEach((i) => u.add(i));
+          emit(l, users());
+        }
+      },
+    };
+  };
+  type Room = ReturnType<typeof mkRoom>;
+  const mkRoom = () => ({ on: userSet(), ty: userSet(), tt: new Map<string, unknown>(), at: -Infinity });
+  const rooms = new Map<string, Room>();
+  const room = (p: string) => rooms.get(p) || rooms.set(p, mkRoom()).get(p)!;
+  // A typing user stays 3 s after their last frame.
+  function typed(r: Room, id: string) {
+    ct(r.tt.get(id));
+    r.tt.set(
+      id,
+      st(() => {
+        r.tt.delete(id);
+        r.ty.put(id, false);
+      }, 3e3),
+    );
+    r.ty.put(id, true);
+  }
+
   function channel(p: string) {
     const handlers = new Set<Function>();
     let cur: Conn | null = null; // the connection events come from
     let next: Conn | null = null; // its replacement, until subscribed
     let attempt = 0;
     let retryT: unknown;
-    let gapT: unknown;
-    let seq: number | undefined; // every seq <= this was seen
-    let top = 0; // highest seq known to exist
-    let epoch: string | undefined;
-    let ever = false; // subscribed at least once
-    const pending = new Set<number>(); // seqs above `seq` already delivered
-    const seen = new Set<string>(); // recent event_ids, oldest first
+    const sq = stream(
+      (ev) => {
+        emit(handlers, ev);
+        emit(L.e, ev, p);
+      },
+      () => subscribe(cur),
+      () => emit(L.r, p),
+      (ev) => ev.type != "direct_message" && (!ev.project_id || String(ev.project_id).toLowerCase() == p),
+    );
 
     const ch = {
       handlers,
@@ -184,7 +396,15 @@ export function createRealtime(o: RealtimeOptions): Realtime {
         kill(next);
         cur = next = null;
         ct(retryT);
-        ct(gapT);
+        sq.stop();
+        // nobody is known online or typing in a project not subscribed to
+        const r = rooms.get(p);
+        if (r) {
+          r.tt.forEach(ct);
+          r.tt.clear();
+          r.on.all([]);
+          r.ty.all([]);
+        }
       },
       wake() {
         if (!cur && !offline) {
@@ -193,6 +413,8 @@ export function createRealtime(o: RealtimeOptions): Realtime {
         }
       },
       stop: () => ct(retryT),
+      /** the connection to send on: open and subscribed, else null */
+      live: () => (cur && cur.subd && !cur.dead && cur.ws!.readyState == 1 ? cur : null),
     };
     const set = (s: Status) => {
       ch.status = s;
@@ -277,85 +499,24 @@ export function createRealtime(o: RealtimeOptions): Realtime {
     }
 
     function subscribe(c: Conn | null) {
-      const f: any = { action: "subscribe", project_id: p };
-      if (c && (c.since = seq != null)) {
-        f.since = seq;
-        if (epoch != null) f.epoch = epoch;
-      }
-      send(c, f);
-    }
-
-    function gap() {
-      if (seq != null && top > seq) {
-        gapT ||= st(() => {
-          gapT = 0;
-          if (top > seq!) subscribe(cur);
-          gap();
-        }, gapMs);
-      } else {
-        ct(gapT);
-        gapT = 0;
-      }
-    }
-
-    function advance() {
-      if (seq == null) return;
-      pending.forEach((s) => s <= seq! && pending.delete(s));
-      while (pending.delete(seq + 1)) seq++;
-      if (top < seq) top = seq;
-      gap();
-    }
-
-    function deliver(ev: RealtimeEvent) {
-      const s = ev.seq;
-      const pid = ev.project_id;
-      if (typeof s == "number" && ev.type != "direct_message" && (!pid || String(pid).toLowerCase() == p)) {
-        if (s <= seq! || pending.has(s)) return;
-        if (seq != null || !ever) {
-          pending.add(s);
-          if (s > top) top = s;
-          advance();
-        }
-      }
-      const id = ev.event_id;
-      if (id) {
-        if (seen.has(id)) return;
-        seen.add(id);
-        if (seen.size > dedupe) seen.delete(seen.values().next().value!);
-      }
-      emit(handlers, ev);
-      emit(L.e, ev, p);
+      const a = sq.ask();
+      if (c) c.since = "since" in a;
+      send(c, { action: "subscribe", project_id: p, ...a });
     }
 
     function subscribed(c: Conn, f: any) {
       const overlap = c == next;
-      const first = !ever;
-      const s = f.seq;
       if (overlap) {
         // make-before-break: the old connection goes only now
         kill(cur);
         cur = c;
         next = null;
       }
-      ever = c.subd = true;
-      if (typeof s != "number") {
-        // a server without sequence numbers: a reconnect may have lost events
-        if (!first && !overlap) emit(L.r, p);
-      } else if (c.since && !f.reset && f.epoch == epoch) {
-        (f.recovered || []).forEach(deliver);
-        if (s > top) top = s;
-        advance();
-      } else {
-        const lost = c.since || f.reset || (!first && !overlap);
-        if (lost) {
-          pending.clear();
-          top = s;
-        }
-        epoch = f.epoch;
-        seq = s;
-        advance();
-        if (lost) emit(L.r, p);
-      }
+      c.subd = true;
+      sq.reply(f, c.since, overlap);
+      // an older server sends no `online`: what we know stays
+      if (Array.isArray(f.online)) room(p).on.all(f.online);
+      if (!uc || uc.dead) userSub(c);
     }
 
     function revoke(reason: string) {
@@ -377,6 +538,7 @@ export function createRealtime(o: RealtimeOptions): Realtime {
         if (!warned) console.warn("devhive-realtime: ignoring a frame that is not a JSON object with a type", data);
         warned = true;
       } else if (t == "subscribed") subscribed(c, f);
+      else if (t == "subscribed_user") L.d.size && us.reply(f, c.us == us, false);
       else if (t == "reconnect") c == cur && !next && open();
       else if (t == "unsubscribed") f.reason && revoke(f.reason);
       else if (t == "error") {
@@ -386,7 +548,15 @@ export function createRealtime(o: RealtimeOptions): Realtime {
           if (code == "forbidden" || code == "not_found") revoke(code);
           else fail(c);
         }
-      } else if (t != "pong" && t != "refreshed") deliver(f);
+      } else if (t != "pong" && t != "refreshed") {
+        const u = f.user_id;
+        if (u != null) {
+          if (t == "presence" && (f.state == "online" || f.state == "offline")) room(p).on.put(String(u), f.state == "online");
+          if (t == "typing") typed(room(p), String(u));
+        }
+        sq.deliver(f);
+        if (t == "direct_message" && L.d.size) us.deliver(f);
+      }
     }
 
     return ch;
@@ -409,10 +579,11 @@ export function createRealtime(o: RealtimeOptions): Realtime {
     doc && doc[m]("visibilitychange", onVisible);
   };
   hook(true);
+  const lc = (id: string) => String(id).toLowerCase();
 
   return {
     subscribe(projectId, handler) {
-      const p = String(projectId).toLowerCase();
+      const p = lc(projectId);
       let c = channels.get(p);
       const h = (e: RealtimeEvent) => handler(e);
       if (!closed) {
@@ -436,6 +607,41 @@ export function createRealtime(o: RealtimeOptions): Realtime {
     onReset: listen(L.r),
     onEvent: listen(L.e),
     onRevoked: listen(L.v),
+    presence(projectId) {
+      const { users, onChange } = room(lc(projectId)).on;
+      return { users, onChange };
+    },
+    typing(projectId) {
+      const p = lc(projectId);
+      const r = room(p);
+      const { users, onChange } = r.ty;
+      return {
+        users,
+        onChange,
+        notify() {
+          const ch = channels.get(p);
+          const c = ch && ch.live();
+          if (c && now() - r.at >= 2e3) {
+            r.at = now();
+            send(c, { action: "typing", project_id: p });
+          }
+        },
+      };
+    },
+    onDirect(handler) {
+      // the first handler starts a fresh stream at the server's head (no old messages replayed)
+      if (!L.d.size) {
+        us.stop();
+        us = user();
+      }
+      const off = listen(L.d)(handler);
+      if (L.d.size == 1) userSub();
+      return () => {
+        off();
+        L.d.size || us.stop();
+      };
+    },
+    onDirectReset: listen(L.u),
     get status() {
       return status;
     },
@@ -444,6 +650,7 @@ export function createRealtime(o: RealtimeOptions): Realtime {
       hook(false);
       channels.forEach((c) => c.close());
       channels.clear();
+      us.stop();
       update();
     },
   };

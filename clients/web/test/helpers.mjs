@@ -3,6 +3,11 @@ import { createRealtime } from "../dist/index.js";
 
 export const P = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
 export const Q = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
+/** User ids (presence, typing). */
+export const U1 = "11111111-1111-4111-8111-111111111111";
+export const U2 = "22222222-2222-4222-8222-222222222222";
+export const U3 = "33333333-3333-4333-8333-333333333333";
+export const U4 = "44444444-4444-4444-8444-444444444444";
 
 /** Drains every pending promise callback (one macrotask turn). Not a sleep: no time passes. */
 export const flush = () => new Promise((r) => setImmediate(r));

@@ -1,5 +1,5 @@
 // Compiled (not run) by `npm test`: the published types accept a real QueryClient and the README's usage.
-import { createRealtime, type RealtimeEvent, type Status } from "@devhive/realtime";
+import { createRealtime, type RealtimeEvent, type Status, type Typing, type UserSet } from "@devhive/realtime";
 import { bindQueryClient } from "@devhive/realtime/react-query";
 import { QueryClient } from "@tanstack/react-query";
 
@@ -12,6 +12,16 @@ const sub = rt.subscribe("aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", (event: Realtim
 const offStatus: () => void = rt.onStatus((s: Status) => void s);
 rt.onReset((projectId: string) => void projectId);
 rt.onRevoked((projectId: string, reason: string) => void [projectId, reason]);
+const online: UserSet = rt.presence("aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa");
+const ids: string[] = online.users();
+const offPresence: () => void = online.onChange((users: string[]) => void users);
+const typing: Typing = rt.typing("aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa");
+typing.notify();
+typing.onChange((users: string[]) => void [users, typing.users(), ids]);
+const offDirect: () => void = rt.onDirect((message: RealtimeEvent) => void message.data);
+rt.onDirectReset(() => {});
+offPresence();
+offDirect();
 const unbind: () => void = bindQueryClient(rt, queryClient);
 bindQueryClient(rt, queryClient, { keyFor: (e) => ["x", e.project_id] });
 sub.unsubscribe();
