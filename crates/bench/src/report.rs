@@ -246,7 +246,9 @@ pub(crate) fn render(r: &Value, opts: &BenchOptions) -> String {
         let _ = writeln!(
             out,
             "{} clients in {} projects; {} events/s for {} s through the dev server's Lambda Invoke API \
-             (`Event`), DynamoDB Local store, {} ms added per Management API call. Sending took {:.1} s.\n",
+             (`Event`), DynamoDB Local store, {} ms added per Management API call. Sending took {:.1} s. \
+             Each event reaches its project's clients: the counts are deliveries. The dev server's CPU \
+             is over the sending (100 % = one core), its RSS read at the end of it.\n",
             t["clients"],
             t["projects"],
             t["events_per_s"],
@@ -256,18 +258,21 @@ pub(crate) fn render(r: &Value, opts: &BenchOptions) -> String {
         );
         let _ = writeln!(
             out,
-            "| delivered / expected | p50 ms | p99 ms | max ms |\n|---|---|---|---|"
+            "| deliveries / expected | p50 ms | p99 ms | max ms | dev server CPU | dev server RSS MB (peak) |\n|---|---|---|---|---|---|"
         );
         let _ = writeln!(
             out,
-            "| {} / {} = {:.4} % ({}) | {:.1} | {:.1} | {:.1} |\n",
+            "| {} / {} = {:.4} % ({}) | {:.1} | {:.1} | {:.1} | {:.0} % | {:.0} ({:.0}) |\n",
             t["delivered"],
             t["expected"],
             ratio * 100.0,
             verdict(ratio >= targets::DELIVERED_RATIO),
             f(&t["p50_ms"]),
             f(&t["p99_ms"]),
-            f(&t["max_ms"])
+            f(&t["max_ms"]),
+            f(&t["dev_server_cpu_percent"]),
+            f(&t["dev_server_rss_mb"]),
+            f(&t["dev_server_peak_rss_mb"])
         );
     }
     if let Some(a) = r.get("artifacts") {

@@ -53,6 +53,38 @@ pub(crate) fn status_kb(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// User plus system CPU time in a `/proc/<pid>/stat` text, in clock ticks (fields 14 and 15;
+/// the command name, field 2, may hold spaces, so fields are counted after its parenthesis).
+pub(crate) fn stat_cpu_ticks(stat: &str) -> u64 {
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+/// CPU seconds process `pid` has used so far (0 when it is gone).
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
+    let ticks_per_second = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(100.0);
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| stat_cpu_ticks(&s) as f64 / ticks_per_second)
+        .unwrap_or(0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +110,21 @@ mod tests {
         assert_eq!(fanout_floor_ms(1_000, 400, 20.0, 10_000.0, 5_000), 60.0);
         // Few in flight: concurrency dominates.
         assert_eq!(fanout_floor_ms(10_000, 25, 20.0, 10_000.0, 5_000), 8_000.0);
+    }
+
+    #[test]
+    fn cpu_time_is_user_plus_system_ticks_after_the_command_name() {
+        let stat =
+            "4242 (devhive realtime) S 1 4242 4242 0 -1 4194560 900 0 0 0 1234 567 0 0 20 0 9 0";
+        assert_eq!(stat_cpu_ticks(stat), 1234 + 567);
+        assert_eq!(stat_cpu_ticks("garbage"), 0);
+        // This process's own count grows with work it does.
+        let before = cpu_seconds(std::process::id());
+        let (started, mut x) = (std::time::Instant::now(), 0u64);
+        while started.elapsed() < Duration::from_millis(300) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        assert!(cpu_seconds(std::process::id()) > before, "{x}");
     }
 
     #[test]

@@ -28,7 +28,8 @@ pub async fn run(opts: &BenchOptions) -> Value {
     let table = format!("bench-throughput-{}", Uuid::new_v4().simple());
     let mut env = services_env();
     env.push(("CONNECTIONS_TABLE", table));
-    let (_server, addr) = dev_server(&["--store", "dynamodb", "--post-latency-ms", "20"], &env);
+    let (server, addr) = dev_server(&["--store", "dynamodb", "--post-latency-ms", "20"], &env);
+    let server_pid = server.0.id();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let ids: Vec<Uuid> = (0..projects).map(|_| Uuid::new_v4()).collect();
     eprintln!(
@@ -61,6 +62,7 @@ pub async fn run(opts: &BenchOptions) -> Value {
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let mut ticker = tokio::time::interval(interval);
     let total = rate * seconds as usize;
+    let cpu_before = cpu_seconds(server_pid);
     let began = Instant::now();
     for i in 0..total {
         ticker.tick().await;
@@ -83,12 +85,16 @@ pub async fn run(opts: &BenchOptions) -> Value {
         });
     }
     let sending_s = began.elapsed().as_secs_f64();
+    // The dev server's CPU over the sending, as a share of one core, and its memory under load.
+    let cpu_percent = 100.0 * (cpu_seconds(server_pid) - cpu_before) / sending_s;
+    let rss_mb = status_kb(server_pid, "VmRSS:") as f64 / 1024.0;
+    let peak_rss_mb = status_kb(server_pid, "VmHWM:") as f64 / 1024.0;
     drop(tx);
     let (received, latencies) = collector.await.unwrap();
     drop(held);
     let expected = total * per_project;
     eprintln!(
-        "  delivered {received}/{expected} ({:.3} %), p50 {:.1} ms, p99 {:.1} ms",
+        "  delivered {received}/{expected} ({:.3} %), p50 {:.1} ms, p99 {:.1} ms; dev server CPU {cpu_percent:.0} % of a core, RSS {rss_mb:.0} MB (peak {peak_rss_mb:.0} MB)",
         100.0 * received as f64 / expected as f64,
         median(&latencies),
         percentile(&latencies, 99.0)
@@ -96,5 +102,6 @@ pub async fn run(opts: &BenchOptions) -> Value {
     json!({"clients": projects * per_project, "projects": projects, "events_per_s": rate, "seconds": seconds,
            "sending_s": sending_s, "expected": expected, "delivered": received,
            "delivered_ratio": received as f64 / expected as f64, "p50_ms": median(&latencies),
-           "p99_ms": percentile(&latencies, 99.0), "max_ms": percentile(&latencies, 100.0), "post_latency_ms": 20})
+           "p99_ms": percentile(&latencies, 99.0), "max_ms": percentile(&latencies, 100.0), "post_latency_ms": 20,
+           "dev_server_cpu_percent": cpu_percent, "dev_server_rss_mb": rss_mb, "dev_server_peak_rss_mb": peak_rss_mb})
 }
