@@ -310,7 +310,7 @@ impl Config {
 /// Lambda sets for the function's role, `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`
 /// honoured, explicit timeouts (SDK defaults can hang on a dead endpoint for minutes) and
 /// standard retries. No credential-provider chain (profiles, SSO, STS, instance metadata) is
-/// linked into the functions: it costs ~0.4 MB a bootstrap and start-up time they never use.
+/// linked into the functions: it costs ~0.8 MB a bootstrap and start-up time they never use.
 /// A host with other credentials (the relay on ECS or EC2) gives its own configuration to
 /// [`crate::runtime::wiring::Wiring::with_sdk`].
 pub fn sdk_config() -> SdkConfig {
@@ -338,9 +338,15 @@ struct EnvEndpoints;
 
 impl LoadServiceConfig for EnvEndpoints {
     fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
-        let service = key.service_id().to_ascii_uppercase().replace(' ', "_");
-        realtime_client::sdk::env(&format!("{}_{service}", key.env()))
+        realtime_client::sdk::env(&service_variable(&key))
     }
+}
+
+/// The variable of a service setting: `AWS_ENDPOINT_URL` of `Secrets Manager` is
+/// `AWS_ENDPOINT_URL_SECRETS_MANAGER` (the SDK's rule: upper case, spaces as underscores).
+fn service_variable(key: &ServiceConfigKey<'_>) -> String {
+    let service = key.service_id().to_ascii_uppercase().replace(' ', "_");
+    format!("{}_{service}", key.env())
 }
 
 /// Unwrap a start-up result, or log the reason as one JSON line and exit with status 1.
@@ -368,6 +374,29 @@ mod tests {
     }
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn service_endpoints_are_read_from_the_variables_the_sdk_names() {
+        let variable = |service: &str| {
+            let key = ServiceConfigKey::builder()
+                .service_id(service)
+                .env("AWS_ENDPOINT_URL")
+                .profile("endpoint_url")
+                .build()
+                .unwrap();
+            service_variable(&key)
+        };
+        assert_eq!(variable("DynamoDB"), "AWS_ENDPOINT_URL_DYNAMODB");
+        assert_eq!(variable("Lambda"), "AWS_ENDPOINT_URL_LAMBDA");
+        assert_eq!(
+            variable("Secrets Manager"),
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER"
+        );
+        assert_eq!(
+            variable("ApiGatewayManagementApi"),
+            "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"
+        );
+    }
 
     #[test]
     fn missing_variables_are_named() {
