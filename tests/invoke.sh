@@ -82,8 +82,8 @@ check relay relay tests/events/relay-schedule.json '"delivered":1'
 check sweeper sweeper tests/events/relay-schedule.json '"recipients":0'
 # Panics unwind in the release profile: under `cargo lambda watch --release` the fixture
 # tests/panicking fails the invocation that panics with the panic's message, and the same
-# process answers the next one as its second (a process killed by `abort` would be restarted,
-# and answer 1).
+# process answers the next one as its second (with `abort` the process dies with the first
+# invocation: neither answer comes).
 release_port=$(free_port)
 release_log=$(mktemp)
 PATH="$PWD/.venv/bin:$PATH" cargo lambda watch --release --invoke-port "$release_port" >"$release_log" 2>&1 &
