@@ -8,6 +8,9 @@ use std::time::Duration;
 use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
+use aws_types::SdkConfig;
+use aws_types::sdk_config::SharedCredentialsProvider;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
 /// The function publishers invoke.
 pub const BROADCASTER_FUNCTION_NAME: &str = "BROADCASTER_FUNCTION_NAME";
@@ -43,7 +46,7 @@ pub fn env(name: &str) -> Option<String> {
 }
 
 /// The region Lambda sets: `AWS_REGION` (or `AWS_DEFAULT_REGION`).
-pub fn env_region() -> Option<Region> {
+fn env_region() -> Option<Region> {
     env("AWS_REGION")
         .or_else(|| env("AWS_DEFAULT_REGION"))
         .map(Region::new)
@@ -51,7 +54,7 @@ pub fn env_region() -> Option<Region> {
 
 /// The credentials Lambda sets for the function's role: `AWS_ACCESS_KEY_ID`,
 /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
-pub fn env_credentials() -> Option<Credentials> {
+fn env_credentials() -> Option<Credentials> {
     let (key, secret) = (env("AWS_ACCESS_KEY_ID")?, env("AWS_SECRET_ACCESS_KEY")?);
     Some(Credentials::new(
         key,
@@ -62,18 +65,52 @@ pub fn env_credentials() -> Option<Credentials> {
     ))
 }
 
-/// A Lambda client from [`env_region`], [`env_credentials`] and `AWS_ENDPOINT_URL_LAMBDA` (or
-/// `AWS_ENDPOINT_URL`; the dev server, for example). Elsewhere (ECS, EC2 roles), build an
-/// `aws_sdk_lambda::Client` from your own `aws-config` and use [`crate::LambdaInvoker::new`].
-pub fn lambda_client_from_env() -> aws_sdk_lambda::Client {
-    let mut builder = lambda_config().retry_config(retries()).region(env_region());
+/// SDK configuration as Lambda provides it, shared by the publisher and the functions: region
+/// and credentials from the variables Lambda sets for the function's role, `AWS_ENDPOINT_URL`
+/// and `AWS_ENDPOINT_URL_<SERVICE>` honoured, the project's HTTP client, [`timeouts`] and
+/// [`retries`]. No credential-provider chain (profiles, SSO, STS, instance metadata) is linked:
+/// it costs ~0.8 MB a Lambda bootstrap and start-up time a function never uses. Elsewhere (ECS,
+/// EC2 roles), build the configuration with `aws-config` instead.
+pub fn env_sdk_config() -> SdkConfig {
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(crate::http::client())
+        .timeout_config(timeouts())
+        .retry_config(retries())
+        .region(env_region())
+        .service_config(EnvEndpoints);
     if let Some(credentials) = env_credentials() {
-        builder = builder.credentials_provider(credentials);
+        builder = builder.credentials_provider(SharedCredentialsProvider::new(credentials));
     }
-    if let Some(endpoint) = env("AWS_ENDPOINT_URL_LAMBDA").or_else(|| env("AWS_ENDPOINT_URL")) {
+    if let Some(endpoint) = env("AWS_ENDPOINT_URL") {
         builder = builder.endpoint_url(endpoint);
     }
-    aws_sdk_lambda::Client::from_conf(builder.build())
+    builder.build()
+}
+
+/// `AWS_ENDPOINT_URL_<SERVICE>`, the service id as the SDK names it (`DYNAMODB`, `LAMBDA`,
+/// `SECRETS_MANAGER`, `APIGATEWAYMANAGEMENTAPI`): DynamoDB Local and the dev server.
+#[derive(Debug)]
+struct EnvEndpoints;
+
+impl LoadServiceConfig for EnvEndpoints {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        env(&service_variable(&key))
+    }
+}
+
+/// The variable of a service setting: `AWS_ENDPOINT_URL` of `Secrets Manager` is
+/// `AWS_ENDPOINT_URL_SECRETS_MANAGER` (the SDK's rule: upper case, spaces as underscores).
+fn service_variable(key: &ServiceConfigKey<'_>) -> String {
+    let service = key.service_id().to_ascii_uppercase().replace(' ', "_");
+    format!("{}_{service}", key.env())
+}
+
+/// A Lambda client from [`env_sdk_config`] (`AWS_ENDPOINT_URL_LAMBDA` or `AWS_ENDPOINT_URL`
+/// reach the dev server, for example). Elsewhere (ECS, EC2 roles), build an
+/// `aws_sdk_lambda::Client` from your own `aws-config` and use [`crate::LambdaInvoker::new`].
+pub fn lambda_client_from_env() -> aws_sdk_lambda::Client {
+    aws_sdk_lambda::Client::new(&env_sdk_config())
 }
 
 /// A Lambda client for a local Invoke API (the dev server): fixed region and credentials,
@@ -95,4 +132,32 @@ pub const LOCAL_REGION: Region = Region::from_static("local");
 /// Fixed credentials for local endpoints, which check no signature.
 pub fn local_credentials() -> Credentials {
     Credentials::new("local", "local", None, None, "devhive-realtime")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_endpoints_are_read_from_the_variables_the_sdk_names() {
+        let variable = |service: &str| {
+            let key = ServiceConfigKey::builder()
+                .service_id(service)
+                .env("AWS_ENDPOINT_URL")
+                .profile("endpoint_url")
+                .build()
+                .unwrap();
+            service_variable(&key)
+        };
+        assert_eq!(variable("DynamoDB"), "AWS_ENDPOINT_URL_DYNAMODB");
+        assert_eq!(variable("Lambda"), "AWS_ENDPOINT_URL_LAMBDA");
+        assert_eq!(
+            variable("Secrets Manager"),
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER"
+        );
+        assert_eq!(
+            variable("ApiGatewayManagementApi"),
+            "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"
+        );
+    }
 }

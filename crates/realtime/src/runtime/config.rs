@@ -8,11 +8,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::config::BehaviorVersion;
-use aws_types::SdkConfig;
-use aws_types::sdk_config::SharedCredentialsProvider;
-use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
-
 use crate::connection::auth::JwtConfig;
 use crate::connection::store::MessageRate;
 
@@ -306,48 +301,11 @@ impl Config {
     }
 }
 
-/// Shared AWS SDK configuration as Lambda provides it: region and credentials from the variables
-/// Lambda sets for the function's role, `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`
-/// honoured, explicit timeouts (SDK defaults can hang on a dead endpoint for minutes) and
-/// standard retries. No credential-provider chain (profiles, SSO, STS, instance metadata) is
-/// linked into the functions: it costs ~0.8 MB a bootstrap and start-up time they never use.
-/// A host with other credentials (the relay on ECS or EC2) gives its own configuration to
+/// Shared AWS SDK configuration as Lambda provides it (`realtime_client::sdk::env_sdk_config`:
+/// the variables Lambda sets, no credential chain linked). A host with other credentials (the
+/// relay on ECS or EC2) gives its own configuration to
 /// [`crate::runtime::wiring::Wiring::with_sdk`].
-pub fn sdk_config() -> SdkConfig {
-    use realtime_client::sdk::{env, env_credentials, env_region, retries, timeouts};
-    let mut builder = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .http_client(realtime_client::http::client())
-        .timeout_config(timeouts())
-        .retry_config(retries())
-        .region(env_region())
-        .service_config(EnvEndpoints);
-    if let Some(credentials) = env_credentials() {
-        builder = builder.credentials_provider(SharedCredentialsProvider::new(credentials));
-    }
-    if let Some(endpoint) = env("AWS_ENDPOINT_URL") {
-        builder = builder.endpoint_url(endpoint);
-    }
-    builder.build()
-}
-
-/// `AWS_ENDPOINT_URL_<SERVICE>`, the service id as the SDK names it (`DYNAMODB`, `LAMBDA`,
-/// `SECRETS_MANAGER`, `APIGATEWAYMANAGEMENTAPI`): DynamoDB Local and the dev server.
-#[derive(Debug)]
-struct EnvEndpoints;
-
-impl LoadServiceConfig for EnvEndpoints {
-    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
-        realtime_client::sdk::env(&service_variable(&key))
-    }
-}
-
-/// The variable of a service setting: `AWS_ENDPOINT_URL` of `Secrets Manager` is
-/// `AWS_ENDPOINT_URL_SECRETS_MANAGER` (the SDK's rule: upper case, spaces as underscores).
-fn service_variable(key: &ServiceConfigKey<'_>) -> String {
-    let service = key.service_id().to_ascii_uppercase().replace(' ', "_");
-    format!("{}_{service}", key.env())
-}
+pub use realtime_client::sdk::env_sdk_config as sdk_config;
 
 /// Unwrap a start-up result, or log the reason as one JSON line and exit with status 1.
 /// Call [`crate::runtime::telemetry::init`] first.
@@ -374,29 +332,6 @@ mod tests {
     }
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
-
-    #[test]
-    fn service_endpoints_are_read_from_the_variables_the_sdk_names() {
-        let variable = |service: &str| {
-            let key = ServiceConfigKey::builder()
-                .service_id(service)
-                .env("AWS_ENDPOINT_URL")
-                .profile("endpoint_url")
-                .build()
-                .unwrap();
-            service_variable(&key)
-        };
-        assert_eq!(variable("DynamoDB"), "AWS_ENDPOINT_URL_DYNAMODB");
-        assert_eq!(variable("Lambda"), "AWS_ENDPOINT_URL_LAMBDA");
-        assert_eq!(
-            variable("Secrets Manager"),
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER"
-        );
-        assert_eq!(
-            variable("ApiGatewayManagementApi"),
-            "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"
-        );
-    }
 
     #[test]
     fn missing_variables_are_named() {
