@@ -240,15 +240,23 @@ async fn the_broadcaster_delivers_with_seq_and_nothing_without_one() {
 
     let events = MemoryEventStore::new(3600);
     for (request, want_seq) in [("r1", 1), ("r2", 2), ("r1", 1)] {
-        realtime::delivery::broadcaster::invoke(&fanout, Some(&events), &event, request, deadline)
-            .await
-            .unwrap();
+        realtime::delivery::broadcaster::invoke(
+            &fanout,
+            Some(&events),
+            None,
+            &event,
+            request,
+            deadline,
+        )
+        .await
+        .unwrap();
         let got = sender.0.lock().unwrap().pop().unwrap();
         assert_eq!(got["seq"], want_seq, "{request}: {got}");
     }
 
     let failed =
-        realtime::delivery::broadcaster::invoke(&fanout, Some(&Down), &event, "r3", deadline).await;
+        realtime::delivery::broadcaster::invoke(&fanout, Some(&Down), None, &event, "r3", deadline)
+            .await;
     assert!(
         failed.is_err(),
         "a store failure fails the invocation, so Lambda retries it"

@@ -725,9 +725,10 @@ async fn removing_a_member_delivers_the_event_then_ends_their_subscriptions() {
     let fanout = FanOut::new(store.clone(), sender.clone());
     let removal =
         json!({"project_id": project, "type": "member_removed", "data": {"user_id": removed}});
-    let result = realtime::delivery::broadcaster::invoke(&fanout, None, &removal, "req-1", soon())
-        .await
-        .unwrap();
+    let result =
+        realtime::delivery::broadcaster::invoke(&fanout, None, None, &removal, "req-1", soon())
+            .await
+            .unwrap();
     assert_eq!(
         (&result["delivered"], &result["revoked"]),
         (&json!(3), &json!(2))
@@ -778,12 +779,12 @@ async fn a_project_members_delete_from_the_trigger_revokes_each_named_member() {
     let two = json!({"project_id": project, "type": "cache_invalidate", "resource": "project_members",
                      "action": "DELETE", "data": {"ids": [format!("{project}:{}", users[1]),
                      format!("{project}:{}", users[2])], "timestamp": "t"}});
-    let first = realtime::delivery::broadcaster::invoke(&fanout, None, &one, "r1", soon())
+    let first = realtime::delivery::broadcaster::invoke(&fanout, None, None, &one, "r1", soon())
         .await
         .unwrap();
     assert_eq!(first["revoked"], 1);
     assert_eq!(ids_in(&*store, project).await, vec!["c1", "c2"]);
-    let second = realtime::delivery::broadcaster::invoke(&fanout, None, &two, "r2", soon())
+    let second = realtime::delivery::broadcaster::invoke(&fanout, None, None, &two, "r2", soon())
         .await
         .unwrap();
     assert_eq!(second["revoked"], 2);
@@ -792,7 +793,7 @@ async fn a_project_members_delete_from_the_trigger_revokes_each_named_member() {
     member(&*store, "c9", users[0], Some(project)).await;
     let insert = json!({"resource": "project_members", "id": format!("{project}:{}", users[0]),
                         "action": "INSERT", "project_id": project, "timestamp": "t"});
-    let third = realtime::delivery::broadcaster::invoke(&fanout, None, &insert, "r3", soon())
+    let third = realtime::delivery::broadcaster::invoke(&fanout, None, None, &insert, "r3", soon())
         .await
         .unwrap();
     assert_eq!(third["revoked"], 0);

@@ -102,6 +102,8 @@ proptest! {
                 .prop_map(|s| serde_json::from_str(&s).unwrap_or(Value::String(s))),
             mutated(r#"{"resource":"task","id":"t-1","action":"UPDATE","project_id":"aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"}"#)
                 .prop_map(|s| serde_json::from_str(&s).unwrap_or(Value::String(s))),
+            mutated(r#"{"user_id":"bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb","type":"direct_message","data":{"text":"hi"}}"#)
+                .prop_map(|s| serde_json::from_str(&s).unwrap_or(Value::String(s))),
         ]
     ) {
         match Broadcast::parse(&payload, Uuid::nil(), "2026-11-25T00:00:00Z") {
@@ -114,6 +116,10 @@ proptest! {
                 match b.audience {
                     Audience::Project(p) => prop_assert_eq!(&b.event.project_id, &p.to_string()),
                     Audience::Everyone => prop_assert_eq!(b.event.kind.as_str(), "resync"),
+                    Audience::User(u) => {
+                        prop_assert_eq!(b.event.kind.as_str(), "direct_message");
+                        prop_assert_eq!(b.event.user_id, Some(u));
+                    }
                 }
                 let frame: Value = serde_json::from_str(&b.event.to_deliverable().0).unwrap();
                 prop_assert!(frame["type"].is_string());

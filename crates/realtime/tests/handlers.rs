@@ -43,10 +43,12 @@ impl World {
             },
             disconnect: Disconnect {
                 store: store.clone(),
+                presence: None,
             },
             message: Message {
                 store: store.clone(),
                 events: None,
+                presence: None,
                 membership: members.clone(),
                 authenticator: authenticator.clone(),
                 limits: Limits::default(),

@@ -69,6 +69,7 @@ async fn lifecycle_logs_are_json_lines_with_ids() {
     on_message(
         &*store,
         None,
+        None,
         &members,
         &authenticator,
         &Limits::default(),
@@ -77,6 +78,7 @@ async fn lifecycle_logs_are_json_lines_with_ids() {
     .await;
     on_message(
         &*store,
+        None,
         None,
         &members,
         &authenticator,
@@ -87,13 +89,14 @@ async fn lifecycle_logs_are_json_lines_with_ids() {
     on_message(
         &*store,
         None,
+        None,
         &members,
         &authenticator,
         &Limits::default(),
         &ws_fixture("unsubscribe"),
     )
     .await;
-    on_disconnect(&*store, &ws_fixture("disconnect")).await;
+    on_disconnect(&*store, None, &ws_fixture("disconnect")).await;
     on_connect(
         &*store,
         &members,

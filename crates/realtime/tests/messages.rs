@@ -89,6 +89,7 @@ async fn bad_messages_get_error_frames_and_change_nothing() {
             let response = on_message(
                 &*store,
                 None,
+                None,
                 &*members,
                 &authenticator,
                 &Limits::default(),
@@ -122,6 +123,7 @@ async fn bad_messages_get_error_frames_and_change_nothing() {
             &on_message(
                 &*store,
                 None,
+                None,
                 &*members,
                 &authenticator,
                 &Limits::default(),
@@ -140,6 +142,7 @@ async fn bad_messages_get_error_frames_and_change_nothing() {
             &on_message(
                 &*store,
                 None,
+                None,
                 &*members,
                 &authenticator,
                 &Limits::default(),
@@ -154,6 +157,7 @@ async fn bad_messages_get_error_frames_and_change_nothing() {
         body_json(
             &on_message(
                 &*store,
+                None,
                 None,
                 &*members,
                 &authenticator,
@@ -171,6 +175,7 @@ async fn bad_messages_get_error_frames_and_change_nothing() {
     // And a good message still works afterwards.
     let ping = on_message(
         &*store,
+        None,
         None,
         &*members,
         &authenticator,

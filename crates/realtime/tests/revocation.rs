@@ -53,6 +53,7 @@ impl Membership for RemovedDuringFirstCheck {
             let result = realtime::delivery::broadcaster::invoke(
                 &self.fanout,
                 None,
+                None,
                 &removal,
                 "r",
                 deadline,
@@ -87,6 +88,7 @@ async fn a_subscribe_whose_check_preceded_the_removal_does_not_stay_subscribed()
     let body = json!({"action": "subscribe", "project_id": PROJECT}).to_string();
     let reply = on_message(
         &*store,
+        None,
         None,
         &membership,
         &authenticator,

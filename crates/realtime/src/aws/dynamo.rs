@@ -354,6 +354,35 @@ impl ConnectionStore for DynamoStore {
         }
     }
 
+    async fn typing(
+        &self,
+        connection_id: &str,
+        project_id: Uuid,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let values = Item::from([
+            (":now".to_owned(), number(now_ms.div_euclid(1000))),
+            (":now_ms".to_owned(), number(now_ms)),
+            (":cut".to_owned(), number(now_ms - window_ms)),
+            (":p".to_owned(), AttributeValue::S(project_id.to_string())),
+        ]);
+        match self
+            .update_live_if(
+                connection_id,
+                "SET typing_at = :now_ms",
+                Some("project_id = :p AND (attribute_not_exists(typing_at) OR typing_at <= :cut)"),
+                values,
+                ReturnValue::AllNew,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn refresh(
         &self,
         connection_id: &str,

@@ -20,7 +20,8 @@ use uuid::Uuid;
 use crate::connection::auth::{self, Authenticator};
 use crate::connection::membership::Membership;
 use crate::connection::store::{Admission, Connection, ConnectionStore, MessageRate, StoreError};
-use crate::delivery::events::{EventStore, Recovery, project_stream};
+use crate::delivery::events::{EventStore, Recovery, project_stream, user_stream};
+use crate::delivery::presence::{Presence, TYPING_WINDOW_MS};
 use crate::wire::client::{ClientMessage, ErrorCode, ErrorFrame, Reply};
 
 /// Route keys, as API Gateway names them.
@@ -270,6 +271,7 @@ fn serves_messages(route: Option<&str>) -> Result<(), ErrorFrame> {
 /// connection that is already gone is not an error.
 pub async fn on_disconnect(
     store: &dyn ConnectionStore,
+    presence: Option<&Presence>,
     request: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
     let ctx = &request.request_context;
@@ -278,6 +280,11 @@ pub async fn on_disconnect(
         tracing::error!(route = ctx.route_key.as_deref(), connection_id, reason = %error.message, "event of another route; nothing done");
         return refuse(error);
     }
+    // With presence on, the item is read first: its user and project are who left.
+    let leaving = match presence {
+        Some(_) => store.get(connection_id).await.ok().flatten(),
+        None => None,
+    };
     match store.remove(connection_id).await {
         Ok(()) => tracing::info!(
             route = ROUTE_DISCONNECT,
@@ -293,6 +300,11 @@ pub async fn on_disconnect(
             "cannot remove connection; TTL will expire it"
         ),
     }
+    if let (Some(presence), Some(c)) = (presence, leaving)
+        && let Some(project) = c.project_id
+    {
+        presence.left(connection_id, c.user_id, project).await;
+    }
     response(200, String::new())
 }
 
@@ -302,6 +314,7 @@ pub async fn on_disconnect(
 pub async fn on_message(
     store: &dyn ConnectionStore,
     events: Option<&dyn EventStore>,
+    presence: Option<&Presence>,
     membership: &dyn Membership,
     authenticator: &Authenticator,
     limits: &Limits,
@@ -323,6 +336,7 @@ pub async fn on_message(
                 let ctx = Context {
                     store,
                     events,
+                    presence,
                     membership,
                     authenticator,
                     route,
@@ -334,7 +348,8 @@ pub async fn on_message(
         }
     };
     match result {
-        Ok(message) => reply(message),
+        Ok(Some(message)) => reply(message),
+        Ok(None) => response(200, String::new()),
         Err(error) => {
             tracing::warn!(route, connection_id, code = error.code.as_str(), reason = %error.message, "message refused");
             reply(Reply::Error(error))
@@ -342,10 +357,19 @@ pub async fn on_message(
     }
 }
 
+/// A reply's `seq`, `epoch`, `recovered` and `reset`.
+type Position = (
+    Option<u64>,
+    Option<String>,
+    Option<Vec<serde_json::Value>>,
+    Option<bool>,
+);
+
 /// What one message is handled with.
 struct Context<'a> {
     store: &'a dyn ConnectionStore,
     events: Option<&'a dyn EventStore>,
+    presence: Option<&'a Presence>,
     membership: &'a dyn Membership,
     authenticator: &'a Authenticator,
     route: &'a str,
@@ -356,7 +380,12 @@ impl Context<'_> {
     /// `ping` is never rate limited (it is how a client checks its connection and costs no
     /// write); every other message is counted against the connection's rate first. Once the
     /// token has expired, only `refresh` is acted on.
-    async fn handle(&self, limits: &Limits, message: ClientMessage) -> Result<Reply, ErrorFrame> {
+    /// `None`: nothing to answer (a `typing`).
+    async fn handle(
+        &self,
+        limits: &Limits,
+        message: ClientMessage,
+    ) -> Result<Option<Reply>, ErrorFrame> {
         let (store, route, connection_id) = (self.store, self.route, self.connection_id);
         let now_ms = crate::epoch_millis();
         let connection = if message == ClientMessage::Ping {
@@ -388,18 +417,37 @@ impl Context<'_> {
         if !refresh && connection.token_expired(now_ms.div_euclid(1000)) {
             return Err(ErrorFrame::token_expired());
         }
-        match message {
+        let reply = match message {
             ClientMessage::Ping => {
                 tracing::debug!(route, connection_id, "ping");
-                Ok(Reply::Pong)
+                Reply::Pong
             }
             ClientMessage::Subscribe {
                 project_id,
                 since,
                 epoch,
             } => {
+                let (user, previous) = (connection.user_id, connection.project_id);
                 self.subscribe(connection, project_id).await?;
-                Ok(self.position(project_id, since, epoch).await)
+                let mut online = None;
+                if let Some(presence) = self.presence {
+                    if let Some(old) = previous.filter(|old| *old != project_id) {
+                        presence.left(connection_id, user, old).await;
+                    }
+                    online = presence.joined(connection_id, user, project_id).await;
+                }
+                let (seq, epoch, recovered, reset) = self
+                    .position(&project_stream(project_id), since, epoch)
+                    .await;
+                Reply::Subscribed {
+                    message: "subscribed".to_owned(),
+                    project_id,
+                    seq,
+                    epoch,
+                    recovered,
+                    reset,
+                    online,
+                }
             }
             ClientMessage::Unsubscribe => {
                 let old = store
@@ -413,10 +461,70 @@ impl Context<'_> {
                     project_id = old.project_id.map(|p| p.to_string()),
                     "unsubscribed"
                 );
-                Ok(Reply::unsubscribed())
+                if let (Some(presence), Some(project)) = (self.presence, old.project_id) {
+                    presence.left(connection_id, old.user_id, project).await;
+                }
+                Reply::unsubscribed()
             }
-            ClientMessage::Refresh { token } => self.refresh(connection, &token).await,
+            ClientMessage::Refresh { token } => self.refresh(connection, &token).await?,
+            ClientMessage::Typing { project_id } => {
+                return self
+                    .typing(connection, project_id, now_ms)
+                    .await
+                    .map(|()| None);
+            }
+            ClientMessage::SubscribeUser { since, epoch } => {
+                let user_id = connection.user_id;
+                let (seq, epoch, recovered, reset) =
+                    self.position(&user_stream(user_id), since, epoch).await;
+                tracing::info!(route, connection_id, user_id = %user_id, "subscribed to direct messages");
+                Reply::SubscribedUser {
+                    user_id,
+                    seq,
+                    epoch,
+                    recovered,
+                    reset,
+                }
+            }
+        };
+        Ok(Some(reply))
+    }
+
+    /// `typing`: only from a connection subscribed to the project, at most one per connection
+    /// per [`TYPING_WINDOW_MS`] reaches the others (the rest are dropped without a reply).
+    async fn typing(
+        &self,
+        connection: Connection,
+        project_id: Uuid,
+        now_ms: i64,
+    ) -> Result<(), ErrorFrame> {
+        let (route, connection_id) = (self.route, self.connection_id);
+        if connection.project_id != Some(project_id) {
+            return Err(ErrorFrame::new(
+                ErrorCode::Forbidden,
+                "typing goes to the project this connection is subscribed to: subscribe first",
+            ));
         }
+        let Some(presence) = self.presence else {
+            return Err(ErrorFrame::new(
+                ErrorCode::Unavailable,
+                "typing is off here: the message function has no WEBSOCKET_ENDPOINT",
+            ));
+        };
+        let admitted = self
+            .store
+            .typing(connection_id, project_id, now_ms, TYPING_WINDOW_MS)
+            .await
+            .map_err(store_unavailable)?;
+        if admitted {
+            presence
+                .typing(connection_id, connection.user_id, project_id)
+                .await
+                .map_err(store_unavailable)?;
+        } else {
+            tracing::debug!(route, connection_id, "typing within its window; dropped");
+        }
+        Ok(())
     }
 
     /// Check membership, subscribe, and check again: a removal committed between the first
@@ -454,21 +562,21 @@ impl Context<'_> {
         Ok(())
     }
 
-    /// The `subscribed` reply: the stream's head, read after the subscription was written (so
-    /// every later event either reaches the connection or shows as a gap), and with `since`
-    /// the events after it or `reset`. Without an event store, the plain reply; if the store
-    /// cannot answer, `reset` (the client refetches) rather than a failed subscribe.
-    async fn position(&self, project_id: Uuid, since: Option<u64>, epoch: Option<String>) -> Reply {
+    /// A `subscribed` (or `subscribed_user`) reply's position in `stream`: its head, read
+    /// after the subscription was written (so every later event either reaches the connection
+    /// or shows as a gap), and with `since` the events after it or `reset`. Without an event
+    /// store, nothing; if the store cannot answer, `reset` (the client refetches) rather than
+    /// a failed subscribe.
+    async fn position(&self, stream: &str, since: Option<u64>, epoch: Option<String>) -> Position {
         let Some(events) = self.events else {
-            return Reply::subscribed(project_id);
+            return (None, None, None, None);
         };
-        let stream = project_stream(project_id);
         let found = match since {
             Some(since) => events
-                .since(&stream, epoch.as_deref().unwrap_or_default(), since)
+                .since(stream, epoch.as_deref().unwrap_or_default(), since)
                 .await
                 .map(|(head, recovery)| (head, Some(recovery))),
-            None => events.head(&stream).await.map(|head| (head, None)),
+            None => events.head(stream).await.map(|head| (head, None)),
         };
         let (mut seq, mut epoch, mut recovered, mut reset) = (None, None, None, None);
         match found {
@@ -489,18 +597,11 @@ impl Context<'_> {
                 }
             }
             Err(e) => {
-                tracing::error!(route = self.route, connection_id = self.connection_id, project_id = %project_id, error = %e, "event store unavailable; the client is told to refetch");
+                tracing::error!(route = self.route, connection_id = self.connection_id, stream, error = %e, "event store unavailable; the client is told to refetch");
                 reset = Some(true);
             }
         }
-        Reply::Subscribed {
-            message: "subscribed".to_owned(),
-            project_id,
-            seq,
-            epoch,
-            recovered,
-            reset,
-        }
+        (seq, epoch, recovered, reset)
     }
 
     /// A new token for the same user moves `token_exp`; anything else changes nothing.

@@ -8,8 +8,9 @@ use realtime_client::event_id_for;
 use serde_json::{Value, json};
 
 use crate::connection::store::StoreError;
-use crate::delivery::events::{EventStore, project_stream};
+use crate::delivery::events::{EventStore, project_stream, user_stream};
 use crate::delivery::fanout::{FanOut, Summary, deliverable};
+use crate::delivery::presence::Presence;
 use crate::delivery::revocation;
 use crate::runtime::telemetry::Metrics;
 use crate::wire::invocation::{Audience, Broadcast};
@@ -55,6 +56,7 @@ fn time_left(lambda_deadline_ms: u64) -> Duration {
 pub async fn invoke(
     fanout: &FanOut,
     events: Option<&dyn EventStore>,
+    presence: Option<&Presence>,
     payload: &Value,
     request_id: &str,
     deadline: Instant,
@@ -72,8 +74,16 @@ pub async fn invoke(
         }
     };
     let result = match frame(events, &broadcast, request_id).await {
-        Ok(frame) => match fanout.broadcast_frame(&broadcast, &frame, deadline).await {
-            Ok(summary) => revoke_after(fanout, &broadcast, deadline, summary).await,
+        Ok(frame) => match fanout.broadcast_leaving(&broadcast, &frame, deadline).await {
+            Ok((summary, left)) => {
+                let summary = revoke_after(fanout, presence, &broadcast, deadline, summary).await;
+                if let (Some(presence), Audience::Project(project)) =
+                    (presence, &broadcast.audience)
+                {
+                    presence.follow_up(*project, left).await;
+                }
+                summary
+            }
             Err(e) => Err(e),
         },
         Err(e) => Err(e),
@@ -83,6 +93,7 @@ pub async fn invoke(
     let audience = match broadcast.audience {
         Audience::Project(_) => "project",
         Audience::Everyone => "everyone",
+        Audience::User(_) => "user",
     };
     match result {
         Ok(summary) => {
@@ -129,7 +140,12 @@ async fn frame(
     request_id: &str,
 ) -> Result<String, StoreError> {
     let event = &broadcast.event;
-    let (Some(events), Audience::Project(project)) = (events, &broadcast.audience) else {
+    let stream = match (events, &broadcast.audience) {
+        (Some(_), Audience::Project(project)) => project_stream(*project),
+        (Some(_), Audience::User(user)) => user_stream(*user),
+        _ => return Ok(deliverable(event)),
+    };
+    let Some(events) = events else {
         return Ok(deliverable(event));
     };
     let render = |seq: u64| {
@@ -137,9 +153,7 @@ async fn frame(
         numbered.seq = Some(seq);
         deliverable(&numbered)
     };
-    let appended = events
-        .append(&project_stream(*project), event.event_id, &render)
-        .await?;
+    let appended = events.append(&stream, event.event_id, &render).await?;
     if appended.repeated {
         tracing::info!(request_id, event_id = %event.event_id, seq = appended.seq, "event already appended: delivered again under its first seq");
     }
@@ -151,6 +165,7 @@ async fn frame(
 /// clients drop the repeated event by its `event_id`, and the revocation runs again.
 async fn revoke_after(
     fanout: &FanOut,
+    presence: Option<&Presence>,
     broadcast: &Broadcast,
     deadline: Instant,
     mut summary: Summary,
@@ -159,8 +174,12 @@ async fn revoke_after(
         return Ok(summary);
     };
     for user in broadcast.event.revoked_members() {
-        summary.revoked +=
+        let ended =
             revocation::revoke(&*fanout.store, &*fanout.sender, project, user, deadline).await?;
+        summary.revoked += ended;
+        if let Some(presence) = presence.filter(|_| ended > 0) {
+            presence.left("", user, project).await;
+        }
     }
     Ok(summary)
 }

@@ -25,6 +25,11 @@ pub fn project_stream(project: Uuid) -> String {
     format!("project#{project}")
 }
 
+/// The stream of a user's direct messages.
+pub fn user_stream(user: Uuid) -> String {
+    format!("user#{user}")
+}
+
 /// A stream's head: the last `seq` given and the stream's generation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {

@@ -17,7 +17,7 @@ use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::connection::store::{ConnectionStore, Page, StoreError};
+use crate::connection::store::{ConnectionStore, Page, StoreError, Subscriber};
 use crate::delivery::revocation;
 use crate::delivery::sender::{ConnectionSender, PostOutcome, THROTTLED};
 use crate::runtime::telemetry::{DEFAULT_METRICS_NAMESPACE, LOCAL_STACK, Metrics};
@@ -104,7 +104,13 @@ struct Tally {
     expired: AtomicUsize,
     throttled: AtomicUsize,
     gone: Mutex<Vec<String>>,
+    /// The connections this fan-out ended (gone or token expired): they left their project.
+    left: Mutex<Vec<Subscriber>>,
 }
+
+/// A fan-out's counts and the connections it found gone or expired (presence counts them as
+/// leaving).
+pub type Delivered = (Summary, Vec<Subscriber>);
 
 impl FanOut {
     pub fn new(store: Arc<dyn ConnectionStore>, sender: Arc<dyn ConnectionSender>) -> Self {
@@ -152,9 +158,23 @@ impl FanOut {
         payload: &str,
         deadline: Instant,
     ) -> Result<Summary, StoreError> {
+        Ok(self
+            .broadcast_leaving(broadcast, payload, deadline)
+            .await?
+            .0)
+    }
+
+    /// [`Self::broadcast_frame`], with the connections found gone or expired.
+    pub async fn broadcast_leaving(
+        &self,
+        broadcast: &Broadcast,
+        payload: &str,
+        deadline: Instant,
+    ) -> Result<Delivered, StoreError> {
         let pages = match broadcast.audience {
             Audience::Project(project) => self.store.project_subscribers(project),
             Audience::Everyone => self.store.all_subscribers(),
+            Audience::User(user) => self.store.user_connections(user),
         };
         self.post_all(
             pages,
@@ -165,14 +185,16 @@ impl FanOut {
         .await
     }
 
-    /// Deliver `payload` to every connection of `pages` (the reconnect sweep's audience).
+    /// Deliver `payload` to every connection of `pages` but `exclude` (the reconnect sweep's
+    /// audience, presence and typing).
     pub async fn deliver(
         &self,
         pages: crate::connection::store::PageStream<'_>,
         payload: &[u8],
+        exclude: Option<&str>,
         deadline: Instant,
-    ) -> Result<Summary, StoreError> {
-        self.post_all(pages, payload, None, deadline).await
+    ) -> Result<Delivered, StoreError> {
+        self.post_all(pages, payload, exclude, deadline).await
     }
 
     async fn post_all(
@@ -181,7 +203,7 @@ impl FanOut {
         payload: &[u8],
         exclude: Option<&str>,
         deadline: Instant,
-    ) -> Result<Summary, StoreError> {
+    ) -> Result<Delivered, StoreError> {
         let tally = Arc::new(Tally::default());
         let payload: Arc<[u8]> = payload.into();
         let exclude: Option<Arc<str>> = exclude.map(Into::into);
@@ -231,7 +253,8 @@ impl FanOut {
             }
         }
         read?;
-        Ok(Summary {
+        let left = tally.left.into_inner().unwrap_or_else(|p| p.into_inner());
+        let summary = Summary {
             recipients: tally.recipients.into_inner(),
             delivered: tally.delivered.into_inner(),
             gone: gone.len(),
@@ -239,7 +262,8 @@ impl FanOut {
             expired: tally.expired.into_inner(),
             revoked: 0,
             throttled: tally.throttled.into_inner(),
-        })
+        };
+        Ok((summary, left))
     }
 }
 
@@ -271,7 +295,7 @@ struct Job {
 }
 
 impl Job {
-    async fn run(self, s: crate::connection::store::Subscriber) {
+    async fn run(self, s: Subscriber) {
         if self.exclude.as_deref() == Some(s.connection_id.as_str()) {
             return;
         }
@@ -283,6 +307,7 @@ impl Job {
             let (store, sender) = (&*self.store, &*self.sender);
             if revocation::expire(store, sender, &s.connection_id, now, self.deadline).await {
                 tally.expired.fetch_add(1, Ordering::Relaxed);
+                tally.left.lock().unwrap_or_else(|p| p.into_inner()).push(s);
             }
             return;
         }
@@ -300,11 +325,12 @@ impl Job {
             PostOutcome::Delivered => {
                 tally.delivered.fetch_add(1, Ordering::Relaxed);
             }
-            PostOutcome::Gone => tally
-                .gone
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(s.connection_id),
+            PostOutcome::Gone => {
+                let mut gone = tally.gone.lock().unwrap_or_else(|p| p.into_inner());
+                gone.push(s.connection_id.clone());
+                drop(gone);
+                tally.left.lock().unwrap_or_else(|p| p.into_inner()).push(s);
+            }
             PostOutcome::Retry(_) | PostOutcome::Failed(_) => {
                 tally.failed.fetch_add(1, Ordering::Relaxed);
             }

@@ -7,6 +7,7 @@
 pub mod broadcaster;
 pub mod events;
 pub mod fanout;
+pub mod presence;
 pub mod revocation;
 pub mod sender;
 pub mod sweeper;

@@ -19,8 +19,8 @@ pub async fn sweep(fanout: &FanOut, now_ms: i64, deadline: Instant) -> Result<Va
     let started = Instant::now();
     let minute = now_ms.div_euclid(60_000);
     let pages = fanout.store.reconnect_due(minute);
-    let summary = fanout
-        .deliver(pages, RECONNECT_HINT.as_bytes(), deadline)
+    let (summary, _) = fanout
+        .deliver(pages, RECONNECT_HINT.as_bytes(), None, deadline)
         .await?;
     let duration_ms = started.elapsed().as_millis() as u64;
     tracing::info!(

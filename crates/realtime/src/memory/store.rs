@@ -27,6 +27,8 @@ struct Inner {
     by_user: HashMap<Uuid, BTreeSet<String>>,
     /// Each connection's message-rate bucket (GCRA `tat`, epoch ms).
     rate_tat: HashMap<String, i64>,
+    /// When each connection's last `typing` was let through (epoch ms).
+    typing_at: HashMap<String, i64>,
 }
 
 impl Inner {
@@ -34,6 +36,7 @@ impl Inner {
         let old = self.connections.remove(connection_id)?;
         self.unindex(&old);
         self.rate_tat.remove(connection_id);
+        self.typing_at.remove(connection_id);
         if let Some(ids) = self.by_user.get_mut(&old.user_id) {
             ids.remove(connection_id);
             if ids.is_empty() {
@@ -203,6 +206,25 @@ impl ConnectionStore for MemoryStore {
             }
             None => Admission::Limited,
         })
+    }
+
+    async fn typing(
+        &self,
+        connection_id: &str,
+        project_id: Uuid,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.write();
+        let subscribed = inner
+            .live_mut(connection_id, now_ms.div_euclid(1000))
+            .is_some_and(|c| c.project_id == Some(project_id));
+        let last = inner.typing_at.get(connection_id).copied();
+        if !subscribed || last.is_some_and(|t| t > now_ms - window_ms) {
+            return Ok(false);
+        }
+        inner.typing_at.insert(connection_id.to_owned(), now_ms);
+        Ok(true)
     }
 
     async fn refresh(

@@ -32,6 +32,7 @@ pub const RELAY_CONCURRENCY: &str = "RELAY_CONCURRENCY";
 pub const EVENTS_TABLE: &str = "EVENTS_TABLE";
 pub const EVENT_RETENTION_S: &str = "EVENT_RETENTION_S";
 pub const RELAY_POLL_MS: &str = "RELAY_POLL_MS";
+pub const PRESENCE_MAX_SUBSCRIBERS: &str = "PRESENCE_MAX_SUBSCRIBERS";
 /// The SDK's own DynamoDB endpoint override; read here only to tell local runs apart.
 pub const AWS_ENDPOINT_URL_DYNAMODB: &str = "AWS_ENDPOINT_URL_DYNAMODB";
 
@@ -56,6 +57,7 @@ pub const ALL_VARIABLES: &[&str] = &[
     RELAY_POLL_MS,
     EVENTS_TABLE,
     EVENT_RETENTION_S,
+    PRESENCE_MAX_SUBSCRIBERS,
     AWS_ENDPOINT_URL_DYNAMODB,
 ];
 
@@ -286,6 +288,17 @@ impl Config {
         )
     }
 
+    /// `PRESENCE_MAX_SUBSCRIBERS` (1..=10000, default 100): projects with more live connections
+    /// get no presence or typing frames and no `online` list. Read by the message routes,
+    /// `$disconnect` and the broadcaster.
+    pub fn presence_max_subscribers(&self) -> Result<usize, ConfigError> {
+        self.in_range(
+            PRESENCE_MAX_SUBSCRIBERS,
+            crate::delivery::presence::DEFAULT_MAX_SUBSCRIBERS,
+            1..=10_000,
+        )
+    }
+
     /// `CLIENT_MESSAGE_RATE`: messages a second per connection (1..=1000, default 10;
     /// bursts of twice that). Read by the message routes.
     pub fn message_rate(&self) -> Result<MessageRate, ConfigError> {
@@ -376,6 +389,11 @@ mod tests {
         let set = config(&[(MAX_CONNECTIONS_PER_USER, "3"), (CLIENT_MESSAGE_RATE, "5")]);
         assert_eq!(set.max_connections_per_user(), Ok(3));
         assert_eq!(set.message_rate().unwrap().burst, 10);
+        assert_eq!(config(&[]).presence_max_subscribers(), Ok(100));
+        let err = config(&[(PRESENCE_MAX_SUBSCRIBERS, "0")])
+            .presence_max_subscribers()
+            .unwrap_err();
+        assert!(err.to_string().contains(PRESENCE_MAX_SUBSCRIBERS), "{err}");
         for bad in ["0", "-1", "lots", "1001"] {
             let err = config(&[(CLIENT_MESSAGE_RATE, bad)])
                 .message_rate()

@@ -18,6 +18,7 @@ use crate::connection::store::ConnectionStore;
 use crate::connection::{lifecycle, status};
 use crate::delivery::events::EventStore;
 use crate::delivery::fanout::FanOut;
+use crate::delivery::presence::Presence;
 use crate::delivery::{broadcaster, sweeper};
 use crate::runtime::config::{Config, ConfigError};
 use crate::runtime::wiring::Wiring;
@@ -54,6 +55,8 @@ impl Connect {
 /// `functions/disconnect`: the `$disconnect` route.
 pub struct Disconnect {
     pub store: Arc<dyn ConnectionStore>,
+    /// Tells the project's others when the user's last connection there closes.
+    pub presence: Option<Arc<Presence>>,
 }
 
 impl Disconnect {
@@ -66,7 +69,7 @@ impl Disconnect {
         &self,
         event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
     ) -> Result<ApiGatewayProxyResponse, Error> {
-        Ok(lifecycle::on_disconnect(&*self.store, &event.payload).await)
+        Ok(lifecycle::on_disconnect(&*self.store, self.presence.as_deref(), &event.payload).await)
     }
 }
 
@@ -75,6 +78,8 @@ pub struct Message {
     pub store: Arc<dyn ConnectionStore>,
     /// The events table: `subscribe` answers `seq`/`epoch` and recovers with `since`.
     pub events: Option<Arc<dyn EventStore>>,
+    /// Presence and typing; `None` without a Management API to post through.
+    pub presence: Option<Arc<Presence>>,
     pub membership: Arc<dyn Membership>,
     pub authenticator: Arc<Authenticator>,
     pub limits: Limits,
@@ -93,6 +98,7 @@ impl Message {
         Ok(lifecycle::on_message(
             &*self.store,
             self.events.as_deref(),
+            self.presence.as_deref(),
             &*self.membership,
             &self.authenticator,
             &self.limits,
@@ -134,6 +140,8 @@ pub struct Broadcaster {
     pub fanout: Arc<FanOut>,
     /// The events table (recovery); `None` sends events without `seq`.
     pub events: Option<Arc<dyn EventStore>>,
+    /// Connections found gone or expired, and revoked members, leave their project's presence.
+    pub presence: Option<Arc<Presence>>,
 }
 
 impl Broadcaster {
@@ -156,6 +164,7 @@ impl Broadcaster {
         Ok(broadcaster::invoke(
             &self.fanout,
             self.events.as_deref(),
+            self.presence.as_deref(),
             &event.payload,
             &event.context.request_id,
             deadline,

@@ -17,9 +17,12 @@ use crate::connection::membership::{AllowAll, Membership};
 use crate::connection::store::ConnectionStore;
 use crate::delivery::events::EventStore;
 use crate::delivery::fanout::FanOut;
+use crate::delivery::presence::Presence;
 use crate::delivery::sender::ConnectionSender;
 use crate::relay::Relay;
-use crate::runtime::config::{Config, ConfigError, JWT_SECRET, MembershipMode, sdk_config};
+use crate::runtime::config::{
+    Config, ConfigError, JWT_SECRET, MembershipMode, WEBSOCKET_ENDPOINT, sdk_config,
+};
 use crate::runtime::handlers::{
     Broadcaster, Connect, Disconnect, Handlers, Message, Status, Sweeper,
 };
@@ -246,15 +249,33 @@ impl Wiring {
         })
     }
 
+    /// Presence and typing over the fan-out, when there is a Management API to post through
+    /// (`WEBSOCKET_ENDPOINT`, or a provided sender); without one they are off, and said so.
+    pub async fn presence(&self) -> Result<Option<Arc<Presence>>, ConfigError> {
+        let max = self.config.presence_max_subscribers()?;
+        if self.sender.get().is_none() && self.config.get(WEBSOCKET_ENDPOINT).is_none() {
+            tracing::warn!(
+                "{WEBSOCKET_ENDPOINT} is not set: presence and typing are off in this function"
+            );
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(Presence::new(
+            Arc::new(self.fanout().await?),
+            max,
+        ))))
+    }
+
     pub async fn disconnect(&self) -> Result<Disconnect, ConfigError> {
         Ok(Disconnect {
             store: self.store().await?,
+            presence: self.presence().await?,
         })
     }
 
     pub async fn message(&self) -> Result<Message, ConfigError> {
         Ok(Message {
             events: self.events().await?,
+            presence: self.presence().await?,
             authenticator: self.authenticator().await?,
             membership: self.membership().await?,
             limits: Limits {
@@ -274,8 +295,11 @@ impl Wiring {
     }
 
     pub async fn broadcaster(&self) -> Result<Broadcaster, ConfigError> {
+        let fanout = Arc::new(self.fanout().await?);
+        let max = self.config.presence_max_subscribers()?;
         Ok(Broadcaster {
-            fanout: Arc::new(self.fanout().await?),
+            presence: Some(Arc::new(Presence::new(fanout.clone(), max))),
+            fanout,
             events: self.events().await?,
         })
     }

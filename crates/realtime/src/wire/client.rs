@@ -9,7 +9,14 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// The API's message routes besides `$default` (route selection: `$request.body.action`).
-pub const MESSAGE_ROUTES: [&str; 4] = ["subscribe", "unsubscribe", "ping", "refresh"];
+pub const MESSAGE_ROUTES: [&str; 6] = [
+    "subscribe",
+    "unsubscribe",
+    "ping",
+    "refresh",
+    "typing",
+    "subscribe_user",
+];
 
 /// The `type` values of the older message form.
 pub const LEGACY_TYPES: [&str; 3] = ["join_project", "leave_project", "ping"];
@@ -35,6 +42,18 @@ pub enum ActionMessage {
     /// A new token for the same user, before the current one expires.
     Refresh {
         token: String,
+    },
+    /// The user is typing in the project's chat (DESIGN "Presence, typing, direct messages").
+    Typing {
+        #[serde(alias = "projectId")]
+        project_id: Uuid,
+    },
+    /// The user's direct-message stream: its head, or with `since` the messages after it.
+    SubscribeUser {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
     },
 }
 
@@ -67,6 +86,13 @@ pub enum ClientMessage {
     Refresh {
         token: String,
     },
+    Typing {
+        project_id: Uuid,
+    },
+    SubscribeUser {
+        since: Option<u64>,
+        epoch: Option<String>,
+    },
 }
 
 impl From<ActionMessage> for ClientMessage {
@@ -84,6 +110,10 @@ impl From<ActionMessage> for ClientMessage {
             ActionMessage::Unsubscribe {} => ClientMessage::Unsubscribe,
             ActionMessage::Ping {} => ClientMessage::Ping,
             ActionMessage::Refresh { token } => ClientMessage::Refresh { token },
+            ActionMessage::Typing { project_id } => ClientMessage::Typing { project_id },
+            ActionMessage::SubscribeUser { since, epoch } => {
+                ClientMessage::SubscribeUser { since, epoch }
+            }
         }
     }
 }
@@ -194,6 +224,23 @@ pub enum Reply {
         /// With `since`: they cannot be recovered; refetch everything.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reset: Option<bool>,
+        /// The distinct users with a connection subscribed to the project, the subscriber
+        /// included; absent when presence is off or the project is past its presence bound.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        online: Option<Vec<Uuid>>,
+    },
+    /// The answer to `subscribe_user`: the user's direct-message stream (`user#U`), with the
+    /// same `seq`/`epoch`/`recovered`/`reset` as `subscribed`.
+    SubscribedUser {
+        user_id: Uuid,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recovered: Option<Vec<Value>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reset: Option<bool>,
     },
     /// The connection left its project: on request (no fields), or ended by the server
     /// (`project_id` and `reason`, e.g. `membership_revoked`).
@@ -302,6 +349,7 @@ impl Reply {
             epoch: None,
             recovered: None,
             reset: None,
+            online: None,
         }
     }
 
@@ -378,6 +426,24 @@ mod tests {
                 json!({"action": "refresh", "token": "t"}),
                 ClientMessage::Refresh { token: "t".into() },
             ),
+            (
+                json!({"action": "typing", "project_id": P}),
+                ClientMessage::Typing { project_id: p },
+            ),
+            (
+                json!({"action": "subscribe_user"}),
+                ClientMessage::SubscribeUser {
+                    since: None,
+                    epoch: None,
+                },
+            ),
+            (
+                json!({"action": "subscribe_user", "since": 4, "epoch": "e"}),
+                ClientMessage::SubscribeUser {
+                    since: Some(4),
+                    epoch: Some("e".into()),
+                },
+            ),
         ];
         for (body, want) in cases {
             assert_eq!(ClientMessage::parse(&body.to_string()), Ok(want), "{body}");
@@ -422,7 +488,7 @@ mod tests {
         let message = |body: &str| ClientMessage::parse(body).unwrap_err().message;
         assert_eq!(
             message(r#"{"action":"dance"}"#),
-            r#"unknown action "dance": send one of subscribe, unsubscribe, ping, refresh"#
+            r#"unknown action "dance": send one of subscribe, unsubscribe, ping, refresh, typing, subscribe_user"#
         );
         assert_eq!(
             message(r#"{"action":"subscribe","project_id":"abc"}"#),

@@ -27,8 +27,13 @@ pub const RECONNECT_HINT_LEAD: std::time::Duration = std::time::Duration::from_s
 pub struct Event {
     #[serde(rename = "type")]
     pub kind: String,
-    /// A project id, or `*` for a resync sent to every client.
+    /// A project id, or `*` for a resync sent to every client; empty (and left out) for a
+    /// direct message.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub project_id: String,
+    /// A direct message's recipient (DESIGN "Presence, typing, direct messages").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,6 +146,7 @@ impl Event {
             Event {
                 kind: EventType::CacheInvalidate.as_str().to_owned(),
                 project_id: self.project_id.clone(),
+                user_id: None,
                 resource: Some(
                     self.resource
                         .clone()
@@ -189,6 +195,7 @@ mod tests {
         let event = Event {
             kind: "task_updated".into(),
             project_id: Uuid::nil().to_string(),
+            user_id: None,
             resource: None,
             action: None,
             id: None,

@@ -14,9 +14,15 @@ use uuid::Uuid;
 use crate::wire::events::{ACTIONS, Event, EventType, RESOURCES};
 
 pub use realtime_client::MAX_INVOCATION_BYTES;
+/// The type of a direct message (DESIGN "Presence, typing, direct messages").
+pub const DIRECT_MESSAGE: &str = "direct_message";
+
 /// Frames the server itself sends in reply or control; never accepted as event types.
-pub const REPLY_TYPES: [&str; 6] = [
+pub const REPLY_TYPES: [&str; 9] = [
     "subscribed",
+    "subscribed_user",
+    "presence",
+    "typing",
     "unsubscribed",
     "pong",
     "refreshed",
@@ -32,6 +38,8 @@ pub enum Audience {
     Project(Uuid),
     /// Every connected client (`resync` only).
     Everyone,
+    /// Every connection of one user (a direct message).
+    User(Uuid),
 }
 
 /// A validated broadcast.
@@ -83,13 +91,6 @@ impl Broadcast {
         let object = payload
             .as_object()
             .ok_or_else(|| invalid("payload", "must be a JSON object"))?;
-        let project_field = if object.contains_key("project_id") {
-            "project_id"
-        } else {
-            "projectId"
-        };
-        let project =
-            string(object, project_field)?.ok_or_else(|| invalid("project_id", "is required"))?;
         let event_id = match string(object, "event_id")? {
             Some(id) => Uuid::parse_str(id).map_err(|_| invalid("event_id", "must be a UUID"))?,
             None => event_id,
@@ -98,10 +99,31 @@ impl Broadcast {
         if exclude.is_some_and(|e| e.len() > MAX_CONNECTION_ID) {
             return Err(invalid("exclude_connection_id", "is too long"));
         }
+        let project_field = if object.contains_key("project_id") {
+            "project_id"
+        } else if object.contains_key("projectId") {
+            "projectId"
+        } else if object.contains_key("user_id") {
+            return Self::direct(object, event_id, exclude, now);
+        } else {
+            "project_id"
+        };
+        let project = string(object, project_field)?.ok_or_else(|| {
+            invalid(
+                "project_id",
+                "is required (or user_id, for a direct message)",
+            )
+        })?;
 
         let event = if object.contains_key("type") {
             let kind = string(object, "type")?.ok_or_else(|| invalid("type", "is required"))?;
             EventType::parse(kind).map_err(|e| invalid("type", e))?;
+            if kind == DIRECT_MESSAGE {
+                return Err(invalid(
+                    "type",
+                    "a direct_message is addressed with user_id, and has no project_id",
+                ));
+            }
             if REPLY_TYPES.contains(&kind) {
                 return Err(invalid(
                     "type",
@@ -121,6 +143,7 @@ impl Broadcast {
             Event {
                 kind: kind.to_owned(),
                 project_id: project.to_owned(),
+                user_id: None,
                 resource,
                 action,
                 id: None,
@@ -176,6 +199,47 @@ impl Broadcast {
     }
 
     /// The trigger form: a row change announced by `notify_cache_invalidation()`.
+    /// A direct message (`{"user_id","type":"direct_message","data"}`): to every connection
+    /// of the user, in the user's own stream.
+    fn direct(
+        object: &Map<String, Value>,
+        event_id: Uuid,
+        exclude: Option<&str>,
+        now: &str,
+    ) -> Result<Broadcast, InvalidInput> {
+        let user = string(object, "user_id")?
+            .and_then(|u| Uuid::parse_str(u).ok())
+            .ok_or_else(|| invalid("user_id", "must be the recipient's user UUID"))?;
+        match string(object, "type")? {
+            None | Some(DIRECT_MESSAGE) => {}
+            Some(other) => {
+                return Err(invalid(
+                    "type",
+                    format!(
+                        "a message addressed to user_id is a {DIRECT_MESSAGE:?}, not {other:?}"
+                    ),
+                ));
+            }
+        }
+        Ok(Broadcast {
+            audience: Audience::User(user),
+            event: Event {
+                kind: DIRECT_MESSAGE.to_owned(),
+                project_id: String::new(),
+                user_id: Some(user),
+                resource: None,
+                action: None,
+                id: None,
+                ids: None,
+                data: object.get("data").cloned().unwrap_or_else(|| json!({})),
+                event_id,
+                seq: None,
+                timestamp: now.to_owned(),
+            },
+            exclude_connection_id: exclude.map(str::to_owned),
+        })
+    }
+
     fn trigger(
         object: &Map<String, Value>,
         project: &str,
@@ -200,6 +264,7 @@ impl Broadcast {
         Ok(Event {
             kind: EventType::CacheInvalidate.as_str().to_owned(),
             project_id: project.to_owned(),
+            user_id: None,
             resource: Some(resource.to_owned()),
             action: Some(action.to_owned()),
             id: Some(json!(id)),
@@ -222,6 +287,39 @@ mod tests {
 
     fn parse(v: Value) -> Result<Broadcast, InvalidInput> {
         Broadcast::parse(&v, Uuid::nil(), NOW)
+    }
+
+    #[test]
+    fn a_direct_message_is_addressed_to_a_user_and_needs_a_valid_one() {
+        const U: &str = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
+        let b =
+            parse(json!({"user_id": U, "type": "direct_message", "data": {"text": "hi"}})).unwrap();
+        let user = Uuid::parse_str(U).unwrap();
+        assert_eq!(b.audience, Audience::User(user));
+        let frame: Value = serde_json::from_str(&b.event.to_json()).unwrap();
+        assert_eq!(
+            frame,
+            json!({"type": "direct_message", "user_id": U, "data": {"text": "hi"},
+                   "event_id": Uuid::nil(), "timestamp": NOW})
+        );
+        for (payload, field) in [
+            (
+                json!({"user_id": "nobody", "type": "direct_message"}),
+                "user_id",
+            ),
+            (json!({"user_id": 7, "type": "direct_message"}), "user_id"),
+            (json!({"user_id": U, "type": "task_created"}), "type"),
+            (json!({"project_id": P, "type": "direct_message"}), "type"),
+            (json!({"type": "direct_message"}), "project_id"),
+            (json!({"user_id": U, "type": "presence"}), "type"),
+            (json!({"project_id": P, "type": "typing"}), "type"),
+        ] {
+            assert_eq!(
+                parse(payload.clone()).unwrap_err().field,
+                field,
+                "{payload}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,221 @@
+//! Presence and typing (DESIGN "Presence, typing, direct messages"): a project's other
+//! connections are told when a user's first connection subscribes to it or the last one leaves,
+//! and when someone types; neither is stored nor numbered.
+//!
+//! A user is one presence however many tabs: whether the user still has another connection in
+//! the project is read from the user index and confirmed item by item with strongly consistent
+//! reads, so a tab that left a moment ago (still in the index) does not keep the user online.
+//!
+//! Why a bound: each change is one post to every other connection of the project, so N users
+//! arriving together cost about N²/2 posts. A project with more than
+//! [`DEFAULT_MAX_SUBSCRIBERS`] (`PRESENCE_MAX_SUBSCRIBERS`) live connections gets no presence or
+//! typing frames and no `online` list; the status endpoint still says who is there
+//! (BENCHMARKS.md "Presence").
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::connection::store::{StoreError, Subscriber};
+use crate::delivery::fanout::FanOut;
+
+/// Live connections past which a project has no presence or typing (`PRESENCE_MAX_SUBSCRIBERS`).
+pub const DEFAULT_MAX_SUBSCRIBERS: usize = 100;
+/// At most one `typing` per connection per this window reaches the others.
+pub const TYPING_WINDOW_MS: i64 = 2_000;
+/// How long presence and typing posts may take: they run inside a route's invocation.
+pub const POST_BUDGET: Duration = Duration::from_secs(3);
+/// Connections found gone while telling a change, followed up as leaving, per change.
+const MAX_FOLLOW_UPS: usize = 64;
+
+/// The `presence` frame.
+pub fn presence_frame(project: Uuid, user: Uuid, online: bool) -> String {
+    let state = if online { "online" } else { "offline" };
+    json!({"type": "presence", "project_id": project, "user_id": user, "state": state}).to_string()
+}
+
+/// The `typing` frame.
+pub fn typing_frame(project: Uuid, user: Uuid) -> String {
+    json!({"type": "typing", "project_id": project, "user_id": user}).to_string()
+}
+
+/// Presence over a fan-out (its store and sender).
+pub struct Presence {
+    fanout: Arc<FanOut>,
+    max_subscribers: usize,
+}
+
+impl Presence {
+    pub fn new(fanout: Arc<FanOut>, max_subscribers: usize) -> Self {
+        Presence {
+            fanout,
+            max_subscribers: max_subscribers.max(1),
+        }
+    }
+
+    /// The project's live subscribers, or `None` past the bound.
+    async fn audience(&self, project: Uuid) -> Result<Option<Vec<Subscriber>>, StoreError> {
+        let mut pages = self.fanout.store.project_subscribers(project);
+        let mut all = Vec::new();
+        while let Some(page) = pages.next().await {
+            all.extend(page?);
+            if all.len() > self.max_subscribers {
+                return Ok(None);
+            }
+        }
+        Ok(Some(all))
+    }
+
+    /// Whether `user` has a live connection other than `except` subscribed to `project`.
+    async fn elsewhere(&self, user: Uuid, project: Uuid, except: &str) -> Result<bool, StoreError> {
+        let store = &*self.fanout.store;
+        let now = crate::epoch_seconds();
+        let mut pages = store.user_connections(user);
+        while let Some(page) = pages.next().await {
+            for s in page? {
+                if s.connection_id == except || s.project_id.is_some_and(|p| p != project) {
+                    continue;
+                }
+                if let Some(c) = store.get(&s.connection_id).await?
+                    && c.project_id == Some(project)
+                    && !c.token_expired(now)
+                {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Post `frame` to `audience` but `except`; the connections found gone or expired.
+    async fn post(&self, audience: Vec<Subscriber>, frame: &str, except: &str) -> Vec<Subscriber> {
+        let deadline = Instant::now() + POST_BUDGET;
+        let pages = futures::stream::iter([Ok(audience)]).boxed();
+        match self
+            .fanout
+            .deliver(pages, frame.as_bytes(), Some(except), deadline)
+            .await
+        {
+            Ok((summary, left)) => {
+                tracing::debug!(
+                    delivered = summary.delivered,
+                    gone = summary.gone,
+                    "presence posted"
+                );
+                left
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "presence not posted");
+                Vec::new()
+            }
+        }
+    }
+
+    /// `connection_id` of `user` has just subscribed to `project`: tell the others if it is the
+    /// user's first there. The `online` list for the `subscribed` reply (the user included), or
+    /// `None` past the bound or when the store cannot say.
+    pub async fn joined(
+        &self,
+        connection_id: &str,
+        user: Uuid,
+        project: Uuid,
+    ) -> Option<Vec<Uuid>> {
+        let audience = match self.audience(project).await {
+            Ok(Some(audience)) => audience,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::error!(connection_id, project_id = %project, error = %e, "cannot list the project for presence");
+                return None;
+            }
+        };
+        let mut online: BTreeSet<Uuid> = audience.iter().map(|s| s.user_id).collect();
+        online.insert(user);
+        match self.elsewhere(user, project, connection_id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let gone = self
+                    .post(
+                        audience,
+                        &presence_frame(project, user, true),
+                        connection_id,
+                    )
+                    .await;
+                tracing::info!(connection_id, user_id = %user, project_id = %project, "presence online");
+                self.follow_up(project, gone).await;
+            }
+            Err(e) => {
+                tracing::error!(connection_id, user_id = %user, project_id = %project, error = %e, "cannot tell whether the user was online; presence not sent")
+            }
+        }
+        Some(online.into_iter().collect())
+    }
+
+    /// `connection_id` of `user` has left `project` (unsubscribed, closed, revoked, expired or
+    /// found gone): tell the others if it was the user's last there.
+    pub async fn left(&self, connection_id: &str, user: Uuid, project: Uuid) {
+        let mut todo = vec![(connection_id.to_owned(), user, project)];
+        let mut done = 0;
+        while let Some((connection_id, user, project)) = todo.pop() {
+            done += 1;
+            let gone = self.offline(&connection_id, user, project).await;
+            if done < MAX_FOLLOW_UPS {
+                todo.extend(
+                    gone.into_iter()
+                        .map(|s| (s.connection_id, s.user_id, project)),
+                );
+            }
+        }
+    }
+
+    /// The connections a fan-out found gone or expired have left `project`.
+    pub async fn follow_up(&self, project: Uuid, left: Vec<Subscriber>) {
+        for s in left.into_iter().take(MAX_FOLLOW_UPS) {
+            let project = s.project_id.unwrap_or(project);
+            self.left(&s.connection_id, s.user_id, project).await;
+        }
+    }
+
+    async fn offline(&self, connection_id: &str, user: Uuid, project: Uuid) -> Vec<Subscriber> {
+        match self.elsewhere(user, project, connection_id).await {
+            Ok(true) => return Vec::new(),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(connection_id, user_id = %user, project_id = %project, error = %e, "cannot tell whether the user is still online; presence not sent");
+                return Vec::new();
+            }
+        }
+        match self.audience(project).await {
+            Ok(Some(audience)) => {
+                tracing::info!(connection_id, user_id = %user, project_id = %project, "presence offline");
+                let frame = presence_frame(project, user, false);
+                self.post(audience, &frame, connection_id).await
+            }
+            Ok(None) => Vec::new(),
+            Err(e) => {
+                tracing::error!(connection_id, project_id = %project, error = %e, "cannot list the project for presence");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Tell `project`'s other connections that `user` is typing (the window was already
+    /// checked). Past the bound nothing is sent.
+    pub async fn typing(
+        &self,
+        connection_id: &str,
+        user: Uuid,
+        project: Uuid,
+    ) -> Result<(), StoreError> {
+        if let Some(audience) = self.audience(project).await? {
+            let gone = self
+                .post(audience, &typing_frame(project, user), connection_id)
+                .await;
+            self.follow_up(project, gone).await;
+        }
+        Ok(())
+    }
+}
