@@ -38,7 +38,9 @@ pub async fn start_with(
         ..DevOptions::default()
     };
     tweak(&mut options);
-    let mut config = Config::default();
+    // Presence frames are off unless a test turns them on (tests/tests/presence.rs): the
+    // other suites count every frame their clients get.
+    let mut config = Config::default().with(config::PRESENCE_MAX_SUBSCRIBERS, "0".to_owned());
     for (name, value) in vars {
         config = config.with(name, value.clone());
     }

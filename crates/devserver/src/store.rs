@@ -72,6 +72,9 @@ impl ConnectionStore for HealingStore {
     async fn refresh(&self, id: &str, user: Uuid, exp: i64) -> Result<Connection, StoreError> {
         healing!(self, self.0.refresh(id, user, exp).await)
     }
+    async fn typing(&self, id: &str, p: Uuid, now: i64, window: i64) -> Result<bool, StoreError> {
+        healing!(self, self.0.typing(id, p, now, window).await)
+    }
     async fn unsubscribe_from(&self, id: &str, project: Uuid) -> Result<bool, StoreError> {
         healing!(self, self.0.unsubscribe_from(id, project).await)
     }

@@ -11,12 +11,21 @@ use crate::events::EventType;
 /// Largest invocation payload accepted (Lambda's asynchronous invocation limit).
 pub const MAX_INVOCATION_BYTES: usize = 1024 * 1024;
 
+/// The `type` of a direct message.
+pub const DIRECT_MESSAGE: &str = "direct_message";
+
 const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a8e_9b3d_4f7a_8c21_5e0d_7a9b_3c4d);
 
-/// One event for every client of a project.
+/// One event for every client of a project ([`Invocation::new`]), or a direct message for every
+/// connection of one user ([`Invocation::direct`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Invocation {
-    pub project_id: Uuid,
+    /// The project whose clients get the event; `None` for a direct message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<Uuid>,
+    /// A direct message's recipient.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<Uuid>,
     #[serde(rename = "type", serialize_with = "type_name")]
     pub event: EventType,
     pub data: Value,
@@ -35,8 +44,22 @@ impl Invocation {
     /// A new event with a fresh [`new_event_id`].
     pub fn new(project_id: Uuid, event: EventType, data: Value) -> Self {
         Invocation {
-            project_id,
+            project_id: Some(project_id),
+            user_id: None,
             event,
+            data,
+            event_id: new_event_id(),
+            exclude_connection_id: None,
+        }
+    }
+
+    /// A direct message to every connection of `user_id` (`type` `direct_message`), kept in
+    /// the user's own stream so that a client that was away recovers it.
+    pub fn direct(user_id: Uuid, data: Value) -> Self {
+        Invocation {
+            project_id: None,
+            user_id: Some(user_id),
+            event: EventType::Custom(DIRECT_MESSAGE.to_owned()),
             data,
             event_id: new_event_id(),
             exclude_connection_id: None,
@@ -106,6 +129,18 @@ mod tests {
         invocation.exclude_connection_id = Some("abc=".into());
         let sent: Value = serde_json::from_slice(&invocation.to_bytes().unwrap()).unwrap();
         assert_eq!(sent["exclude_connection_id"], "abc=");
+    }
+
+    #[test]
+    fn a_direct_message_is_addressed_to_the_user_alone() {
+        let user = Uuid::from_u128(9);
+        let invocation = Invocation::direct(user, json!({"text": "hi"}));
+        let sent: Value = serde_json::from_slice(&invocation.to_bytes().unwrap()).unwrap();
+        assert_eq!(
+            sent,
+            json!({"user_id": user, "type": "direct_message", "data": {"text": "hi"},
+                   "event_id": invocation.event_id})
+        );
     }
 
     #[test]

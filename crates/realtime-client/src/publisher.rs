@@ -128,13 +128,20 @@ impl Publisher {
             .await
     }
 
+    /// Send `data` as a direct message to every connection of `user_id` (it reaches the
+    /// user's open tabs, and a tab that was away recovers it). Never fails, as [`Self::publish`].
+    pub async fn direct_message(&self, user_id: Uuid, data: Value) -> Option<Uuid> {
+        self.publish_invocation(Invocation::direct(user_id, data))
+            .await
+    }
+
     /// [`Self::publish`] for a prepared invocation (an `exclude_connection_id`, an own event id).
     pub async fn publish_invocation(&self, invocation: Invocation) -> Option<Uuid> {
-        let project_id = invocation.project_id;
+        let (project_id, user_id) = (invocation.project_id, invocation.user_id);
         match self.try_publish(invocation).await {
             Ok(id) => id,
             Err(error) => {
-                tracing::warn!(%error, %project_id, "realtime broadcast not sent; clients catch up on their next fetch");
+                tracing::warn!(%error, project_id = ?project_id, user_id = ?user_id, "realtime broadcast not sent; clients catch up on their next fetch");
                 None
             }
         }

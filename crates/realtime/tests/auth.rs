@@ -254,6 +254,7 @@ async fn bad_tokens_are_refused_with_401_and_nothing_is_written() {
         let event = connect_event(&format!("conn-{i}"), query.as_deref(), protocol.as_deref());
         let response = on_connect(
             &*store,
+            None,
             &membership,
             &authenticator,
             &Limits::default(),
@@ -327,6 +328,7 @@ async fn bad_tokens_are_refused_with_401_and_nothing_is_written() {
         let event = connect_event(&id, query.as_deref(), protocol.as_deref());
         let response = on_connect(
             &*store,
+            None,
             &membership,
             &authenticator,
             &Limits::default(),

@@ -354,6 +354,9 @@ impl ConnectionStore for Gated {
     async fn refresh(&self, id: &str, user: Uuid, exp: i64) -> Result<Connection, StoreError> {
         self.inner.refresh(id, user, exp).await
     }
+    async fn typing(&self, id: &str, p: Uuid, now: i64, window: i64) -> Result<bool, StoreError> {
+        self.inner.typing(id, p, now, window).await
+    }
     async fn unsubscribe_from(&self, id: &str, p: Uuid) -> Result<bool, StoreError> {
         self.inner.unsubscribe_from(id, p).await
     }

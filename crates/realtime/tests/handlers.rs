@@ -37,6 +37,7 @@ impl World {
         World {
             connect: Connect {
                 store: store.clone(),
+                presence: None,
                 membership: members.clone(),
                 authenticator: authenticator.clone(),
                 limits: Limits::default(),
@@ -376,6 +377,9 @@ impl ConnectionStore for WrittenThenTimedOut {
     async fn refresh(&self, id: &str, user: Uuid, exp: i64) -> Result<Connection, StoreError> {
         self.0.refresh(id, user, exp).await
     }
+    async fn typing(&self, id: &str, p: Uuid, now: i64, window: i64) -> Result<bool, StoreError> {
+        self.0.typing(id, p, now, window).await
+    }
     async fn unsubscribe_from(&self, id: &str, p: Uuid) -> Result<bool, StoreError> {
         self.0.unsubscribe_from(id, p).await
     }
@@ -407,6 +411,7 @@ async fn a_connect_whose_write_timed_out_leaves_nothing_stored() {
     let store = Arc::new(WrittenThenTimedOut(realtime::memory::MemoryStore::new()));
     let connect = Connect {
         store: store.clone(),
+        presence: None,
         membership: Arc::new(MemberList::new([(PROJECT, USER)])),
         authenticator: Arc::new(Authenticator::new(&common::dev_jwt())),
         limits: Limits::default(),

@@ -57,6 +57,7 @@ async fn lifecycle_logs_are_json_lines_with_ids() {
     assert_eq!(
         on_connect(
             &*store,
+            None,
             &members,
             &authenticator,
             &Limits::default(),
@@ -99,6 +100,7 @@ async fn lifecycle_logs_are_json_lines_with_ids() {
     on_disconnect(&*store, None, &ws_fixture("disconnect")).await;
     on_connect(
         &*store,
+        None,
         &members,
         &authenticator,
         &Limits::default(),

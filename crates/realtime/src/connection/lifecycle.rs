@@ -108,6 +108,7 @@ fn parse_project(value: &str) -> Result<Uuid, ErrorFrame> {
 /// membership or the store cannot answer. Nothing is written unless the answer is 200.
 pub async fn on_connect(
     store: &dyn ConnectionStore,
+    presence: Option<&Presence>,
     membership: &dyn Membership,
     authenticator: &Authenticator,
     limits: &Limits,
@@ -199,6 +200,10 @@ pub async fn on_connect(
         project_id = project.map(|p| p.to_string()),
         "connected"
     );
+    // A project given at connect is a subscription: the user may have come online in it.
+    if let (Some(presence), Some(project)) = (presence, project) {
+        presence.joined(connection_id, user, project).await;
+    }
 
     let mut ok = ApiGatewayProxyResponse::default();
     ok.status_code = 200;

@@ -210,19 +210,14 @@ pub trait ConnectionStore: Send + Sync {
     /// Let one `typing` of the connection through: `true` when it is subscribed to
     /// `project_id` and its last `typing` let through was at least `window_ms` before `now_ms`
     /// (one conditional write on the item, so every Lambda instance sees the same window);
-    /// `false` drops it. Stores without it refuse with `Unavailable`.
+    /// `false` drops it.
     async fn typing(
         &self,
         connection_id: &str,
         project_id: Uuid,
         now_ms: i64,
         window_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let _ = (connection_id, project_id, now_ms, window_ms);
-        Err(StoreError::Unavailable(
-            "this store keeps no typing window".to_owned(),
-        ))
-    }
+    ) -> Result<bool, StoreError>;
 
     /// Move the connection's `token_exp` (a `refresh`), if it still belongs to `user_id`.
     async fn refresh(

@@ -288,14 +288,14 @@ impl Config {
         )
     }
 
-    /// `PRESENCE_MAX_SUBSCRIBERS` (1..=10000, default 100): projects with more live connections
-    /// get no presence or typing frames and no `online` list. Read by the message routes,
-    /// `$disconnect` and the broadcaster.
+    /// `PRESENCE_MAX_SUBSCRIBERS` (0..=10000, default 100): projects with more live connections
+    /// get no presence or typing frames and no `online` list; 0 turns presence and typing off.
+    /// Read by the message routes, `$disconnect` and the broadcaster.
     pub fn presence_max_subscribers(&self) -> Result<usize, ConfigError> {
         self.in_range(
             PRESENCE_MAX_SUBSCRIBERS,
             crate::delivery::presence::DEFAULT_MAX_SUBSCRIBERS,
-            1..=10_000,
+            0..=10_000,
         )
     }
 
@@ -390,7 +390,11 @@ mod tests {
         assert_eq!(set.max_connections_per_user(), Ok(3));
         assert_eq!(set.message_rate().unwrap().burst, 10);
         assert_eq!(config(&[]).presence_max_subscribers(), Ok(100));
-        let err = config(&[(PRESENCE_MAX_SUBSCRIBERS, "0")])
+        assert_eq!(
+            config(&[(PRESENCE_MAX_SUBSCRIBERS, "0")]).presence_max_subscribers(),
+            Ok(0)
+        );
+        let err = config(&[(PRESENCE_MAX_SUBSCRIBERS, "10001")])
             .presence_max_subscribers()
             .unwrap_err();
         assert!(err.to_string().contains(PRESENCE_MAX_SUBSCRIBERS), "{err}");

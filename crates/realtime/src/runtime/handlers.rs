@@ -26,6 +26,8 @@ use crate::runtime::wiring::Wiring;
 /// `functions/connect`: the `$connect` route.
 pub struct Connect {
     pub store: Arc<dyn ConnectionStore>,
+    /// A project given at connect is a subscription: presence online when it is the user's first.
+    pub presence: Option<Arc<Presence>>,
     pub membership: Arc<dyn Membership>,
     pub authenticator: Arc<Authenticator>,
     pub limits: Limits,
@@ -43,6 +45,7 @@ impl Connect {
     ) -> Result<ApiGatewayProxyResponse, Error> {
         Ok(lifecycle::on_connect(
             &*self.store,
+            self.presence.as_deref(),
             &*self.membership,
             &self.authenticator,
             &self.limits,

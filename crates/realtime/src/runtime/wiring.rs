@@ -21,7 +21,8 @@ use crate::delivery::presence::Presence;
 use crate::delivery::sender::ConnectionSender;
 use crate::relay::Relay;
 use crate::runtime::config::{
-    Config, ConfigError, JWT_SECRET, MembershipMode, WEBSOCKET_ENDPOINT, sdk_config,
+    Config, ConfigError, JWT_SECRET, MembershipMode, PRESENCE_MAX_SUBSCRIBERS, WEBSOCKET_ENDPOINT,
+    sdk_config,
 };
 use crate::runtime::handlers::{
     Broadcaster, Connect, Disconnect, Handlers, Message, Status, Sweeper,
@@ -239,6 +240,7 @@ impl Wiring {
 
     pub async fn connect(&self) -> Result<Connect, ConfigError> {
         Ok(Connect {
+            presence: self.presence().await?,
             authenticator: self.authenticator().await?,
             membership: self.membership().await?,
             limits: Limits {
@@ -252,17 +254,23 @@ impl Wiring {
     /// Presence and typing over the fan-out, when there is a Management API to post through
     /// (`WEBSOCKET_ENDPOINT`, or a provided sender); without one they are off, and said so.
     pub async fn presence(&self) -> Result<Option<Arc<Presence>>, ConfigError> {
-        let max = self.config.presence_max_subscribers()?;
         if self.sender.get().is_none() && self.config.get(WEBSOCKET_ENDPOINT).is_none() {
             tracing::warn!(
                 "{WEBSOCKET_ENDPOINT} is not set: presence and typing are off in this function"
             );
             return Ok(None);
         }
-        Ok(Some(Arc::new(Presence::new(
-            Arc::new(self.fanout().await?),
-            max,
-        ))))
+        self.presence_over(Arc::new(self.fanout().await?))
+    }
+
+    /// Presence over `fanout`, unless `PRESENCE_MAX_SUBSCRIBERS` is 0 (off).
+    fn presence_over(&self, fanout: Arc<FanOut>) -> Result<Option<Arc<Presence>>, ConfigError> {
+        let max = self.config.presence_max_subscribers()?;
+        if max == 0 {
+            tracing::info!("{PRESENCE_MAX_SUBSCRIBERS} is 0: presence and typing are off");
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(Presence::new(fanout, max))))
     }
 
     pub async fn disconnect(&self) -> Result<Disconnect, ConfigError> {
@@ -296,9 +304,8 @@ impl Wiring {
 
     pub async fn broadcaster(&self) -> Result<Broadcaster, ConfigError> {
         let fanout = Arc::new(self.fanout().await?);
-        let max = self.config.presence_max_subscribers()?;
         Ok(Broadcaster {
-            presence: Some(Arc::new(Presence::new(fanout.clone(), max))),
+            presence: self.presence_over(fanout.clone())?,
             fanout,
             events: self.events().await?,
         })

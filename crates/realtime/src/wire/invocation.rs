@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use crate::wire::events::{ACTIONS, Event, EventType, RESOURCES};
 
-pub use realtime_client::MAX_INVOCATION_BYTES;
 /// The type of a direct message (DESIGN "Presence, typing, direct messages").
-pub const DIRECT_MESSAGE: &str = "direct_message";
+pub use realtime_client::DIRECT_MESSAGE;
+pub use realtime_client::MAX_INVOCATION_BYTES;
 
 /// Frames the server itself sends in reply or control; never accepted as event types.
 pub const REPLY_TYPES: [&str; 9] = [
