@@ -86,7 +86,7 @@ invoke: $(TOOLS) ## Invoke a function served by make watch: make invoke FN=subsc
 
 SCENARIO ?= all
 
-bench: ## Benchmarks (crates/bench) → BENCHMARKS.md and target/bench/results.json (SCENARIO=fanout|latency|capacity|throughput|artifacts, or on their own recovery|drain|sweep; BENCH_QUICK=1 for a smoke run; SCENARIO=compare BASELINE_BROADCASTER=<a release broadcaster> for two builds side by side)
+bench: ## Benchmarks (crates/bench) → BENCHMARKS.md and target/bench/results.json (SCENARIO=fanout|latency|capacity|throughput|artifacts, or on their own recovery|drain|sweep|presence; BENCH_QUICK=1 for a smoke run; SCENARIO=compare BASELINE_BROADCASTER=<a release broadcaster> for two builds side by side)
 	$(CARGO) build --release --locked -p bench -p devserver $(addprefix -p ,$(FUNCTIONS))
 	ulimit -Hn 262144 2>/dev/null || true; ulimit -n $$(ulimit -Hn); \
 	  tests/with-services.sh target/release/devhive-bench --scenario $(SCENARIO) $(if $(BASELINE_BROADCASTER),--baseline-broadcaster $(BASELINE_BROADCASTER))

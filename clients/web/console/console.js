@@ -1,7 +1,9 @@
 // The dev console: a page the dev server serves at GET /, built on the web client it serves as
 // /console/realtime.js (clients/web/dist/index.js). Pick a user (the dev server mints a token
 // for it at /console/token), subscribe to a project, watch events arrive with their seq, and
-// broadcast test events through the dev server's Lambda Invoke API.
+// broadcast test events through the dev server's Lambda Invoke API. The project's online and
+// typing users are listed (rt.presence, rt.typing), the chat input tells the others you type,
+// and direct messages (rt.onDirect) are logged and can be sent to any user id.
 import { createRealtime } from "/console/realtime.js";
 
 const $ = (id) => document.getElementById(id);
@@ -18,6 +20,7 @@ const randomId = () =>
 
 let rt = null; // the client, while connected
 let sub = null; // its subscription
+let people = []; // "off" functions of the online/typing listeners
 let user = null;
 let project = null;
 let lastTokenError = "";
@@ -48,6 +51,7 @@ function note(text, kind = "note") {
 
 function showEvent(ev) {
   const { type, seq, project_id, event_id, timestamp, ...rest } = ev;
+  if (type == "direct_message") delete rest.user_id; // the recipient: this user
   // The payload: `data` alone when that is all there is; a cache_invalidate's record once (it
   // carries it both at the top level and in `data`).
   const keys = Object.keys(rest);
@@ -59,9 +63,41 @@ function showEvent(ev) {
       ["seq", seq ?? ""],
       ["payload", JSON.stringify(payload)],
     ],
-    { class: "event", "data-type": type, "data-seq": seq ?? "" },
+    { class: type == "direct_message" ? "event direct" : "event", "data-type": type, "data-seq": seq ?? "" },
   );
   tr.title = JSON.stringify(ev, null, 2);
+}
+
+// A project subscription's frames. Typing is shown in #typing and direct messages come through
+// rt.onDirect (exactly once, in seq order; they also reach every project socket).
+function projectFrame(ev) {
+  if (ev.type == "presence") note(`presence: user ${ev.user_id} ${ev.state}`, "presence");
+  else if (ev.type != "typing" && ev.type != "direct_message") showEvent(ev);
+}
+
+// ---- who is online, who is typing ------------------------------------------------------------
+
+function showUsers(id, users) {
+  const items = [...users].sort().map((u) => {
+    const li = document.createElement("li");
+    li.dataset.user = u;
+    li.textContent = u == user ? `${u} (you)` : u;
+    return li;
+  });
+  $(id).replaceChildren(...items);
+}
+
+// Follows project p's online and typing sets (none: empties both).
+function watchPeople(p) {
+  people.forEach((off) => off());
+  people = [];
+  for (const [id, set] of [
+    ["online", p && rt.presence(p)],
+    ["typing", p && rt.typing(p)],
+  ]) {
+    showUsers(id, set ? set.users() : []);
+    if (set) people.push(set.onChange((users) => showUsers(id, users)));
+  }
 }
 
 // ---- connection ----------------------------------------------------------------------------
@@ -115,8 +151,10 @@ function connect() {
   });
   rt.onReset((p) => note(`reset: events of project ${p} may have been lost (an app refetches it now)`, "reset"));
   rt.onRevoked((p, reason) => note(`subscription to ${p} ended: ${reason}`, "revoked"));
+  rt.onDirect(showEvent);
+  rt.onDirectReset(() => note("reset: direct messages may have been lost (an app refetches them now)", "reset"));
   note(`connecting as user ${user}`);
-  for (const id of ["disconnect", "subscribe", "send"]) $(id).disabled = false;
+  for (const id of ["disconnect", "subscribe", "send", "chat"]) $(id).disabled = false;
   remember();
   subscribe();
 }
@@ -127,7 +165,8 @@ function subscribe() {
   if (!p) return;
   if (sub) sub.unsubscribe();
   project = p;
-  sub = rt.subscribe(p, showEvent);
+  sub = rt.subscribe(p, projectFrame);
+  watchPeople(p);
   note(`subscribed to project ${p}`);
   setStatus(rt.status);
   remember();
@@ -136,18 +175,28 @@ function subscribe() {
 function disconnect() {
   if (!rt) return;
   rt.close();
+  watchPeople(null);
   rt = sub = project = null;
   setStatus("closed");
   note("disconnected");
-  for (const id of ["disconnect", "subscribe", "send"]) $(id).disabled = true;
+  for (const id of ["disconnect", "subscribe", "send", "chat"]) $(id).disabled = true;
 }
 
 // ---- test broadcasts -----------------------------------------------------------------------
 
-async function send() {
-  const out = $("result");
-  if (!project) return;
-  const body = { project_id: project, type: $("type").value, data: { text: $("text").value } };
+function send() {
+  if (project) invoke({ project_id: project, type: $("type").value, data: { text: $("text").value } }, $("result"));
+}
+
+// A direct message to a user id (empty: yourself), delivered to every connection of that user.
+function sendDirect() {
+  if (!$("dm-user").value.trim()) $("dm-user").value = $("user").value;
+  const to = readId($("dm-user"));
+  if (to) invoke({ user_id: to, type: "direct_message", data: { text: $("dm-text").value } }, $("dm-result"));
+}
+
+// One broadcaster invocation; its counts (or its error) go to `out`.
+async function invoke(body, out) {
   out.className = "";
   out.textContent = "sending…";
   try {
@@ -189,6 +238,10 @@ on("user-form", "submit", connect);
 on("project-form", "submit", subscribe);
 on("disconnect", "click", disconnect);
 on("send-form", "submit", send);
+on("chat-form", "submit", () => {}); // nothing is sent: this input only says "typing"
+$("chat").addEventListener("input", () => rt && project && rt.typing(project).notify());
+on("dm-form", "submit", sendDirect);
+$("online").addEventListener("click", (e) => e.target.dataset.user && ($("dm-user").value = e.target.dataset.user));
 on("clear", "click", () => {
   $("log").replaceChildren();
   $("empty").hidden = false;

@@ -33,6 +33,8 @@ pub enum Scenario {
     Drain,
     /// The reconnect sweep's duration and cost per 1,000 connection-hours (not part of `all`).
     Sweep,
+    /// Presence posts when 1,000 users connect at once, per bound (not part of `all`).
+    Presence,
 }
 
 #[derive(Debug, Clone, clap::Parser)]
@@ -109,6 +111,10 @@ async fn run(opts: BenchOptions) {
     }
     if opts.scenario == Scenario::Sweep {
         scenarios::sweep::run(&opts).await;
+        return;
+    }
+    if opts.scenario == Scenario::Presence {
+        scenarios::presence::run(&opts).await;
         return;
     }
     if opts.scenario == Scenario::Recovery {

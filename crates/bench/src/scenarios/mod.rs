@@ -6,6 +6,7 @@ pub mod compare;
 pub mod drain;
 pub mod fanout;
 pub mod latency;
+pub mod presence;
 pub mod recovery;
 pub mod sweep;
 pub mod throughput;
