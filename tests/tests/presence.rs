@@ -85,6 +85,8 @@ async fn one_user_is_one_presence_however_many_tabs(kind: StoreKind) {
         subscribe(&mut third, project).await,
         BTreeSet::from([alice, bob])
     );
+    // A tab subscribing again to the same project (a client filling a gap) is no arrival.
+    subscribe(&mut first, project).await;
     // Alice's own tabs hear nothing of her; the watcher heard her once.
     nothing_pending(&mut watcher).await;
     nothing_pending(&mut first).await;

@@ -202,7 +202,7 @@ pub async fn on_connect(
     );
     // A project given at connect is a subscription: the user may have come online in it.
     if let (Some(presence), Some(project)) = (presence, project) {
-        presence.joined(connection_id, user, project).await;
+        presence.joined(connection_id, user, project, false).await;
     }
 
     let mut ok = ApiGatewayProxyResponse::default();
@@ -439,7 +439,10 @@ impl Context<'_> {
                     if let Some(old) = previous.filter(|old| *old != project_id) {
                         presence.left(connection_id, user, old).await;
                     }
-                    online = presence.joined(connection_id, user, project_id).await;
+                    let renewed = previous == Some(project_id);
+                    online = presence
+                        .joined(connection_id, user, project_id, renewed)
+                        .await;
                 }
                 let (seq, epoch, recovered, reset) = self
                     .position(&project_stream(project_id), since, epoch)

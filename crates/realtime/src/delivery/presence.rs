@@ -116,13 +116,16 @@ impl Presence {
     }
 
     /// `connection_id` of `user` has just subscribed to `project`: tell the others if it is the
-    /// user's first there. The `online` list for the `subscribed` reply (the user included), or
-    /// `None` past the bound or when the store cannot say.
+    /// user's first there (`renewed`: the connection was subscribed to it already, as when a
+    /// client re-subscribes to fill a gap, so nobody is told). The `online` list for the
+    /// `subscribed` reply (the user included), or `None` past the bound or when the store
+    /// cannot say.
     pub async fn joined(
         &self,
         connection_id: &str,
         user: Uuid,
         project: Uuid,
+        renewed: bool,
     ) -> Option<Vec<Uuid>> {
         let audience = match self.audience(project).await {
             Ok(Some(audience)) => audience,
@@ -134,6 +137,9 @@ impl Presence {
         };
         let mut online: BTreeSet<Uuid> = audience.iter().map(|s| s.user_id).collect();
         online.insert(user);
+        if renewed {
+            return Some(online.into_iter().collect());
+        }
         match self.elsewhere(user, project, connection_id).await {
             Ok(true) => {}
             Ok(false) => {
