@@ -7,8 +7,9 @@ TOOLS := $(VENV)/.installed
 PG_BIN ?= /usr/lib/postgresql/15/bin
 DEV_MEMBERSHIP ?= none
 FUNCTIONS := connect disconnect subscribe status broadcaster sweeper relay
-# make build fails when a bootstrap is over this (6 MB: cold starts; README "Limits").
-MAX_BOOTSTRAP_BYTES := 6000000
+# make build fails when a bootstrap is over this (6.3 MB: cold starts; README "Limits"; raised
+# from 6 MB when presence put the Management API client into connect, disconnect and subscribe).
+MAX_BOOTSTRAP_BYTES := 6300000
 # Deploy environment: a samconfig.toml environment (dev, prod) with its own stack, region and tags.
 ENV ?= dev
 STACK ?= devhive-realtime-$(ENV)

@@ -106,7 +106,7 @@ async fn one_user_is_one_presence_however_many_tabs(kind: StoreKind) {
         "ghost0000000000=",
         carol,
         Some(project),
-        realtime::epoch_millis(),
+        realtime::epoch_millis() - 60_000,
     );
     server.app.store().insert(&ghost).await.unwrap();
     let result = invoke_broadcaster(

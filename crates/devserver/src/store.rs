@@ -75,6 +75,13 @@ impl ConnectionStore for HealingStore {
     async fn typing(&self, id: &str, p: Uuid, now: i64, window: i64) -> Result<bool, StoreError> {
         healing!(self, self.0.typing(id, p, now, window).await)
     }
+    async fn project_sample(
+        &self,
+        p: Uuid,
+        limit: usize,
+    ) -> Result<(realtime::connection::store::Page, bool), StoreError> {
+        healing!(self, self.0.project_sample(p, limit).await)
+    }
     async fn unsubscribe_from(&self, id: &str, project: Uuid) -> Result<bool, StoreError> {
         healing!(self, self.0.unsubscribe_from(id, project).await)
     }

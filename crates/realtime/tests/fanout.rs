@@ -21,6 +21,12 @@ use realtime::wire::invocation::Broadcast;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// When the test's connections opened: a minute ago, past the fan-out's connecting grace (a
+/// 410 from a younger one is not taken as gone).
+fn opened() -> i64 {
+    realtime::epoch_millis() - 60_000
+}
+
 /// A sender that answers from a script per connection (default: delivered), and records.
 #[derive(Default)]
 struct Scripted {
@@ -106,7 +112,7 @@ async fn project_with(store: &dyn ConnectionStore, n: usize) -> (Uuid, Vec<Strin
                 &id,
                 Uuid::new_v4(),
                 Some(project),
-                realtime::epoch_millis(),
+                opened(),
             ))
             .await
             .unwrap();
@@ -137,7 +143,7 @@ async fn delivers_to_every_live_subscriber_but_the_excluded_one() {
             "other",
             Uuid::new_v4(),
             Some(Uuid::new_v4()),
-            realtime::epoch_millis(),
+            opened(),
         ))
         .await
         .unwrap();
@@ -222,6 +228,30 @@ async fn retries_throttles_and_server_errors_and_removes_only_the_gone() {
             "{id}: only 410s are removed"
         );
     }
+}
+
+/// A 410 from a connection opened moments ago may mean its `$connect` has not returned yet:
+/// it is kept (and counted failed); the same answer from an older one removes it.
+#[tokio::test]
+async fn a_410_from_a_connection_still_connecting_keeps_it() {
+    let store = Arc::new(MemoryStore::new());
+    let project = Uuid::new_v4();
+    let now = realtime::epoch_millis();
+    for (id, at) in [("young", now - 1_000), ("old", now - 60_000)] {
+        let c = Connection::new(id, Uuid::new_v4(), Some(project), at);
+        store.insert(&c).await.unwrap();
+    }
+    let sender = Arc::new(Scripted::default());
+    sender.script("young", vec![PostOutcome::Gone]);
+    sender.script("old", vec![PostOutcome::Gone]);
+    let fanout = FanOut::new(store.clone(), sender.clone());
+    let summary = fanout
+        .broadcast(&event(project, json!({})), soon())
+        .await
+        .unwrap();
+    assert_eq!((summary.gone, summary.failed), (1, 1), "{summary:?}");
+    assert!(store.get("young").await.unwrap().is_some());
+    assert!(store.get("old").await.unwrap().is_none());
 }
 
 /// A post that hangs longer than the time left (the SDK's attempt timeout is 3 s) still ends
@@ -356,6 +386,13 @@ impl ConnectionStore for Gated {
     }
     async fn typing(&self, id: &str, p: Uuid, now: i64, window: i64) -> Result<bool, StoreError> {
         self.inner.typing(id, p, now, window).await
+    }
+    async fn project_sample(
+        &self,
+        p: Uuid,
+        limit: usize,
+    ) -> Result<(realtime::connection::store::Page, bool), StoreError> {
+        self.inner.project_sample(p, limit).await
     }
     async fn unsubscribe_from(&self, id: &str, p: Uuid) -> Result<bool, StoreError> {
         self.inner.unsubscribe_from(id, p).await
@@ -522,7 +559,7 @@ async fn resync_reaches_every_connection() {
                 format!("r{i}"),
                 Uuid::new_v4(),
                 project,
-                realtime::epoch_millis(),
+                opened(),
             ))
             .await
             .unwrap();
@@ -663,13 +700,8 @@ async fn a_connection_past_its_token_gets_token_expired_and_is_closed_never_the_
     let store = Arc::new(MemoryStore::new());
     let (project, _) = project_with(&*store, 3).await;
     let now = realtime::epoch_seconds();
-    let stale = Connection::new(
-        "stale",
-        Uuid::new_v4(),
-        Some(project),
-        realtime::epoch_millis(),
-    )
-    .with_token_exp(now - 1);
+    let stale =
+        Connection::new("stale", Uuid::new_v4(), Some(project), opened()).with_token_exp(now - 1);
     store.insert(&stale).await.unwrap();
     let sender = Arc::new(Scripted::default());
     let fanout = FanOut::new(store.clone(), sender.clone());
@@ -705,12 +737,7 @@ async fn a_connection_past_its_token_gets_token_expired_and_is_closed_never_the_
 
 async fn member(store: &dyn ConnectionStore, id: &str, user: Uuid, project: Option<Uuid>) {
     store
-        .insert(&Connection::new(
-            id,
-            user,
-            project,
-            realtime::epoch_millis(),
-        ))
+        .insert(&Connection::new(id, user, project, opened()))
         .await
         .unwrap();
 }

@@ -380,6 +380,13 @@ impl ConnectionStore for WrittenThenTimedOut {
     async fn typing(&self, id: &str, p: Uuid, now: i64, window: i64) -> Result<bool, StoreError> {
         self.0.typing(id, p, now, window).await
     }
+    async fn project_sample(
+        &self,
+        p: Uuid,
+        limit: usize,
+    ) -> Result<(realtime::connection::store::Page, bool), StoreError> {
+        self.0.project_sample(p, limit).await
+    }
     async fn unsubscribe_from(&self, id: &str, p: Uuid) -> Result<bool, StoreError> {
         self.0.unsubscribe_from(id, p).await
     }

@@ -215,6 +215,7 @@ impl DynamoStore {
         (index, key, value): (&str, &str, AttributeValue),
         start: Option<Item>,
         now: i64,
+        limit: Option<i32>,
     ) -> Result<(Page, Option<Item>), StoreError> {
         let out = self
             .client
@@ -227,7 +228,7 @@ impl DynamoStore {
             .expression_attribute_values(":p", value)
             .expression_attribute_values(":now", number(now))
             .set_exclusive_start_key(start)
-            .set_limit(self.page_limit)
+            .set_limit(limit)
             .send()
             .await
             .map_err(unavailable)?;
@@ -469,8 +470,29 @@ impl ConnectionStore for DynamoStore {
                 (PROJECT_INDEX, ATTR_PROJECT_ID, partition.clone()),
                 start,
                 now,
+                self.page_limit,
             )
         })
+    }
+
+    /// One query with `Limit`: DynamoDB counts items before the expiry filter, so expired
+    /// items can make the sample smaller, never larger.
+    async fn project_sample(
+        &self,
+        project_id: Uuid,
+        limit: usize,
+    ) -> Result<(Page, bool), StoreError> {
+        let partition = AttributeValue::S(project_id.to_string());
+        let limit = i32::try_from(limit.max(1)).unwrap_or(i32::MAX);
+        let (page, next) = self
+            .query_page(
+                (PROJECT_INDEX, ATTR_PROJECT_ID, partition),
+                None,
+                epoch_seconds(),
+                Some(limit),
+            )
+            .await?;
+        Ok((page, next.is_some()))
     }
 
     fn reconnect_due(&self, minute: i64) -> PageStream<'_> {
@@ -481,6 +503,7 @@ impl ConnectionStore for DynamoStore {
                 (RECONNECT_INDEX, ATTR_RECONNECT_AT, partition.clone()),
                 start,
                 now,
+                self.page_limit,
             )
         })
     }
@@ -489,7 +512,12 @@ impl ConnectionStore for DynamoStore {
         let now = epoch_seconds();
         let partition = AttributeValue::S(user_id.to_string());
         self.pages(move |start| {
-            self.query_page((USER_INDEX, ATTR_USER_ID, partition.clone()), start, now)
+            self.query_page(
+                (USER_INDEX, ATTR_USER_ID, partition.clone()),
+                start,
+                now,
+                self.page_limit,
+            )
         })
     }
 

@@ -202,7 +202,9 @@ pub async fn on_connect(
     );
     // A project given at connect is a subscription: the user may have come online in it.
     if let (Some(presence), Some(project)) = (presence, project) {
-        presence.joined(connection_id, user, project, false).await;
+        presence
+            .joined(connection_id, connected_at, user, project, false)
+            .await;
     }
 
     let mut ok = ApiGatewayProxyResponse::default();
@@ -432,7 +434,11 @@ impl Context<'_> {
                 since,
                 epoch,
             } => {
-                let (user, previous) = (connection.user_id, connection.project_id);
+                let (user, previous, opened) = (
+                    connection.user_id,
+                    connection.project_id,
+                    connection.connected_at,
+                );
                 self.subscribe(connection, project_id).await?;
                 let mut online = None;
                 if let Some(presence) = self.presence {
@@ -441,7 +447,7 @@ impl Context<'_> {
                     }
                     let renewed = previous == Some(project_id);
                     online = presence
-                        .joined(connection_id, user, project_id, renewed)
+                        .joined(connection_id, opened, user, project_id, renewed)
                         .await;
                 }
                 let (seq, epoch, recovered, reset) = self

@@ -257,6 +257,14 @@ pub trait ConnectionStore: Send + Sync {
     /// The live subscribers of `project_id`, page by page.
     fn project_subscribers(&self, project_id: Uuid) -> PageStream<'_>;
 
+    /// At most `limit` live subscribers of `project_id`, in one read, and whether the project
+    /// may hold more (presence reads no further than its bound).
+    async fn project_sample(
+        &self,
+        project_id: Uuid,
+        limit: usize,
+    ) -> Result<(Page, bool), StoreError>;
+
     /// The live connections of `user_id`, subscribed or not, page by page (the user index).
     fn user_connections(&self, user_id: Uuid) -> PageStream<'_>;
 

@@ -82,6 +82,12 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+/// A 410 from a connection opened less than this long ago (epoch seconds) is not taken as
+/// gone: its `$connect` may still be running (API Gateway answers 410 until it returns, and
+/// its integrations time out at 29 s). It is counted `failed` and kept; a connection that
+/// really went away is removed by its `$disconnect`, a later broadcast, or its TTL.
+pub const CONNECTING_GRACE_S: i64 = 30;
+
 /// How long after the posts' deadline removing gone connections may still take (below the
 /// broadcaster's [`crate::delivery::broadcaster::DEADLINE_MARGIN`]).
 pub const CLEANUP_GRACE: Duration = Duration::from_millis(1000);
@@ -324,6 +330,13 @@ impl Job {
         {
             PostOutcome::Delivered => {
                 tally.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            PostOutcome::Gone
+                if s.expires_at - crate::connection::store::CONNECTION_TTL_SECONDS
+                    > now - CONNECTING_GRACE_S =>
+            {
+                tracing::debug!(connection_id = %s.connection_id, "410 from a connection still connecting; kept");
+                tally.failed.fetch_add(1, Ordering::Relaxed);
             }
             PostOutcome::Gone => {
                 let mut gone = tally.gone.lock().unwrap_or_else(|p| p.into_inner());

@@ -57,21 +57,26 @@ impl Presence {
         }
     }
 
-    /// The project's live subscribers, or `None` past the bound.
+    /// The project's live subscribers, or `None` past the bound: one read of at most
+    /// bound + 1 items, so a large project costs presence no more than a small one.
     async fn audience(&self, project: Uuid) -> Result<Option<Vec<Subscriber>>, StoreError> {
-        let mut pages = self.fanout.store.project_subscribers(project);
-        let mut all = Vec::new();
-        while let Some(page) = pages.next().await {
-            all.extend(page?);
-            if all.len() > self.max_subscribers {
-                return Ok(None);
-            }
-        }
-        Ok(Some(all))
+        let (sample, more) = self
+            .fanout
+            .store
+            .project_sample(project, self.max_subscribers + 1)
+            .await?;
+        Ok((!more && sample.len() <= self.max_subscribers).then_some(sample))
     }
 
-    /// Whether `user` has a live connection other than `except` subscribed to `project`.
-    async fn elsewhere(&self, user: Uuid, project: Uuid, except: &str) -> Result<bool, StoreError> {
+    /// Whether `user` has a live connection other than `except` subscribed to `project`;
+    /// with `opened_before`, only one opened before that (epoch ms, then connection id).
+    async fn elsewhere(
+        &self,
+        user: Uuid,
+        project: Uuid,
+        except: &str,
+        opened_before: Option<i64>,
+    ) -> Result<bool, StoreError> {
         let store = &*self.fanout.store;
         let now = crate::epoch_seconds();
         let mut pages = store.user_connections(user);
@@ -83,6 +88,8 @@ impl Presence {
                 if let Some(c) = store.get(&s.connection_id).await?
                     && c.project_id == Some(project)
                     && !c.token_expired(now)
+                    && opened_before
+                        .is_none_or(|at| (c.connected_at, c.connection_id.as_str()) < (at, except))
                 {
                     return Ok(true);
                 }
@@ -115,14 +122,17 @@ impl Presence {
         }
     }
 
-    /// `connection_id` of `user` has just subscribed to `project`: tell the others if it is the
-    /// user's first there (`renewed`: the connection was subscribed to it already, as when a
-    /// client re-subscribes to fill a gap, so nobody is told). The `online` list for the
-    /// `subscribed` reply (the user included), or `None` past the bound or when the store
-    /// cannot say.
+    /// `connection` (opened at `connected_at`, epoch ms) of `user` has just subscribed to
+    /// `project`: tell the others if it is the user's first there. Two tabs subscribing at
+    /// once may each see the other: the one opened first (then the lower id) tells, so one
+    /// does; a tab opened earlier that subscribes later tells again, which clients ignore.
+    /// `renewed`: the connection was subscribed to it already (a client re-subscribing to fill
+    /// a gap), nobody is told. The `online` list for the `subscribed` reply (the user
+    /// included), or `None` past the bound or when the store cannot say.
     pub async fn joined(
         &self,
         connection_id: &str,
+        connected_at: i64,
         user: Uuid,
         project: Uuid,
         renewed: bool,
@@ -140,7 +150,10 @@ impl Presence {
         if renewed {
             return Some(online.into_iter().collect());
         }
-        match self.elsewhere(user, project, connection_id).await {
+        match self
+            .elsewhere(user, project, connection_id, Some(connected_at))
+            .await
+        {
             Ok(true) => {}
             Ok(false) => {
                 let gone = self
@@ -186,7 +199,7 @@ impl Presence {
     }
 
     async fn offline(&self, connection_id: &str, user: Uuid, project: Uuid) -> Vec<Subscriber> {
-        match self.elsewhere(user, project, connection_id).await {
+        match self.elsewhere(user, project, connection_id, None).await {
             Ok(true) => return Vec::new(),
             Ok(false) => {}
             Err(e) => {

@@ -281,6 +281,21 @@ impl ConnectionStore for MemoryStore {
         Ok(())
     }
 
+    async fn project_sample(
+        &self,
+        project_id: Uuid,
+        limit: usize,
+    ) -> Result<(Page, bool), StoreError> {
+        let mut live: Vec<Subscriber> = self
+            .project_subscribers(project_id)
+            .map(|page| page.unwrap_or_default())
+            .concat()
+            .await;
+        let more = live.len() > limit;
+        live.truncate(limit);
+        Ok((live, more))
+    }
+
     fn project_subscribers(&self, project_id: Uuid) -> PageStream<'_> {
         let now = epoch_seconds();
         futures::stream::unfold(Some(None::<String>), move |state| async move {
