@@ -1,6 +1,6 @@
 // DevHive Realtime browser client. No runtime dependencies.
 // Contract: DESIGN.md "Client protocol", "Sequence and recovery", "Web client"; presence, typing
-// and direct-message recovery (server side pending): README.md "Presence, typing, direct messages".
+// and direct-message recovery: README.md "Presence, typing, direct messages".
 
 export type Status = "connecting" | "open" | "closed";
 
