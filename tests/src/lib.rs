@@ -5,6 +5,22 @@
 pub mod dev;
 pub mod pg;
 
+/// One `multi_thread` test per case on each dev server store: `$case(kind)` runs in
+/// `memory::$case` and `dynamodb::$case`.
+#[macro_export]
+macro_rules! both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $case() { super::$case(::devserver::cli::StoreKind::Memory).await })*
+        }
+        mod dynamodb {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $case() { super::$case(::devserver::cli::StoreKind::Dynamodb).await })*
+        }
+    };
+}
+
 use std::path::PathBuf;
 
 pub use testkit::runtime_api::{Outcome, RuntimeApi};

@@ -347,20 +347,7 @@ async fn injected_faults_reach_the_sdk_as_typed_errors(kind: StoreKind) {
     limited.shutdown().await;
 }
 
-macro_rules! both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $case() { super::$case(super::StoreKind::Memory).await })*
-        }
-        mod dynamodb {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $case() { super::$case(super::StoreKind::Dynamodb).await })*
-        }
-    };
-}
-
-both_stores!(
+e2e::both_stores!(
     connect_subscribe_ping_and_legacy_join,
     bad_token_is_refused_with_401_and_no_socket,
     management_api_with_the_real_sdk,

@@ -296,20 +296,7 @@ async fn direct_messages_reach_every_tab_of_the_user_and_recover(kind: StoreKind
     server.shutdown().await;
 }
 
-macro_rules! both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $case() { super::$case(super::StoreKind::Memory).await })*
-        }
-        mod dynamodb {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $case() { super::$case(super::StoreKind::Dynamodb).await })*
-        }
-    };
-}
-
-both_stores!(
+e2e::both_stores!(
     one_user_is_one_presence_however_many_tabs,
     typing_reaches_the_others_at_most_once_per_window,
     direct_messages_reach_every_tab_of_the_user_and_recover,
