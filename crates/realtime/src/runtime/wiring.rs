@@ -239,8 +239,9 @@ impl Wiring {
     }
 
     pub async fn connect(&self) -> Result<Connect, ConfigError> {
+        // Presence last: a function missing its configuration says so in one line, before
+        // any note that presence is off.
         Ok(Connect {
-            presence: self.presence().await?,
             authenticator: self.authenticator().await?,
             membership: self.membership().await?,
             limits: Limits {
@@ -248,6 +249,7 @@ impl Wiring {
                 ..Limits::default()
             },
             store: self.store().await?,
+            presence: self.presence().await?,
         })
     }
 
@@ -283,7 +285,6 @@ impl Wiring {
     pub async fn message(&self) -> Result<Message, ConfigError> {
         Ok(Message {
             events: self.events().await?,
-            presence: self.presence().await?,
             authenticator: self.authenticator().await?,
             membership: self.membership().await?,
             limits: Limits {
@@ -291,6 +292,7 @@ impl Wiring {
                 ..Limits::default()
             },
             store: self.store().await?,
+            presence: self.presence().await?,
         })
     }
 
