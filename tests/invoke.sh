@@ -58,7 +58,8 @@ check() { # name, function, fixture, expected text
   fi
 }
 check connect connect tests/events/connect.json '"statusCode":200'
-check subscribe subscribe tests/events/subscribe.json '{\"type\":\"subscribed\",\"message\":\"subscribed\",\"project_id\":\"aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa\"}'
+# Presence is on (WEBSOCKET_ENDPOINT is set): the reply lists who is online.
+check subscribe subscribe tests/events/subscribe.json '{\"type\":\"subscribed\",\"message\":\"subscribed\",\"project_id\":\"aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa\",\"online\":[\"'
 check ping subscribe tests/events/ping.json '{\"type\":\"pong\"}'
 check bad-token connect tests/events/connect-bad-token.json '"statusCode":401'
 check disconnect disconnect tests/events/disconnect.json '"statusCode":200'
