@@ -80,7 +80,18 @@ pub async fn invoke(
                 if let (Some(presence), Audience::Project(project)) =
                     (presence, &broadcast.audience)
                 {
-                    presence.follow_up(*project, left).await;
+                    // Presence for the connections found gone, within the posts' deadline: the
+                    // invocation must still return before Lambda's timeout.
+                    let told = presence.follow_up(*project, left);
+                    if tokio::time::timeout_at(deadline.into(), told)
+                        .await
+                        .is_err()
+                    {
+                        tracing::warn!(
+                            request_id,
+                            "no time left to tell presence of the connections found gone"
+                        );
+                    }
                 }
                 summary
             }
@@ -178,7 +189,13 @@ async fn revoke_after(
             revocation::revoke(&*fanout.store, &*fanout.sender, project, user, deadline).await?;
         summary.revoked += ended;
         if let Some(presence) = presence.filter(|_| ended > 0) {
-            presence.left("", user, project).await;
+            let told = presence.left("", user, project);
+            if tokio::time::timeout_at(deadline.into(), told)
+                .await
+                .is_err()
+            {
+                tracing::warn!(user_id = %user, project_id = %project, "no time left to tell presence of a revoked member");
+            }
         }
     }
     Ok(summary)
