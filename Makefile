@@ -87,7 +87,8 @@ invoke: $(TOOLS) ## Invoke a function served by make watch: make invoke FN=subsc
 
 SCENARIO ?= all
 
-bench: ## Benchmarks (crates/bench) → BENCHMARKS.md and target/bench/results.json (SCENARIO=fanout|latency|capacity|throughput|artifacts, or on their own recovery|drain|sweep|presence; BENCH_QUICK=1 for a smoke run; SCENARIO=compare BASELINE_BROADCASTER=<a release broadcaster> for two builds side by side)
+bench: ## Benchmarks (crates/bench) → BENCHMARKS.md and target/bench/results.json: every scenario (fanout latency capacity throughput artifacts recovery drain sweep presence; SCENARIO=<one> for one); BENCH_LONG=1 adds the long runs; BENCH_QUICK=1 a smoke run; BASELINE_BROADCASTER=<a release broadcaster> adds compare
+	$(if $(filter all artifacts,$(SCENARIO)),$(MAKE) build)
 	$(CARGO) build --release --locked -p bench -p devserver $(addprefix -p ,$(FUNCTIONS))
 	ulimit -Hn 262144 2>/dev/null || true; ulimit -n $$(ulimit -Hn); \
 	  tests/with-services.sh target/release/devhive-bench --scenario $(SCENARIO) $(if $(BASELINE_BROADCASTER),--baseline-broadcaster $(BASELINE_BROADCASTER))

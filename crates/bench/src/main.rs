@@ -11,6 +11,7 @@ use clap::Parser;
 use serde_json::{Value, json};
 
 mod clients;
+mod cost;
 mod procs;
 mod report;
 mod scenarios;
@@ -19,22 +20,43 @@ mod targets;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scenario {
+    /// Every scenario below (`compare` only when a baseline is given).
     All,
     Fanout,
     Latency,
     Capacity,
     Throughput,
     Artifacts,
-    /// Two broadcaster builds on the same clients (not part of `all`; BENCHMARKS.md untouched).
-    Compare,
-    /// What recovery costs: the append, and subscribe with 100 to recover (not part of `all`).
+    /// What recovery costs: the append, and subscribe with 100 to recover.
     Recovery,
-    /// The relay's drain rate for a 100,000-row backlog, beside its floor (not part of `all`).
+    /// The relay's drain rate for a 100,000-row backlog, beside its floor.
     Drain,
-    /// The reconnect sweep's duration and cost per 1,000 connection-hours (not part of `all`).
+    /// The reconnect sweep's duration and cost per 1,000 connection-hours.
     Sweep,
-    /// Presence posts when 1,000 users connect at once, per bound (not part of `all`).
+    /// Presence posts when 1,000 users connect at once, per bound.
     Presence,
+    /// Two broadcaster builds on the same clients (needs `BASELINE_BROADCASTER`).
+    Compare,
+}
+
+impl Scenario {
+    /// The order `all` runs them in; each one's results are kept under [`Scenario::key`].
+    const EVERY: [Scenario; 10] = [
+        Scenario::Artifacts,
+        Scenario::Capacity,
+        Scenario::Latency,
+        Scenario::Fanout,
+        Scenario::Throughput,
+        Scenario::Recovery,
+        Scenario::Drain,
+        Scenario::Sweep,
+        Scenario::Presence,
+        Scenario::Compare,
+    ];
+
+    pub fn key(self) -> String {
+        format!("{self:?}").to_lowercase()
+    }
 }
 
 #[derive(Debug, Clone, clap::Parser)]
@@ -49,6 +71,10 @@ pub struct BenchOptions {
     /// Smaller sizes and shorter runs (a smoke run of the harness).
     #[arg(long, env = "BENCH_QUICK")]
     pub quick: bool,
+    /// Also the long runs: the seed's algorithm at 10,000 clients and the unbounded presence
+    /// storm in one project (several minutes each).
+    #[arg(long, env = "BENCH_LONG")]
+    pub long: bool,
     /// Seconds of the throughput scenario.
     #[arg(long, env = "BENCH_SECONDS", default_value_t = 60)]
     pub seconds: u64,
@@ -101,27 +127,6 @@ async fn run(opts: BenchOptions) {
                 .expect("JSON");
         return report::write_report(&results, &opts);
     }
-    if opts.scenario == Scenario::Compare {
-        scenarios::compare::run(&opts).await;
-        return;
-    }
-    if opts.scenario == Scenario::Drain {
-        scenarios::drain::run(&opts).await;
-        return;
-    }
-    if opts.scenario == Scenario::Sweep {
-        scenarios::sweep::run(&opts).await;
-        return;
-    }
-    if opts.scenario == Scenario::Presence {
-        scenarios::presence::run(&opts).await;
-        return;
-    }
-    if opts.scenario == Scenario::Recovery {
-        scenarios::recovery::run(&opts).await;
-        return;
-    }
-    let want = |s: Scenario| opts.scenario == Scenario::All || opts.scenario == s;
     // A single scenario updates its part of the previous results and keeps the others.
     let path = opts.out.join("results.json");
     let mut results: serde_json::Map<String, Value> = std::fs::read_to_string(&path)
@@ -134,41 +139,44 @@ async fn run(opts: BenchOptions) {
     );
     results.insert("machine".into(), machine());
     results.insert("quick".into(), json!(opts.quick));
-    let stamp = |mut v: Value| {
+    results.insert("long".into(), json!(opts.long));
+    std::fs::create_dir_all(&opts.out).expect("output directory");
+    for scenario in Scenario::EVERY {
+        let wanted = match opts.scenario {
+            Scenario::All => scenario != Scenario::Compare || opts.baseline_broadcaster.is_some(),
+            one => one == scenario,
+        };
+        if !wanted {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let mut v = match scenario {
+            Scenario::Artifacts => scenarios::artifacts::run(&opts).await,
+            Scenario::Capacity => scenarios::capacity::run(&opts).await,
+            Scenario::Latency => scenarios::latency::run(&opts).await,
+            Scenario::Fanout => scenarios::fanout::run(&opts).await,
+            Scenario::Throughput => scenarios::throughput::run(&opts).await,
+            Scenario::Recovery => scenarios::recovery::run(&opts).await,
+            Scenario::Drain => scenarios::drain::run(&opts).await,
+            Scenario::Sweep => scenarios::sweep::run(&opts).await,
+            Scenario::Presence => scenarios::presence::run(&opts).await,
+            Scenario::Compare => scenarios::compare::run(&opts).await,
+            Scenario::All => unreachable!("not in EVERY"),
+        };
         v["date"] = json!(realtime::rfc3339(realtime::epoch_millis()));
-        v
-    };
-    if want(Scenario::Artifacts) {
-        results.insert(
-            "artifacts".into(),
-            stamp(scenarios::artifacts::run(&opts).await),
-        );
-    }
-    if want(Scenario::Capacity) {
-        results.insert(
-            "capacity".into(),
-            stamp(scenarios::capacity::run(&opts).await),
-        );
-    }
-    if want(Scenario::Latency) {
-        results.insert(
-            "latency".into(),
-            stamp(scenarios::latency::run(&opts).await),
-        );
-    }
-    if want(Scenario::Fanout) {
-        results.insert("fanout".into(), stamp(scenarios::fanout::run(&opts).await));
-    }
-    if want(Scenario::Throughput) {
-        results.insert(
-            "throughput".into(),
-            stamp(scenarios::throughput::run(&opts).await),
-        );
+        v["command"] = json!(format!(
+            "make bench SCENARIO={}{}{}",
+            scenario.key(),
+            if opts.long { " BENCH_LONG=1" } else { "" },
+            if opts.quick { " BENCH_QUICK=1" } else { "" }
+        ));
+        v["took_s"] = json!(started.elapsed().as_secs_f64());
+        results.insert(scenario.key(), v);
+        // Written after each scenario, so a run cut short keeps what it measured.
+        std::fs::write(&path, serde_json::to_string_pretty(&results).unwrap())
+            .expect("write results.json");
     }
     let results = Value::Object(results);
-    std::fs::create_dir_all(&opts.out).expect("output directory");
-    std::fs::write(&path, serde_json::to_string_pretty(&results).unwrap())
-        .expect("write results.json");
     eprintln!("results: {}", path.display());
     report::write_report(&results, &opts);
 }

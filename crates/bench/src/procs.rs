@@ -65,15 +65,6 @@ pub(crate) fn function(
     )
 }
 
-/// Write a scenario's raw results to `<out>/<name>.json` and say where.
-pub(crate) fn write_results(out: &std::path::Path, name: &str, result: &serde_json::Value) {
-    std::fs::create_dir_all(out).expect("output directory");
-    let path = out.join(format!("{name}.json"));
-    std::fs::write(&path, serde_json::to_string_pretty(result).unwrap())
-        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    eprintln!("results: {}", path.display());
-}
-
 /// `devhive-realtime dev` with `args`, started and its address read from the banner.
 pub(crate) fn dev_server(args: &[&str], env: &[(&str, String)]) -> (Proc, SocketAddr) {
     let mut cmd = Command::new(sibling("devhive-realtime"));

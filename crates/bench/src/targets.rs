@@ -8,7 +8,7 @@ pub const FANOUT_OVER_FLOOR: f64 = 1.15;
 /// Fan-out speed-up over the seed's algorithm at 10,000 clients.
 pub const SEED_SPEEDUP: f64 = 100.0;
 /// Broadcaster peak RSS at 10,000 recipients.
-pub const BROADCASTER_PEAK_RSS_MB: f64 = 64.0;
+pub const BROADCASTER_PEAK_RSS_MB: f64 = 32.0;
 /// Commit to last of 1,000 clients, p99.
 pub const COMMIT_TO_CLIENT_P99_MS: f64 = 15.0;
 /// Dev server memory per idle connection.
@@ -19,6 +19,17 @@ pub const DELIVERED_RATIO: f64 = 1.0;
 pub const BOOTSTRAP_BYTES: u64 = 6_000_000;
 /// Exec to first Runtime API request.
 pub const START_TO_FIRST_REQUEST_MS: f64 = 20.0;
+
+/// Recovery: what the events table's append adds to a fan-out, p50.
+pub const APPEND_ADDED_P50_MS: f64 = 10.0;
+/// Recovery: a `subscribe` that recovers 100 events, p99.
+pub const RECOVERING_SUBSCRIBE_P99_MS: f64 = 20.0;
+/// The relay's drain of a backlog, rows per second.
+pub const DRAIN_ROWS_PER_S: f64 = 5_000.0;
+/// Cost per million deliveries over API Gateway's own floor ($1.00 per million messages).
+pub const COST_OVER_MESSAGE_FLOOR: f64 = 1.05;
+/// Cost of one active user-day (a tab open 8 hours receiving 500 events), dollars.
+pub const USER_DAY_DOLLARS: f64 = 0.0008;
 
 /// `met` or `**missed**`.
 pub fn verdict(ok: bool) -> &'static str {

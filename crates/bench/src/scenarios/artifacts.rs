@@ -18,6 +18,8 @@ pub async fn run(opts: &BenchOptions) -> Value {
         "subscribe",
         "status",
         "broadcaster",
+        "sweeper",
+        "relay",
     ];
     let runs = if opts.quick { 5 } else { 20 };
     let mut rows = Vec::new();
@@ -39,6 +41,9 @@ pub async fn run(opts: &BenchOptions) -> Value {
                 .env("CONNECTIONS_TABLE", "bench")
                 .env("JWT_SECRET", realtime::connection::auth::DEV_JWT_SECRET)
                 .env("WEBSOCKET_ENDPOINT", "http://127.0.0.1:9/dev")
+                // The relay's pool connects on first use: an address nothing listens on.
+                .env("DATABASE_URL", "postgres://bench@127.0.0.1:9/bench")
+                .env("BROADCASTER_FUNCTION_NAME", "broadcaster")
                 .env("RUST_LOG", "error")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());

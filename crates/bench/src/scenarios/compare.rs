@@ -1,7 +1,7 @@
 //! Two broadcaster builds on the same 10,000 clients, runs alternated, so that a change to the
 //! delivery path is measured against the build before it in one run (same machine, same
 //! moment, same connections). `make bench SCENARIO=compare BASELINE_BROADCASTER=<path>`; it
-//! prints its figures and writes `target/bench/compare.json`, and leaves BENCHMARKS.md alone.
+//! prints its figures; part of `make bench` when `BASELINE_BROADCASTER` is given.
 
 use std::net::SocketAddr;
 
@@ -97,6 +97,5 @@ pub async fn run(opts: &BenchOptions) -> Value {
         "baseline_runs_ms": base_ms, "current_runs_ms": current_ms,
         "baseline_median_ms": b, "current_median_ms": c, "ratio": c / b,
     });
-    write_results(&opts.out, "compare", &result);
     result
 }

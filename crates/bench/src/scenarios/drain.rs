@@ -3,8 +3,8 @@
 //! the broadcaster, which posts through the Management API to one client per project — the
 //! path AWS runs (relay → Lambda Invoke → broadcaster → PostToConnection). Beside it, the floor:
 //! the same relay code draining the same backlog with an Invoke that costs nothing, so only
-//! Postgres work (claim, delete) remains. `make bench SCENARIO=drain`; prints its figures and
-//! writes `target/bench/drain.json` (BENCHMARKS.md untouched).
+//! Postgres work (claim, delete) remains. `make bench SCENARIO=drain` (or all of
+//! `make bench`); prints its figures.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -187,6 +187,5 @@ pub async fn run(opts: &BenchOptions) -> Value {
         "dead_letters": dead,
         "date": realtime::rfc3339(realtime::epoch_millis()),
     });
-    write_results(&opts.out, "drain", &result);
     result
 }

@@ -1,8 +1,7 @@
 //! What recovery costs (DESIGN "Sequence and recovery"): the append before fan-out, measured as
 //! one event to 1,000 clients by the release broadcaster with the events table and without it,
 //! alternated on the same clients; and `subscribe` with 100 events to recover, on DynamoDB Local,
-//! through the dev server's WebSocket route. `make bench SCENARIO=recovery`; prints its figures
-//! and writes `target/bench/recovery.json` (BENCHMARKS.md untouched).
+//! through the dev server's WebSocket route. `make bench SCENARIO=recovery`; prints its figures.
 
 use std::time::Instant;
 
@@ -128,6 +127,5 @@ pub async fn run(opts: &BenchOptions) -> Value {
                    "with_p50_ms": on, "without_p50_ms": off, "added_p50_ms": on - off},
         "subscribe_recovering_100": {"runs": subscribes, "p50_ms": p50, "p99_ms": p99},
     });
-    write_results(&opts.out, "recovery", &result);
     result
 }

@@ -4,8 +4,7 @@
 //! among `open` ones. Measured: the invocation's duration (event handed out → response, what
 //! Lambda bills; each run is a fresh process, so a cold start's first invocation, init not
 //! included), the hints the clients received, the index items the query read and their size,
-//! peak RSS. `make bench SCENARIO=sweep`; prints its figures and the cost, writes
-//! `target/bench/sweep.json` (BENCHMARKS.md untouched).
+//! peak RSS. `make bench SCENARIO=sweep`; prints its figures and the cost.
 
 use std::time::Duration;
 
@@ -17,17 +16,11 @@ use uuid::Uuid;
 
 use crate::BenchOptions;
 use crate::clients::*;
+use crate::cost::{APIGW_MESSAGE, DYNAMODB_RRU, DYNAMODB_WRU, LAMBDA_GB_SECOND, LAMBDA_REQUEST};
 use crate::procs::*;
 use crate::scenarios::fanout::{BURST, POST_LATENCY_MS, RATE_LIMIT, fanout_server};
 use crate::stats::*;
 
-/// List prices, us-east-1, arm64 Lambda (2026-11): per request, per GB-second; API Gateway
-/// WebSocket messages; DynamoDB on-demand write and read request units.
-const LAMBDA_REQUEST: f64 = 0.20 / 1e6;
-const LAMBDA_GB_SECOND: f64 = 0.000_013_333_4;
-const APIGW_MESSAGE: f64 = 1.00 / 1e6;
-const DYNAMODB_WRU: f64 = 0.625 / 1e6;
-const DYNAMODB_RRU: f64 = 0.125 / 1e6;
 /// The sweeper's memory (template.yaml `SweeperFunction`).
 const SWEEPER_GB: f64 = 0.25;
 
@@ -226,6 +219,5 @@ pub async fn run(opts: &BenchOptions) -> Value {
         "open": open, "runs": runs, "post_latency_ms": 20, "item_bytes_p50": item_size,
         "by_due": rows, "cost_per_1000_connection_hours": cost, "total": total,
     });
-    write_results(&opts.out, "sweep", &result);
     result
 }
