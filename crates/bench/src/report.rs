@@ -105,7 +105,7 @@ fn fanout(out: &mut String, r: &Value) {
         let n = row["clients"].as_u64().unwrap_or(0);
         let _ = writeln!(
             out,
-            "N = {n}:\n\n| concurrency | median ms | floor ms | × floor | runs ms | delivered (min) | peak RSS MB |\n|---|---|---|---|---|---|---|"
+            "N = {n}:\n\n| concurrency | median ms | floor ms | × floor | runs ms | delivered (min) | posts answered 429 (runs) | peak RSS MB |\n|---|---|---|---|---|---|---|---|"
         );
         for c in row["sweep"].as_array().into_iter().flatten() {
             let runs: Vec<String> = c["runs_ms"]
@@ -114,16 +114,34 @@ fn fanout(out: &mut String, r: &Value) {
                 .flatten()
                 .map(|v| format!("{:.0}", f(v)))
                 .collect();
+            let throttled: Vec<String> = c["throttled_runs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(Value::to_string)
+                .collect();
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {:.0} | {:.2} | {} | {} | {:.1} |",
+                "| {} | {:.0} | {:.0} | {:.2} | {} | {} | {} | {:.1} |",
                 c["concurrency"],
                 f(&c["median_ms"]),
                 f(&c["floor_ms"]),
                 f(&c["median_ms"]) / f(&c["floor_ms"]),
                 runs.join(", "),
                 c["delivered_min"],
+                throttled.join(", "),
                 f(&c["peak_rss_mb"])
+            );
+        }
+        let index = &row["index_read"];
+        if index.is_object() {
+            let _ = writeln!(
+                out,
+                "\nReading the project index alone (the broadcaster's store code, every page, nothing \
+                 posted) took {:.0} ms on DynamoDB Local ({} items in {} pages): part of every run above.",
+                f(&index["median_ms"]),
+                index["items"],
+                index["pages"]
             );
         }
         let seed = &row["seed_baseline"];

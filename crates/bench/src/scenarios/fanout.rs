@@ -20,7 +20,7 @@ pub(crate) type BroadcasterBuild<'a> = (&'a std::path::Path, &'a [(&'a str, Stri
 
 /// One broadcaster process, one invocation; (invoke → last client ms, delivered, peak RSS kB).
 pub(crate) async fn run_broadcaster(
-    (binary, extra_env): BroadcasterBuild<'_>,
+    build: BroadcasterBuild<'_>,
     table: &str,
     addr: SocketAddr,
     project: Uuid,
@@ -28,6 +28,21 @@ pub(crate) async fn run_broadcaster(
     concurrency: usize,
     rx: &mut mpsc::UnboundedReceiver<Receipt>,
 ) -> (f64, usize, u64) {
+    let (t, delivered, peak, _) =
+        run_broadcaster_reporting(build, table, addr, project, n, concurrency, rx).await;
+    (t, delivered, peak)
+}
+
+/// [`run_broadcaster`], with the broadcaster's own response (its summary: throttled, failed).
+pub(crate) async fn run_broadcaster_reporting(
+    (binary, extra_env): BroadcasterBuild<'_>,
+    table: &str,
+    addr: SocketAddr,
+    project: Uuid,
+    n: usize,
+    concurrency: usize,
+    rx: &mut mpsc::UnboundedReceiver<Receipt>,
+) -> (f64, usize, u64, Value) {
     let event_id = Uuid::new_v4();
     let payload = json!({"project_id": project, "type": "bench_fanout", "data": {"n": n}, "event_id": event_id});
     let runtime = RuntimeApi::start(vec![payload]);
@@ -47,16 +62,36 @@ pub(crate) async fn run_broadcaster(
         .unwrap();
     let peak = status_kb(process.0.id(), "VmHWM:");
     drop(process);
-    let delivered = match outcome {
-        Outcome::Response(v) => v["delivered"].as_u64().unwrap_or(0) as usize,
-        Outcome::Error(_) => 0,
+    let response = match outcome {
+        Outcome::Response(v) => v,
+        Outcome::Error(e) => json!({"error": e}),
     };
+    let delivered = response["delivered"].as_u64().unwrap_or(0) as usize;
     assert!(count <= n);
     (
         last.map_or(f64::NAN, |l| ms(l.duration_since(t0))),
         delivered.min(count),
         peak,
+        response,
     )
+}
+
+/// How long reading the project index takes on this run's DynamoDB Local, with the store code
+/// the broadcaster runs (every page, nothing posted): the part of each fan-out that is the
+/// local database's, not the posts'.
+async fn index_read_ms(table: &str, project: Uuid) -> (f64, usize, usize) {
+    use futures::StreamExt;
+    use realtime::connection::store::ConnectionStore;
+    let sdk = realtime::runtime::config::sdk_config();
+    let store = realtime::aws::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let t0 = Instant::now();
+    let mut pages = store.project_subscribers(project);
+    let (mut count, mut pages_read) = (0, 0);
+    while let Some(page) = pages.next().await {
+        count += page.expect("read the project index").len();
+        pages_read += 1;
+    }
+    (ms(t0.elapsed()), count, pages_read)
 }
 
 /// The seed's algorithm: one GSI page, one post at a time.
@@ -158,19 +193,40 @@ pub async fn run(opts: &BenchOptions) -> Value {
         let project = Uuid::new_v4();
         eprintln!("fan-out: {n} clients");
         let _clients = clients(addr, Some(project), n, Some(tx.clone())).await;
+        let mut reads = Vec::new();
+        for _ in 0..repeats {
+            reads.push(index_read_ms(&table, project).await);
+        }
+        let read_ms: Vec<f64> = reads.iter().map(|r| r.0).collect();
+        let (items, pages) = (reads[0].1, reads[0].2);
+        eprintln!(
+            "  the project index alone: {:.0} ms ({items} items, {pages} pages, DynamoDB Local)",
+            median(&read_ms)
+        );
+        let index = json!({"median_ms": median(&read_ms), "runs_ms": read_ms, "items": items, "pages": pages});
         let mut by_concurrency = Vec::new();
         for &c in sweep {
             let mut times = Vec::new();
             let mut peaks = Vec::new();
             let mut delivered = usize::MAX;
+            let (mut throttled, mut failed) = (Vec::new(), Vec::new());
             for _ in 0..repeats {
                 let broadcaster = sibling("broadcaster");
-                let (t, d, peak) =
-                    run_broadcaster((&broadcaster, &[]), &table, addr, project, n, c, &mut rx)
-                        .await;
+                let (t, d, peak, summary) = run_broadcaster_reporting(
+                    (&broadcaster, &[]),
+                    &table,
+                    addr,
+                    project,
+                    n,
+                    c,
+                    &mut rx,
+                )
+                .await;
                 times.push(t);
                 peaks.push(peak as f64);
                 delivered = delivered.min(d);
+                throttled.push(summary["throttled"].as_u64().unwrap_or(0));
+                failed.push(summary["failed"].clone());
             }
             let floor = fanout_floor_ms(
                 n,
@@ -186,7 +242,7 @@ pub async fn run(opts: &BenchOptions) -> Value {
                 median(&peaks) / 1024.0
             );
             by_concurrency.push(json!({"concurrency": c, "median_ms": median(&times), "runs_ms": times,
-                                       "floor_ms": floor,
+                                       "floor_ms": floor, "throttled_runs": throttled, "failed_runs": failed,
                                        "delivered_min": delivered, "peak_rss_mb": median(&peaks) / 1024.0}));
         }
         // The seed's algorithm at every size, 10,000 included (measured, not extrapolated: its
@@ -200,7 +256,10 @@ pub async fn run(opts: &BenchOptions) -> Value {
             eprintln!("  seed baseline: skipped (BENCH_LONG=1)");
             json!({"skipped": "long: BENCH_LONG=1 runs it"})
         };
-        rows.push(json!({"clients": n, "sweep": by_concurrency, "seed_baseline": baseline}));
+        rows.push(
+            json!({"clients": n, "sweep": by_concurrency, "seed_baseline": baseline,
+                         "index_read": index}),
+        );
     }
     json!({"post_latency_ms": POST_LATENCY_MS, "rate_limit_per_s": RATE_LIMIT, "burst": BURST,
            "repeats": repeats, "results": rows})
