@@ -5,7 +5,9 @@ use realtime::lambda_runtime::{self, Error, service_fn};
 use realtime::runtime::config::{Config, or_exit};
 use realtime::runtime::handlers::Sweeper;
 
-#[tokio::main]
+// One thread: Lambda runs one invocation at a time, below 1,769 MB on less than one vCPU, and
+// a multi-threaded runtime spent ~40 % more CPU per post (BENCHMARKS.md, "Fan-out").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     realtime::runtime::telemetry::init();
     let handler = or_exit(Sweeper::from_config(&Config::from_env()).await);
