@@ -96,8 +96,9 @@ fn fanout(out: &mut String, r: &Value) {
          allows {} requests/s with bursts of {} (API Gateway's account default). Time from the \
          broadcaster receiving the invocation to the last client receiving the event; the \
          broadcaster is the release `broadcaster` binary under a local Runtime API, a fresh process \
-         per run (cold SDK clients and connections, as a cold Lambda), its peak RSS read from \
-         `/proc` (VmHWM). {} runs per cell. *Floor* (modelled): the lower bound that concurrency and \
+         per run (cold SDK clients and connections, as a cold Lambda), its peak RSS (VmHWM) and \
+         CPU time (user + system, start-up included) read from `/proc`: on Lambda at 512 MB \
+         that CPU gets about 0.29 of a vCPU (a full one at 1,769 MB). {} runs per cell. *Floor* (modelled): the lower bound that concurrency and \
          quota allow, `max(⌈N / concurrency⌉ × latency, (N − burst) / rate + latency)`.\n",
         fan["post_latency_ms"], fan["rate_limit_per_s"], fan["burst"], fan["repeats"]
     );
@@ -105,7 +106,7 @@ fn fanout(out: &mut String, r: &Value) {
         let n = row["clients"].as_u64().unwrap_or(0);
         let _ = writeln!(
             out,
-            "N = {n}:\n\n| concurrency | median ms | floor ms | × floor | runs ms | delivered (min) | posts answered 429 (runs) | peak RSS MB |\n|---|---|---|---|---|---|---|---|"
+            "N = {n}:\n\n| concurrency | median ms | floor ms | × floor | runs ms | delivered (min) | posts answered 429 (runs) | broadcaster CPU ms (µs a post) | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|"
         );
         for c in row["sweep"].as_array().into_iter().flatten() {
             let runs: Vec<String> = c["runs_ms"]
@@ -122,7 +123,7 @@ fn fanout(out: &mut String, r: &Value) {
                 .collect();
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {:.0} | {:.2} | {} | {} | {} | {:.1} |",
+                "| {} | {:.0} | {:.0} | {:.2} | {} | {} | {} | {:.0} ({:.0}) | {:.1} |",
                 c["concurrency"],
                 f(&c["median_ms"]),
                 f(&c["floor_ms"]),
@@ -130,6 +131,8 @@ fn fanout(out: &mut String, r: &Value) {
                 runs.join(", "),
                 c["delivered_min"],
                 throttled.join(", "),
+                f(&c["broadcaster_cpu_ms"]),
+                f(&c["broadcaster_cpu_ms"]) * 1000.0 / n as f64,
                 f(&c["peak_rss_mb"])
             );
         }

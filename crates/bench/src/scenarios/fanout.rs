@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::BenchOptions;
 use crate::clients::*;
 use crate::procs::*;
+use crate::report::f;
 use crate::stats::*;
 
 /// The broadcaster to run: its binary and any environment beyond the bench's own.
@@ -61,11 +62,14 @@ pub(crate) async fn run_broadcaster_reporting(
         .await
         .unwrap();
     let peak = status_kb(process.0.id(), "VmHWM:");
+    // The whole process's CPU (start-up included): what a Lambda's share of a vCPU must run.
+    let cpu_s = cpu_seconds(process.0.id());
     drop(process);
-    let response = match outcome {
+    let mut response = match outcome {
         Outcome::Response(v) => v,
         Outcome::Error(e) => json!({"error": e}),
     };
+    response["process_cpu_s"] = json!(cpu_s);
     let delivered = response["delivered"].as_u64().unwrap_or(0) as usize;
     assert!(count <= n);
     (
@@ -209,7 +213,7 @@ pub async fn run(opts: &BenchOptions) -> Value {
             let mut times = Vec::new();
             let mut peaks = Vec::new();
             let mut delivered = usize::MAX;
-            let (mut throttled, mut failed) = (Vec::new(), Vec::new());
+            let (mut throttled, mut failed, mut cpu_ms) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..repeats {
                 let broadcaster = sibling("broadcaster");
                 let (t, d, peak, summary) = run_broadcaster_reporting(
@@ -226,6 +230,7 @@ pub async fn run(opts: &BenchOptions) -> Value {
                 peaks.push(peak as f64);
                 delivered = delivered.min(d);
                 throttled.push(summary["throttled"].as_u64().unwrap_or(0));
+                cpu_ms.push(f(&summary["process_cpu_s"]) * 1000.0);
                 failed.push(summary["failed"].clone());
             }
             let floor = fanout_floor_ms(
@@ -243,6 +248,7 @@ pub async fn run(opts: &BenchOptions) -> Value {
             );
             by_concurrency.push(json!({"concurrency": c, "median_ms": median(&times), "runs_ms": times,
                                        "floor_ms": floor, "throttled_runs": throttled, "failed_runs": failed,
+                                       "broadcaster_cpu_ms": median(&cpu_ms), "broadcaster_cpu_runs_ms": cpu_ms,
                                        "delivered_min": delivered, "peak_rss_mb": median(&peaks) / 1024.0}));
         }
         // The seed's algorithm at every size, 10,000 included (measured, not extrapolated: its
