@@ -19,6 +19,15 @@ pub const DYNAMODB_RRU: f64 = 0.125 / 1e6;
 
 /// The broadcaster's memory (template.yaml `BroadcasterFunction`).
 pub const BROADCASTER_GB: f64 = 0.5;
+/// Lambda's CPU share: one vCPU at 1,769 MB, in proportion below it.
+pub const MB_PER_VCPU: f64 = 1769.0;
+
+/// The least a broadcaster at `gb` runs for, from the wall time measured here (`ms`, on whole
+/// cores) and its CPU time (`cpu_ms`), which on Lambda gets `gb / 1.769` of a vCPU.
+pub fn lambda_ms(ms: f64, cpu_ms: f64, gb: f64) -> f64 {
+    let share = (gb * 1000.0 / MB_PER_VCPU).min(1.0);
+    ms.max(cpu_ms / share)
+}
 /// One event's append to the events table: the head's `UpdateItem` (1 WRU) and a two-item
 /// `TransactWriteItems` (2 × 2 WRU, items under 1 KB).
 pub const APPEND_WRU: f64 = 5.0;
@@ -47,21 +56,23 @@ fn rru_per_delivery(item_bytes: f64) -> f64 {
     item_bytes / 4096.0 * 0.5
 }
 
-/// Per million deliveries to events of `audience` clients, the fan-out measured at `ms`.
-pub fn per_million(audience: u64, ms: f64, item_bytes: f64) -> Value {
+/// Per million deliveries to events of `audience` clients, the fan-out measured at `ms` wall
+/// and `cpu_ms` of the broadcaster's CPU (billed for the longer of the two on Lambda's share).
+pub fn per_million(audience: u64, ms: f64, cpu_ms: f64, item_bytes: f64) -> Value {
     let events = 1e6 / audience as f64;
     let messages = 1e6 * APIGW_MESSAGE;
+    let billed = lambda_ms(ms, cpu_ms, BROADCASTER_GB).ceil();
     let broadcaster =
-        events * (LAMBDA_REQUEST + ms.ceil() / 1000.0 * BROADCASTER_GB * LAMBDA_GB_SECOND);
+        events * (LAMBDA_REQUEST + billed / 1000.0 * BROADCASTER_GB * LAMBDA_GB_SECOND);
     let reads = 1e6 * rru_per_delivery(item_bytes) * DYNAMODB_RRU;
     let appends = events * APPEND_WRU * DYNAMODB_WRU;
     let total = messages + broadcaster + reads + appends;
-    json!({"audience": audience, "fanout_ms": ms, "messages": messages, "broadcaster": broadcaster,
+    json!({"audience": audience, "fanout_ms": ms, "cpu_ms": cpu_ms, "billed_ms": billed, "messages": messages, "broadcaster": broadcaster,
            "gsi_reads": reads, "appends": appends, "total": total,
            "over_floor": total / messages})
 }
 
-/// One active user-day, the fan-out to [`DAY_AUDIENCE`] measured at `fanout_ms`.
+/// One active user-day, the fan-out to [`DAY_AUDIENCE`] billed at `fanout_ms`.
 pub fn user_day(fanout_ms: f64, item_bytes: f64) -> Value {
     let connections = DAY_MINUTES / CONNECTION_MINUTES;
     let pings = DAY_MINUTES / KEEPALIVE_MINUTES;
@@ -105,21 +116,32 @@ pub fn user_day(fanout_ms: f64, item_bytes: f64) -> Value {
 pub fn model(results: &Value) -> Option<Value> {
     let item = results["sweep"]["item_bytes_p50"].as_f64()?;
     let default = realtime::delivery::fanout::DEFAULT_CONCURRENCY as u64;
-    let ms_at = |n: u64| -> Option<f64> {
+    let cell = |n: u64| -> Option<&Value> {
         results["fanout"]["results"]
             .as_array()?
             .iter()
             .find(|r| r["clients"] == n)?["sweep"]
             .as_array()?
             .iter()
-            .find(|c| c["concurrency"] == default)?["median_ms"]
-            .as_f64()
+            .find(|c| c["concurrency"] == default)
+    };
+    // (wall ms, CPU ms); runs without the CPU column count none.
+    let at = |n: u64| -> Option<(f64, f64)> {
+        let c = cell(n)?;
+        Some((
+            c["median_ms"].as_f64()?,
+            c["broadcaster_cpu_ms"].as_f64().unwrap_or(0.0),
+        ))
     };
     let rows: Vec<Value> = [100, 1_000, 10_000]
         .into_iter()
-        .filter_map(|n| Some(per_million(n, ms_at(n)?, item)))
+        .filter_map(|n| {
+            let (ms, cpu) = at(n)?;
+            Some(per_million(n, ms, cpu, item))
+        })
         .collect();
-    let day = user_day(ms_at(DAY_AUDIENCE)?, item);
+    let (day_ms, day_cpu) = at(DAY_AUDIENCE)?;
+    let day = user_day(lambda_ms(day_ms, day_cpu, BROADCASTER_GB), item);
     Some(json!({"item_bytes": item, "per_million": rows, "user_day": day}))
 }
 
@@ -134,7 +156,7 @@ mod tests {
     #[test]
     fn a_million_deliveries_cost_the_messages_and_a_little_more() {
         // 1,000 clients per event, fanned out in 280 ms, items of 186 bytes: 1,000 events.
-        let m = per_million(1_000, 280.0, 186.0);
+        let m = per_million(1_000, 280.0, 0.0, 186.0);
         assert!(close(m["messages"].as_f64().unwrap(), 1.0));
         // 1,000 × ($0.0000002 + 0.28 s × 0.5 GB × $0.0000133334)
         assert!(close(
@@ -146,7 +168,22 @@ mod tests {
         assert!(close(m["appends"].as_f64().unwrap(), 0.003_125));
         assert!(close(m["over_floor"].as_f64().unwrap(), 1.0080));
         // A smaller audience pays the per-event parts more often.
-        assert!(per_million(100, 82.0, 186.0)["total"].as_f64() > m["total"].as_f64());
+        assert!(per_million(100, 82.0, 0.0, 186.0)["total"].as_f64() > m["total"].as_f64());
+        // CPU-bound: 130 ms of CPU on 0.28 of a vCPU bills 460 ms, not the 280 measured here.
+        let cpu = per_million(1_000, 280.0, 130.0, 186.0);
+        assert!(close(cpu["billed_ms"].as_f64().unwrap(), 460.0));
+        assert!(cpu["broadcaster"].as_f64() > m["broadcaster"].as_f64());
+    }
+
+    #[test]
+    fn lambda_runs_at_least_as_long_as_its_cpu_share_allows() {
+        assert_eq!(lambda_ms(280.0, 100.0, 1.769), 280.0);
+        assert!(close(
+            lambda_ms(280.0, 130.0, 0.5),
+            130.0 / (500.0 / 1769.0)
+        ));
+        // Above 1,769 MB a single-threaded broadcaster still has one vCPU.
+        assert_eq!(lambda_ms(100.0, 300.0, 3.0), 300.0);
     }
 
     #[test]

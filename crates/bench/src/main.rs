@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use clap::builder::FalseyValueParser;
 use serde_json::{Value, json};
 
 mod clients;
@@ -69,11 +70,11 @@ pub struct BenchOptions {
     #[arg(long, env = "SCENARIO", value_enum, default_value = "all")]
     pub scenario: Scenario,
     /// Smaller sizes and shorter runs (a smoke run of the harness).
-    #[arg(long, env = "BENCH_QUICK")]
+    #[arg(long, env = "BENCH_QUICK", value_parser = FalseyValueParser::new())]
     pub quick: bool,
     /// Also the long runs: the seed's algorithm at 10,000 clients and the unbounded presence
     /// storm in one project (several minutes each).
-    #[arg(long, env = "BENCH_LONG")]
+    #[arg(long, env = "BENCH_LONG", value_parser = FalseyValueParser::new())]
     pub long: bool,
     /// Seconds of the throughput scenario.
     #[arg(long, env = "BENCH_SECONDS", default_value_t = 60)]
@@ -122,10 +123,14 @@ fn machine() -> Value {
 async fn run(opts: BenchOptions) {
     if opts.render_only {
         let path = opts.out.join("results.json");
-        let results: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("results.json"))
-                .expect("JSON");
-        return report::write_report(&results, &opts);
+        let read = std::fs::read_to_string(&path).map_err(|e| e.to_string());
+        match read.and_then(|s| serde_json::from_str::<Value>(&s).map_err(|e| e.to_string())) {
+            Ok(results) => return report::write_report(&results, &opts),
+            Err(e) => {
+                eprintln!("--render-only needs {} from a run: {e}", path.display());
+                std::process::exit(2);
+            }
+        }
     }
     // A single scenario updates its part of the previous results and keeps the others.
     let path = opts.out.join("results.json");
@@ -179,4 +184,25 @@ async fn run(opts: BenchOptions) {
     let results = Value::Object(results);
     eprintln!("results: {}", path.display());
     report::write_report(&results, &opts);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_from_make_take_1_and_0() {
+        // `make bench BENCH_LONG=1` reaches the bench as the environment. No other test reads
+        // these variables.
+        let parse = |v: &str| {
+            unsafe { std::env::set_var("BENCH_LONG", v) };
+            let long = BenchOptions::try_parse_from(["devhive-bench"]).map(|o| o.long);
+            unsafe { std::env::remove_var("BENCH_LONG") };
+            long.map_err(|e| e.to_string())
+        };
+        assert_eq!(parse("1"), Ok(true));
+        assert_eq!(parse("0"), Ok(false));
+        assert_eq!(parse(""), Ok(false));
+        assert!(BenchOptions::try_parse_from(["devhive-bench", "--quick"]).is_ok_and(|o| o.quick));
+    }
 }

@@ -232,6 +232,19 @@ fn fanout(out: &mut String, r: &Value) {
         targets::BROADCASTER_PEAK_RSS_MB,
         verdict(peak <= targets::BROADCASTER_PEAK_RSS_MB)
     );
+    let cpu = f(&d["broadcaster_cpu_ms"]);
+    if cpu > 0.0 {
+        let _ = writeln!(
+            out,
+            "*Modelled* for Lambda: this fan-out's broadcaster used {cpu:.0} ms of CPU here ({:.0} µs a \
+             post, on this machine's x86_64 cores). At the template's 512 MB Lambda gives it 512/1,769 of \
+             a vCPU, so it cannot take less than {:.0} ms there, however fast API Gateway answers; at \
+             1,769 MB or more (one vCPU; the runtime is single-threaded) no less than {cpu:.0} ms. \
+             Graviton's speed per post was not measured.\n",
+            cpu * 1000.0 / 10_000.0,
+            cost::lambda_ms(0.0, cpu, cost::BROADCASTER_GB),
+        );
+    }
 }
 
 fn latency(out: &mut String, r: &Value) {
@@ -563,14 +576,16 @@ fn costs(out: &mut String, r: &Value) {
          Lambda arm64 $0.20 per million requests and $0.0000133334 per GB-second (broadcaster {:.0} MB); \
          API Gateway WebSocket $1.00 per million messages and $0.25 per million connection minutes; \
          DynamoDB on-demand $0.625 per million write units, $0.125 per million read units. \
-         Nothing here was measured on AWS (`crates/bench/src/cost.rs`).\n",
+         The broadcaster is billed for the longer of the fan-out's time here and its measured CPU \
+         time on Lambda's share of a vCPU at its memory (512/1,769). Nothing here was measured \
+         on AWS (`crates/bench/src/cost.rs`).\n",
         f(&m["item_bytes"]),
         cost::BROADCASTER_GB * 1000.0
     );
     let _ = writeln!(
         out,
         "Per million deliveries (goal ≤ {:.2}× API Gateway's own floor of $1.00):\n\n\
-         | clients per event | fan-out ms | messages | broadcaster | GSI reads | event appends ({} WRU each) | total | × floor | |\n|---|---|---|---|---|---|---|---|---|",
+         | clients per event | fan-out ms here | broadcaster CPU ms | billed ms on Lambda | messages | broadcaster | GSI reads | event appends ({} WRU each) | total | × floor | |\n|---|---|---|---|---|---|---|---|---|---|---|",
         targets::COST_OVER_MESSAGE_FLOOR,
         cost::APPEND_WRU
     );
@@ -578,9 +593,11 @@ fn costs(out: &mut String, r: &Value) {
         let over = f(&row["over_floor"]);
         let _ = writeln!(
             out,
-            "| {} | {:.0} | ${:.3} | ${:.4} | ${:.4} | ${:.4} | ${:.3} | {over:.3} | {} |",
+            "| {} | {:.0} | {:.0} | {:.0} | ${:.3} | ${:.4} | ${:.4} | ${:.4} | ${:.3} | {over:.3} | {} |",
             row["audience"],
             f(&row["fanout_ms"]),
+            f(&row["cpu_ms"]),
+            f(&row["billed_ms"]),
             f(&row["messages"]),
             f(&row["broadcaster"]),
             f(&row["gsi_reads"]),
@@ -597,7 +614,7 @@ fn costs(out: &mut String, r: &Value) {
          client's keepalive every 8 minutes ({} pings and their pongs, answered by API Gateway's \
          mock integration: no Lambda); {} connections (API Gateway's 2-hour cut, each replaced on \
          the sweeper's hint), each with `$connect`, `subscribe`, `$disconnect` (assumed 80 ms at \
-         256 MB each) and ~10 write units; the events' share of a fan-out to {} measured at {:.0} ms.\n",
+         256 MB each) and ~10 write units; the events' share of a fan-out to {} billed at {:.0} ms.\n",
         targets::USER_DAY_DOLLARS,
         d["pings"],
         d["connections"],
