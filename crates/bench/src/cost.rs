@@ -25,7 +25,7 @@ pub const MB_PER_VCPU: f64 = 1769.0;
 /// The least a broadcaster at `gb` runs for, from the wall time measured here (`ms`, on whole
 /// cores) and its CPU time (`cpu_ms`), which on Lambda gets `gb / 1.769` of a vCPU.
 pub fn lambda_ms(ms: f64, cpu_ms: f64, gb: f64) -> f64 {
-    let share = (gb * 1000.0 / MB_PER_VCPU).min(1.0);
+    let share = (gb * 1024.0 / MB_PER_VCPU).min(1.0);
     ms.max(cpu_ms / share)
 }
 /// One event's append to the events table: the head's `UpdateItem` (1 WRU) and a two-item
@@ -169,9 +169,9 @@ mod tests {
         assert!(close(m["over_floor"].as_f64().unwrap(), 1.0080));
         // A smaller audience pays the per-event parts more often.
         assert!(per_million(100, 82.0, 0.0, 186.0)["total"].as_f64() > m["total"].as_f64());
-        // CPU-bound: 130 ms of CPU on 0.28 of a vCPU bills 460 ms, not the 280 measured here.
+        // CPU-bound: 130 ms of CPU on 512/1,769 of a vCPU bills 450 ms, not the 280 measured here.
         let cpu = per_million(1_000, 280.0, 130.0, 186.0);
-        assert!(close(cpu["billed_ms"].as_f64().unwrap(), 460.0));
+        assert!(close(cpu["billed_ms"].as_f64().unwrap(), 450.0));
         assert!(cpu["broadcaster"].as_f64() > m["broadcaster"].as_f64());
     }
 
@@ -180,7 +180,7 @@ mod tests {
         assert_eq!(lambda_ms(280.0, 100.0, 1.769), 280.0);
         assert!(close(
             lambda_ms(280.0, 130.0, 0.5),
-            130.0 / (500.0 / 1769.0)
+            130.0 / (512.0 / 1769.0)
         ));
         // Above 1,769 MB a single-threaded broadcaster still has one vCPU.
         assert_eq!(lambda_ms(100.0, 300.0, 3.0), 300.0);

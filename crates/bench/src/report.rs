@@ -141,7 +141,7 @@ fn fanout(out: &mut String, r: &Value) {
             let _ = writeln!(
                 out,
                 "\nReading the project index alone (the broadcaster's store code, every page, nothing \
-                 posted) took {:.0} ms on DynamoDB Local ({} items in {} pages): part of every run above.",
+                 posted) took {:.0} ms on DynamoDB Local ({} items, {} page(s)): part of every run above.",
                 f(&index["median_ms"]),
                 index["items"],
                 index["pages"]
@@ -580,7 +580,7 @@ fn costs(out: &mut String, r: &Value) {
          time on Lambda's share of a vCPU at its memory (512/1,769). Nothing here was measured \
          on AWS (`crates/bench/src/cost.rs`).\n",
         f(&m["item_bytes"]),
-        cost::BROADCASTER_GB * 1000.0
+        cost::BROADCASTER_GB * 1024.0
     );
     let _ = writeln!(
         out,
@@ -611,13 +611,13 @@ fn costs(out: &mut String, r: &Value) {
     let _ = writeln!(
         out,
         "\nPer active user-day (goal ≤ ${}): a tab open 8 hours receiving 500 events; the web \
-         client's keepalive every 8 minutes ({} pings and their pongs, answered by API Gateway's \
-         mock integration: no Lambda); {} connections (API Gateway's 2-hour cut, each replaced on \
+         client's keepalive every 8 minutes ({:.0} pings and their pongs, answered by API Gateway's \
+         mock integration: no Lambda); {:.0} connections (API Gateway's 2-hour cut, each replaced on \
          the sweeper's hint), each with `$connect`, `subscribe`, `$disconnect` (assumed 80 ms at \
          256 MB each) and ~10 write units; the events' share of a fan-out to {} billed at {:.0} ms.\n",
         targets::USER_DAY_DOLLARS,
-        d["pings"],
-        d["connections"],
+        f(&d["pings"]),
+        f(&d["connections"]),
         d["audience"],
         f(&d["fanout_ms"])
     );
