@@ -407,6 +407,11 @@ async fn the_connection_past_the_per_user_cap_gets_429_until_one_closes() {
     let _another = connect(&server, &format!("/?token={}", token(Uuid::new_v4())))
         .await
         .expect("another user");
+    // The server registers a socket after its handshake's response: a client can be connected
+    // before it is counted. All 21 counted first, so that 20 below means this close was handled.
+    tokio::time::timeout(WAIT, server.app.gateway.wait_open(|n| n == 21))
+        .await
+        .expect("every connection registered");
     let mut one = open.pop().unwrap();
     one.close(None).await.unwrap();
     // 21 open (20 of the user, 1 of another) until this close has run `$disconnect`.

@@ -520,7 +520,7 @@ async fn the_sweep_hints_only_the_connections_due_this_minute() {
     let fanout = FanOut::new(store.clone(), sender.clone());
     // The minute of `due_at + 1 h 55 min`, as the schedule would run it.
     let run_at = reconnect_minute(due_at) * 60_000 + 1_000;
-    let result = realtime::delivery::sweeper::sweep(&fanout, run_at, soon())
+    let result = realtime::delivery::sweeper::sweep(&fanout, None, run_at, soon())
         .await
         .unwrap();
     assert_eq!(
@@ -542,6 +542,42 @@ async fn the_sweep_hints_only_the_connections_due_this_minute() {
     assert!(
         store.get("due3").await.unwrap().is_none(),
         "a 410 removes the connection"
+    );
+}
+
+/// A connection the sweep's hint finds gone has left its project: with presence on, the
+/// project's other connections hear `offline` (and nobody else hears anything).
+#[tokio::test]
+async fn a_connection_the_sweep_finds_gone_goes_offline_in_its_project() {
+    let store = Arc::new(MemoryStore::new());
+    let now = realtime::epoch_millis();
+    let due_at = now - (2 * 3600 - 5 * 60) * 1000;
+    let (project, elsewhere) = (Uuid::new_v4(), Uuid::new_v4());
+    let (leaving, staying) = (Uuid::new_v4(), Uuid::new_v4());
+    for (id, user, project, at) in [
+        ("due", leaving, project, due_at),
+        ("other", staying, project, now),
+        ("stranger", Uuid::new_v4(), elsewhere, now),
+    ] {
+        store
+            .insert(&Connection::new(id, user, Some(project), at))
+            .await
+            .unwrap();
+    }
+    let sender = Arc::new(Scripted::default());
+    sender.script("due", vec![PostOutcome::Gone]);
+    let fanout = Arc::new(FanOut::new(store.clone(), sender.clone()));
+    let presence = realtime::delivery::presence::Presence::new(fanout.clone(), 100);
+    let run_at = reconnect_minute(due_at) * 60_000 + 1_000;
+    let result = realtime::delivery::sweeper::sweep(&fanout, Some(&presence), run_at, soon())
+        .await
+        .unwrap();
+    assert_eq!(result["gone"], 1);
+    let offline =
+        json!({"type": "presence", "project_id": project, "user_id": leaving, "state": "offline"});
+    assert_eq!(
+        *sender.delivered.lock().unwrap(),
+        vec![("other".to_owned(), offline)]
     );
 }
 

@@ -39,7 +39,7 @@ pub(crate) async fn alternate(
     for round in 0..rounds {
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
-            let (t, delivered, _) = run_broadcaster(
+            let (t, delivered, _, _) = run_broadcaster(
                 builds[i],
                 to.table,
                 to.addr,

@@ -19,23 +19,9 @@ use crate::stats::*;
 /// The broadcaster to run: its binary and any environment beyond the bench's own.
 pub(crate) type BroadcasterBuild<'a> = (&'a std::path::Path, &'a [(&'a str, String)]);
 
-/// One broadcaster process, one invocation; (invoke → last client ms, delivered, peak RSS kB).
+/// One broadcaster process, one invocation; (invoke → last client ms, delivered, peak RSS kB,
+/// the broadcaster's own response with its process CPU added).
 pub(crate) async fn run_broadcaster(
-    build: BroadcasterBuild<'_>,
-    table: &str,
-    addr: SocketAddr,
-    project: Uuid,
-    n: usize,
-    concurrency: usize,
-    rx: &mut mpsc::UnboundedReceiver<Receipt>,
-) -> (f64, usize, u64) {
-    let (t, delivered, peak, _) =
-        run_broadcaster_reporting(build, table, addr, project, n, concurrency, rx).await;
-    (t, delivered, peak)
-}
-
-/// [`run_broadcaster`], with the broadcaster's own response (its summary: throttled, failed).
-pub(crate) async fn run_broadcaster_reporting(
     (binary, extra_env): BroadcasterBuild<'_>,
     table: &str,
     addr: SocketAddr,
@@ -216,16 +202,9 @@ pub async fn run(opts: &BenchOptions) -> Value {
             let (mut throttled, mut failed, mut cpu_ms) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..repeats {
                 let broadcaster = sibling("broadcaster");
-                let (t, d, peak, summary) = run_broadcaster_reporting(
-                    (&broadcaster, &[]),
-                    &table,
-                    addr,
-                    project,
-                    n,
-                    c,
-                    &mut rx,
-                )
-                .await;
+                let (t, d, peak, summary) =
+                    run_broadcaster((&broadcaster, &[]), &table, addr, project, n, c, &mut rx)
+                        .await;
                 times.push(t);
                 peaks.push(peak as f64);
                 delivered = delivered.min(d);

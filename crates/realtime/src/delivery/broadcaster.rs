@@ -82,7 +82,7 @@ pub async fn invoke(
                 {
                     // Presence for the connections found gone, within the posts' deadline: the
                     // invocation must still return before Lambda's timeout.
-                    let told = presence.follow_up(*project, left);
+                    let told = presence.follow_up(Some(*project), left);
                     if tokio::time::timeout_at(deadline.into(), told)
                         .await
                         .is_err()

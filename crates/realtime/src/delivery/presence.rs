@@ -164,7 +164,7 @@ impl Presence {
                     )
                     .await;
                 tracing::info!(connection_id, user_id = %user, project_id = %project, "presence online");
-                self.follow_up(project, gone).await;
+                self.follow_up(Some(project), gone).await;
             }
             Err(e) => {
                 tracing::error!(connection_id, user_id = %user, project_id = %project, error = %e, "cannot tell whether the user was online; presence not sent")
@@ -190,11 +190,13 @@ impl Presence {
         }
     }
 
-    /// The connections a fan-out found gone or expired have left `project`.
-    pub async fn follow_up(&self, project: Uuid, left: Vec<Subscriber>) {
+    /// The connections a fan-out found gone or expired have left their project (`project`
+    /// when the index did not say; a connection subscribed to none tells nobody).
+    pub async fn follow_up(&self, project: Option<Uuid>, left: Vec<Subscriber>) {
         for s in left.into_iter().take(MAX_FOLLOW_UPS) {
-            let project = s.project_id.unwrap_or(project);
-            self.left(&s.connection_id, s.user_id, project).await;
+            if let Some(project) = s.project_id.or(project) {
+                self.left(&s.connection_id, s.user_id, project).await;
+            }
         }
     }
 
@@ -233,7 +235,7 @@ impl Presence {
             let gone = self
                 .post(audience, &typing_frame(project, user), connection_id)
                 .await;
-            self.follow_up(project, gone).await;
+            self.follow_up(Some(project), gone).await;
         }
         Ok(())
     }

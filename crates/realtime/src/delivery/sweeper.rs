@@ -4,7 +4,8 @@
 //! before this one is cut (make-before-break). The due connections are one partition of the
 //! `reconnect_at-index`, read page by page: never a table scan. Delivery is ordinary fan-out
 //! (bounded concurrency, retries, 410s removed). A minute the schedule misses sends no hint for
-//! it; clients still replace their connection on their own timer.
+//! it; clients still replace their connection on their own timer. A connection the hint finds
+//! gone has left its project: presence tells the others, as after any fan-out.
 
 use std::time::Instant;
 
@@ -12,16 +13,35 @@ use serde_json::{Value, json};
 
 use crate::connection::store::StoreError;
 use crate::delivery::fanout::FanOut;
+use crate::delivery::presence::Presence;
 use crate::wire::events::RECONNECT_HINT;
 
 /// Send the hint to every connection due in the minute of `now_ms` (epoch milliseconds).
-pub async fn sweep(fanout: &FanOut, now_ms: i64, deadline: Instant) -> Result<Value, StoreError> {
+pub async fn sweep(
+    fanout: &FanOut,
+    presence: Option<&Presence>,
+    now_ms: i64,
+    deadline: Instant,
+) -> Result<Value, StoreError> {
     let started = Instant::now();
     let minute = now_ms.div_euclid(60_000);
     let pages = fanout.store.reconnect_due(minute);
-    let (summary, _) = fanout
+    let (summary, left) = fanout
         .deliver(pages, RECONNECT_HINT.as_bytes(), None, deadline)
         .await?;
+    if let Some(presence) = presence {
+        // Within the posts' deadline: the invocation must return before Lambda's timeout.
+        let told = presence.follow_up(None, left);
+        if tokio::time::timeout_at(deadline.into(), told)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                minute,
+                "no time left to tell presence of the connections found gone"
+            );
+        }
+    }
     let duration_ms = started.elapsed().as_millis() as u64;
     tracing::info!(
         minute,

@@ -179,6 +179,8 @@ impl Broadcaster {
 /// `functions/sweeper`: started every minute by a schedule; sends the reconnect hint.
 pub struct Sweeper {
     pub fanout: Arc<FanOut>,
+    /// Presence for the connections the hint finds gone (`None`: off).
+    pub presence: Option<Arc<Presence>>,
 }
 
 impl Sweeper {
@@ -192,7 +194,8 @@ impl Sweeper {
         event: LambdaEvent<serde_json::Value>,
     ) -> Result<serde_json::Value, Error> {
         let deadline = broadcaster::deadline_from(event.context.deadline);
-        Ok(sweeper::sweep(&self.fanout, crate::epoch_millis(), deadline).await?)
+        let presence = self.presence.as_deref();
+        Ok(sweeper::sweep(&self.fanout, presence, crate::epoch_millis(), deadline).await?)
     }
 }
 

@@ -315,8 +315,10 @@ impl Wiring {
 
     /// The reconnect sweep: fan-out over the store and the sender, like the broadcaster's.
     pub async fn sweeper(&self) -> Result<Sweeper, ConfigError> {
+        let fanout = Arc::new(self.fanout().await?);
         Ok(Sweeper {
-            fanout: Arc::new(self.fanout().await?),
+            presence: self.presence_over(fanout.clone())?,
+            fanout,
         })
     }
 
