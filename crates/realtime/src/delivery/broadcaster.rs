@@ -80,18 +80,9 @@ pub async fn invoke(
                 if let (Some(presence), Audience::Project(project)) =
                     (presence, &broadcast.audience)
                 {
-                    // Presence for the connections found gone, within the posts' deadline: the
-                    // invocation must still return before Lambda's timeout.
-                    let told = presence.follow_up(Some(*project), left);
-                    if tokio::time::timeout_at(deadline.into(), told)
-                        .await
-                        .is_err()
-                    {
-                        tracing::warn!(
-                            request_id,
-                            "no time left to tell presence of the connections found gone"
-                        );
-                    }
+                    presence
+                        .follow_up_until(Some(*project), left, deadline)
+                        .await;
                 }
                 summary
             }

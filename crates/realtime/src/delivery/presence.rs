@@ -190,6 +190,23 @@ impl Presence {
         }
     }
 
+    /// [`Presence::follow_up`] ending at `deadline` (a fan-out's: its invocation must still
+    /// return before Lambda's timeout); what is left untold is logged.
+    pub async fn follow_up_until(
+        &self,
+        project: Option<Uuid>,
+        left: Vec<Subscriber>,
+        deadline: std::time::Instant,
+    ) {
+        let told = self.follow_up(project, left);
+        if tokio::time::timeout_at(deadline.into(), told)
+            .await
+            .is_err()
+        {
+            tracing::warn!("no time left to tell presence of the connections found gone");
+        }
+    }
+
     /// The connections a fan-out found gone or expired have left their project (`project`
     /// when the index did not say; a connection subscribed to none tells nobody).
     pub async fn follow_up(&self, project: Option<Uuid>, left: Vec<Subscriber>) {

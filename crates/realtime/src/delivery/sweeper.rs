@@ -30,17 +30,7 @@ pub async fn sweep(
         .deliver(pages, RECONNECT_HINT.as_bytes(), None, deadline)
         .await?;
     if let Some(presence) = presence {
-        // Within the posts' deadline: the invocation must return before Lambda's timeout.
-        let told = presence.follow_up(None, left);
-        if tokio::time::timeout_at(deadline.into(), told)
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                minute,
-                "no time left to tell presence of the connections found gone"
-            );
-        }
+        presence.follow_up_until(None, left, deadline).await;
     }
     let duration_ms = started.elapsed().as_millis() as u64;
     tracing::info!(
