@@ -119,6 +119,21 @@ pub struct DevOptions {
     /// Where the dev console's page and the built web client are (`clients/web`).
     #[arg(long, env = "DEVHIVE_WEB_DIR", default_value = crate::console::DEFAULT_WEB_DIR)]
     pub web_dir: std::path::PathBuf,
+    /// Another name (or address) requests may be addressed to, besides loopback and the bound
+    /// address: every request whose `Host` is not one of them gets 421, so that web pages cannot
+    /// reach the server through DNS rebinding. Repeatable; the variable takes a comma-separated
+    /// list. `sam local`'s containers need `--allow-host host.docker.internal`.
+    #[arg(
+        long = "allow-host",
+        env = "DEVHIVE_ALLOW_HOSTS",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub allow_hosts: Vec<String>,
+    /// Let `GET /console/token` mint tokens when JWT_SECRET is not the development secret
+    /// (they are then valid wherever that secret is).
+    #[arg(long, env = "DEVHIVE_CONSOLE_TOKENS_ANY_SECRET")]
+    pub console_tokens_any_secret: bool,
 }
 
 impl Default for DevOptions {
@@ -141,6 +156,8 @@ impl Default for DevOptions {
             invoke_queue_mb: 64,
             cors_origins: "*".into(),
             web_dir: crate::console::DEFAULT_WEB_DIR.into(),
+            allow_hosts: Vec::new(),
+            console_tokens_any_secret: false,
         }
     }
 }

@@ -1,14 +1,17 @@
 //! The dev console and dev tokens: `GET /` in a browser is a page built on the web client
 //! (`clients/web`) that picks a user, subscribes to a project, shows events as they arrive and
 //! sends test broadcasts. The page and the built client are read from `clients/web` when asked
-//! for, so editing them needs no rebuild of the server. Tokens are minted only while the server
-//! listens on a loopback address: anyone who can reach the endpoint can act as any user.
+//! for, so editing them needs no rebuild of the server. Anyone who can read a minted token can
+//! act as any user, so tokens are minted only while the server listens on a loopback address,
+//! only under the development secret (unless `--console-tokens-any-secret`), and only for the
+//! console's own page or a caller that is not a web page: a request with a foreign `Origin`
+//! (or a browser's `Sec-Fetch-Site` saying another site sent it) is refused.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use realtime::connection::auth::{self, JwtConfig};
 use serde::Deserialize;
@@ -25,12 +28,21 @@ pub const MAX_TOKEN_TTL_S: u64 = 24 * 3600;
 /// The built client, as the page imports it.
 pub const CLIENT_FILE: &str = "realtime.js";
 
+/// Why no token is minted while the server listens beyond loopback.
+pub const NOT_LOOPBACK: &str = "dev tokens are minted only when the dev server listens on a \
+     loopback address (--addr 127.0.0.1:…); use `devhive-realtime token --user <uuid>` instead";
+/// Why no token is minted under another secret than the development one.
+pub const NOT_DEV_SECRET: &str = "dev tokens are minted only under the development secret, and \
+     JWT_SECRET is set to another one (a token minted here would be valid wherever that secret \
+     is): unset JWT_SECRET, start the dev server with --console-tokens-any-secret \
+     (DEVHIVE_CONSOLE_TOKENS_ANY_SECRET=true), or use `devhive-realtime token --user <uuid>`";
+
 /// What the console needs from the server: where its files are, and the key to mint tokens
-/// with (none when the server listens beyond loopback).
+/// with (or why none are minted).
 #[derive(Clone)]
 pub struct Console {
     pub web_dir: PathBuf,
-    pub minting: Option<JwtConfig>,
+    pub minting: Result<JwtConfig, String>,
 }
 
 fn text(status: StatusCode, message: impl Into<String>) -> Response {
@@ -125,15 +137,49 @@ pub struct TokenQuery {
     ttl_s: Option<String>,
 }
 
+/// Why a request for a token comes from a web page other than the console's, if it does: its
+/// `Origin` is not `http://` and the `Host` it was sent to (same-origin fetches of a GET send
+/// none, other tools none either), or its `Sec-Fetch-Site` (sent by browsers even where
+/// `Origin` is not) is neither `same-origin` nor `none` (typed into the address bar).
+pub fn foreign_page(headers: &HeaderMap) -> Option<String> {
+    let header = |name| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("(not text)"))
+    };
+    if let Some(origin) = header(http::header::ORIGIN) {
+        let own = header(http::header::HOST).map(|host| format!("http://{host}"));
+        if !own.is_some_and(|own| own.eq_ignore_ascii_case(origin.trim_end_matches('/'))) {
+            return Some(format!("Origin {origin:?}"));
+        }
+    }
+    match header(http::HeaderName::from_static("sec-fetch-site")) {
+        None | Some("same-origin" | "none") => None,
+        Some(site) => Some(format!("Sec-Fetch-Site {site:?}")),
+    }
+}
+
 /// `GET /console/token?user_id=<uuid>&ttl_s=<s>`: a token for that user (a random one when
-/// absent), `{"token","user_id","exp"}`.
-pub async fn token(State(app): State<Arc<App>>, Query(query): Query<TokenQuery>) -> Response {
-    let Some(jwt) = &app.console.minting else {
+/// absent), `{"token","user_id","exp"}`; 403 for another page than the console's, off
+/// loopback, or under another secret than the development one (see the module's comment).
+pub async fn token(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    if let Some(page) = foreign_page(&headers) {
+        tracing::warn!(%page, "refused a console token to another page");
         return text(
             StatusCode::FORBIDDEN,
-            "dev tokens are minted only when the dev server listens on a loopback address \
-             (--addr 127.0.0.1:…); use `devhive-realtime token --user <uuid>` instead",
+            format!(
+                "dev tokens are given only to the dev console's own page (or to callers that are \
+                 not web pages, such as curl), not to a request with {page}"
+            ),
         );
+    }
+    let jwt = match &app.console.minting {
+        Ok(jwt) => jwt,
+        Err(why) => return text(StatusCode::FORBIDDEN, why.clone()),
     };
     let user = match query.user_id.as_deref().filter(|u| !u.is_empty()) {
         None => Uuid::new_v4(),
@@ -177,6 +223,52 @@ mod tests {
         }
         for bad in ["", "..", ".env", "../Cargo.toml", "a/b", "a%2fb", "x y"] {
             assert!(!plain_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_the_consoles_own_origin_or_none_may_ask_for_tokens() {
+        let h = |pairs: &[(&'static str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, v.parse().unwrap());
+            }
+            foreign_page(&h)
+        };
+        assert_eq!(h(&[("host", "127.0.0.1:8080")]), None);
+        assert_eq!(
+            h(&[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://127.0.0.1:8080")
+            ]),
+            None
+        );
+        assert_eq!(
+            h(&[
+                ("host", "localhost:8080"),
+                ("sec-fetch-site", "same-origin")
+            ]),
+            None
+        );
+        for bad in [
+            vec![
+                ("host", "127.0.0.1:8080"),
+                ("origin", "https://evil.example"),
+            ],
+            vec![
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://localhost:8080"),
+            ],
+            vec![
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://127.0.0.1:5173"),
+            ],
+            vec![("host", "127.0.0.1:8080"), ("origin", "null")],
+            vec![("origin", "http://127.0.0.1:8080")],
+            vec![("host", "127.0.0.1:8080"), ("sec-fetch-site", "cross-site")],
+            vec![("host", "127.0.0.1:8080"), ("sec-fetch-site", "same-site")],
+        ] {
+            assert!(h(&bad).is_some(), "{bad:?}");
         }
     }
 }

@@ -3,6 +3,12 @@
 //! (`realtime::runtime::handlers::Broadcaster`). The relay invokes through it too, as on AWS. HTTP handlers in any language point `AWS_ENDPOINT_URL_LAMBDA` here unchanged:
 //! `RequestResponse` returns the result, `Event` answers 202 at once and runs in the
 //! background, other function names answer 404 `ResourceNotFoundException`.
+//!
+//! As on AWS, a request must be signed: an `Authorization` header shaped like Signature Version
+//! 4 for `lambda` (any key; the SDKs sign with whatever credentials they have), and a body that
+//! is not of a content type a web page could send cross-origin without a preflight (the SDKs
+//! send `application/octet-stream`, boto3 none). Otherwise any page the developer visits could
+//! invoke the broadcaster (`crate::guard`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +47,23 @@ pub async fn invoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err(why) = crate::guard::sigv4(&headers, "lambda") {
+        return aws_error(
+            StatusCode::FORBIDDEN,
+            "MissingAuthenticationTokenException",
+            &format!("the dev server's Invoke API needs {why}"),
+        );
+    }
+    if let Some(simple) = crate::guard::simple_content_type(&headers) {
+        return aws_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaTypeException",
+            &format!(
+                "Content-Type {simple} is refused (web pages may send it cross-origin): send the \
+                 payload as application/json or application/octet-stream, as the AWS SDKs do"
+            ),
+        );
+    }
     if function_name(&name) != app.broadcaster_name {
         return aws_error(
             StatusCode::NOT_FOUND,

@@ -12,6 +12,7 @@ pub mod cors;
 pub mod events;
 pub mod faults;
 pub mod gateway;
+pub mod guard;
 pub mod lambda_api;
 pub mod management;
 pub mod server;

@@ -106,6 +106,7 @@ async fn main() {
                  \x20 Membership      {membership}\n\
                  \x20 Relay           {relay}\n\
                  \x20 Database        {database}\n\
+                 \x20 Hosts           {hosts}   (others get 421; --allow-host NAME)\n\
                  \x20 Tokens          signed with {secret}\n\
                  \x20 Get a token     TOKEN=$({exe} token --user $(cat /proc/sys/kernel/random/uuid))\n",
                 broadcaster = running.app.broadcaster_name,
@@ -115,6 +116,7 @@ async fn main() {
                 store = summary.store,
                 membership = summary.membership,
                 relay = summary.relay,
+                hosts = running.app.hosts.describe(),
             );
             wait_for_signal().await;
             tracing::info!("shutting down: closing sockets with 1001");

@@ -5,6 +5,11 @@
 //!
 //! The post itself is [`Gateway::post_to_connection`]; the HTTP route here and [`DirectSender`]
 //! (the broadcaster's sender with `--delivery direct`) both call it.
+//!
+//! Every route wants what the SDKs send (`crate::guard`): an `Authorization` header shaped like
+//! Signature Version 4 for `execute-api` (any key), and on POST no content type a web page
+//! could send cross-origin without a preflight (the SDKs send `application/octet-stream`). So
+//! a page the developer visits cannot post to, read or close their connections.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +19,7 @@ use realtime::delivery::sender::{ConnectionSender, PostOutcome};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -53,6 +58,29 @@ fn fault_response(fault: Fault) -> Response {
     }
 }
 
+/// What the SDKs send, or the error response: the signature's shape on every call, and on a
+/// POST a content type no web page can send without a preflight.
+fn signed(headers: &HeaderMap, post: bool) -> Result<(), Response> {
+    if let Err(why) = crate::guard::sigv4(headers, "execute-api") {
+        return Err(aws_error(
+            StatusCode::FORBIDDEN,
+            "MissingAuthenticationTokenException",
+            &format!("the dev server's Management API needs {why}"),
+        ));
+    }
+    match crate::guard::simple_content_type(headers) {
+        Some(simple) if post => Err(aws_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaTypeException",
+            &format!(
+                "Content-Type {simple} is refused (web pages may send it cross-origin): post the \
+                 data as application/octet-stream, as the AWS SDKs do"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn connection_id(params: &HashMap<String, String>) -> &str {
     params.get("id").map(String::as_str).unwrap_or_default()
 }
@@ -60,8 +88,12 @@ fn connection_id(params: &HashMap<String, String>) -> &str {
 pub async fn post(
     State(app): State<Arc<App>>,
     Path(params): Path<HashMap<String, String>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err(response) = signed(&headers, true) {
+        return response;
+    }
     match app
         .gateway
         .post_to_connection(connection_id(&params), body)
@@ -129,7 +161,11 @@ async fn open_socket(app: &App, params: &HashMap<String, String>) -> Result<Arc<
 pub async fn get(
     State(app): State<Arc<App>>,
     Path(params): Path<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
+    if let Err(response) = signed(&headers, false) {
+        return response;
+    }
     let socket = match open_socket(&app, &params).await {
         Ok(socket) => socket,
         Err(response) => return response,
@@ -154,7 +190,11 @@ pub async fn get(
 pub async fn delete(
     State(app): State<Arc<App>>,
     Path(params): Path<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
+    if let Err(response) = signed(&headers, false) {
+        return response;
+    }
     let socket = match open_socket(&app, &params).await {
         Ok(socket) => socket,
         Err(response) => return response,

@@ -162,18 +162,25 @@ impl DevServer {
             Some(_) => Some(Arc::new(wiring.relay().await?)),
             None => None,
         };
+        let jwt = config.jwt()?;
+        let minting = if !addr.ip().is_loopback() {
+            Err(crate::console::NOT_LOOPBACK.to_owned())
+        } else if jwt.secret != DEV_JWT_SECRET.as_bytes() && !options.console_tokens_any_secret {
+            Err(crate::console::NOT_DEV_SECRET.to_owned())
+        } else {
+            Ok(jwt)
+        };
         let console = crate::console::Console {
             web_dir: options.web_dir.clone(),
-            minting: if addr.ip().is_loopback() {
-                Some(config.jwt()?)
-            } else {
-                None
-            },
+            minting,
         };
+        let hosts =
+            crate::guard::Hosts::new(addr.ip(), &options.allow_hosts).map_err(ConfigError)?;
         let cors = crate::cors::Cors::new(&options.cors_origins);
         let app = Arc::new(App {
             console,
             cors,
+            hosts,
             handlers,
             gateway,
             broadcaster_name,
@@ -230,6 +237,11 @@ impl DevServer {
             )
             .fallback(not_found)
             .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+            // Outermost: a request addressed to another name reaches no route (DNS rebinding).
+            .layer(axum::middleware::from_fn_with_state(
+                self.app.clone(),
+                crate::guard::host,
+            ))
             .with_state(self.app.clone())
     }
 

@@ -82,6 +82,8 @@ pub struct App {
     pub console: crate::console::Console,
     /// Origins allowed to call the status endpoint.
     pub cors: crate::cors::Cors,
+    /// The names and addresses requests may be addressed to (`Host`).
+    pub hosts: crate::guard::Hosts,
 }
 
 impl App {
