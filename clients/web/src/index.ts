@@ -300,6 +300,11 @@ export function createRealtime(o: RealtimeOptions): Realtime {
     };
   }
 
+  // A frame of the user's own stream (`user#U`, seqs of its own): a direct message, or any frame
+  // that names a user and no project. Its seq is never a project's; nor is that of any frame
+  // without `project_id` (counting it would mark a project seq seen and drop the real event).
+  const userFrame = (ev: RealtimeEvent) => ev.type == "direct_message" || (ev.project_id == null && ev.user_id != null);
+
   // Direct messages: one stream per client, whichever sockets carry its frames (the server sends
   // them to every connection of the user). `subscribe_user` goes on one subscribed connection,
   // `uc`, and again on the next one to subscribe once `uc` is gone.
@@ -384,7 +389,7 @@ export function createRealtime(o: RealtimeOptions): Realtime {
       },
       () => subscribe(cur),
       () => emit(L.r, p),
-      (ev) => ev.type != "direct_message" && (!ev.project_id || String(ev.project_id).toLowerCase() == p),
+      (ev) => ev.project_id != null && !userFrame(ev) && String(ev.project_id).toLowerCase() == p,
     );
 
     const ch = {
