@@ -57,6 +57,10 @@ validate: $(TOOLS) ## sam validate --lint and cfn-lint on template.yaml (offline
 	AWS_REGION=$${AWS_REGION:-us-east-1} $(VENV)/bin/sam validate --lint
 	$(VENV)/bin/cfn-lint template.yaml
 
+.PHONY: deploy-rehearsal
+deploy-rehearsal: $(TOOLS) ## Deploy make build's artifacts as sam deploy would, dev then prod beside it, into LocalStack in-process (offline, own venv .venv-rehearsal); check what was created, delete both, prod's data retained
+	tests/deploy-rehearsal/run.sh
+
 deploy: sam-build ## sam deploy of stack devhive-realtime-$(ENV) with samconfig.toml's ENV settings (ENV=dev|prod); needs AWS credentials
 	$(VENV)/bin/sam deploy --config-env $(ENV)
 
@@ -95,4 +99,4 @@ bench: ## Benchmarks (crates/bench) → BENCHMARKS.md and target/bench/results.j
 
 clean: ## Remove build output, the tool venv and installed test services
 	$(CARGO) clean
-	rm -rf tests/node_modules $(VENV) .venv-checkov .aws-sam
+	rm -rf tests/node_modules $(VENV) .venv-checkov .venv-rehearsal .aws-sam
