@@ -58,18 +58,18 @@ fn fault_response(fault: Fault) -> Response {
     }
 }
 
-/// What the SDKs send, or the error response: the signature's shape on every call, and on a
-/// POST a content type no web page can send without a preflight.
-fn signed(headers: &HeaderMap, post: bool) -> Result<(), Response> {
+/// The error response unless the request is what the SDKs send: the signature's shape on every
+/// call, and on a POST a content type no web page can send without a preflight.
+fn unsigned(headers: &HeaderMap, post: bool) -> Option<Response> {
     if let Err(why) = crate::guard::sigv4(headers, "execute-api") {
-        return Err(aws_error(
+        return Some(aws_error(
             StatusCode::FORBIDDEN,
             "MissingAuthenticationTokenException",
             &format!("the dev server's Management API needs {why}"),
         ));
     }
     match crate::guard::simple_content_type(headers) {
-        Some(simple) if post => Err(aws_error(
+        Some(simple) if post => Some(aws_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UnsupportedMediaTypeException",
             &format!(
@@ -77,7 +77,7 @@ fn signed(headers: &HeaderMap, post: bool) -> Result<(), Response> {
                  data as application/octet-stream, as the AWS SDKs do"
             ),
         )),
-        _ => Ok(()),
+        _ => None,
     }
 }
 
@@ -91,7 +91,7 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(response) = signed(&headers, true) {
+    if let Some(response) = unsigned(&headers, true) {
         return response;
     }
     match app
@@ -163,7 +163,7 @@ pub async fn get(
     Path(params): Path<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = signed(&headers, false) {
+    if let Some(response) = unsigned(&headers, false) {
         return response;
     }
     let socket = match open_socket(&app, &params).await {
@@ -192,7 +192,7 @@ pub async fn delete(
     Path(params): Path<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = signed(&headers, false) {
+    if let Some(response) = unsigned(&headers, false) {
         return response;
     }
     let socket = match open_socket(&app, &params).await {
