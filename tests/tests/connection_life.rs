@@ -230,6 +230,33 @@ async fn a_subscribe_racing_a_removal_never_ends_subscribed() {
     server.shutdown().await;
 }
 
+/// A membership moved to another project by UPDATE (not deleted) ends the old one: the old
+/// member is revoked from the old project like a DELETE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_membership_moved_by_update_is_revoked() {
+    let db = Projects::create().await;
+    let server = start_with_relay(&db.url).await;
+    let mut moved = subscribed_client(&server, &token(db.member_p), db.p).await;
+    db.exec(&format!(
+        "UPDATE project_members SET project_id = '{}' WHERE project_id = '{}' AND user_id = '{}'",
+        db.q, db.p, db.member_p
+    ))
+    .await;
+    let seen = until_revoked(&mut moved, db.p).await;
+    let removal = seen
+        .last()
+        .expect("the removal is delivered before the notice");
+    assert_eq!(
+        (&removal["resource"], &removal["action"], &removal["id"]),
+        (
+            &json!("project_members"),
+            &json!("DELETE"),
+            &json!(format!("{}:{}", db.p, db.member_p))
+        )
+    );
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_token_stops_delivery_and_a_refreshed_one_keeps_it() {
     let server = start(StoreKind::Dynamodb, |_| {}).await;
@@ -260,6 +287,14 @@ async fn an_expired_token_stops_delivery_and_a_refreshed_one_keeps_it() {
                 DEV_JWT_SECRET,
             ),
             "expired",
+        ),
+        (
+            token_until(
+                refreshing_user,
+                realtime::epoch_seconds() - 10,
+                DEV_JWT_SECRET,
+            ),
+            "expired within the signature check's clock-skew leeway",
         ),
         (
             token_until(refreshing_user, long, "another-secret-another-secret-0123"),
@@ -421,6 +456,67 @@ async fn the_connection_past_the_per_user_cap_gets_429_until_one_closes() {
     connect(&server, &format!("/?token={}", token(user)))
         .await
         .expect("a slot was freed");
+    server.shutdown().await;
+}
+
+/// `$connect` has a per-user rate: with at most one open connection, connecting and closing
+/// in a loop is refused with 429 once the burst (twice the cap) is spent, saying when to retry;
+/// after that wait the user connects again, and another user was never affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_in_a_loop_gets_429_past_the_connect_rate() {
+    let server = start_with(
+        StoreKind::Dynamodb,
+        |_| {},
+        &[
+            (config::MEMBERSHIP, "none".to_owned()),
+            (config::MAX_CONNECTIONS_PER_USER, "1".to_owned()),
+        ],
+    )
+    .await;
+    let user = Uuid::new_v4();
+    for _ in 0..2 {
+        let mut ws = connect(&server, &format!("/?token={}", token(user)))
+            .await
+            .expect("within the burst");
+        ws.close(None).await.unwrap();
+        tokio::time::timeout(WAIT, server.app.gateway.wait_open(|n| n == 0))
+            .await
+            .expect("$disconnect ran");
+        // The cap reads the user index, which may show the closed connection a moment longer.
+        tokio::time::timeout(WAIT, async {
+            while !connections_of_user(&server.app, user).await.is_empty() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the user index forgets the closed connection");
+    }
+    let wait_ms = match connect(&server, &format!("/?token={}", token(user))).await {
+        Err(tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+            let body =
+                String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).to_string();
+            let reply: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(reply["code"], "rate_limited", "{body}");
+            let message = reply["message"].as_str().unwrap();
+            let ms = message
+                .rsplit("retry in ")
+                .next()
+                .and_then(|m| m.trim_end_matches(" ms").parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("a wait in: {message}"));
+            assert!(ms > 0 && ms <= 1000, "{message}");
+            ms
+        }
+        other => panic!("the third connect in a row must get 429, got {other:?}"),
+    };
+    let _another = connect(&server, &format!("/?token={}", token(Uuid::new_v4())))
+        .await
+        .expect("another user is not limited");
+    // The wait the refusal named is the one that works (this sleep is the behaviour tested).
+    tokio::time::sleep(std::time::Duration::from_millis(wait_ms + 50)).await;
+    connect(&server, &format!("/?token={}", token(user)))
+        .await
+        .expect("after the named wait");
     server.shutdown().await;
 }
 

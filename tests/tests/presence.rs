@@ -293,6 +293,170 @@ async fn direct_messages_reach_every_tab_of_the_user_and_recover(kind: StoreKind
         assert!(matches!(field, Some("user_id" | "project_id")), "{refused}");
     }
     nothing_pending(&mut back).await;
+
+    // A direct message whose frame would not fit API Gateway's 128 KB message is refused
+    // before anything is stored (it has no smaller form to send instead).
+    let big = json!({"user_id": alice, "type": "direct_message", "data": {"text": "x".repeat(200 * 1024)}});
+    let refused = invoke_broadcaster(&server, &big).await;
+    assert_eq!(refused["error"]["field"], "data", "{refused}");
+    nothing_pending(&mut back).await;
+    // A `since` at the top of u64 with the stream's own epoch answers `reset`, on the user
+    // stream and on a project's; the head shows nothing was stored.
+    send(
+        &mut back,
+        json!({"action": "subscribe_user", "since": u64::MAX, "epoch": epoch}),
+    )
+    .await;
+    let reply = recv(&mut back).await;
+    assert_eq!(
+        (&reply["type"], reply["seq"].as_u64(), &reply["reset"]),
+        (&json!("subscribed_user"), Some(seq0 + 6), &json!(true)),
+        "{reply}"
+    );
+    send(
+        &mut back,
+        json!({"action": "subscribe", "project_id": project}),
+    )
+    .await;
+    let head = recv(&mut back).await;
+    send(
+        &mut back,
+        json!({"action": "subscribe", "project_id": project, "since": u64::MAX, "epoch": head["epoch"]}),
+    )
+    .await;
+    let reply = recv(&mut back).await;
+    assert_eq!(
+        (&reply["type"], &reply["seq"], &reply["reset"]),
+        (&json!("subscribed"), &head["seq"], &json!(true)),
+        "{reply}"
+    );
+    server.shutdown().await;
+}
+
+/// A tab that closes and comes straight back (a reload, a blip) is announced neither offline
+/// nor online: the offline waits out the debounce, and finds the user there again.
+async fn a_user_who_comes_straight_back_is_not_announced(kind: StoreKind) {
+    let server = server(kind).await;
+    let project = Uuid::new_v4();
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut watcher = tab(&server, bob).await;
+    subscribe(&mut watcher, project).await;
+    let mut first = tab(&server, alice).await;
+    subscribe(&mut first, project).await;
+    assert_eq!(recv(&mut watcher).await, presence(project, alice, "online"));
+
+    first.close(None).await.unwrap();
+    // The first tab's `$disconnect` has removed it (its presence follows): alice has no tab.
+    tokio::time::timeout(WAIT, async {
+        while !connections_of_user(&server.app, alice).await.is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the first tab is removed");
+    let mut again = tab(&server, alice).await;
+    subscribe(&mut again, project).await;
+    // The first tab's `$disconnect` (debounce included) has run: watcher and `again` are left.
+    tokio::time::timeout(WAIT, server.app.gateway.wait_open(|n| n == 2))
+        .await
+        .expect("the first tab's $disconnect ran");
+    nothing_pending(&mut watcher).await;
+
+    let closed_at = Instant::now();
+    close(&server, again).await;
+    assert_eq!(
+        recv(&mut watcher).await,
+        presence(project, alice, "offline")
+    );
+    assert!(
+        closed_at.elapsed() >= realtime::delivery::presence::LEAVE_DEBOUNCE,
+        "offline only after the debounce"
+    );
+    server.shutdown().await;
+}
+
+/// One user connecting to a project and closing in a loop cannot flood its members: whatever
+/// the loop does, a member gets at most 2 presence frames of that user in any second, and in
+/// the end the user is announced offline.
+async fn one_users_churn_reaches_a_member_at_most_twice_a_second(kind: StoreKind) {
+    let server = server(kind).await;
+    let project = Uuid::new_v4();
+    let (churner, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut watcher = tab(&server, bob).await;
+    subscribe(&mut watcher, project).await;
+    let started = Instant::now();
+    let mut connects = 0;
+    while started.elapsed() < std::time::Duration::from_secs(4) && connects < 36 {
+        let ws = connect(
+            &server,
+            &format!("/?token={}&project_id={project}", token(churner)),
+        )
+        .await
+        .expect("within the connect rate's burst");
+        connects += 1;
+        drop(ws); // closed without a close handshake, as a killed tab
+    }
+    tokio::time::timeout(
+        WAIT + realtime::delivery::presence::LEAVE_DEBOUNCE,
+        server.app.gateway.wait_open(|n| n == 1),
+    )
+    .await
+    .expect("every $disconnect ran");
+    // Every frame the churn caused is posted by now; ping marks the end.
+    send(&mut watcher, json!({"action": "ping"})).await;
+    let mut arrivals = Vec::new();
+    let mut last = None;
+    loop {
+        let frame = recv(&mut watcher).await;
+        if frame["type"] == "pong" {
+            break;
+        }
+        assert_eq!(frame["user_id"], json!(churner), "{frame}");
+        arrivals.push(Instant::now());
+        last = Some(frame);
+    }
+    assert_eq!(
+        last,
+        Some(presence(project, churner, "offline")),
+        "{connects} connects"
+    );
+    // Frames are read after the fact here, so their arrival times bunch; the bound is on how
+    // many there are for the time the churn lasted: a burst of 2, then 1 a second.
+    let lasted = started.elapsed().as_secs_f64();
+    assert!(
+        (arrivals.len() as f64) <= 2.0 + lasted,
+        "{} presence frames in {lasted:.1} s from {connects} connects",
+        arrivals.len()
+    );
+    server.shutdown().await;
+}
+
+/// The `online` list leaves out users whose only connection's token has expired (nothing
+/// more is delivered to them).
+async fn the_online_list_leaves_out_expired_tokens(kind: StoreKind) {
+    let server = server(kind).await;
+    let project = Uuid::new_v4();
+    let (lapsed, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let expired = Connection::new(
+        "lapsed000000000=",
+        lapsed,
+        Some(project),
+        realtime::epoch_millis(),
+    )
+    .with_token_exp(realtime::epoch_seconds() - 1);
+    server.app.store().insert(&expired).await.unwrap();
+    let mut watcher = tab(&server, bob).await;
+    send(&mut watcher, json!({"action": "subscribe", "project_id": project})).await;
+    // Telling the project that bob arrived finds the lapsed connection expired (it is closed
+    // and said to have left); the reply comes after.
+    let reply = loop {
+        let frame = recv(&mut watcher).await;
+        if frame["type"] == "subscribed" {
+            break frame;
+        }
+        assert_eq!(frame, presence(project, lapsed, "offline"));
+    };
+    assert_eq!(reply["online"], json!([bob]), "{reply}");
     server.shutdown().await;
 }
 
@@ -300,4 +464,7 @@ e2e::both_stores!(
     one_user_is_one_presence_however_many_tabs,
     typing_reaches_the_others_at_most_once_per_window,
     direct_messages_reach_every_tab_of_the_user_and_recover,
+    a_user_who_comes_straight_back_is_not_announced,
+    one_users_churn_reaches_a_member_at_most_twice_a_second,
+    the_online_list_leaves_out_expired_tokens,
 );

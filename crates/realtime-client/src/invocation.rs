@@ -11,6 +11,39 @@ use crate::events::EventType;
 /// Largest invocation payload accepted (Lambda's asynchronous invocation limit).
 pub const MAX_INVOCATION_BYTES: usize = 1024 * 1024;
 
+/// Largest `data` a direct message may carry, serialized: unlike a project event, which over
+/// API Gateway's 128 KB message becomes a `cache_invalidate` clients refetch from, a direct
+/// message has nothing to refetch, so it must fit whole, with 1 KB left for its envelope
+/// (`type`, `user_id`, `event_id`, `seq`, `timestamp`).
+pub const MAX_DIRECT_DATA_BYTES: usize = 127 * 1024;
+
+/// A direct message whose `data` is over [`MAX_DIRECT_DATA_BYTES`] (its size in bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirectMessageTooLarge(pub usize);
+
+impl std::fmt::Display for DirectMessageTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a direct message's data is {} bytes; the limit is {MAX_DIRECT_DATA_BYTES} (its frame must fit API Gateway's 128 KB message): send an id the client fetches instead",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for DirectMessageTooLarge {}
+
+/// Whether a direct message's `data` fits [`MAX_DIRECT_DATA_BYTES`].
+pub fn check_direct_data(data: &Value) -> Result<(), DirectMessageTooLarge> {
+    let bytes = serde_json::to_vec(data)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if bytes > MAX_DIRECT_DATA_BYTES {
+        return Err(DirectMessageTooLarge(bytes));
+    }
+    Ok(())
+}
+
 /// The `type` of a direct message.
 pub const DIRECT_MESSAGE: &str = "direct_message";
 

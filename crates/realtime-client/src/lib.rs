@@ -15,6 +15,7 @@ pub mod sdk;
 pub use aws_sdk_lambda;
 pub use events::EventType;
 pub use invocation::{
-    DIRECT_MESSAGE, Invocation, MAX_INVOCATION_BYTES, event_id_for, new_event_id,
+    DIRECT_MESSAGE, Invocation, MAX_DIRECT_DATA_BYTES, MAX_INVOCATION_BYTES, event_id_for,
+    new_event_id,
 };
 pub use publisher::{Invoker, LambdaInvoker, PublishError, Publisher};

@@ -15,13 +15,15 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::events::EventType;
-use crate::invocation::{Invocation, PayloadTooLarge};
+use crate::invocation::{DirectMessageTooLarge, Invocation, PayloadTooLarge, check_direct_data};
 
 /// Why a broadcast was not handed to Lambda.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublishError {
     /// The payload is over `MAX_INVOCATION_BYTES` (its size in bytes).
     TooLarge(usize),
+    /// A direct message's `data` is over `MAX_DIRECT_DATA_BYTES` (its size in bytes).
+    DirectMessageTooLarge(usize),
     /// Lambda refused or could not be reached.
     Invoke(String),
 }
@@ -30,6 +32,7 @@ impl std::fmt::Display for PublishError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PublishError::TooLarge(n) => PayloadTooLarge(*n).fmt(f),
+            PublishError::DirectMessageTooLarge(n) => DirectMessageTooLarge(*n).fmt(f),
             PublishError::Invoke(e) => write!(f, "invoking the broadcaster failed: {e}"),
         }
     }
@@ -157,6 +160,10 @@ impl Publisher {
             }
             return Ok(None);
         };
+        if invocation.project_id.is_none() && invocation.user_id.is_some() {
+            check_direct_data(&invocation.data)
+                .map_err(|e| PublishError::DirectMessageTooLarge(e.0))?;
+        }
         let bytes = invocation
             .to_bytes()
             .map_err(|e| PublishError::TooLarge(e.0))?;

@@ -152,6 +152,22 @@ async fn since_recovers_or_resets(store: Arc<dyn EventStore>) {
     ));
 }
 
+/// A client chooses `since`: at the edges (0, 2^53, 2^64 - 1) with the stream's own epoch the
+/// store answers (events or reset), never overflows.
+async fn since_at_the_edges_answers(store: Arc<dyn EventStore>) {
+    let stream = project_stream(Uuid::new_v4());
+    append(&*store, &stream, Uuid::new_v4()).await;
+    let epoch = store.head(&stream).await.unwrap().epoch;
+    assert_eq!(
+        store.since(&stream, &epoch, 0).await.unwrap().1,
+        Recovery::Events(vec![frame(1)])
+    );
+    for since in [1u64 << 53, u64::MAX - 1, u64::MAX] {
+        let (head, found) = store.since(&stream, &epoch, since).await.unwrap();
+        assert_eq!((head.seq, found), (1, Recovery::Reset), "since {since}");
+    }
+}
+
 async fn events_past_retention_are_not_recovered(store: Arc<dyn EventStore>) {
     // Retention 0: every event expires as it is written (DynamoDB's TTL would delete it later;
     // reads filter it now).
@@ -179,6 +195,7 @@ suite!(
     appends_are_consecutive_and_a_repeat_keeps_its_first_seq => 3600,
     concurrent_appends_get_distinct_consecutive_seqs => 3600,
     since_recovers_or_resets => 3600,
+    since_at_the_edges_answers => 3600,
     events_past_retention_are_not_recovered => 0,
 );
 

@@ -387,6 +387,26 @@ impl ConnectionStore for Gated {
     async fn typing(&self, id: &str, p: Uuid, now: i64, window: i64) -> Result<bool, StoreError> {
         self.inner.typing(id, p, now, window).await
     }
+    async fn take_token(
+        &self,
+        bucket: &str,
+        rate: MessageRate,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.inner.take_token(bucket, rate, now).await
+    }
+    async fn announced_presence(&self, p: Uuid, user: Uuid) -> Result<Option<bool>, StoreError> {
+        self.inner.announced_presence(p, user).await
+    }
+    async fn announce_presence(
+        &self,
+        p: Uuid,
+        user: Uuid,
+        online: bool,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.inner.announce_presence(p, user, online, now).await
+    }
     async fn project_sample(
         &self,
         p: Uuid,
@@ -712,6 +732,30 @@ async fn the_client_refuses_oversized_payloads_before_invoking() {
     );
     assert!(matches!(err, PublishError::TooLarge(n) if n > 2 * 1024 * 1024));
     assert!(invoker.0.lock().unwrap().is_empty(), "nothing was invoked");
+}
+
+/// A direct message over what one frame holds is refused at publish, before any invoke (the
+/// broadcaster would refuse it too: it has no smaller form).
+#[tokio::test]
+async fn the_client_refuses_a_direct_message_over_the_frame_limit() {
+    let invoker = Arc::new(RecordingInvoker::default());
+    let client = Publisher::new(invoker.clone(), Some("broadcaster".into()));
+    let big = json!({"text": "x".repeat(200 * 1024)});
+    let err = client
+        .try_publish(Invocation::direct(Uuid::new_v4(), big.clone()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PublishError::DirectMessageTooLarge(n) if n > 200 * 1024),
+        "{err}"
+    );
+    assert!(err.to_string().contains("direct message"), "{err}");
+    assert_eq!(client.direct_message(Uuid::new_v4(), big).await, None);
+    assert!(invoker.0.lock().unwrap().is_empty(), "nothing was invoked");
+    let small = client
+        .direct_message(Uuid::new_v4(), json!({"text": "hi"}))
+        .await;
+    assert!(small.is_some() && invoker.0.lock().unwrap().len() == 1);
 }
 
 #[tokio::test]

@@ -380,6 +380,26 @@ impl ConnectionStore for WrittenThenTimedOut {
     async fn typing(&self, id: &str, p: Uuid, now: i64, window: i64) -> Result<bool, StoreError> {
         self.0.typing(id, p, now, window).await
     }
+    async fn take_token(
+        &self,
+        bucket: &str,
+        rate: MessageRate,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.0.take_token(bucket, rate, now).await
+    }
+    async fn announced_presence(&self, p: Uuid, user: Uuid) -> Result<Option<bool>, StoreError> {
+        self.0.announced_presence(p, user).await
+    }
+    async fn announce_presence(
+        &self,
+        p: Uuid,
+        user: Uuid,
+        online: bool,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.0.announce_presence(p, user, online, now).await
+    }
     async fn project_sample(
         &self,
         p: Uuid,

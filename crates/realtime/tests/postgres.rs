@@ -181,6 +181,53 @@ async fn every_table_and_action_notifies_the_exact_payload() {
     );
 }
 
+/// Moving a membership to another project (or user) by UPDATE ends the old one: it is
+/// announced as a DELETE of the old pair, which the relay turns into a revocation, then an
+/// INSERT of the new pair; an UPDATE that keeps the pair stays one UPDATE.
+#[tokio::test]
+async fn a_membership_moved_by_update_is_a_removal_of_the_old_pair() {
+    let url = common::fresh_database().await;
+    migrate(&url).await.unwrap();
+    let mut db = PgConnection::connect(&url).await.unwrap();
+    let (u, p, q) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    exec(
+        &mut db,
+        &format!(
+            "INSERT INTO users (id, email) VALUES ('{u}', 'u@x');
+             INSERT INTO projects (id, name) VALUES ('{p}', 'P'), ('{q}', 'Q');
+             INSERT INTO project_members (project_id, user_id) VALUES ('{p}', '{u}')"
+        ),
+    )
+    .await;
+    let mut listener = PgListener::connect(&url).await.unwrap();
+    listener.listen(CHANNEL).await.unwrap();
+    exec(
+        &mut db,
+        &format!("UPDATE project_members SET project_id = '{q}' WHERE project_id = '{p}' AND user_id = '{u}'"),
+    )
+    .await;
+    assert_eq!(
+        next(&mut listener, &mut db).await,
+        payload("project_members", format!("{p}:{u}"), "DELETE", p)
+    );
+    assert_eq!(
+        next(&mut listener, &mut db).await,
+        payload("project_members", format!("{q}:{u}"), "INSERT", q)
+    );
+    exec(
+        &mut db,
+        &format!(
+            "UPDATE project_members SET role = 'admin' WHERE project_id = '{q}' AND user_id = '{u}'"
+        ),
+    )
+    .await;
+    assert_eq!(
+        next(&mut listener, &mut db).await,
+        payload("project_members", format!("{q}:{u}"), "UPDATE", q)
+    );
+    assert!(listener.next_buffered().is_none(), "nothing else announced");
+}
+
 /// An older generation of the triggers, as deployed before this project: camelCase
 /// `projectId`, plural resource names, other trigger and function names.
 const OLD_TRIGGERS: &str = r#"

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use common::{PROJECT, USER, body_json, message};
 use realtime::connection::auth::Authenticator;
-use realtime::connection::lifecycle::{Limits, on_message};
+use realtime::connection::lifecycle::{Limits, on_connect, on_message};
 use realtime::connection::membership::{Membership, MembershipError};
 use realtime::connection::store::{Connection, ConnectionStore};
 use realtime::delivery::fanout::FanOut;
@@ -102,4 +102,82 @@ async fn a_subscribe_whose_check_preceded_the_removal_does_not_stay_subscribed()
         None,
         "the subscription written after the removal was undone"
     );
+}
+
+/// The same race at `$connect` with a project: the check passes, the removal and its
+/// revocation run before the connection is written, and the connect must be refused and leave
+/// nothing stored (its revocation found nothing to end). Both stores.
+async fn a_connect_whose_check_preceded_the_removal_is_refused(store: Arc<dyn ConnectionStore>) {
+    let membership = RemovedDuringFirstCheck {
+        list: MemberList::new([(PROJECT, USER)]),
+        fanout: FanOut::new(store.clone(), Arc::new(Accepting)),
+        fired: AtomicBool::new(false),
+    };
+    let authenticator = Authenticator::new(&common::dev_jwt());
+    // The fixture's token is USER's, its project PROJECT.
+    let mut request = common::ws_fixture("connect");
+    request.request_context.connection_id = Some("conn-2".to_owned());
+    let reply = on_connect(
+        &*store,
+        None,
+        &membership,
+        &authenticator,
+        &Limits::default(),
+        &request,
+    )
+    .await;
+    assert_eq!(reply.status_code, 403, "{:?}", reply.body);
+    assert_eq!(
+        store.get("conn-2").await.unwrap(),
+        None,
+        "the connection written after the removal was removed"
+    );
+}
+
+#[tokio::test]
+async fn a_connect_racing_a_removal_is_refused_on_dynamodb() {
+    let (store, _, _) = common::dynamo_store().await;
+    a_connect_whose_check_preceded_the_removal_is_refused(store).await;
+}
+
+#[tokio::test]
+async fn a_connect_racing_a_removal_is_refused_in_memory() {
+    a_connect_whose_check_preceded_the_removal_is_refused(Arc::new(
+        realtime::memory::MemoryStore::new(),
+    ))
+    .await;
+}
+
+/// A connection subscribed a moment before the removal, which the (eventually consistent) user
+/// index does not list yet when the revocation first reads it, is still revoked: the index is
+/// read again after its propagation window.
+#[tokio::test]
+async fn a_revocation_ends_a_subscription_the_user_index_does_not_show_yet() {
+    let store: Arc<dyn ConnectionStore> = Arc::new(
+        realtime::memory::MemoryStore::new().with_user_index_lag(Duration::from_millis(500)),
+    );
+    store
+        .insert(&Connection::new(
+            "conn-3",
+            USER,
+            Some(PROJECT),
+            realtime::epoch_millis(),
+        ))
+        .await
+        .unwrap();
+    let fanout = FanOut::new(store.clone(), Arc::new(Accepting));
+    let removal =
+        json!({"project_id": PROJECT, "type": "member_removed", "data": {"user_id": USER}});
+    let result = realtime::delivery::broadcaster::invoke(
+        &fanout,
+        None,
+        None,
+        &removal,
+        "r",
+        Instant::now() + Duration::from_secs(10),
+    )
+    .await
+    .expect("the removal is broadcast");
+    assert_eq!(result["revoked"], 1, "{result}");
+    assert_eq!(store.get("conn-3").await.unwrap().unwrap().project_id, None);
 }

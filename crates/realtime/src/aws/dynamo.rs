@@ -20,8 +20,8 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use crate::connection::store::{
-    Admission, Connection, ConnectionStore, MessageRate, PROJECT_INDEX, Page, PageStream,
-    RECONNECT_INDEX, StoreError, Subscriber, USER_INDEX, reconnect_minute,
+    Admission, CONNECTION_TTL_SECONDS, Connection, ConnectionStore, MessageRate, PROJECT_INDEX,
+    Page, PageStream, RECONNECT_INDEX, StoreError, Subscriber, USER_INDEX, reconnect_minute,
 };
 use crate::epoch_seconds;
 
@@ -36,6 +36,27 @@ pub const ATTR_EXPIRES_AT: &str = "expires_at";
 pub const ATTR_TOKEN_EXP: &str = "token_exp";
 /// The message-rate bucket (GCRA theoretical arrival time, epoch ms); never projected.
 pub const ATTR_RATE_TAT: &str = "rate_tat";
+/// Presence last announced for a (project, user) record (BOOL); never projected.
+pub const ATTR_PRESENCE_ONLINE: &str = "presence_online";
+/// How long a rate bucket record outlives its last use (it only matters for a burst).
+const BUCKET_TTL_SECONDS: i64 = 60 * 60;
+
+/// Records that are not connections share the table under keys no API Gateway connection id
+/// takes (those are base64-like, never with `~` or `#`): rate buckets and announced presence.
+/// They carry no `user_id`, so no index holds them and every listing skips them (the table's
+/// approximate item count includes them); `expires_at` lets TTL delete them.
+fn record_key(kind: &str, name: &str) -> String {
+    format!("~{kind}#{name}")
+}
+
+fn presence_key(project_id: Uuid, user_id: Uuid) -> String {
+    record_key("presence", &format!("{project_id}#{user_id}"))
+}
+
+fn conditional_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    matches!(e, SdkError::ServiceError(s) if s.err().code() == Some("ConditionalCheckFailedException"))
+}
+
 /// Attributes the indexes project (each index leaves out its own partition key, which
 /// DynamoDB projects anyway).
 pub const INDEX_PROJECTION: [&str; 4] = [
@@ -381,6 +402,117 @@ impl ConnectionStore for DynamoStore {
             Ok(_) => Ok(true),
             Err(StoreError::NotFound) => Ok(false),
             Err(e) => Err(e),
+        }
+    }
+
+    /// GCRA as [`Self::admit`], on a record of its own that the first take creates.
+    async fn take_token(
+        &self,
+        bucket: &str,
+        rate: MessageRate,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let (k, v) = Self::key(&record_key("rate", bucket));
+        let interval = rate.interval_ms();
+        let expires = number(now_ms.div_euclid(1000) + BUCKET_TTL_SECONDS);
+        let idle = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(k.clone(), v.clone())
+            .update_expression("SET rate_tat = :next, expires_at = :exp")
+            .condition_expression("attribute_not_exists(rate_tat) OR rate_tat <= :now_ms")
+            .expression_attribute_values(":next", number(now_ms + interval))
+            .expression_attribute_values(":now_ms", number(now_ms))
+            .expression_attribute_values(":exp", expires.clone())
+            .send()
+            .await;
+        match idle {
+            Ok(_) => return Ok(None),
+            Err(e) if conditional_failed(&e) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        let limit = now_ms + interval * (i64::from(rate.burst.max(1)) - 1);
+        let busy = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(k.clone(), v.clone())
+            .update_expression("SET rate_tat = rate_tat + :i, expires_at = :exp")
+            .condition_expression("rate_tat <= :limit")
+            .expression_attribute_values(":i", number(interval))
+            .expression_attribute_values(":limit", number(limit))
+            .expression_attribute_values(":exp", expires)
+            .send()
+            .await;
+        match busy {
+            Ok(_) => Ok(None),
+            Err(e) if conditional_failed(&e) => {
+                let out = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key(k, v)
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                let tat = out.item.as_ref().and_then(|i| int(i, ATTR_RATE_TAT));
+                Ok(Some(rate.wait_ms(tat, now_ms).max(1)))
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn announced_presence(
+        &self,
+        project_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<Option<bool>, StoreError> {
+        let (k, v) = Self::key(&presence_key(project_id, user_id));
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(k, v)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let now = epoch_seconds();
+        Ok(out
+            .item
+            .filter(|i| int(i, ATTR_EXPIRES_AT).is_some_and(|e| e > now))
+            .and_then(|i| i.get(ATTR_PRESENCE_ONLINE)?.as_bool().ok().copied()))
+    }
+
+    async fn announce_presence(
+        &self,
+        project_id: Uuid,
+        user_id: Uuid,
+        online: bool,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (k, v) = Self::key(&presence_key(project_id, user_id));
+        let now = now_ms.div_euclid(1000);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(k, v)
+            .update_expression("SET presence_online = :o, expires_at = :exp")
+            .condition_expression(
+                "attribute_not_exists(presence_online) OR presence_online <> :o OR expires_at <= :now",
+            )
+            .expression_attribute_values(":o", AttributeValue::Bool(online))
+            .expression_attribute_values(":now", number(now))
+            .expression_attribute_values(":exp", number(now + CONNECTION_TTL_SECONDS))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
         }
     }
 

@@ -39,6 +39,17 @@ pub struct Limits {
     pub max_connections_per_user: usize,
     /// `CLIENT_MESSAGE_RATE`: past it a message gets `rate_limited` and is dropped.
     pub message_rate: MessageRate,
+    /// `$connect`s one user may make: past it the next one gets 429.
+    pub connect_rate: MessageRate,
+}
+
+/// `$connect`s per user: twice as many at once as the user may hold connections (every tab
+/// reconnecting after a blip, and again), then one a second.
+pub fn connect_rate(max_connections_per_user: usize) -> MessageRate {
+    MessageRate {
+        per_second: 1,
+        burst: u32::try_from(max_connections_per_user.max(1).saturating_mul(2)).unwrap_or(u32::MAX),
+    }
 }
 
 impl Default for Limits {
@@ -46,6 +57,7 @@ impl Default for Limits {
         Limits {
             max_connections_per_user: DEFAULT_MAX_CONNECTIONS_PER_USER,
             message_rate: MessageRate::default(),
+            connect_rate: connect_rate(DEFAULT_MAX_CONNECTIONS_PER_USER),
         }
     }
 }
@@ -105,7 +117,9 @@ fn parse_project(value: &str) -> Result<Uuid, ErrorFrame> {
 /// `$connect`: authenticate, check membership when a project is given, record the connection.
 ///
 /// 401 for any token problem, 403 for a non-member, 400 for a malformed project id, 503 when
-/// membership or the store cannot answer. Nothing is written unless the answer is 200.
+/// membership or the store cannot answer, 429 over the user's connection cap or connect rate.
+/// No connection is written unless the answer is 200 (the user's connect-rate record counts
+/// every authenticated attempt).
 pub async fn on_connect(
     store: &dyn ConnectionStore,
     presence: Option<&Presence>,
@@ -176,6 +190,10 @@ pub async fn on_connect(
         log_refusal(Some(user), &error);
         return refuse(error);
     }
+    if let Err(error) = check_connect_rate(store, user, limits.connect_rate).await {
+        log_refusal(Some(user), &error);
+        return refuse(error);
+    }
 
     let connected_at = if ctx.connected_at > 0 {
         ctx.connected_at
@@ -193,6 +211,18 @@ pub async fn on_connect(
         }
         return refuse(store_unavailable(e));
     }
+    // As subscribe does: a removal committed between the first check and the write is seen
+    // here, and its revocation may have run before the item existed, so nothing else would
+    // end this subscription.
+    if let Some(project) = project
+        && let Err(error) = check_member(membership, project, user).await
+    {
+        if let Err(e) = store.remove(connection_id).await {
+            tracing::error!(route = ROUTE_CONNECT, connection_id, error = %e, "cannot remove a connection whose membership ended; TTL will expire it");
+        }
+        log_refusal(Some(user), &error);
+        return refuse(error);
+    }
     tracing::info!(
         route = ROUTE_CONNECT,
         connection_id,
@@ -202,9 +232,7 @@ pub async fn on_connect(
     );
     // A project given at connect is a subscription: the user may have come online in it.
     if let (Some(presence), Some(project)) = (presence, project) {
-        presence
-            .joined(connection_id, connected_at, user, project, false)
-            .await;
+        presence.joined(connection_id, user, project, false).await;
     }
 
     let mut ok = ApiGatewayProxyResponse::default();
@@ -218,6 +246,30 @@ pub async fn on_connect(
         ok.headers = headers;
     }
     ok
+}
+
+/// Refuse a `$connect` over the user's connect rate: the bucket lives in the store, so every
+/// Lambda instance counts the same connects. A store error refuses.
+async fn check_connect_rate(
+    store: &dyn ConnectionStore,
+    user: Uuid,
+    rate: MessageRate,
+) -> Result<(), ErrorFrame> {
+    let bucket = format!("connect#{user}");
+    match store
+        .take_token(&bucket, rate, crate::epoch_millis())
+        .await
+        .map_err(store_unavailable)?
+    {
+        None => Ok(()),
+        Some(wait_ms) => Err(ErrorFrame::new(
+            ErrorCode::RateLimited,
+            format!(
+                "this user opened {} connections at once, or more than {} a second after that; retry in {wait_ms} ms",
+                rate.burst, rate.per_second
+            ),
+        )),
+    }
 }
 
 /// Refuse a user who already holds `max` open connections. The count comes from the user
@@ -310,7 +362,7 @@ pub async fn on_disconnect(
     if let (Some(presence), Some(c)) = (presence, leaving)
         && let Some(project) = c.project_id
     {
-        presence.left(connection_id, c.user_id, project).await;
+        presence.closed(connection_id, c.user_id, project).await;
     }
     response(200, String::new())
 }
@@ -434,11 +486,7 @@ impl Context<'_> {
                 since,
                 epoch,
             } => {
-                let (user, previous, opened) = (
-                    connection.user_id,
-                    connection.project_id,
-                    connection.connected_at,
-                );
+                let (user, previous) = (connection.user_id, connection.project_id);
                 self.subscribe(connection, project_id).await?;
                 let mut online = None;
                 if let Some(presence) = self.presence {
@@ -447,7 +495,7 @@ impl Context<'_> {
                     }
                     let renewed = previous == Some(project_id);
                     online = presence
-                        .joined(connection_id, opened, user, project_id, renewed)
+                        .joined(connection_id, user, project_id, renewed)
                         .await;
                 }
                 let (seq, epoch, recovered, reset) = self
@@ -635,6 +683,14 @@ impl Context<'_> {
             return Err(unauthorized(
                 "the new token is for another user; reconnect instead".to_owned(),
             ));
+        }
+        // The signature check tolerates clock skew on `exp`; a refresh does not: a token that
+        // has already expired would answer `refreshed` with a past `expires_at`.
+        if identity.expires_at <= crate::epoch_seconds() {
+            return Err(unauthorized(format!(
+                "the new token expired at {} (exp); get a fresh one",
+                identity.expires_at
+            )));
         }
         self.store
             .refresh(connection_id, user, identity.expires_at)

@@ -145,7 +145,18 @@ impl MessageRate {
     /// is over the rate (the bucket is left as it was).
     pub fn admit(&self, tat: Option<i64>, now_ms: i64) -> Option<i64> {
         let next = tat.unwrap_or(now_ms).max(now_ms) + self.interval_ms();
-        (next - now_ms <= self.interval_ms() * i64::from(self.burst.max(1))).then_some(next)
+        (next - now_ms <= self.window_ms()).then_some(next)
+    }
+
+    /// How long after `now_ms` a bucket at `tat` admits the next message (0: now).
+    pub fn wait_ms(&self, tat: Option<i64>, now_ms: i64) -> i64 {
+        let next = tat.unwrap_or(now_ms).max(now_ms) + self.interval_ms();
+        (next - now_ms - self.window_ms()).max(0)
+    }
+
+    /// The burst, in milliseconds of the bucket.
+    fn window_ms(&self) -> i64 {
+        self.interval_ms() * i64::from(self.burst.max(1))
     }
 }
 
@@ -217,6 +228,36 @@ pub trait ConnectionStore: Send + Sync {
         project_id: Uuid,
         now_ms: i64,
         window_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Take one token from the rate bucket `bucket` (GCRA, as [`MessageRate::admit`]) at
+    /// `now_ms`: `None` when taken, `Some(ms)` to wait before the next one is free. The bucket
+    /// is one record in the store, so every Lambda instance draws from the same one (the
+    /// per-user `$connect` rate and presence rate).
+    async fn take_token(
+        &self,
+        bucket: &str,
+        rate: MessageRate,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// The presence last announced for `user_id` in `project_id`: `Some(true)` online,
+    /// `Some(false)` offline, `None` when none is on record.
+    async fn announced_presence(
+        &self,
+        project_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<Option<bool>, StoreError>;
+
+    /// Record `online` as announced for `user_id` in `project_id` unless it already is (one
+    /// conditional write); `true` when this call changed it, so that of several handlers
+    /// seeing the same change exactly one announces it.
+    async fn announce_presence(
+        &self,
+        project_id: Uuid,
+        user_id: Uuid,
+        online: bool,
+        now_ms: i64,
     ) -> Result<bool, StoreError>;
 
     /// Move the connection's `token_exp` (a `refresh`), if it still belongs to `user_id`.
@@ -302,5 +343,8 @@ mod tests {
         assert!(rate.admit(tat, now + 99).is_none());
         assert_eq!(rate.admit(tat, now + 100), Some(now + 2_100));
         assert_eq!(rate.admit(tat, now + 60_000), Some(now + 60_100));
+        // The wait tells when the next one fits.
+        assert_eq!(rate.wait_ms(tat, now + 50), 50);
+        assert_eq!(rate.wait_ms(tat, now + 100), 0);
     }
 }

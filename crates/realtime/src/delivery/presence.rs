@@ -20,13 +20,26 @@ use futures::StreamExt;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::connection::store::{StoreError, Subscriber};
+use crate::connection::store::{MessageRate, StoreError, Subscriber};
 use crate::delivery::fanout::FanOut;
 
 /// Live connections past which a project has no presence or typing (`PRESENCE_MAX_SUBSCRIBERS`).
 pub const DEFAULT_MAX_SUBSCRIBERS: usize = 100;
 /// At most one `typing` per connection per this window reaches the others.
 pub const TYPING_WINDOW_MS: i64 = 2_000;
+/// Presence changes announced for one user, across every project: two at once, then one a
+/// second. Each is one post per connection of the project (up to the subscriber bound), so
+/// this is what bounds the posts one user's churn can cause (README "Limits").
+pub const PRESENCE_RATE: MessageRate = MessageRate {
+    per_second: 1,
+    burst: 2,
+};
+/// How long after a connection closes its user is announced offline: a tab that comes back
+/// within it (a reload, a network blip, a deploy) is announced neither offline nor online.
+pub const LEAVE_DEBOUNCE: Duration = Duration::from_secs(3);
+/// Longest a change waits for its user's rate; a change still over it is not announced (the
+/// record keeps the last announced state, so the next change corrects it).
+const MAX_RATE_WAIT_MS: i64 = 1_000;
 /// How long presence and typing posts may take: they run inside a route's invocation.
 pub const POST_BUDGET: Duration = Duration::from_secs(3);
 /// Connections found gone while telling a change, followed up as leaving, per change.
@@ -68,15 +81,8 @@ impl Presence {
         Ok((!more && sample.len() <= self.max_subscribers).then_some(sample))
     }
 
-    /// Whether `user` has a live connection other than `except` subscribed to `project`;
-    /// with `opened_before`, only one opened before that (epoch ms, then connection id).
-    async fn elsewhere(
-        &self,
-        user: Uuid,
-        project: Uuid,
-        except: &str,
-        opened_before: Option<i64>,
-    ) -> Result<bool, StoreError> {
+    /// Whether `user` has a live connection other than `except` subscribed to `project`.
+    async fn elsewhere(&self, user: Uuid, project: Uuid, except: &str) -> Result<bool, StoreError> {
         let store = &*self.fanout.store;
         let now = crate::epoch_seconds();
         let mut pages = store.user_connections(user);
@@ -88,14 +94,76 @@ impl Presence {
                 if let Some(c) = store.get(&s.connection_id).await?
                     && c.project_id == Some(project)
                     && !c.token_expired(now)
-                    && opened_before
-                        .is_none_or(|at| (c.connected_at, c.connection_id.as_str()) < (at, except))
                 {
                     return Ok(true);
                 }
             }
         }
         Ok(false)
+    }
+
+    /// Take one of `user`'s presence tokens, waiting up to [`MAX_RATE_WAIT_MS`] for it:
+    /// `Some(waited)` when taken, `None` when the user is over [`PRESENCE_RATE`].
+    async fn within_rate(&self, user: Uuid) -> Result<Option<bool>, StoreError> {
+        let store = &*self.fanout.store;
+        let bucket = format!("presence#{user}");
+        let mut waited = false;
+        loop {
+            match store
+                .take_token(&bucket, PRESENCE_RATE, crate::epoch_millis())
+                .await?
+            {
+                None => return Ok(Some(waited)),
+                Some(wait) if !waited && wait <= MAX_RATE_WAIT_MS => {
+                    tokio::time::sleep(Duration::from_millis(wait.max(0) as u64)).await;
+                    waited = true;
+                }
+                Some(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// Announce `user` `online` (or offline) in `project` to its connections but
+    /// `connection_id`, unless that is already the announced state; within the user's rate;
+    /// once however many handlers see the change (the store's conditional write picks one).
+    /// `audience` when the caller has read it. The connections found gone.
+    async fn change(
+        &self,
+        connection_id: &str,
+        user: Uuid,
+        project: Uuid,
+        online: bool,
+        audience: Option<Vec<Subscriber>>,
+    ) -> Result<Vec<Subscriber>, StoreError> {
+        let store = &*self.fanout.store;
+        if store.announced_presence(project, user).await? == Some(online) {
+            return Ok(Vec::new());
+        }
+        let Some(waited) = self.within_rate(user).await? else {
+            tracing::warn!(connection_id, user_id = %user, project_id = %project, online, "presence changing faster than its rate; this change is not announced");
+            return Ok(Vec::new());
+        };
+        // A user announced offline after a wait may have come back in the meantime.
+        if waited && !online && self.elsewhere(user, project, connection_id).await? {
+            return Ok(Vec::new());
+        }
+        if !store
+            .announce_presence(project, user, online, crate::epoch_millis())
+            .await?
+        {
+            return Ok(Vec::new());
+        }
+        let audience = match audience {
+            Some(audience) => audience,
+            None => match self.audience(project).await? {
+                Some(audience) => audience,
+                None => return Ok(Vec::new()),
+            },
+        };
+        let state = if online { "online" } else { "offline" };
+        tracing::info!(connection_id, user_id = %user, project_id = %project, state, "presence");
+        let frame = presence_frame(project, user, online);
+        Ok(self.post(audience, &frame, connection_id).await)
     }
 
     /// Post `frame` to `audience` but `except`; the connections found gone or expired.
@@ -122,17 +190,14 @@ impl Presence {
         }
     }
 
-    /// `connection` (opened at `connected_at`, epoch ms) of `user` has just subscribed to
-    /// `project`: tell the others if it is the user's first there. Two tabs subscribing at
-    /// once may each see the other: the one opened first (then the lower id) tells, so one
-    /// does; a tab opened earlier that subscribes later tells again, which clients ignore.
+    /// `connection_id` of `user` has just subscribed to `project`: tell the others if the user
+    /// was not announced online there already (two tabs subscribing at once: one tells).
     /// `renewed`: the connection was subscribed to it already (a client re-subscribing to fill
     /// a gap), nobody is told. The `online` list for the `subscribed` reply (the user
     /// included), or `None` past the bound or when the store cannot say.
     pub async fn joined(
         &self,
         connection_id: &str,
-        connected_at: i64,
         user: Uuid,
         project: Uuid,
         renewed: bool,
@@ -145,32 +210,37 @@ impl Presence {
                 return None;
             }
         };
-        let mut online: BTreeSet<Uuid> = audience.iter().map(|s| s.user_id).collect();
+        // Connections whose token has expired receive nothing more: their users are not online.
+        let now = crate::epoch_seconds();
+        let mut online: BTreeSet<Uuid> = audience
+            .iter()
+            .filter(|s| s.token_exp > now)
+            .map(|s| s.user_id)
+            .collect();
         online.insert(user);
-        if renewed {
-            return Some(online.into_iter().collect());
-        }
-        match self
-            .elsewhere(user, project, connection_id, Some(connected_at))
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                let gone = self
-                    .post(
-                        audience,
-                        &presence_frame(project, user, true),
-                        connection_id,
-                    )
-                    .await;
-                tracing::info!(connection_id, user_id = %user, project_id = %project, "presence online");
-                self.follow_up(Some(project), gone).await;
-            }
-            Err(e) => {
-                tracing::error!(connection_id, user_id = %user, project_id = %project, error = %e, "cannot tell whether the user was online; presence not sent")
+        if !renewed {
+            match self
+                .change(connection_id, user, project, true, Some(audience))
+                .await
+            {
+                Ok(gone) => self.follow_up(Some(project), gone).await,
+                Err(e) => {
+                    tracing::error!(connection_id, user_id = %user, project_id = %project, error = %e, "cannot tell whether the user was online; presence not sent")
+                }
             }
         }
         Some(online.into_iter().collect())
+    }
+
+    /// `connection_id` of `user` has closed while subscribed to `project`: if no other
+    /// connection of the user is there, wait [`LEAVE_DEBOUNCE`] before [`Self::left`], so that a
+    /// tab that reconnects at once is never announced offline and online again.
+    pub async fn closed(&self, connection_id: &str, user: Uuid, project: Uuid) {
+        if matches!(self.elsewhere(user, project, connection_id).await, Ok(true)) {
+            return;
+        }
+        tokio::time::sleep(LEAVE_DEBOUNCE).await;
+        self.left(connection_id, user, project).await;
     }
 
     /// `connection_id` of `user` has left `project` (unsubscribed, closed, revoked, expired or
@@ -218,26 +288,15 @@ impl Presence {
     }
 
     async fn offline(&self, connection_id: &str, user: Uuid, project: Uuid) -> Vec<Subscriber> {
-        match self.elsewhere(user, project, connection_id, None).await {
+        let told = match self.elsewhere(user, project, connection_id).await {
             Ok(true) => return Vec::new(),
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(connection_id, user_id = %user, project_id = %project, error = %e, "cannot tell whether the user is still online; presence not sent");
-                return Vec::new();
-            }
-        }
-        match self.audience(project).await {
-            Ok(Some(audience)) => {
-                tracing::info!(connection_id, user_id = %user, project_id = %project, "presence offline");
-                let frame = presence_frame(project, user, false);
-                self.post(audience, &frame, connection_id).await
-            }
-            Ok(None) => Vec::new(),
-            Err(e) => {
-                tracing::error!(connection_id, project_id = %project, error = %e, "cannot list the project for presence");
-                Vec::new()
-            }
-        }
+            Ok(false) => self.change(connection_id, user, project, false, None).await,
+            Err(e) => Err(e),
+        };
+        told.unwrap_or_else(|e| {
+            tracing::error!(connection_id, user_id = %user, project_id = %project, error = %e, "cannot tell whether the user is still online; presence not sent");
+            Vec::new()
+        })
     }
 
     /// Tell `project`'s other connections that `user` is typing (the window was already

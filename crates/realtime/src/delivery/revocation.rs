@@ -6,7 +6,7 @@
 //! finding the same connection exactly one tells it, and a subscription that raced the removal
 //! is ended all the same.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use uuid::Uuid;
@@ -40,13 +40,40 @@ pub async fn expire(
     true
 }
 
+/// How long after a write the user index may still not show it: DynamoDB's GSIs are
+/// eventually consistent, and AWS says writes "propagate to a GSI within 1 second" (AWS
+/// re:Post knowledge center, "dynamodb-missing-table-items-gsi"); twice that, for margin.
+pub const USER_INDEX_SETTLE: Duration = Duration::from_secs(2);
+
 /// End `user`'s subscriptions to `project` (their membership ended): every connection of the
 /// user still subscribed to it is unsubscribed and told `unsubscribed` with
 /// `"reason":"membership_revoked"`. Returns how many were ended.
 ///
 /// Every connection the user index lists is tried with a conditional write on the table
 /// itself, so a subscription the (eventually consistent) index does not show yet still ends.
+/// A connection written just before the removal may be missing from the index altogether, so
+/// the index is read twice: now, and again [`USER_INDEX_SETTLE`] later (when the deadline
+/// allows). A connection written after the removal committed re-checks membership itself
+/// (`$connect` and `subscribe` check again after their write).
 pub async fn revoke(
+    store: &dyn ConnectionStore,
+    sender: &dyn ConnectionSender,
+    project: Uuid,
+    user: Uuid,
+    deadline: Instant,
+) -> Result<usize, StoreError> {
+    let mut ended = revoke_listed(store, sender, project, user, deadline).await?;
+    if Instant::now() + USER_INDEX_SETTLE < deadline {
+        tokio::time::sleep(USER_INDEX_SETTLE).await;
+        ended += revoke_listed(store, sender, project, user, deadline).await?;
+    } else {
+        tracing::warn!(user_id = %user, project_id = %project, "no time left to read the user index again after a revocation");
+    }
+    Ok(ended)
+}
+
+/// One pass of [`revoke`] over the connections the user index lists now.
+async fn revoke_listed(
     store: &dyn ConnectionStore,
     sender: &dyn ConnectionSender,
     project: Uuid,

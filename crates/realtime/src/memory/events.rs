@@ -111,7 +111,8 @@ impl EventStore for MemoryEventStore {
             }
             let frames = s
                 .events
-                .range(since + 1..)
+                // Excluded, not `since + 1..`: a client's `since` may be u64::MAX.
+                .range((std::ops::Bound::Excluded(since), std::ops::Bound::Unbounded))
                 .take(crate::delivery::events::MAX_RECOVERED_EVENTS + 1)
                 .map(|(seq, (f, _, _))| (*seq, f.clone()))
                 .collect();

@@ -29,6 +29,12 @@ struct Inner {
     rate_tat: HashMap<String, i64>,
     /// When each connection's last `typing` was let through (epoch ms).
     typing_at: HashMap<String, i64>,
+    /// Rate buckets by name (GCRA `tat`, epoch ms).
+    buckets: HashMap<String, i64>,
+    /// Presence last announced per (project, user).
+    presence: HashMap<(Uuid, Uuid), bool>,
+    /// When each connection was written, for [`MemoryStore::with_user_index_lag`].
+    written_at: HashMap<String, std::time::Instant>,
 }
 
 impl Inner {
@@ -37,6 +43,7 @@ impl Inner {
         self.unindex(&old);
         self.rate_tat.remove(connection_id);
         self.typing_at.remove(connection_id);
+        self.written_at.remove(connection_id);
         if let Some(ids) = self.by_user.get_mut(&old.user_id) {
             ids.remove(connection_id);
             if ids.is_empty() {
@@ -76,6 +83,7 @@ impl Inner {
 pub struct MemoryStore {
     inner: RwLock<Inner>,
     page_size: usize,
+    user_index_lag: std::time::Duration,
 }
 
 impl Default for MemoryStore {
@@ -94,7 +102,15 @@ impl MemoryStore {
         MemoryStore {
             inner: RwLock::default(),
             page_size: page_size.max(1),
+            user_index_lag: std::time::Duration::ZERO,
         }
+    }
+
+    /// The same store whose user index shows a connection only `lag` after it was written,
+    /// as DynamoDB's eventually consistent index may (tests of what must not depend on it).
+    pub fn with_user_index_lag(mut self, lag: std::time::Duration) -> Self {
+        self.user_index_lag = lag;
+        self
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
@@ -146,6 +162,9 @@ impl ConnectionStore for MemoryStore {
             .or_default()
             .insert(connection.connection_id.clone());
         inner.index(connection);
+        inner
+            .written_at
+            .insert(connection.connection_id.clone(), std::time::Instant::now());
         Ok(())
     }
 
@@ -225,6 +244,42 @@ impl ConnectionStore for MemoryStore {
         }
         inner.typing_at.insert(connection_id.to_owned(), now_ms);
         Ok(true)
+    }
+
+    async fn take_token(
+        &self,
+        bucket: &str,
+        rate: MessageRate,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut inner = self.write();
+        let tat = inner.buckets.get(bucket).copied();
+        match rate.admit(tat, now_ms) {
+            Some(next) => {
+                inner.buckets.insert(bucket.to_owned(), next);
+                Ok(None)
+            }
+            None => Ok(Some(rate.wait_ms(tat, now_ms))),
+        }
+    }
+
+    async fn announced_presence(
+        &self,
+        project_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<Option<bool>, StoreError> {
+        Ok(self.read().presence.get(&(project_id, user_id)).copied())
+    }
+
+    async fn announce_presence(
+        &self,
+        project_id: Uuid,
+        user_id: Uuid,
+        online: bool,
+        _now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.write();
+        Ok(inner.presence.insert((project_id, user_id), online) != Some(online))
     }
 
     async fn refresh(
@@ -324,6 +379,12 @@ impl ConnectionStore for MemoryStore {
             .get(&user_id)
             .into_iter()
             .flatten()
+            .filter(|id| {
+                inner
+                    .written_at
+                    .get(*id)
+                    .is_none_or(|at| at.elapsed() >= self.user_index_lag)
+            })
             .filter_map(|id| inner.connections.get(id))
             .filter(|c| c.is_live(now))
             .map(Subscriber::from)

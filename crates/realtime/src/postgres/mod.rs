@@ -20,7 +20,7 @@ pub const MIGRATIONS_TABLE: &str = "_devhive_realtime_migrations";
 /// The channel the triggers notify.
 pub const CHANNEL: &str = "cache_invalidate";
 
-const MIGRATIONS: [(i64, &str, &str); 3] = [
+const MIGRATIONS: [(i64, &str, &str); 4] = [
     (
         1,
         "schema",
@@ -35,6 +35,11 @@ const MIGRATIONS: [(i64, &str, &str); 3] = [
         3,
         "outbox",
         include_str!("../../../../migrations/0003_outbox.sql"),
+    ),
+    (
+        4,
+        "membership update is removal",
+        include_str!("../../../../migrations/0004_membership_update_is_removal.sql"),
     ),
 ];
 

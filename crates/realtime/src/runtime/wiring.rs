@@ -244,9 +244,13 @@ impl Wiring {
         Ok(Connect {
             authenticator: self.authenticator().await?,
             membership: self.membership().await?,
-            limits: Limits {
-                max_connections_per_user: self.config.max_connections_per_user()?,
-                ..Limits::default()
+            limits: {
+                let max = self.config.max_connections_per_user()?;
+                Limits {
+                    max_connections_per_user: max,
+                    connect_rate: crate::connection::lifecycle::connect_rate(max),
+                    ..Limits::default()
+                }
             },
             store: self.store().await?,
             presence: self.presence().await?,

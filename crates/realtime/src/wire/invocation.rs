@@ -221,6 +221,10 @@ impl Broadcast {
                 ));
             }
         }
+        let data = object.get("data").cloned().unwrap_or_else(|| json!({}));
+        // Nothing to degrade it into: refused before anything is stored.
+        realtime_client::invocation::check_direct_data(&data)
+            .map_err(|e| invalid("data", e.to_string()))?;
         Ok(Broadcast {
             audience: Audience::User(user),
             event: Event {
@@ -231,7 +235,7 @@ impl Broadcast {
                 action: None,
                 id: None,
                 ids: None,
-                data: object.get("data").cloned().unwrap_or_else(|| json!({})),
+                data,
                 event_id,
                 seq: None,
                 timestamp: now.to_owned(),
@@ -320,6 +324,28 @@ mod tests {
                 "{payload}"
             );
         }
+    }
+
+    /// A direct message cannot become a `cache_invalidate` (there is nothing to refetch): one
+    /// whose frame would not fit API Gateway's 128 KB message is refused, naming the limit;
+    /// one at the limit is delivered whole and fits.
+    #[test]
+    fn a_direct_message_over_the_frame_limit_is_refused() {
+        use realtime_client::MAX_DIRECT_DATA_BYTES;
+        const U: &str = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
+        let text = |n: usize| json!("x".repeat(n - 2)); // n bytes serialized, quotes included
+        let err = parse(json!({"user_id": U, "data": text(200 * 1024)})).unwrap_err();
+        assert_eq!(err.field, "data");
+        assert!(
+            err.message.contains(&MAX_DIRECT_DATA_BYTES.to_string()),
+            "{}",
+            err.message
+        );
+        assert!(parse(json!({"user_id": U, "data": text(MAX_DIRECT_DATA_BYTES + 1)})).is_err());
+        let mut b = parse(json!({"user_id": U, "data": text(MAX_DIRECT_DATA_BYTES)})).unwrap();
+        b.event.seq = Some(u64::MAX);
+        let (frame, replaced) = b.event.to_deliverable();
+        assert!(!replaced && frame.len() <= crate::wire::events::MAX_EVENT_BYTES);
     }
 
     #[test]

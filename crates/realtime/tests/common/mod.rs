@@ -58,7 +58,7 @@ pub async fn dynamo_store() -> (Arc<DynamoStore>, Client, String) {
     )
 }
 
-/// Every item in the table, expired or not, counted by a consistent scan.
+/// Every connection item in the table, expired or not, counted by a consistent scan.
 pub async fn count_items(client: &Client, table: &str) -> usize {
     let mut total = 0;
     let mut start = None;
@@ -67,6 +67,8 @@ pub async fn count_items(client: &Client, table: &str) -> usize {
             .scan()
             .table_name(table)
             .select(Select::Count)
+            // Connections only: rate and presence records (no user_id) share the table.
+            .filter_expression("attribute_exists(user_id)")
             .consistent_read(true)
             .set_exclusive_start_key(start)
             .send()
