@@ -190,3 +190,46 @@ fn jwt() -> JwtConfig {
 fn good_token() -> String {
     realtime::connection::auth::mint(&jwt(), Uuid::parse_str(P).unwrap(), 3600)
 }
+
+/// `since` and `epoch` at the edges a client can send: every u64 (0, 2^53, 2^64 - 1) is taken
+/// as given, to be answered by the store (`reset` past the head, never an overflow: see
+/// event_store.rs); a negative, fractional, out-of-range or string `since`, or a non-string
+/// `epoch`, is a `bad_request` naming what is wrong, on both subscribe forms.
+#[test]
+fn since_and_epoch_at_the_edges() {
+    for since in [json!(0), json!(1u64 << 53), json!(u64::MAX)] {
+        for body in [
+            json!({"action": "subscribe", "project_id": P, "since": since, "epoch": "e"}),
+            json!({"action": "subscribe_user", "since": since, "epoch": "e"}),
+            json!({"type": "join_project", "project_id": P, "since": since}),
+        ] {
+            let parsed =
+                ClientMessage::parse(&body.to_string()).unwrap_or_else(|e| panic!("{body}: {e:?}"));
+            let got = match parsed {
+                ClientMessage::Subscribe { since, .. }
+                | ClientMessage::SubscribeUser { since, .. } => since,
+                other => panic!("{body}: {other:?}"),
+            };
+            assert_eq!(got, since.as_u64(), "{body}");
+        }
+    }
+    let refused = [
+        r#"{"action":"subscribe","project_id":"aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa","since":-1}"#,
+        r#"{"action":"subscribe","project_id":"aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa","since":1.5}"#,
+        r#"{"action":"subscribe","project_id":"aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa","since":18446744073709551616}"#,
+        r#"{"action":"subscribe","project_id":"aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa","since":"7"}"#,
+        r#"{"action":"subscribe","project_id":"aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa","since":1e400}"#,
+        r#"{"action":"subscribe_user","since":-9007199254740993}"#,
+        r#"{"action":"subscribe_user","since":3,"epoch":7}"#,
+        r#"{"type":"join_project","projectId":"aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa","since":"x"}"#,
+    ];
+    for body in refused {
+        let frame = ClientMessage::parse(body).expect_err(body);
+        let sent: Value = serde_json::to_value(&frame).unwrap();
+        assert_eq!(sent["code"], "bad_request", "{body}: {sent}");
+        assert!(
+            sent["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}: {sent}"
+        );
+    }
+}
