@@ -391,7 +391,11 @@ async fn the_invoke_api_wants_a_signature_and_no_simple_content_type(kind: Store
             403,
             "Signature Version 4",
         ),
-        (vec![("content-type", "application/json")], 403, "missing"),
+        (
+            vec![("content-type", "application/json")],
+            403,
+            "no Authorization header",
+        ),
         (
             vec![
                 ("authorization", "Bearer x"),

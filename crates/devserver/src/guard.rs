@@ -178,7 +178,7 @@ pub fn sigv4(headers: &HeaderMap, service: &str) -> Result<(), String> {
          AWS SDKs send with any credentials"
     );
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(format!("missing {expected}"));
+        return Err(format!("no Authorization header; expected {expected}"));
     };
     let Ok(value) = value.to_str() else {
         return Err(format!(
@@ -344,7 +344,7 @@ mod tests {
         assert!(
             sigv4(&HeaderMap::new(), "lambda")
                 .unwrap_err()
-                .starts_with("missing")
+                .starts_with("no Authorization header")
         );
         for (bad, names) in [
             ("Bearer x", "AWS4-HMAC-SHA256"),

@@ -51,7 +51,7 @@ pub async fn invoke(
         return aws_error(
             StatusCode::FORBIDDEN,
             "MissingAuthenticationTokenException",
-            &format!("the dev server's Invoke API needs {why}"),
+            &format!("the dev server's Invoke API refuses this request: {why}"),
         );
     }
     if let Some(simple) = crate::guard::simple_content_type(&headers) {

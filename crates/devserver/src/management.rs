@@ -65,7 +65,7 @@ fn unsigned(headers: &HeaderMap, post: bool) -> Option<Response> {
         return Some(aws_error(
             StatusCode::FORBIDDEN,
             "MissingAuthenticationTokenException",
-            &format!("the dev server's Management API needs {why}"),
+            &format!("the dev server's Management API refuses this request: {why}"),
         ));
     }
     match crate::guard::simple_content_type(headers) {
