@@ -431,6 +431,36 @@ async fn one_users_churn_reaches_a_member_at_most_twice_a_second(kind: StoreKind
     server.shutdown().await;
 }
 
+/// Typing is bounded per user too, not only per connection: four tabs typing at once reach a
+/// member twice (the user's burst), not four times.
+async fn typing_of_one_user_is_bounded_across_tabs(kind: StoreKind) {
+    let server = server(kind).await;
+    let project = Uuid::new_v4();
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut bobs = tab(&server, bob).await;
+    subscribe(&mut bobs, project).await;
+    let mut tabs = Vec::new();
+    for _ in 0..4 {
+        let mut t = tab(&server, alice).await;
+        subscribe(&mut t, project).await;
+        tabs.push(t);
+    }
+    assert_eq!(recv(&mut bobs).await, presence(project, alice, "online"));
+    for t in &mut tabs {
+        send(t, json!({"action": "typing", "project_id": project})).await;
+    }
+    for t in &mut tabs {
+        // Each tab's typing was handled before its pong (frames from the others may come first).
+        send(t, json!({"action": "ping"})).await;
+        while recv(t).await["type"] != "pong" {}
+    }
+    let typing = json!({"type": "typing", "project_id": project, "user_id": alice});
+    assert_eq!(recv(&mut bobs).await, typing);
+    assert_eq!(recv(&mut bobs).await, typing);
+    nothing_pending(&mut bobs).await;
+    server.shutdown().await;
+}
+
 /// The `online` list leaves out users whose only connection's token has expired (nothing
 /// more is delivered to them).
 async fn the_online_list_leaves_out_expired_tokens(kind: StoreKind) {
@@ -446,7 +476,11 @@ async fn the_online_list_leaves_out_expired_tokens(kind: StoreKind) {
     .with_token_exp(realtime::epoch_seconds() - 1);
     server.app.store().insert(&expired).await.unwrap();
     let mut watcher = tab(&server, bob).await;
-    send(&mut watcher, json!({"action": "subscribe", "project_id": project})).await;
+    send(
+        &mut watcher,
+        json!({"action": "subscribe", "project_id": project}),
+    )
+    .await;
     // Telling the project that bob arrived finds the lapsed connection expired (it is closed
     // and said to have left); the reply comes after.
     let reply = loop {
@@ -467,4 +501,5 @@ e2e::both_stores!(
     a_user_who_comes_straight_back_is_not_announced,
     one_users_churn_reaches_a_member_at_most_twice_a_second,
     the_online_list_leaves_out_expired_tokens,
+    typing_of_one_user_is_bounded_across_tabs,
 );

@@ -6,6 +6,12 @@
 //! the project is read from the user index and confirmed item by item with strongly consistent
 //! reads, so a tab that left a moment ago (still in the index) does not keep the user online.
 //!
+//! One user cannot flood a project: the state last announced is a record (one conditional
+//! write picks the one handler that tells a change), a connection that closes is announced
+//! offline only after [`LEAVE_DEBOUNCE`] (a reload is announced neither offline nor online),
+//! and a user's presence changes and typing frames each have a rate ([`PRESENCE_RATE`],
+//! [`TYPING_RATE`]), so one token causes at most about 200 posts a second (README "Limits").
+//!
 //! Why a bound: each change is one post to every other connection of the project, so N users
 //! arriving together cost about N²/2 posts. A project with more than
 //! [`DEFAULT_MAX_SUBSCRIBERS`] (`PRESENCE_MAX_SUBSCRIBERS`) live connections gets no presence or
@@ -31,6 +37,12 @@ pub const TYPING_WINDOW_MS: i64 = 2_000;
 /// second. Each is one post per connection of the project (up to the subscriber bound), so
 /// this is what bounds the posts one user's churn can cause (README "Limits").
 pub const PRESENCE_RATE: MessageRate = MessageRate {
+    per_second: 1,
+    burst: 2,
+};
+/// `typing` frames told for one user, across every connection and project, on top of each
+/// connection's [`TYPING_WINDOW_MS`]: two at once, then one a second (the rest are dropped).
+pub const TYPING_RATE: MessageRate = MessageRate {
     per_second: 1,
     burst: 2,
 };
@@ -307,6 +319,18 @@ impl Presence {
         user: Uuid,
         project: Uuid,
     ) -> Result<(), StoreError> {
+        let bucket = format!("typing#{user}");
+        let now = crate::epoch_millis();
+        if self
+            .fanout
+            .store
+            .take_token(&bucket, TYPING_RATE, now)
+            .await?
+            .is_some()
+        {
+            tracing::debug!(connection_id, user_id = %user, "typing over the user's rate; dropped");
+            return Ok(());
+        }
         if let Some(audience) = self.audience(project).await? {
             let gone = self
                 .post(audience, &typing_frame(project, user), connection_id)
