@@ -268,12 +268,16 @@ def main():
     zips = artifact_zips()
     work = Path(tempfile.mkdtemp(prefix="devhive-rehearsal."))
     ls = LocalStack(work)
+    # Stopped from outside (CI's time limit, Ctrl-C): still stop LocalStack, by its pid.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     try:
         ls.start()
         print(f"LocalStack {ls.endpoint} up in {time.monotonic() - started:.0f} s (log {ls.log_path})", flush=True)
         ls.note_children()
         rehearse(ls, report, zips, work)
+    except Exception as e:  # noqa: BLE001 - a failed step is a failed check, then the clean-up
+        report.check(False, "the rehearsal ran to its end", f"{type(e).__name__}: {e}")
     finally:
         ls.stop()
         leftover = [p for p in sorted(ls.started) if Path(f"/proc/{p}").exists()]
@@ -603,6 +607,9 @@ def delete_and_retain(ls, r, dev, prod):
         r.check(status == "DELETE_COMPLETE", f"{st.name}: DELETE_COMPLETE", f"{status} {reason}")
     tables = set(ddb.list_tables()["TableNames"])
     for st, retained in ((dev, False), (prod, True)):
+        if not st.resources:
+            r.check(False, f"{st.name}: what deletion leaves", "the stack was not created")
+            continue
         names = [kept[st.name]["ConnectionsTable"], kept[st.name]["EventsTable"]]
         there = [n for n in names if n in tables]
         if retained:
