@@ -14,7 +14,7 @@ use realtime::aws::dynamo::{
 };
 use realtime::runtime::config::{self, Config};
 use realtime::runtime::handlers::{
-    Broadcaster, Connect, Disconnect, Message, RelayFunction, Status, Sweeper,
+    Broadcaster, Connect, Disconnect, Messages, RelayFunction, Status, Sweeper,
 };
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -72,7 +72,7 @@ async fn asked_by(binary: &str) -> BTreeSet<String> {
     let built = match binary {
         "connect" => Connect::from_config(&config).await.map(drop),
         "disconnect" => Disconnect::from_config(&config).await.map(drop),
-        "subscribe" => Message::from_config(&config).await.map(drop),
+        "subscribe" => Messages::from_config(&config).await.map(drop),
         "status" => Status::from_config(&config).await.map(drop),
         "broadcaster" => Broadcaster::from_config(&config).await.map(drop),
         "sweeper" => Sweeper::from_config(&config).await.map(drop),
@@ -418,7 +418,7 @@ fn metrics_carry_namespace_and_stack_and_every_alarm_notifies_one_topic() {
     let t = template();
     assert_eq!(
         parameter(&t, "MetricsNamespace")["Default"].as_str(),
-        Some(realtime::runtime::telemetry::DEFAULT_METRICS_NAMESPACE)
+        Some(realtime::metrics::DEFAULT_METRICS_NAMESPACE)
     );
     let env = &t["Globals"]["Function"]["Environment"]["Variables"];
     assert_eq!(env["METRICS_NAMESPACE"].as_str(), Some("MetricsNamespace"));
@@ -464,7 +464,7 @@ fn metrics_carry_namespace_and_stack_and_every_alarm_notifies_one_topic() {
         }
         assert_ne!(
             p["Namespace"].as_str(),
-            Some(realtime::runtime::telemetry::DEFAULT_METRICS_NAMESPACE),
+            Some(realtime::metrics::DEFAULT_METRICS_NAMESPACE),
             "{name}: a fixed namespace mixes every stack's series"
         );
     }

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use devserver::DevServer;
 use devserver::cli::DevOptions;
 use realtime::runtime::config::{self, Config};
-use realtime::runtime::handlers::{Broadcaster, Connect, Disconnect, Message, Status};
+use realtime::runtime::handlers::{Broadcaster, Connect, Disconnect, Messages, Status};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef-wiring";
 
@@ -30,7 +30,7 @@ async fn the_dev_server_honours_every_setting_the_lambdas_honour() {
     let lambdas = config(&values);
     Connect::from_config(&lambdas).await.unwrap();
     Disconnect::from_config(&lambdas).await.unwrap();
-    Message::from_config(&lambdas).await.unwrap();
+    Messages::from_config(&lambdas).await.unwrap();
     Status::from_config(&lambdas).await.unwrap();
     Broadcaster::from_config(&lambdas).await.unwrap();
     let read_by_lambdas: BTreeSet<&str> = lambdas.asked().into_iter().collect();

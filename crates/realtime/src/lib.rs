@@ -10,6 +10,7 @@
 //! - [`relay`]: Postgres notifications into broadcaster invocations;
 //! - adapters of the ports: [`aws`] (DynamoDB, Management API), [`postgres`] (membership,
 //!   migrations), [`memory`] (dev server and tests);
+//! - [`metrics`]: the CloudWatch metric lines delivery and the relay print;
 //! - [`runtime`]: configuration, wiring, the Lambda entry points, logs.
 //!
 //! Publishing (typed events, Lambda Invoke) is the small `realtime-client` crate, which HTTP
@@ -19,6 +20,7 @@ pub mod aws;
 pub mod connection;
 pub mod delivery;
 pub mod memory;
+pub mod metrics;
 pub mod postgres;
 pub mod relay;
 pub mod runtime;

@@ -13,14 +13,14 @@ use realtime::connection::store::{
 };
 use realtime::lambda_runtime::{Context, LambdaEvent};
 use realtime::memory::MemberList;
-use realtime::runtime::handlers::{Connect, Disconnect, Message, Status};
+use realtime::runtime::handlers::{Connect, Disconnect, Messages, Status};
 use serde_json::json;
 use uuid::Uuid;
 
 struct World {
     connect: Connect,
     disconnect: Disconnect,
-    message: Message,
+    message: Messages,
     status: Status,
     store: Arc<dyn ConnectionStore>,
     members: Arc<MemberList>,
@@ -46,7 +46,7 @@ impl World {
                 store: store.clone(),
                 presence: None,
             },
-            message: Message {
+            message: Messages {
                 store: store.clone(),
                 events: None,
                 presence: None,

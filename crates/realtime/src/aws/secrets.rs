@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 
-use crate::runtime::secrets::SecretStore;
+use crate::connection::auth::SecretStore;
 
 pub struct SecretsManager {
     client: Client,

@@ -17,8 +17,18 @@ pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// and the key of the tokens in `tests/events/*.json`. Never deploy it.
 #[cfg(feature = "dev")]
 pub const DEV_JWT_SECRET: &str = "devhive-realtime-development-secret-do-not-deploy";
+/// Shortest HS256 secret accepted: RFC 7518 §3.2 asks for a key of at least the hash size.
+pub const MIN_SECRET_BYTES: usize = 32;
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECONDS: u64 = 30;
+
+/// Where a secret's current value is read from (Secrets Manager; a map in tests): the JWT
+/// secret is read again through it when it rotates.
+#[async_trait::async_trait]
+pub trait SecretStore: Send + Sync {
+    /// The secret's current string value, or why it cannot be read.
+    async fn secret(&self, id: &str) -> Result<String, String>;
+}
 
 /// JWT settings from the environment.
 #[derive(Clone, PartialEq, Eq)]
@@ -125,7 +135,7 @@ pub struct Authenticator {
 }
 
 struct Rotation {
-    secrets: std::sync::Arc<dyn crate::runtime::secrets::SecretStore>,
+    secrets: std::sync::Arc<dyn SecretStore>,
     id: String,
     interval: std::time::Duration,
     last_read: std::sync::Mutex<std::time::Instant>,
@@ -167,7 +177,7 @@ impl Authenticator {
     /// just now, at start).
     pub fn rotating(
         mut self,
-        secrets: std::sync::Arc<dyn crate::runtime::secrets::SecretStore>,
+        secrets: std::sync::Arc<dyn SecretStore>,
         id: impl Into<String>,
     ) -> Self {
         self.rotation = Some(Rotation {
@@ -212,7 +222,7 @@ impl Authenticator {
             *last = std::time::Instant::now();
         }
         match rotation.secrets.secret(&rotation.id).await {
-            Ok(secret) if secret.len() >= crate::runtime::config::MIN_SECRET_BYTES => {
+            Ok(secret) if secret.len() >= MIN_SECRET_BYTES => {
                 *self.key.write().unwrap_or_else(|p| p.into_inner()) =
                     DecodingKey::from_secret(secret.as_bytes());
                 tracing::info!(secret = %rotation.id, "re-read the JWT secret after a signature failed");

@@ -12,7 +12,7 @@ use crate::delivery::events::{EventStore, project_stream, user_stream};
 use crate::delivery::fanout::{FanOut, Summary, deliverable};
 use crate::delivery::presence::Presence;
 use crate::delivery::revocation;
-use crate::runtime::telemetry::Metrics;
+use crate::metrics::Metrics;
 use crate::wire::invocation::{Audience, Broadcast};
 
 /// Time kept back from the invocation's deadline to report and clean up.

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use crate::connection::store::{ConnectionStore, Page, StoreError, Subscriber};
 use crate::delivery::revocation;
 use crate::delivery::sender::{ConnectionSender, PostOutcome, THROTTLED};
-use crate::runtime::telemetry::{DEFAULT_METRICS_NAMESPACE, LOCAL_STACK, Metrics};
+use crate::metrics::{DEFAULT_METRICS_NAMESPACE, LOCAL_STACK, Metrics};
 use crate::wire::invocation::{Audience, Broadcast};
 
 /// Posts in flight at once unless configured otherwise. Picked from the sweep in BENCHMARKS.md:

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 
-use crate::runtime::secrets::SecretStore;
+use crate::connection::auth::SecretStore;
 
 #[derive(Default)]
 pub struct MemorySecrets {

@@ -62,7 +62,7 @@ impl Drained {
     /// oldest row still waiting.
     pub fn emf_line(
         &self,
-        metrics: &crate::runtime::telemetry::Metrics,
+        metrics: &crate::metrics::Metrics,
         oldest_age_seconds: f64,
         timestamp_ms: i64,
     ) -> String {

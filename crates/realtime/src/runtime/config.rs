@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::connection::auth::JwtConfig;
+use crate::connection::auth::{JwtConfig, MIN_SECRET_BYTES};
 use crate::connection::store::MessageRate;
 
 pub const CONNECTIONS_TABLE: &str = "CONNECTIONS_TABLE";
@@ -60,9 +60,6 @@ pub const ALL_VARIABLES: &[&str] = &[
     PRESENCE_MAX_SUBSCRIBERS,
     AWS_ENDPOINT_URL_DYNAMODB,
 ];
-
-/// Shortest HS256 secret accepted: RFC 7518 §3.2 asks for a key of at least the hash size.
-pub const MIN_SECRET_BYTES: usize = 32;
 
 /// A configuration problem, worded as the one line a function prints before it exits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

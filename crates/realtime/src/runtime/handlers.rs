@@ -1,5 +1,5 @@
 //! The Lambda entry points: one struct per function, built once per container by
-//! [`Wiring`], whose `handle` takes the `LambdaEvent` the runtime delivers and calls one
+//! [`crate::runtime::wiring`] (`from_config`), whose `handle` takes the `LambdaEvent` the runtime delivers and calls one
 //! function of [`lifecycle`], [`status`] or [`broadcaster`]. The dev server calls the same
 //! `handle` with the events it builds from real sockets.
 
@@ -20,8 +20,6 @@ use crate::delivery::events::EventStore;
 use crate::delivery::fanout::FanOut;
 use crate::delivery::presence::Presence;
 use crate::delivery::{broadcaster, sweeper};
-use crate::runtime::config::{Config, ConfigError};
-use crate::runtime::wiring::Wiring;
 
 /// `functions/connect`: the `$connect` route.
 pub struct Connect {
@@ -34,11 +32,6 @@ pub struct Connect {
 }
 
 impl Connect {
-    /// Built by [`Wiring::connect`], the one wiring.
-    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        Wiring::new(config).connect().await
-    }
-
     pub async fn handle(
         &self,
         event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
@@ -63,11 +56,6 @@ pub struct Disconnect {
 }
 
 impl Disconnect {
-    /// Built by [`Wiring::disconnect`], the one wiring.
-    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        Wiring::new(config).disconnect().await
-    }
-
     pub async fn handle(
         &self,
         event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
@@ -77,7 +65,7 @@ impl Disconnect {
 }
 
 /// `functions/subscribe`: the `subscribe`, `unsubscribe`, `ping`, `refresh` and `$default` routes.
-pub struct Message {
+pub struct Messages {
     pub store: Arc<dyn ConnectionStore>,
     /// The events table: `subscribe` answers `seq`/`epoch` and recovers with `since`.
     pub events: Option<Arc<dyn EventStore>>,
@@ -88,12 +76,7 @@ pub struct Message {
     pub limits: Limits,
 }
 
-impl Message {
-    /// Built by [`Wiring::message`], the one wiring.
-    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        Wiring::new(config).message().await
-    }
-
+impl Messages {
     pub async fn handle(
         &self,
         event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
@@ -119,11 +102,6 @@ pub struct Status {
 }
 
 impl Status {
-    /// Built by [`Wiring::status`], the one wiring.
-    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        Wiring::new(config).status().await
-    }
-
     pub async fn handle(
         &self,
         event: LambdaEvent<ApiGatewayV2httpRequest>,
@@ -148,11 +126,6 @@ pub struct Broadcaster {
 }
 
 impl Broadcaster {
-    /// Built by [`Wiring::broadcaster`], the one wiring.
-    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        Wiring::new(config).broadcaster().await
-    }
-
     pub async fn handle(
         &self,
         event: LambdaEvent<serde_json::Value>,
@@ -184,11 +157,6 @@ pub struct Sweeper {
 }
 
 impl Sweeper {
-    /// Built by [`Wiring::sweeper`], the one wiring.
-    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        Wiring::new(config).sweeper().await
-    }
-
     pub async fn handle(
         &self,
         event: LambdaEvent<serde_json::Value>,
@@ -206,18 +174,10 @@ pub const RELAY_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from
 /// deadline (so that one run overlaps the next, and a change waits for no schedule).
 pub struct RelayFunction {
     pub relay: Arc<crate::relay::Relay>,
-    pub metrics: crate::runtime::telemetry::Metrics,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl RelayFunction {
-    /// Built by [`Wiring::relay`], the one wiring.
-    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        Ok(RelayFunction {
-            relay: Arc::new(Wiring::new(config).relay().await?),
-            metrics: crate::runtime::telemetry::Metrics::from_config(config, "relay"),
-        })
-    }
-
     pub async fn handle(
         &self,
         event: LambdaEvent<serde_json::Value>,
@@ -259,7 +219,7 @@ impl RelayFunction {
 pub struct Handlers {
     pub connect: Connect,
     pub disconnect: Disconnect,
-    pub message: Message,
+    pub message: Messages,
     pub status: Status,
     pub broadcaster: Broadcaster,
 }

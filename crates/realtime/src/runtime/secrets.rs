@@ -5,18 +5,10 @@
 //! does not verify, at most once a minute ([`crate::connection::auth::Authenticator`]), so a
 //! rotated secret takes effect without a deploy.
 
-use async_trait::async_trait;
-
+use crate::connection::auth::SecretStore;
 use crate::runtime::config::{
     Config, ConfigError, DATABASE_URL, DATABASE_URL_SECRET_ARN, JWT_SECRET, JWT_SECRET_ARN,
 };
-
-/// Where a secret's current value is read from (Secrets Manager; a map in tests).
-#[async_trait]
-pub trait SecretStore: Send + Sync {
-    /// The secret's current string value, or why it cannot be read.
-    async fn secret(&self, id: &str) -> Result<String, String>;
-}
 
 /// Each variable a secret can supply, beside the variable that names the secret.
 pub const SECRET_VARIABLES: [(&str, &str); 2] = [

@@ -12,6 +12,7 @@ use crate::aws::dynamo::DynamoStore;
 use crate::aws::management_api::ManagementApiSender;
 use crate::aws::secrets::SecretsManager;
 use crate::connection::auth::Authenticator;
+use crate::connection::auth::SecretStore;
 use crate::connection::lifecycle::Limits;
 use crate::connection::membership::{AllowAll, Membership};
 use crate::connection::store::ConnectionStore;
@@ -25,10 +26,9 @@ use crate::runtime::config::{
     sdk_config,
 };
 use crate::runtime::handlers::{
-    Broadcaster, Connect, Disconnect, Handlers, Message, Status, Sweeper,
+    Broadcaster, Connect, Disconnect, Handlers, Messages, RelayFunction, Status, Sweeper,
 };
-use crate::runtime::secrets::{self, SecretStore};
-use crate::runtime::telemetry::Metrics;
+use crate::runtime::secrets;
 
 /// Builds each component once, from the configuration or from what was provided.
 pub struct Wiring {
@@ -223,7 +223,10 @@ impl Wiring {
         let concurrency = self.config.broadcast_concurrency()?;
         Ok(FanOut::new(store, sender)
             .with_concurrency(concurrency)
-            .with_metrics(Metrics::from_config(&self.config, "broadcaster")))
+            .with_metrics(crate::runtime::telemetry::metrics(
+                &self.config,
+                "broadcaster",
+            )))
     }
 
     /// Lambda `Invoke` (`AWS_ENDPOINT_URL_LAMBDA` honoured) unless an invoker was provided.
@@ -286,8 +289,8 @@ impl Wiring {
         })
     }
 
-    pub async fn message(&self) -> Result<Message, ConfigError> {
-        Ok(Message {
+    pub async fn message(&self) -> Result<Messages, ConfigError> {
+        Ok(Messages {
             events: self.events().await?,
             authenticator: self.authenticator().await?,
             membership: self.membership().await?,
@@ -357,6 +360,37 @@ impl Wiring {
                 "{} is not a usable Postgres URL: {e}",
                 crate::runtime::config::DATABASE_URL
             ))
+        })
+    }
+}
+
+/// What each Lambda's `main` calls: its handler, from the environment, through the one wiring.
+macro_rules! from_config {
+    ($($handler:ident => $part:ident),* $(,)?) => {$(
+        impl $handler {
+            /// Built by [`Wiring`], the one wiring.
+            pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
+                Wiring::new(config).$part().await
+            }
+        }
+    )*};
+}
+
+from_config!(
+    Connect => connect,
+    Disconnect => disconnect,
+    Messages => message,
+    Status => status,
+    Broadcaster => broadcaster,
+    Sweeper => sweeper,
+);
+
+impl RelayFunction {
+    /// Built by [`Wiring::relay`], the one wiring, with the relay's metrics.
+    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        Ok(RelayFunction {
+            relay: Arc::new(Wiring::new(config).relay().await?),
+            metrics: crate::runtime::telemetry::metrics(config, "relay"),
         })
     }
 }

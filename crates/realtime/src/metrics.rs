@@ -1,0 +1,97 @@
+//! CloudWatch metrics as the library writes them: Embedded Metric Format lines, printed to
+//! the log (Lambda turns them into metrics, no API call). Delivery and the relay build their
+//! lines with [`Metrics`]; which namespace and stack they carry is configuration, read in
+//! [`crate::runtime::telemetry::metrics`], so nothing here reads the environment.
+
+/// Where CloudWatch metrics go: the Embedded Metric Format lines the broadcaster and the relay
+/// print, under `METRICS_NAMESPACE` with the dimensions `Stack` (`STACK_NAME`) and `Function`,
+/// so that two stacks in one account (dev and prod) never share a series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    namespace: String,
+    stack: String,
+    function: &'static str,
+}
+
+/// The namespace when `METRICS_NAMESPACE` is unset.
+pub const DEFAULT_METRICS_NAMESPACE: &str = "DevHive/Realtime";
+/// The `Stack` dimension when `STACK_NAME` is unset (local runs).
+pub const LOCAL_STACK: &str = "local";
+
+impl Metrics {
+    pub fn new(
+        namespace: impl Into<String>,
+        stack: impl Into<String>,
+        function: &'static str,
+    ) -> Self {
+        Metrics {
+            namespace: namespace.into(),
+            stack: stack.into(),
+            function,
+        }
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// One EMF line declaring and carrying `values` (name, unit, value).
+    pub fn line(&self, values: &[(&str, &str, serde_json::Value)], timestamp_ms: i64) -> String {
+        let mut line = serde_json::json!({
+            "_aws": {
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    "Dimensions": [["Stack", "Function"]],
+                    "Metrics": values
+                        .iter()
+                        .map(|(name, unit, _)| serde_json::json!({ "Name": name, "Unit": unit }))
+                        .collect::<Vec<_>>(),
+                }],
+            },
+            "Stack": self.stack,
+            "Function": self.function,
+        });
+        for (name, _, value) in values {
+            line[*name] = value.clone();
+        }
+        line.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_lines_carry_the_stack_and_function_dimensions() {
+        let m = Metrics::new(
+            "DevHive/Realtime-prod",
+            "devhive-realtime-prod",
+            "broadcaster",
+        );
+        let line: serde_json::Value = serde_json::from_str(&m.line(
+            &[("Delivered", "Count", serde_json::json!(3))],
+            1_795_665_600_000,
+        ))
+        .unwrap();
+        let declared = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(declared["Namespace"], "DevHive/Realtime-prod");
+        assert_eq!(
+            declared["Dimensions"],
+            serde_json::json!([["Stack", "Function"]])
+        );
+        assert_eq!(
+            declared["Metrics"][0],
+            serde_json::json!({"Name": "Delivered", "Unit": "Count"})
+        );
+        assert_eq!(
+            (&line["Stack"], &line["Function"], &line["Delivered"]),
+            (
+                &serde_json::json!("devhive-realtime-prod"),
+                &serde_json::json!("broadcaster"),
+                &serde_json::json!(3)
+            )
+        );
+    }
+}
