@@ -251,11 +251,14 @@ CREATE TRIGGER projects_legacy AFTER INSERT OR UPDATE ON projects FOR EACH ROW E
 CREATE TRIGGER tasks_touch BEFORE UPDATE ON tasks FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 "#;
 
+/// Triggers that notify `cache_invalidate`, found as 0002 finds them: by function name, or by
+/// a function body that names the channel.
 async fn notify_triggers(db: &mut PgConnection) -> Vec<(String, String)> {
     sqlx::query_as::<_, (String, String)>(
         "SELECT c.relname::text, tg.tgname::text FROM pg_trigger tg
          JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_proc p ON p.oid = tg.tgfoid
-         WHERE NOT tg.tgisinternal AND pg_get_functiondef(p.oid) ILIKE '%cache_invalidate%'
+         WHERE NOT tg.tgisinternal
+           AND (p.proname = 'notify_cache_invalidation' OR pg_get_functiondef(p.oid) ILIKE '%cache_invalidate%')
          ORDER BY 1, 2",
     )
     .fetch_all(db)
