@@ -138,7 +138,7 @@ pub struct TokenQuery {
 }
 
 /// Why a request for a token comes from a web page other than the console's, if it does: its
-/// `Origin` is not `http://` and the `Host` it was sent to (same-origin fetches of a GET send
+/// `Origin` is not `http://` or `https://` and the `Host` it was sent to (same-origin fetches of a GET send
 /// none, other tools none either), or its `Sec-Fetch-Site` (sent by browsers even where
 /// `Origin` is not) is neither `same-origin` nor `none` (typed into the address bar).
 pub fn foreign_page(headers: &HeaderMap) -> Option<String> {
@@ -148,8 +148,16 @@ pub fn foreign_page(headers: &HeaderMap) -> Option<String> {
             .map(|v| v.to_str().unwrap_or("(not text)"))
     };
     if let Some(origin) = header(http::header::ORIGIN) {
-        let own = header(http::header::HOST).map(|host| format!("http://{host}"));
-        if !own.is_some_and(|own| own.eq_ignore_ascii_case(origin.trim_end_matches('/'))) {
+        // The page's own origin: this Host, over HTTP or (with TLS) HTTPS.
+        let own = header(http::header::HOST).is_some_and(|host| {
+            let origin = origin.trim_end_matches('/');
+            ["http://", "https://"].iter().any(|scheme| {
+                origin
+                    .strip_prefix(scheme)
+                    .is_some_and(|rest| rest.eq_ignore_ascii_case(host))
+            })
+        });
+        if !own {
             return Some(format!("Origin {origin:?}"));
         }
     }
@@ -264,6 +272,14 @@ mod tests {
                 ("origin", "http://127.0.0.1:5173"),
             ],
             vec![("host", "127.0.0.1:8080"), ("origin", "null")],
+            vec![
+                ("host", "127.0.0.1:8080"),
+                ("origin", "ftp://127.0.0.1:8080"),
+            ],
+            vec![
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://127.0.0.1:8080.evil.example"),
+            ],
             vec![("origin", "http://127.0.0.1:8080")],
             vec![("host", "127.0.0.1:8080"), ("sec-fetch-site", "cross-site")],
             vec![("host", "127.0.0.1:8080"), ("sec-fetch-site", "same-site")],
