@@ -17,6 +17,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of `Dev` costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the local WebSocket API, Management API and status endpoint over the Lambda handlers.
@@ -134,6 +136,14 @@ pub struct DevOptions {
     /// (they are then valid wherever that secret is).
     #[arg(long, env = "DEVHIVE_CONSOLE_TOKENS_ANY_SECRET")]
     pub console_tokens_any_secret: bool,
+    /// Serve HTTPS and WSS (as API Gateway does) on the same address, with a certificate
+    /// authority made at start; plain HTTP is still answered there. Clients trust the CA
+    /// written to --tls-ca-out (AWS_CA_BUNDLE for the AWS SDK clients).
+    #[arg(long, env = "DEVHIVE_TLS", value_parser = clap::builder::FalseyValueParser::new())]
+    pub tls: bool,
+    /// Where `--tls` writes its CA certificate (PEM).
+    #[arg(long, env = "DEVHIVE_TLS_CA_OUT", default_value = crate::tls::DEFAULT_CA_OUT)]
+    pub tls_ca_out: std::path::PathBuf,
 }
 
 impl Default for DevOptions {
@@ -158,6 +168,8 @@ impl Default for DevOptions {
             web_dir: crate::console::DEFAULT_WEB_DIR.into(),
             allow_hosts: Vec::new(),
             console_tokens_any_secret: false,
+            tls: false,
+            tls_ca_out: crate::tls::DEFAULT_CA_OUT.into(),
         }
     }
 }

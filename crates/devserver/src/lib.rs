@@ -18,6 +18,7 @@ pub mod management;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod ws;
 
 pub use server::{DevServer, Running};

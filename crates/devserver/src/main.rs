@@ -95,13 +95,24 @@ async fn main() {
                 }
                 Err(_) => "none (set DATABASE_URL, or install Postgres 15 for make dev)".to_owned(),
             };
+            let (http, ws) = match running.tls {
+                Some(_) => ("https", "wss"),
+                None => ("http", "ws"),
+            };
+            let tls = match &running.tls {
+                Some(tls) => format!(
+                    "\x20 TLS CA          {ca}   (AWS_CA_BUNDLE={ca}; curl --cacert {ca}; plain HTTP and WebSocket still answered)\n",
+                    ca = tls.ca_path.display()
+                ),
+                None => String::new(),
+            };
             eprintln!(
                 "\nDevHive Realtime dev server\n\
-                 \x20 Console         http://{addr}/\n\
-                 \x20 WebSocket       ws://{addr}/?token=TOKEN&project_id=PROJECT   (also /api/v1/messages/ws, /{stage})\n\
-                 \x20 Management API  http://{addr}/@connections/ID   (AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI=http://{addr})\n\
-                 \x20 Invoke API      AWS_ENDPOINT_URL_LAMBDA=http://{addr} BROADCASTER_FUNCTION_NAME={broadcaster}\n\
-                 \x20 Status          http://{addr}/api/v1/projects/PROJECT/ws/status\n\
+                 \x20 Console         {http}://{addr}/\n\
+                 \x20 WebSocket       {ws}://{addr}/?token=TOKEN&project_id=PROJECT   (also /api/v1/messages/ws, /{stage})\n\
+                 \x20 Management API  {http}://{addr}/@connections/ID   (AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI={http}://{addr})\n\
+                 \x20 Invoke API      AWS_ENDPOINT_URL_LAMBDA={http}://{addr} BROADCASTER_FUNCTION_NAME={broadcaster}\n\
+                 \x20 Status          {http}://{addr}/api/v1/projects/PROJECT/ws/status\n{tls}\
                  \x20 Store           {store}\n\
                  \x20 Membership      {membership}\n\
                  \x20 Relay           {relay}\n\

@@ -52,6 +52,8 @@ pub struct DevServer {
     pub summary: Summary,
     listener: TcpListener,
     relay: Option<Arc<Relay>>,
+    /// `--tls`: the certificate and CA of this run.
+    pub tls: Option<Arc<crate::tls::DevTls>>,
 }
 
 /// A listening dev server.
@@ -61,6 +63,8 @@ pub struct Running {
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     relay: Option<(Arc<Relay>, tokio::task::JoinHandle<()>)>,
+    /// `--tls`: the certificate and CA of this run.
+    pub tls: Option<Arc<crate::tls::DevTls>>,
 }
 
 impl DevServer {
@@ -129,11 +133,27 @@ impl DevServer {
             (Arc::new(MemoryStore::new()), "memory".to_owned())
         };
         let gateway = Arc::new(Gateway::new(Faults::new(&options)));
+        // With --tls this server's own clients call it over HTTPS too, trusting its CA.
+        let tls = match options.tls {
+            true => Some(Arc::new(
+                crate::tls::DevTls::generate(addr, &options.allow_hosts, &options.tls_ca_out)
+                    .map_err(ConfigError)?,
+            )),
+            false => None,
+        };
+        let (scheme, http) = match &tls {
+            Some(tls) => (
+                "https",
+                realtime_client::http::client_trusting(tls.ca_der()),
+            ),
+            None => ("http", realtime_client::http::client()),
+        };
         // The broadcaster reaches the sockets through this server's Management API: over HTTP
         // with the SDK as on AWS, or with `--delivery direct` through the same post in-process.
         let sender: Arc<dyn ConnectionSender> = match options.delivery {
-            Delivery::Http => Arc::new(realtime::aws::management_api::ManagementApiSender::local(
-                &format!("http://{addr}/{}", options.stage),
+            Delivery::Http => Arc::new(crate::tls::local_management_sender(
+                &format!("{scheme}://{addr}/{}", options.stage),
+                http.clone(),
             )),
             Delivery::Direct => Arc::new(DirectSender {
                 gateway: gateway.clone(),
@@ -142,7 +162,7 @@ impl DevServer {
         // The relay invokes the broadcaster through this server's Invoke API, as HTTP handlers
         // do: the same asynchronous queue as on AWS.
         let invoker = Arc::new(LambdaInvoker::new(
-            realtime::realtime_client::sdk::local_lambda_client(&format!("http://{addr}")),
+            realtime_client::sdk::local_lambda_client_with(&format!("{scheme}://{addr}"), http),
         ));
         // Events for recovery live in memory unless EVENTS_TABLE names a table: a restarted
         // dev server starts new epochs, and resuming clients are told to refetch.
@@ -212,6 +232,7 @@ impl DevServer {
             },
             listener,
             relay,
+            tls,
         })
     }
 
@@ -252,7 +273,8 @@ impl DevServer {
         let router = self.router();
         let listener = self.listener;
         let handshake_timeout = self.app.options.handshake_timeout();
-        let task = tokio::spawn(serve(listener, router, handshake_timeout, stopped));
+        let tls = self.tls.clone();
+        let task = tokio::spawn(serve(listener, router, handshake_timeout, tls, stopped));
         let relay = self.relay.map(|relay| {
             let running = relay.clone();
             (relay, tokio::spawn(async move { running.run().await }))
@@ -263,6 +285,7 @@ impl DevServer {
             stop: Some(stop),
             task,
             relay,
+            tls: self.tls,
         })
     }
 }
@@ -303,8 +326,12 @@ impl Running {
         let _ = (&mut self.task).await;
     }
 
+    /// `https://ADDR` with `--tls`, `http://ADDR` otherwise.
     pub fn http_url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.tls {
+            Some(_) => format!("https://{}", self.addr),
+            None => format!("http://{}", self.addr),
+        }
     }
 }
 
@@ -316,14 +343,17 @@ pub const MAX_REQUEST_BODY_BYTES: usize = 6 * 1024 * 1024;
 
 /// Accept connections until `stopped`: HTTP/1.1 with upgrades, each connection's request head
 /// read within `handshake_timeout` (a client that trickles its headers is cut off, as API
-/// Gateway does) and bounded in size. Connections already accepted finish on their own.
+/// Gateway does) and bounded in size; with `tls`, over TLS when the client opens with a
+/// ClientHello (the handshake within the same timeout). Connections already accepted finish
+/// on their own.
 async fn serve(
     listener: TcpListener,
     router: Router,
     handshake_timeout: Duration,
+    tls: Option<Arc<crate::tls::DevTls>>,
     stopped: oneshot::Receiver<()>,
 ) {
-    use hyper_util::rt::{TokioIo, TokioTimer};
+    use crate::tls::Accepted;
     use hyper_util::service::TowerToHyperService;
     tokio::pin!(stopped);
     loop {
@@ -341,17 +371,42 @@ async fn serve(
         let _ = stream.set_nodelay(true);
         let service =
             TowerToHyperService::new(router.clone().layer(axum::Extension(ConnectInfo(peer))));
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(handshake_timeout)
-                .max_buf_size(MAX_REQUEST_HEAD_BYTES)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, %peer, "connection ended with an error");
+            match &tls {
+                None => serve_connection(stream, service, handshake_timeout, peer).await,
+                Some(tls) => match tls.accept(stream, handshake_timeout).await {
+                    Some(Accepted::Plain(stream)) => {
+                        serve_connection(stream, service, handshake_timeout, peer).await
+                    }
+                    Some(Accepted::Tls(stream)) => {
+                        serve_connection(*stream, service, handshake_timeout, peer).await
+                    }
+                    None => {}
+                },
             }
         });
+    }
+}
+
+/// One accepted connection, plain or TLS, served until it closes.
+async fn serve_connection<I>(
+    io: I,
+    service: hyper_util::service::TowerToHyperService<Router>,
+    handshake_timeout: Duration,
+    peer: SocketAddr,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(handshake_timeout)
+        .max_buf_size(MAX_REQUEST_HEAD_BYTES)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    if let Err(error) = connection.await {
+        tracing::debug!(%error, %peer, "connection ended with an error");
     }
 }
 

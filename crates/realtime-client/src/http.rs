@@ -39,6 +39,15 @@ pub fn client() -> SharedHttpClient {
     SharedHttpClient::new(Http1Client::new())
 }
 
+/// [`client`] trusting `extra` certificate authorities besides the system's and
+/// `AWS_CA_BUNDLE`'s: the dev server's own clients of its `--tls` address.
+pub fn client_trusting(extra: Vec<rustls::pki_types::CertificateDer<'static>>) -> SharedHttpClient {
+    SharedHttpClient::new(Http1Client {
+        tls: tls_config_with(extra),
+        connectors: Mutex::default(),
+    })
+}
+
 /// An [`HttpClient`] handing out one [`Http1Connector`] (one pool) per connect timeout.
 #[derive(Debug)]
 struct Http1Client {
@@ -57,10 +66,17 @@ impl Http1Client {
 }
 
 /// rustls with the platform's CA certificates (`SSL_CERT_FILE`/`SSL_CERT_DIR` or the system
-/// store). With none found, plain `http://` endpoints (the dev server) still work and an
-/// `https://` request fails its handshake (unknown issuer) rather than the process failing.
+/// store) and those of `AWS_CA_BUNDLE` ([`crate::sdk::ca_bundle`]). With none found, plain
+/// `http://` endpoints (the dev server) still work and an `https://` request fails its
+/// handshake (unknown issuer) rather than the process failing.
 fn tls_config() -> rustls::ClientConfig {
-    let found = rustls_native_certs::load_native_certs();
+    tls_config_with(Vec::new())
+}
+
+fn tls_config_with(extra: Vec<rustls::pki_types::CertificateDer<'static>>) -> rustls::ClientConfig {
+    let mut found = rustls_native_certs::load_native_certs();
+    found.certs.extend(crate::sdk::ca_bundle());
+    found.certs.extend(extra);
     for err in &found.errors {
         tracing::warn!(error = %err, "could not read a CA certificate source");
     }
