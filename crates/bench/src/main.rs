@@ -15,6 +15,8 @@ mod clients;
 mod cost;
 mod procs;
 mod report;
+mod report_delivery;
+mod report_fanout;
 mod scenarios;
 mod stats;
 mod targets;
@@ -24,6 +26,8 @@ pub enum Scenario {
     /// Every scenario below (`compare` only when a baseline is given).
     All,
     Fanout,
+    /// The broadcaster's CPU per post, cold and warm, over TLS and plain HTTP.
+    Delivery,
     Latency,
     Capacity,
     Throughput,
@@ -42,10 +46,11 @@ pub enum Scenario {
 
 impl Scenario {
     /// The order `all` runs them in; each one's results are kept under [`Scenario::key`].
-    const EVERY: [Scenario; 10] = [
+    const EVERY: [Scenario; 11] = [
         Scenario::Artifacts,
         Scenario::Capacity,
         Scenario::Latency,
+        Scenario::Delivery,
         Scenario::Fanout,
         Scenario::Throughput,
         Scenario::Recovery,
@@ -160,6 +165,7 @@ async fn run(opts: BenchOptions) {
             Scenario::Capacity => scenarios::capacity::run(&opts).await,
             Scenario::Latency => scenarios::latency::run(&opts).await,
             Scenario::Fanout => scenarios::fanout::run(&opts).await,
+            Scenario::Delivery => scenarios::delivery::run(&opts).await,
             Scenario::Throughput => scenarios::throughput::run(&opts).await,
             Scenario::Recovery => scenarios::recovery::run(&opts).await,
             Scenario::Drain => scenarios::drain::run(&opts).await,

@@ -65,6 +65,59 @@ pub(crate) fn function(
     )
 }
 
+/// How a function reaches the dev server's Management API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// HTTPS, as on AWS: the dev server's `--tls` CA given as `AWS_CA_BUNDLE`.
+    Tls,
+    /// Plain HTTP to the same server (a labelled comparison row, not what AWS runs).
+    Http,
+}
+
+impl Transport {
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Transport::Tls => "tls",
+            Transport::Http => "http",
+        }
+    }
+}
+
+/// A `--tls` dev server's address and CA: a function's way to its Management API.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    pub(crate) addr: SocketAddr,
+    pub(crate) ca: PathBuf,
+}
+
+impl Endpoint {
+    /// The environment of a function posting over `transport`: `WEBSOCKET_ENDPOINT` (and
+    /// `AWS_CA_BUNDLE` over TLS). The server answers both on one port.
+    pub(crate) fn function_env(&self, transport: Transport) -> Vec<(&'static str, String)> {
+        match transport {
+            Transport::Tls => vec![
+                ("WEBSOCKET_ENDPOINT", format!("https://{}/dev", self.addr)),
+                ("AWS_CA_BUNDLE", self.ca.display().to_string()),
+            ],
+            Transport::Http => vec![("WEBSOCKET_ENDPOINT", format!("http://{}/dev", self.addr))],
+        }
+    }
+}
+
+/// `devhive-realtime dev --tls` with `args`: HTTPS and WSS (and plain HTTP) on one address, its
+/// CA written under `target/bench/tls/`.
+pub(crate) fn dev_server_tls(args: &[&str], env: &[(&str, String)]) -> (Proc, Endpoint) {
+    let ca = std::env::current_dir()
+        .unwrap_or_default()
+        .join("target/bench/tls")
+        .join(format!("{}.pem", uuid::Uuid::new_v4().simple()));
+    let ca_arg = ca.display().to_string();
+    let mut all = vec!["--tls", "--tls-ca-out", ca_arg.as_str()];
+    all.extend_from_slice(args);
+    let (proc, addr) = dev_server(&all, env);
+    (proc, Endpoint { addr, ca })
+}
+
 /// `devhive-realtime dev` with `args`, started and its address read from the banner.
 pub(crate) fn dev_server(args: &[&str], env: &[(&str, String)]) -> (Proc, SocketAddr) {
     let mut cmd = Command::new(sibling("devhive-realtime"));
@@ -88,13 +141,12 @@ pub(crate) fn dev_server(args: &[&str], env: &[(&str, String)]) -> (Proc, Socket
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.split_whitespace().find(|w| w.starts_with("ws://")) {
-                let addr = url
-                    .trim_start_matches("ws://")
-                    .split('/')
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
+            let words = line.split_whitespace();
+            if let Some(url) = words
+                .filter_map(|w| w.strip_prefix("ws://").or(w.strip_prefix("wss://")))
+                .next()
+            {
+                let addr = url.split('/').next().unwrap_or_default().to_owned();
                 let _ = tx.send(addr);
             }
         }

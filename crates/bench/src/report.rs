@@ -35,7 +35,7 @@ pub(crate) fn f(v: &Value) -> f64 {
 }
 
 /// "Run <date>, `<command>`, <took>." for a scenario's results.
-fn run_line(v: &Value) -> String {
+pub(crate) fn run_line(v: &Value) -> String {
     format!(
         "Measured {}, `{}`{}.",
         v["date"].as_str().unwrap_or("with the others"),
@@ -73,7 +73,8 @@ pub(crate) fn render(r: &Value) -> String {
             ""
         }
     );
-    fanout(&mut out, r);
+    crate::report_fanout::fanout(&mut out, r);
+    crate::report_delivery::delivery(&mut out, r);
     latency(&mut out, r);
     capacity(&mut out, r);
     throughput(&mut out, r);
@@ -87,190 +88,31 @@ pub(crate) fn render(r: &Value) -> String {
     out
 }
 
-fn fanout(out: &mut String, r: &Value) {
-    let Some(fan) = r.get("fanout") else { return };
-    let _ = writeln!(out, "## 1. Fan-out\n\n{}\n", run_line(fan));
-    let _ = writeln!(
-        out,
-        "One project, N subscribed clients; the dev server's Management API adds {} ms per call and \
-         allows {} requests/s with bursts of {} (API Gateway's account default). Time from the \
-         broadcaster receiving the invocation to the last client receiving the event; the \
-         broadcaster is the release `broadcaster` binary under a local Runtime API, a fresh process \
-         per run (cold SDK clients and connections, as a cold Lambda), its peak RSS (VmHWM) and \
-         CPU time (user + system, start-up included) read from `/proc`: on Lambda at 512 MB \
-         that CPU gets about 0.29 of a vCPU (a full one at 1,769 MB). {} runs per cell. *Floor* (modelled): the lower bound that concurrency and \
-         quota allow, `max(⌈N / concurrency⌉ × latency, (N − burst) / rate + latency)`.\n",
-        fan["post_latency_ms"], fan["rate_limit_per_s"], fan["burst"], fan["repeats"]
-    );
-    for row in fan["results"].as_array().into_iter().flatten() {
-        let n = row["clients"].as_u64().unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "N = {n}:\n\n| concurrency | median ms | floor ms | × floor | runs ms | delivered (min) | posts answered 429 (runs) | broadcaster CPU ms (µs a post) | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|"
-        );
-        for c in row["sweep"].as_array().into_iter().flatten() {
-            let runs: Vec<String> = c["runs_ms"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|v| format!("{:.0}", f(v)))
-                .collect();
-            let throttled: Vec<String> = c["throttled_runs"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(Value::to_string)
-                .collect();
-            let _ = writeln!(
-                out,
-                "| {} | {:.0} | {:.0} | {:.2} | {} | {} | {} | {:.0} ({:.0}) | {:.1} |",
-                c["concurrency"],
-                f(&c["median_ms"]),
-                f(&c["floor_ms"]),
-                f(&c["median_ms"]) / f(&c["floor_ms"]),
-                runs.join(", "),
-                c["delivered_min"],
-                throttled.join(", "),
-                f(&c["broadcaster_cpu_ms"]),
-                f(&c["broadcaster_cpu_ms"]) * 1000.0 / n as f64,
-                f(&c["peak_rss_mb"])
-            );
-        }
-        let index = &row["index_read"];
-        if index.is_object() {
-            let _ = writeln!(
-                out,
-                "\nReading the project index alone (the broadcaster's store code, every page, nothing \
-                 posted) took {:.0} ms on DynamoDB Local ({} items, {} page(s)): part of every run above.",
-                f(&index["median_ms"]),
-                index["items"],
-                index["pages"]
-            );
-        }
-        let seed = &row["seed_baseline"];
-        if let Some(t) = seed["measured_ms"].as_f64() {
-            let best = row["sweep"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| f(&c["median_ms"]))
-                .fold(f64::INFINITY, f64::min);
-            let _ = writeln!(
-                out,
-                "\nThe seed's algorithm (one GSI page, one post at a time), measured in the same run: \
-                 {t:.0} ms, {}/{n} delivered. The best cell above is **{:.0}×** faster.",
-                seed["delivered"],
-                t / best
-            );
-        } else if seed.get("skipped").is_some() {
-            let _ = writeln!(
-                out,
-                "\nThe seed's algorithm at N = {n}: not run (long: `BENCH_LONG=1` runs it)."
-            );
-        }
-        let _ = writeln!(out);
-    }
-    let Some(big) = fan["results"]
-        .as_array()
-        .and_then(|a| a.iter().find(|r| r["clients"] == 10_000))
-    else {
-        return;
-    };
-    let default = realtime::delivery::fanout::DEFAULT_CONCURRENCY;
-    let Some(d) = big["sweep"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["concurrency"] == default as u64)
-    else {
-        return;
-    };
-    let t = f(&d["median_ms"]);
-    let peak = f(&d["peak_rss_mb"]);
-    let floor = f(&d["floor_ms"]);
-    let _ = writeln!(
-        out,
-        "Goals at N = 10,000 with the default concurrency ({default}):\n\n| goal | measured | |\n|---|---|---|"
-    );
-    let _ = writeln!(
-        out,
-        "| ≤ {:.0} ms | {t:.0} ms | {} |",
-        targets::FANOUT_10K_MS,
-        verdict(t <= targets::FANOUT_10K_MS)
-    );
-    let _ = writeln!(
-        out,
-        "| ≤ {:.2}× the quota model's floor | {:.2}× ({t:.0} ms over {floor:.0} ms) | {} |",
-        targets::FANOUT_OVER_FLOOR,
-        t / floor,
-        verdict(t / floor <= targets::FANOUT_OVER_FLOOR)
-    );
-    let seed = &big["seed_baseline"];
-    match seed["measured_ms"].as_f64() {
-        Some(seed_ms) => {
-            let _ = writeln!(
-                out,
-                "| ≥ {:.0}× the seed's algorithm | {:.0}× (the seed at N = 10,000: {:.1} s, reaching {} of 10,000) | {} |",
-                targets::SEED_SPEEDUP,
-                seed_ms / t,
-                seed_ms / 1000.0,
-                seed["delivered"],
-                verdict(seed_ms / t >= targets::SEED_SPEEDUP)
-            );
-        }
-        None => {
-            let _ = writeln!(
-                out,
-                "| ≥ {:.0}× the seed's algorithm | not run (`BENCH_LONG=1`) | – |",
-                targets::SEED_SPEEDUP
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "| broadcaster peak RSS ≤ {:.0} MB | {peak:.1} MB | {} |\n",
-        targets::BROADCASTER_PEAK_RSS_MB,
-        verdict(peak <= targets::BROADCASTER_PEAK_RSS_MB)
-    );
-    let cpu = f(&d["broadcaster_cpu_ms"]);
-    if cpu > 0.0 {
-        let _ = writeln!(
-            out,
-            "*Modelled* for Lambda: this fan-out's broadcaster used {cpu:.0} ms of CPU here ({:.0} µs a \
-             post, on this machine's x86_64 cores). At the template's 512 MB Lambda gives it 512/1,769 of \
-             a vCPU, so it cannot take less than {:.0} ms there, however fast API Gateway answers; at \
-             1,769 MB or more (one vCPU; the runtime is single-threaded) no less than {cpu:.0} ms. \
-             Graviton's speed per post was not measured.\n",
-            cpu * 1000.0 / 10_000.0,
-            cost::lambda_ms(0.0, cpu, cost::BROADCASTER_GB),
-        );
-    }
-}
-
 fn latency(out: &mut String, r: &Value) {
     let Some(l) = r.get("latency") else { return };
     let _ = writeln!(out, "## 2. Commit to client\n\n{}\n", run_line(l));
-    let any = l
-        .get("http")
-        .or_else(|| l.get("direct"))
+    let any = ["https", "http", "direct"]
+        .iter()
+        .find_map(|k| l.get(*k))
         .unwrap_or(&Value::Null);
     let _ = writeln!(
         out,
         "The path AWS runs: INSERT into `messages` (autocommit) → trigger writes the outbox row and \
          notifies → the relay (in the dev server) claims it and invokes the broadcaster \
-         asynchronously through the dev server's Lambda Invoke API (HTTP, the AWS SDK) → the \
-         broadcaster appends the event and posts through the dev server's Management API (HTTP, \
-         the AWS SDK, SigV4) → {} subscribed clients; {} commits one after another. Memory store; \
-         no added Management API latency. Beside it, `direct` (`--delivery direct`): the same path \
-         with the posts called in-process, the floor of this path on one machine without the local \
-         HTTP hop (no goal; not what AWS runs).\n",
+         asynchronously through the dev server's Lambda Invoke API (the AWS SDK) → the broadcaster \
+         appends the event and posts through the dev server's Management API (the AWS SDK, SigV4) \
+         → {} subscribed clients; {} commits one after another. Memory store; no added Management \
+         API latency. `https`: both APIs over TLS (`dev --tls`), as on AWS. `http`: the same over \
+         plain HTTP (comparison, no goal). `direct` (`--delivery direct`): the posts called \
+         in-process, the floor of this path on one machine without the local HTTP hop (no goal; \
+         not what AWS runs). The clients' WebSockets are plain in every row.\n",
         any["clients"], any["commits"]
     );
     let _ = writeln!(
         out,
         "| delivery | client | p50 ms | p99 ms | max ms | lost |\n|---|---|---|---|---|---|"
     );
-    for delivery in ["http", "direct"] {
+    for delivery in ["https", "http", "direct"] {
         let Some(run) = l.get(delivery) else { continue };
         for (which, key) in [("first", "first_client"), ("last", "last_client")] {
             let d = &run[key];
@@ -284,15 +126,21 @@ fn latency(out: &mut String, r: &Value) {
             );
         }
     }
-    if let Some(run) = l.get("http") {
-        let p99 = f(&run["last_client"]["p99_ms"]);
-        let _ = writeln!(
-            out,
-            "\nGoal, the path AWS runs (`http`), last client p99 ≤ {:.0} ms: {p99:.1} ms, {}.\n",
-            targets::COMMIT_TO_CLIENT_P99_MS,
-            verdict(p99 <= targets::COMMIT_TO_CLIENT_P99_MS)
-        );
-    }
+    // Before `dev --tls` the path AWS runs was measured over plain HTTP (`http`).
+    let (key, run) = match (l.get("https"), l.get("http")) {
+        (Some(run), _) => ("https", run),
+        (None, Some(run)) => ("http", run),
+        (None, None) => return,
+    };
+    let p99 = f(&run["last_client"]["p99_ms"]);
+    let floor = f(&l["direct"]["last_client"]["p99_ms"]);
+    let _ = writeln!(
+        out,
+        "\nGoal, the path AWS runs (`{key}`), last client p99 ≤ {:.0} ms: {p99:.1} ms (floor, \
+         `direct`: {floor:.1} ms), {}.\n",
+        targets::COMMIT_TO_CLIENT_P99_MS,
+        verdict(p99 <= targets::COMMIT_TO_CLIENT_P99_MS)
+    );
 }
 
 fn capacity(out: &mut String, r: &Value) {
@@ -676,15 +524,25 @@ mod tests {
                 "sweep": [{"concurrency": default, "median_ms": 2000.0, "floor_ms": 520.0,
                            "runs_ms": [2000.0], "delivered_min": 10000, "peak_rss_mb": 30.0}],
                 "seed_baseline": {"skipped": "long"}}]},
+            "delivery": {"clients": 2000, "concurrency": 400, "repeats": 3, "post_latency_ms": 20,
+                "transports": {"tls": {"cold_cpu_us_per_post": 320.0, "warm_cpu_us_per_post": 20.0,
+                                       "cold_connections": 400.0, "warm_new_connections": 0.0,
+                                       "delivered_min": 2000.0}}},
             "recovery": {"append": {"with_p50_ms": 40.0, "without_p50_ms": 35.0, "added_p50_ms": 5.0},
                          "subscribe_recovering_100": {"p50_ms": 10.0, "p99_ms": 25.0}},
         });
         let text = render(&r);
         assert!(
-            text.contains("| ≤ 1500 ms | 2000 ms | **missed** |"),
+            text.contains("| ≤ 1500 ms | 2000 ms | 520 ms | **missed** |"),
             "{text}"
         );
-        assert!(text.contains("| broadcaster peak RSS ≤ 32 MB | 30.0 MB | met |"));
+        assert!(text.contains("| broadcaster peak RSS ≤ 32 MB | 30.0 MB | – | met |"));
+        assert!(text.contains("| warm ≤ 25 µs of broadcaster CPU a post | 20 µs |"));
+        assert!(text.contains(
+            "| cold ≤ 75 µs a post, everything included | 320 µs | not measured | **missed** |"
+        ));
+        // 10,000 × 20 µs at 512/1,769 of a vCPU: 691 ms, modelled.
+        assert!(text.contains("| 691 ms *modelled*"), "{text}");
         assert!(text.contains("not run (`BENCH_LONG=1`)"));
         assert!(text.contains("= 5.0 ms | ≤ 10 ms | met |"));
         assert!(text.contains("| p99 ≤ 20 ms | **missed** |"));

@@ -85,6 +85,61 @@ pub(crate) fn cpu_seconds(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// CPU time of every live thread of a process, in seconds, from `/proc/<pid>/task/*/schedstat`
+/// (nanoseconds on CPU: finer than `/proc/<pid>/stat`'s 10 ms ticks, which a 50 ms figure
+/// needs). Threads that already exited are not counted: use it over windows in which the
+/// process keeps its threads (a tokio runtime's workers).
+pub(crate) fn cpu_seconds_fine(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    let ns: u64 = tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    ns as f64 / 1e9
+}
+
+/// The TCP connections process `pid` holds to `port` (its socket inodes), from its file
+/// descriptors and `/proc/<pid>/net/tcp{,6}`.
+pub(crate) fn connections_to(pid: u32, port: u16) -> std::collections::BTreeSet<u64> {
+    let owned: std::collections::BTreeSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| {
+            fds.filter_map(Result::ok)
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .filter_map(|link| {
+                    let link = link.to_string_lossy().into_owned();
+                    link.strip_prefix("socket:[")?
+                        .strip_suffix(']')?
+                        .parse()
+                        .ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ["tcp", "tcp6"]
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(format!("/proc/{pid}/net/{t}")).ok())
+        .flat_map(|table| remote_port_inodes(&table, port))
+        .filter(|inode| owned.contains(inode))
+        .collect()
+}
+
+/// The inodes of the sockets of a `/proc/net/tcp` table whose remote port is `port`.
+pub(crate) fn remote_port_inodes(table: &str, port: u16) -> Vec<u64> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let remote = fields.get(2)?;
+            let remote_port = u16::from_str_radix(remote.rsplit(':').next()?, 16).ok()?;
+            (remote_port == port).then(|| fields.get(9)?.parse().ok())?
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +180,28 @@ mod tests {
             x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
         }
         assert!(cpu_seconds(std::process::id()) > before, "{x}");
+    }
+
+    #[test]
+    fn connections_are_matched_by_remote_port() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:A2C4 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 4242 1 0 20 4 30 10 -1
+   1: 0100007F:A2C6 0100007F:1F91 01 00000000:00000000 00:00000000 00000000     0        0 4343 1 0 20 4 30 10 -1
+";
+        assert_eq!(remote_port_inodes(table, 8080), vec![4242]);
+        assert!(remote_port_inodes(table, 80).is_empty());
+        // A real connection of this process is found by its remote port.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        assert_eq!(connections_to(std::process::id(), port).len(), 1);
+        // Fine CPU time grows with work, like the tick count.
+        let before = cpu_seconds_fine(std::process::id());
+        let (started, mut x) = (std::time::Instant::now(), 0u64);
+        while started.elapsed() < Duration::from_millis(50) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        assert!(cpu_seconds_fine(std::process::id()) > before, "{x}");
     }
 
     #[test]

@@ -139,29 +139,56 @@ pub(crate) const BURST: u32 = 5_000;
 /// The dev server of the fan-out runs over a fresh table: [`POST_LATENCY_MS`] per post,
 /// [`RATE_LIMIT`] posts a second with bursts of [`BURST`]; `extra_env` adds to its environment.
 pub(crate) fn fanout_server(extra_env: &[(&'static str, String)]) -> (Proc, SocketAddr, String) {
+    let (env, table) = fanout_env(extra_env);
+    let (server, addr) = dev_server(
+        &fanout_args().iter().map(String::as_str).collect::<Vec<_>>(),
+        &env,
+    );
+    (server, addr, table)
+}
+
+/// [`fanout_server`] with `--tls`: HTTPS (and plain HTTP) on one address.
+pub(crate) fn fanout_server_tls(extra_env: &[(&'static str, String)]) -> (Proc, Endpoint, String) {
+    let (env, table) = fanout_env(extra_env);
+    let (server, endpoint) = dev_server_tls(
+        &fanout_args().iter().map(String::as_str).collect::<Vec<_>>(),
+        &env,
+    );
+    (server, endpoint, table)
+}
+
+/// The fan-out server's environment over a fresh table, and the table.
+fn fanout_env(extra_env: &[(&'static str, String)]) -> (Vec<(&'static str, String)>, String) {
     let table = format!("bench-fanout-{}", Uuid::new_v4().simple());
     let mut env = services_env();
     env.push(("CONNECTIONS_TABLE", table.clone()));
     env.extend_from_slice(extra_env);
-    let (latency, rate, burst) = (
-        POST_LATENCY_MS.to_string(),
-        RATE_LIMIT.to_string(),
-        BURST.to_string(),
-    );
-    let (server, addr) = dev_server(
-        &[
-            "--store",
-            "dynamodb",
-            "--post-latency-ms",
-            &latency,
-            "--rate-limit",
-            &rate,
-            "--burst",
-            &burst,
-        ],
-        &env,
-    );
-    (server, addr, table)
+    (env, table)
+}
+
+/// The fan-out server's flags: the store, API Gateway's latency and quota.
+fn fanout_args() -> Vec<String> {
+    [
+        "--store",
+        "dynamodb",
+        "--post-latency-ms",
+        &POST_LATENCY_MS.to_string(),
+        "--rate-limit",
+        &RATE_LIMIT.to_string(),
+        "--burst",
+        &BURST.to_string(),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// One size of the sweep: its clients, the table they are on and how often each cell runs.
+struct Size<'a> {
+    table: &'a str,
+    endpoint: &'a Endpoint,
+    project: Uuid,
+    n: usize,
+    repeats: usize,
 }
 
 pub async fn run(opts: &BenchOptions) -> Value {
@@ -176,65 +203,32 @@ pub async fn run(opts: &BenchOptions) -> Value {
         &[25, 50, 100, 200, 400, 800]
     };
     let repeats = if opts.quick { 1 } else { 3 };
-    let (_server, addr, table) = fanout_server(&[]);
+    let (_server, endpoint, table) = fanout_server_tls(&[]);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut rows = Vec::new();
     for &n in sizes {
         let project = Uuid::new_v4();
         eprintln!("fan-out: {n} clients");
-        let _clients = clients(addr, Some(project), n, Some(tx.clone())).await;
-        let mut reads = Vec::new();
-        for _ in 0..repeats {
-            reads.push(index_read_ms(&table, project).await);
-        }
-        let read_ms: Vec<f64> = reads.iter().map(|r| r.0).collect();
-        let (items, pages) = (reads[0].1, reads[0].2);
-        eprintln!(
-            "  the project index alone: {:.0} ms ({items} items, {pages} pages, DynamoDB Local)",
-            median(&read_ms)
-        );
-        let index = json!({"median_ms": median(&read_ms), "runs_ms": read_ms, "items": items, "pages": pages});
+        let _clients = clients(endpoint.addr, Some(project), n, Some(tx.clone())).await;
+        let size = Size {
+            table: &table,
+            endpoint: &endpoint,
+            project,
+            n,
+            repeats,
+        };
+        let index = index_read(&size).await;
         let mut by_concurrency = Vec::new();
         for &c in sweep {
-            let mut times = Vec::new();
-            let mut peaks = Vec::new();
-            let mut delivered = usize::MAX;
-            let (mut throttled, mut failed, mut cpu_ms) = (Vec::new(), Vec::new(), Vec::new());
-            for _ in 0..repeats {
-                let broadcaster = sibling("broadcaster");
-                let (t, d, peak, summary) =
-                    run_broadcaster((&broadcaster, &[]), &table, addr, project, n, c, &mut rx)
-                        .await;
-                times.push(t);
-                peaks.push(peak as f64);
-                delivered = delivered.min(d);
-                throttled.push(summary["throttled"].as_u64().unwrap_or(0));
-                cpu_ms.push(f(&summary["process_cpu_s"]) * 1000.0);
-                failed.push(summary["failed"].clone());
-            }
-            let floor = fanout_floor_ms(
-                n,
-                c,
-                POST_LATENCY_MS as f64,
-                f64::from(RATE_LIMIT),
-                BURST as usize,
-            );
-            eprintln!(
-                "  concurrency {c:4}: median {:8.1} ms (model floor {floor:.0} ms, {:.2}×), delivered {delivered}/{n}, peak RSS {:.1} MB",
-                median(&times),
-                median(&times) / floor,
-                median(&peaks) / 1024.0
-            );
-            by_concurrency.push(json!({"concurrency": c, "median_ms": median(&times), "runs_ms": times,
-                                       "floor_ms": floor, "throttled_runs": throttled, "failed_runs": failed,
-                                       "broadcaster_cpu_ms": median(&cpu_ms), "broadcaster_cpu_runs_ms": cpu_ms,
-                                       "delivered_min": delivered, "peak_rss_mb": median(&peaks) / 1024.0}));
+            by_concurrency.push(cell(&size, c, Transport::Tls, &mut rx).await);
         }
+        let default = realtime::delivery::fanout::DEFAULT_CONCURRENCY;
+        let plain = cell(&size, default, Transport::Http, &mut rx).await;
         // The seed's algorithm at every size, 10,000 included (measured, not extrapolated: its
-        // one page reaches only part of them).
-        // At 10,000 it takes minutes: only with BENCH_LONG=1.
+        // one page reaches only part of them). At 10,000 it takes minutes: only with
+        // BENCH_LONG=1.
         let baseline = if n < 10_000 || opts.long {
-            let (t, count) = seed_baseline(&table, addr, project, &mut rx, n).await;
+            let (t, count) = seed_baseline(&table, endpoint.addr, project, &mut rx, n).await;
             eprintln!("  seed baseline: {t:.0} ms ({count}/{n} delivered)");
             json!({"measured_ms": t, "delivered": count})
         } else {
@@ -242,10 +236,75 @@ pub async fn run(opts: &BenchOptions) -> Value {
             json!({"skipped": "long: BENCH_LONG=1 runs it"})
         };
         rows.push(
-            json!({"clients": n, "sweep": by_concurrency, "seed_baseline": baseline,
-                         "index_read": index}),
+            json!({"clients": n, "transport": "tls", "sweep": by_concurrency,
+                         "plain_http": plain, "seed_baseline": baseline, "index_read": index}),
         );
     }
     json!({"post_latency_ms": POST_LATENCY_MS, "rate_limit_per_s": RATE_LIMIT, "burst": BURST,
-           "repeats": repeats, "results": rows})
+           "repeats": repeats, "transport": "tls", "results": rows})
+}
+
+/// The project index read alone, `size.repeats` times: its median and runs.
+async fn index_read(size: &Size<'_>) -> Value {
+    let mut reads = Vec::new();
+    for _ in 0..size.repeats {
+        reads.push(index_read_ms(size.table, size.project).await);
+    }
+    let read_ms: Vec<f64> = reads.iter().map(|r| r.0).collect();
+    let (items, pages) = (reads[0].1, reads[0].2);
+    eprintln!(
+        "  the project index alone: {:.0} ms ({items} items, {pages} pages, DynamoDB Local)",
+        median(&read_ms)
+    );
+    json!({"median_ms": median(&read_ms), "runs_ms": read_ms, "items": items, "pages": pages})
+}
+
+/// One cell of the sweep: `size.repeats` fresh broadcasters at concurrency `c`, posting over
+/// `transport`.
+async fn cell(
+    size: &Size<'_>,
+    c: usize,
+    transport: Transport,
+    rx: &mut mpsc::UnboundedReceiver<Receipt>,
+) -> Value {
+    let (n, broadcaster) = (size.n, sibling("broadcaster"));
+    let env = size.endpoint.function_env(transport);
+    let (mut times, mut peaks, mut delivered) = (Vec::new(), Vec::new(), usize::MAX);
+    let (mut throttled, mut failed, mut cpu_ms) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..size.repeats {
+        let (t, d, peak, summary) = run_broadcaster(
+            (&broadcaster, &env),
+            size.table,
+            size.endpoint.addr,
+            size.project,
+            n,
+            c,
+            rx,
+        )
+        .await;
+        times.push(t);
+        peaks.push(peak as f64);
+        delivered = delivered.min(d);
+        throttled.push(summary["throttled"].as_u64().unwrap_or(0));
+        cpu_ms.push(f(&summary["process_cpu_s"]) * 1000.0);
+        failed.push(summary["failed"].clone());
+    }
+    let floor = fanout_floor_ms(
+        n,
+        c,
+        POST_LATENCY_MS as f64,
+        f64::from(RATE_LIMIT),
+        BURST as usize,
+    );
+    eprintln!(
+        "  concurrency {c:4} over {}: median {:8.1} ms (model floor {floor:.0} ms, {:.2}×), delivered {delivered}/{n}, peak RSS {:.1} MB",
+        transport.key(),
+        median(&times),
+        median(&times) / floor,
+        median(&peaks) / 1024.0
+    );
+    json!({"concurrency": c, "transport": transport.key(), "median_ms": median(&times), "runs_ms": times,
+           "floor_ms": floor, "throttled_runs": throttled, "failed_runs": failed,
+           "broadcaster_cpu_ms": median(&cpu_ms), "broadcaster_cpu_runs_ms": cpu_ms,
+           "delivered_min": delivered, "peak_rss_mb": median(&peaks) / 1024.0})
 }

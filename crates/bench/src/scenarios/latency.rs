@@ -12,17 +12,22 @@ use crate::clients::*;
 use crate::procs::*;
 use crate::stats::*;
 
-/// Commit → client, once per delivery mode of the dev server's broadcaster: `http` (through
-/// the local Management API, as on AWS) and `direct` (the same post in-process).
+/// Commit → client, once per way the dev server's relay and broadcaster reach its APIs:
+/// `https` (its Invoke and Management APIs over TLS, `dev --tls`: the path AWS runs), `http`
+/// (the same over plain HTTP, a labelled comparison) and `direct` (the posts in-process).
 pub async fn run(opts: &BenchOptions) -> Value {
     let mut runs = serde_json::Map::new();
-    for delivery in ["http", "direct"] {
-        runs.insert(delivery.into(), run_once(opts, delivery).await);
+    for (key, delivery, tls) in [
+        ("https", "http", true),
+        ("http", "http", false),
+        ("direct", "direct", false),
+    ] {
+        runs.insert(key.into(), run_once(opts, delivery, tls).await);
     }
     Value::Object(runs)
 }
 
-async fn run_once(opts: &BenchOptions, delivery: &str) -> Value {
+async fn run_once(opts: &BenchOptions, delivery: &str, tls: bool) -> Value {
     let commits = if opts.quick { 100 } else { 1000 };
     let n = if opts.quick { 100 } else { 1000 };
     let admin = require("DATABASE_URL");
@@ -33,7 +38,15 @@ async fn run_once(opts: &BenchOptions, delivery: &str) -> Value {
         .expect("connect");
     let mut env = services_env();
     env.push(("DATABASE_URL", url.clone()));
-    let (_server, addr) = dev_server(&["--store", "memory", "--delivery", delivery], &env);
+    let args = ["--store", "memory", "--delivery", delivery];
+    // The clients connect over plain WebSocket either way: a `--tls` server answers both.
+    let (_server, addr) = match tls {
+        true => {
+            let (server, endpoint) = dev_server_tls(&args, &env);
+            (server, endpoint.addr)
+        }
+        false => dev_server(&args, &env),
+    };
     let (tx, mut rx) = mpsc::unbounded_channel();
     eprintln!("commit → client ({delivery} delivery): {n} clients, {commits} commits");
     let _clients = clients(addr, Some(project), n, Some(tx)).await;

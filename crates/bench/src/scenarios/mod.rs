@@ -3,6 +3,7 @@
 pub mod artifacts;
 pub mod capacity;
 pub mod compare;
+pub mod delivery;
 pub mod drain;
 pub mod fanout;
 pub mod latency;

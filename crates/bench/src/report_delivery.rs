@@ -1,0 +1,108 @@
+//! BENCHMARKS.md's section on the cost of one delivery (`scenarios::delivery`): the
+//! broadcaster's CPU per post cold and warm over TLS and plain HTTP, its connections, the dev
+//! server's CPU beside it, and the goals of issue 35 with the Lambda model they imply.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use crate::cost;
+use crate::report::f;
+use crate::targets::{self, verdict};
+
+/// The section, when the results hold the scenario.
+pub(crate) fn delivery(out: &mut String, r: &Value) {
+    let Some(d) = r.get("delivery") else { return };
+    let _ = writeln!(
+        out,
+        "## 1b. The cost of one delivery\n\n{}\n",
+        crate::report::run_line(d)
+    );
+    let _ = writeln!(
+        out,
+        "One event to N = {} subscribed clients at concurrency {}, by the release `broadcaster` \
+         under a local Runtime API: a fresh process handed two invocations of the same fan-out. \
+         **Cold**: the process's CPU from exec to the end of the first invocation (start-up, SDK \
+         clients, every TLS handshake), per post. **Warm**: the second invocation's CPU, same \
+         process, per post. CPU is the sum of the process's threads' time on CPU \
+         (`/proc/<pid>/task/*/schedstat`, nanoseconds); connections are the process's TCP \
+         sockets to the dev server after each invocation (`/proc/<pid>/fd`, `/proc/<pid>/net/tcp`): \
+         over TLS each new one is a full handshake. The dev server (`dev --tls`, DynamoDB Local \
+         store, {} ms added per post, API Gateway's quota) answers HTTPS and plain HTTP on one \
+         port; its own CPU per post (the Management API request and the WebSocket frame) is beside \
+         the broadcaster's so that the emulator is not taken for the function. {} runs of each, \
+         alternated; medians, runs in brackets.\n",
+        d["clients"], d["concurrency"], d["post_latency_ms"], d["repeats"]
+    );
+    let _ = writeln!(
+        out,
+        "| posting over | cold µs a post | warm µs a post | connections opened cold / warm | dev server µs a post cold / warm | delivered (min) |\n|---|---|---|---|---|---|"
+    );
+    for (key, label) in [
+        ("tls", "TLS (as on AWS)"),
+        ("http", "plain HTTP (comparison)"),
+    ] {
+        let Some(t) = d["transports"].get(key) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "| {label} | {:.0} ({}) | {:.0} ({}) | {:.0} / {:.0} | {:.0} / {:.0} | {} |",
+            f(&t["cold_cpu_us_per_post"]),
+            runs(&t["cold_cpu_us_per_post_runs"]),
+            f(&t["warm_cpu_us_per_post"]),
+            runs(&t["warm_cpu_us_per_post_runs"]),
+            f(&t["cold_connections"]),
+            f(&t["warm_new_connections"]),
+            f(&t["server_cold_cpu_us_per_post"]),
+            f(&t["server_warm_cpu_us_per_post"]),
+            t["delivered_min"]
+        );
+    }
+    goals(out, d);
+}
+
+/// The goals on the TLS figures, with the modelled Lambda fan-out.
+fn goals(out: &mut String, d: &Value) {
+    let Some(t) = d["transports"].get("tls") else {
+        return;
+    };
+    let (cold, warm) = (f(&t["cold_cpu_us_per_post"]), f(&t["warm_cpu_us_per_post"]));
+    let share = (cost::BROADCASTER_GB * 1024.0 / cost::MB_PER_VCPU).min(1.0);
+    let modelled = |us: f64| 10_000.0 * us / 1000.0 / share;
+    let _ = writeln!(
+        out,
+        "\n| goal (over TLS) | measured | floor | |\n|---|---|---|---|"
+    );
+    let _ = writeln!(
+        out,
+        "| warm ≤ {:.0} µs of broadcaster CPU a post | {warm:.0} µs | not measured (see the notes) | {} |",
+        targets::WARM_CPU_US_PER_POST,
+        verdict(warm <= targets::WARM_CPU_US_PER_POST)
+    );
+    let _ = writeln!(
+        out,
+        "| cold ≤ {:.0} µs a post, everything included | {cold:.0} µs | not measured | {} |",
+        targets::COLD_CPU_US_PER_POST,
+        verdict(cold <= targets::COLD_CPU_US_PER_POST)
+    );
+    let _ = writeln!(
+        out,
+        "| 10,000-connection fan-out on Lambda at {:.0} MB ≤ {:.0} ms (*modelled*: 10,000 × the warm CPU a post ÷ {share:.2} of a vCPU) | {:.0} ms *modelled* (cold: {:.0} ms) | {:.0} ms *modelled*: the CPU at one vCPU | {} |\n",
+        cost::BROADCASTER_GB * 1024.0,
+        targets::FANOUT_10K_LAMBDA_MODELLED_MS,
+        modelled(warm),
+        modelled(cold),
+        10_000.0 * warm / 1000.0,
+        verdict(modelled(warm) <= targets::FANOUT_10K_LAMBDA_MODELLED_MS)
+    );
+}
+
+fn runs(v: &Value) -> String {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| format!("{:.0}", f(x)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,174 @@
+//! Scenario: the cost of one delivery. The release `broadcaster` under a local Runtime API,
+//! a fresh process handed two invocations of the same fan-out (N clients, concurrency 400),
+//! posting to the dev server's Management API over TLS (as on AWS) or plain HTTP (a labelled
+//! comparison): its CPU per post **cold** (process start, first invocation, every handshake
+//! included) and **warm** (the next invocation, same process), the connections it opened in
+//! each (over TLS: full TLS handshakes), and the dev server's own CPU per post beside them, so
+//! that the emulator is never taken for the function.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use testkit::runtime_api::{Outcome, RuntimeApi};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::BenchOptions;
+use crate::clients::*;
+use crate::procs::*;
+use crate::report::f;
+use crate::scenarios::fanout::{POST_LATENCY_MS, fanout_server_tls};
+use crate::stats::*;
+
+/// Clients of the measured fan-out.
+pub(crate) const CLIENTS: usize = 2_000;
+/// Posts in flight: the deployed default.
+pub(crate) const CONCURRENCY: usize = 400;
+
+/// What one broadcaster process is measured by at a point in time.
+struct Reading {
+    cpu_s: f64,
+    server_cpu_s: f64,
+    connections: BTreeSet<u64>,
+}
+
+fn read(process: &Proc, server: &Proc, port: u16) -> Reading {
+    Reading {
+        cpu_s: cpu_seconds_fine(process.0.id()),
+        server_cpu_s: cpu_seconds_fine(server.0.id()),
+        connections: connections_to(process.0.id(), port),
+    }
+}
+
+/// Where the measured fan-out goes.
+struct Target<'a> {
+    server: &'a Proc,
+    endpoint: &'a Endpoint,
+    table: &'a str,
+    project: Uuid,
+    n: usize,
+}
+
+pub async fn run(opts: &BenchOptions) -> Value {
+    let n = if opts.quick { 200 } else { CLIENTS };
+    let repeats = if opts.quick { 1 } else { 3 };
+    let (server, endpoint, table) = fanout_server_tls(&[]);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let project = Uuid::new_v4();
+    eprintln!("delivery cost: {n} clients, concurrency {CONCURRENCY}");
+    let _clients = clients(endpoint.addr, Some(project), n, Some(tx)).await;
+    let target = Target {
+        server: &server,
+        endpoint: &endpoint,
+        table: &table,
+        project,
+        n,
+    };
+    let transports = [Transport::Tls, Transport::Http];
+    let mut runs: Vec<Vec<Value>> = vec![Vec::new(); transports.len()];
+    // Alternated, so that neither transport always runs on a cooler machine.
+    for _ in 0..repeats {
+        for (i, &transport) in transports.iter().enumerate() {
+            let run = measure(&target, transport, &mut rx).await;
+            eprintln!("  {}: {run}", transport.key());
+            runs[i].push(run);
+        }
+    }
+    let mut by_transport = serde_json::Map::new();
+    for (transport, runs) in transports.iter().zip(runs) {
+        by_transport.insert(transport.key().into(), summarise(runs));
+    }
+    json!({"clients": n, "concurrency": CONCURRENCY, "repeats": repeats,
+           "post_latency_ms": POST_LATENCY_MS, "transports": by_transport})
+}
+
+/// One fresh broadcaster process, two invocations of one fan-out each.
+async fn measure(
+    to: &Target<'_>,
+    transport: Transport,
+    rx: &mut mpsc::UnboundedReceiver<Receipt>,
+) -> Value {
+    let ids = [Uuid::new_v4(), Uuid::new_v4()];
+    let events = ids
+        .iter()
+        .map(|id| json!({"project_id": to.project, "type": "bench_delivery", "data": {"n": to.n}, "event_id": id}))
+        .collect();
+    let runtime = RuntimeApi::start(events);
+    let mut env = vec![("BROADCAST_CONCURRENCY", CONCURRENCY.to_string())];
+    env.extend(to.endpoint.function_env(transport));
+    let port = to.endpoint.addr.port();
+    let start = read(to.server, to.server, port);
+    let process = function(
+        &sibling("broadcaster"),
+        512,
+        &runtime.addr,
+        to.table,
+        to.endpoint.addr,
+        &env,
+    );
+    let cold = invocation(&runtime, ids[0], to.n, rx).await;
+    // The second event is handed out as the first invocation ends: read the process then
+    // (it is waiting on DynamoDB's answer for the second one).
+    block(|| runtime.handed_out(Duration::from_secs(30))).expect("the second invocation");
+    let after_cold = read(&process, to.server, port);
+    let warm = invocation(&runtime, ids[1], to.n, rx).await;
+    let after_warm = read(&process, to.server, port);
+    drop(process);
+    let posts = |v: &Value| f(&v["delivered"]).max(1.0);
+    let per_post_us = |s: f64, v: &Value| s * 1e6 / posts(v);
+    json!({
+        "cold": cold, "warm": warm,
+        "cold_cpu_us_per_post": per_post_us(after_cold.cpu_s, &cold),
+        "warm_cpu_us_per_post": per_post_us(after_warm.cpu_s - after_cold.cpu_s, &warm),
+        "cold_connections": after_cold.connections.len(),
+        "warm_new_connections": after_warm.connections.difference(&after_cold.connections).count(),
+        "server_cold_cpu_us_per_post": per_post_us(after_cold.server_cpu_s - start.server_cpu_s, &cold),
+        "server_warm_cpu_us_per_post": per_post_us(after_warm.server_cpu_s - after_cold.server_cpu_s, &warm),
+    })
+}
+
+/// Wait for invocation `id` to be handed out (the first only), reach `n` clients and end; the
+/// broadcaster's answer with the clients' count.
+async fn invocation(
+    runtime: &RuntimeApi,
+    id: Uuid,
+    n: usize,
+    rx: &mut mpsc::UnboundedReceiver<Receipt>,
+) -> Value {
+    let (count, _, _) = receipts(rx, n, Duration::from_secs(120), |r| r.event_id == Some(id)).await;
+    let mut answer = match block(|| runtime.outcome(Duration::from_secs(60))) {
+        Outcome::Response(v) => v,
+        Outcome::Error(e) => json!({"error": e}),
+    };
+    answer["received"] = json!(count);
+    answer
+}
+
+/// A blocking wait on the bench's runtime.
+fn block<T>(wait: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(wait)
+}
+
+/// Medians of the runs of one transport, and the runs.
+fn summarise(runs: Vec<Value>) -> Value {
+    let median_of = |key: &str| median(&runs.iter().map(|r| f(&r[key])).collect::<Vec<_>>());
+    let runs_of = |key: &str| runs.iter().map(|r| r[key].clone()).collect::<Vec<_>>();
+    let delivered_min = runs
+        .iter()
+        .flat_map(|r| [f(&r["cold"]["delivered"]), f(&r["warm"]["delivered"])])
+        .fold(f64::INFINITY, f64::min);
+    let mut out = json!({"delivered_min": delivered_min, "runs": runs_of("cold").iter().zip(runs_of("warm")).map(|(c, w)| json!({"cold": c, "warm": w})).collect::<Vec<_>>()});
+    for key in [
+        "cold_cpu_us_per_post",
+        "warm_cpu_us_per_post",
+        "cold_connections",
+        "warm_new_connections",
+        "server_cold_cpu_us_per_post",
+        "server_warm_cpu_us_per_post",
+    ] {
+        out[key] = json!(median_of(key));
+        out[format!("{key}_runs")] = json!(runs_of(key));
+    }
+    out
+}
