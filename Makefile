@@ -17,7 +17,7 @@ REGION ?= $(shell awk -v s='[$(ENV).global.parameters]' '$$0 == s { f = 1; next 
 INVOKE_PORT ?= 9000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help dev test lint build sam-build validate deploy deploy-guided logs watch invoke bench clean
+.PHONY: help dev test lint build sam-build validate deploy deploy-guided logs watch invoke sam-local sam-local-up sam-local-down bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -88,6 +88,17 @@ invoke: $(TOOLS) ## Invoke a function served by make watch: make invoke FN=subsc
 	@mkdir -p target
 	@python3 tests/refresh-event.py $(EVENT) > target/invoke-$(FN).json
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda invoke $(FN) --invoke-port $(INVOKE_PORT) --data-file target/invoke-$(FN).json
+
+sam-local: $(TOOLS) ## Run make build's seven arm64 bootstraps in Lambda containers (sam local invoke, start-lambda) against DynamoDB Local, Postgres and a dev server; its own dockerd under target/sam-local/ (root, overlayfs)
+	$(CARGO) build --workspace --locked
+	tests/sam-local/run.sh
+
+sam-local-up: $(TOOLS) ## For the README's sam local commands: eval "$(make -s sam-local-up)" starts make sam-local's dockerd and images, DynamoDB Local on 8000, a dev server on 8080
+	@$(CARGO) build --workspace --locked --quiet >&2
+	@tests/sam-local/up.sh up
+
+sam-local-down: ## Stop what make sam-local-up started
+	@tests/sam-local/up.sh down
 
 SCENARIO ?= all
 

@@ -5,6 +5,7 @@
 #
 #   tests/with-services.sh cargo test --workspace
 #   SERVICES=postgres tests/with-services.sh …      # only Postgres (make dev)
+#   PG_LISTEN=172.17.0.1 tests/with-services.sh …    # Postgres on that address too (make sam-local)
 #
 # Exports: AWS_ENDPOINT_URL_DYNAMODB, DATABASE_URL, PG_DATA, PG_BIN, dummy AWS credentials
 # and region (only for the services started).
@@ -82,8 +83,11 @@ if want postgres; then
   pg_data="$pg_root/data"
   pg_port=$(free_port)
   as_postgres "$pg_bin/initdb" -D "$pg_data" -U postgres --auth=trust -E UTF8 --no-sync >"$work/initdb.log" 2>&1
+  # PG_LISTEN: one more address to listen on (make sam-local: the Docker bridge's), trusted
+  # for clients on its subnet (the containers).
+  if [ -n "${PG_LISTEN:-}" ]; then echo "host all all samenet trust" >>"$pg_data/pg_hba.conf"; fi
   as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_root/postgres.log" -w -t 30 \
-    -o "-p $pg_port -k $pg_root -c listen_addresses=127.0.0.1 -c fsync=off" start >"$work/pg_ctl.log" 2>&1
+    -o "-p $pg_port -k $pg_root -c listen_addresses=127.0.0.1${PG_LISTEN:+,$PG_LISTEN} -c fsync=off" start >"$work/pg_ctl.log" 2>&1
   export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
   export PG_DATA="$pg_data" PG_BIN="$pg_bin"
   echo "services: Postgres $DATABASE_URL" >&2
