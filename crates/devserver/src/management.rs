@@ -133,7 +133,7 @@ impl ConnectionSender for DirectSender {
             Posted::Gone => PostOutcome::Gone,
             Posted::TooLarge => PostOutcome::Failed("HTTP 413: payload over 128 KB".to_owned()),
             Posted::Faulted(Fault::Throttled) => {
-                PostOutcome::Retry(realtime::delivery::sender::THROTTLED.to_owned())
+                PostOutcome::Throttled
             }
             Posted::Faulted(Fault::Internal) => PostOutcome::Retry("HTTP 500".to_owned()),
         }
@@ -143,7 +143,7 @@ impl ConnectionSender for DirectSender {
         match self.gateway.get(connection_id) {
             Some(socket) => {
                 socket.close(1000, "").await;
-                PostOutcome::Delivered
+                PostOutcome::Closed
             }
             None => PostOutcome::Gone,
         }

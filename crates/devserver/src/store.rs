@@ -14,7 +14,7 @@ use uuid::Uuid;
 pub struct HealingStore(pub DynamoStore);
 
 fn table_lost(result: &Result<impl Sized, StoreError>) -> bool {
-    matches!(result, Err(StoreError::Unavailable(m)) if m.contains("ResourceNotFound") || m.contains("non-existent table"))
+    matches!(result, Err(StoreError::TableMissing(_)))
 }
 
 impl HealingStore {

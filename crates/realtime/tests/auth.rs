@@ -496,7 +496,9 @@ async fn a_rotated_secret_is_read_again_when_a_signature_fails_at_most_once_an_i
         .authenticate_current(&token_with("a-forged-secret-of-at-least-thirty-two-bytes"))
         .await
     {
-        Err(AuthError::Invalid(reason)) => assert_eq!(reason, "bad signature"),
+        Err(e @ AuthError::BadSignature) => {
+            assert_eq!(e.to_string(), "invalid token: bad signature")
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(secrets.reads(), 4, "a failed signature re-reads once");

@@ -189,8 +189,8 @@ async fn retries_throttles_and_server_errors_and_removes_only_the_gone() {
     sender.script(
         "c0000",
         vec![
-            PostOutcome::Retry(realtime::delivery::sender::THROTTLED.into()),
-            PostOutcome::Retry(realtime::delivery::sender::THROTTLED.into()),
+            PostOutcome::Throttled,
+            PostOutcome::Throttled,
         ],
     );
     sender.script("c0001", vec![PostOutcome::Retry("HTTP 500".into())]);

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 #[cfg(feature = "dev")]
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -20,7 +20,7 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use crate::connection::store::{
-    Admission, CONNECTION_TTL_SECONDS, Connection, ConnectionStore, MessageRate, PROJECT_INDEX,
+    Admission, CONNECTION_TTL_SECONDS, Cause, Connection, ConnectionStore, MessageRate, PROJECT_INDEX,
     Page, PageStream, RECONNECT_INDEX, StoreError, Subscriber, USER_INDEX, reconnect_minute,
 };
 use crate::epoch_seconds;
@@ -168,7 +168,9 @@ impl DynamoStore {
                 .as_ref()
                 .and_then(connection_from_item)
                 .ok_or_else(|| {
-                    StoreError::Unavailable(format!("item {connection_id} has an unexpected shape"))
+                    StoreError::Unavailable(
+                        format!("item {connection_id} has an unexpected shape").into(),
+                    )
                 }),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 Err(StoreError::NotFound)
@@ -668,7 +670,7 @@ impl ConnectionStore for DynamoStore {
                     let delete = DeleteRequest::builder()
                         .key(k, v)
                         .build()
-                        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                        .map_err(|e| StoreError::Unavailable(Cause::new(e)))?;
                     Ok(WriteRequest::builder().delete_request(delete).build())
                 })
                 .collect::<Result<_, StoreError>>()?;
@@ -690,10 +692,9 @@ impl ConnectionStore for DynamoStore {
                 tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
             }
             if !requests.is_empty() {
-                return Err(StoreError::Unavailable(format!(
-                    "{} deletes left unprocessed",
-                    requests.len()
-                )));
+                return Err(StoreError::Unavailable(
+                    format!("{} deletes left unprocessed", requests.len()).into(),
+                ));
             }
         }
         Ok(())
@@ -717,12 +718,20 @@ fn number(n: i64) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
 
+/// A failed DynamoDB call as a [`StoreError`], the SDK's error kept as its cause; a missing
+/// table is told apart by its error code.
 pub(crate) fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
 where
-    E: std::error::Error + ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    StoreError::Unavailable(DisplayErrorContext(&e).to_string())
+    let missing = e.code() == Some("ResourceNotFoundException");
+    let cause = Cause::new(e);
+    if missing {
+        StoreError::TableMissing(cause)
+    } else {
+        StoreError::Unavailable(cause)
+    }
 }
 
 fn item_from_connection(c: &Connection) -> Item {
@@ -800,14 +809,14 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
             .attribute_name(name)
             .attribute_type(kind)
             .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+            .map_err(|e| StoreError::Unavailable(Cause::new(e)))
     };
     let key = |name: &str, kind: KeyType| {
         KeySchemaElement::builder()
             .attribute_name(name)
             .key_type(kind)
             .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+            .map_err(|e| StoreError::Unavailable(Cause::new(e)))
     };
     let index = |name: &str, partition: &str| {
         GlobalSecondaryIndex::builder()
@@ -821,7 +830,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
                     .build(),
             )
             .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+            .map_err(|e| StoreError::Unavailable(Cause::new(e)))
     };
     let mut create = client
         .create_table()
@@ -857,7 +866,7 @@ pub(crate) async fn enable_ttl(
                 .enabled(true)
                 .attribute_name(attribute)
                 .build()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+                .map_err(|e| StoreError::Unavailable(Cause::new(e)))?,
         )
         .send()
         .await

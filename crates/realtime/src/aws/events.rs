@@ -124,9 +124,9 @@ impl DynamoEventStore {
                 seq,
                 epoch: epoch.to_owned(),
             }),
-            _ => Err(StoreError::Unavailable(format!(
-                "head of {stream} has an unexpected shape"
-            ))),
+            _ => Err(StoreError::Unavailable(
+                format!("head of {stream} has an unexpected shape").into(),
+            )),
         }
     }
 }
@@ -165,7 +165,7 @@ impl EventStore for DynamoEventStore {
             builder
                 .build()
                 .map(|p| TransactWriteItem::builder().put(p).build())
-                .map_err(|e| StoreError::Unavailable(e.to_string()))
+                .map_err(|e| StoreError::Unavailable(crate::connection::store::Cause::new(e)))
         };
         let result = self
             .client
@@ -195,9 +195,9 @@ impl EventStore for DynamoEventStore {
                     .await
                     .map_err(unavailable)?;
                 let (seq, frame) = self.appended(stream, event_id).await?.ok_or_else(|| {
-                    StoreError::Unavailable(format!(
-                        "event {event_id} lost its race and its winner"
-                    ))
+                    StoreError::Unavailable(
+                        format!("event {event_id} lost its race and its winner").into(),
+                    )
                 })?;
                 Ok(Appended {
                     seq,
@@ -273,14 +273,14 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
             .attribute_name(name)
             .attribute_type(kind)
             .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+            .map_err(|e| StoreError::Unavailable(crate::connection::store::Cause::new(e)))
     };
     let key = |name: &str, kind| {
         KeySchemaElement::builder()
             .attribute_name(name)
             .key_type(kind)
             .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+            .map_err(|e| StoreError::Unavailable(crate::connection::store::Cause::new(e)))
     };
     client
         .create_table()

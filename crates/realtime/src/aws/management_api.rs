@@ -86,9 +86,12 @@ impl ConnectionSender for ManagementApiSender {
             .connection_id(connection_id)
             .send()
             .await;
-        classify(result.map(|_| ()), |e| {
+        match classify(result.map(|_| ()), |e| {
             (e.is_gone_exception(), e.is_limit_exceeded_exception())
-        })
+        }) {
+            PostOutcome::Delivered => PostOutcome::Closed,
+            other => other,
+        }
     }
 }
 
@@ -108,7 +111,7 @@ where
             if gone || status == 410 {
                 PostOutcome::Gone
             } else if throttled || status == 429 {
-                PostOutcome::Retry(crate::delivery::sender::THROTTLED.to_owned())
+                PostOutcome::Throttled
             } else if status >= 500 {
                 PostOutcome::Retry(format!("HTTP {status}"))
             } else {

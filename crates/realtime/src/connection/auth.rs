@@ -59,6 +59,9 @@ pub enum AuthError {
     TooLarge,
     #[error("token given twice with different values")]
     Conflicting,
+    /// The signature does not verify (a forged token, or one signed with a rotated secret).
+    #[error("invalid token: bad signature")]
+    BadSignature,
     #[error("invalid token: {0}")]
     Invalid(String),
 }
@@ -122,8 +125,6 @@ pub struct Identity {
 /// Shortest time between two re-reads of a rotating secret: a flood of forged tokens causes
 /// at most one read a minute.
 pub const SECRET_REREAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
-/// What a signature that does not verify is called in [`AuthError::Invalid`].
-const BAD_SIGNATURE: &str = "bad signature";
 
 /// Verifies HS256 tokens against one secret (and issuer/audience when configured). With
 /// [`Authenticator::rotating`], a token whose signature fails makes it re-read the secret (at
@@ -201,7 +202,7 @@ impl Authenticator {
     /// fails (the secret may have been rotated since it was read). What every route uses.
     pub async fn authenticate_current(&self, token: &str) -> Result<Identity, AuthError> {
         match self.authenticate(token) {
-            Err(AuthError::Invalid(reason)) if reason == BAD_SIGNATURE && self.reread().await => {
+            Err(AuthError::BadSignature) if self.reread().await => {
                 self.authenticate(token)
             }
             other => other,
@@ -256,7 +257,10 @@ impl Authenticator {
             let key = self.key.read().unwrap_or_else(|p| p.into_inner());
             jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
         }
-        .map_err(|e| AuthError::Invalid(describe(e.kind())))?;
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => AuthError::BadSignature,
+            kind => AuthError::Invalid(describe(kind)),
+        })?;
         let user = Uuid::parse_str(&data.claims.sub)
             .map_err(|_| AuthError::Invalid("sub is not a UUID".into()))?;
         Ok(Identity {
@@ -271,7 +275,6 @@ fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> String {
     match kind {
         K::ExpiredSignature => "expired".into(),
         K::ImmatureSignature => "not yet valid".into(),
-        K::InvalidSignature => BAD_SIGNATURE.into(),
         K::InvalidAlgorithm | K::InvalidAlgorithmName => "algorithm not allowed".into(),
         K::InvalidIssuer => "wrong issuer".into(),
         K::InvalidAudience => "wrong audience".into(),

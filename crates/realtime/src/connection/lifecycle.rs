@@ -103,7 +103,7 @@ pub async fn check_member(
 fn store_unavailable(e: StoreError) -> ErrorFrame {
     match e {
         StoreError::NotFound => ErrorFrame::new(ErrorCode::NotFound, "connection is closed"),
-        StoreError::Unavailable(_) => {
+        StoreError::Unavailable(_) | StoreError::TableMissing(_) => {
             ErrorFrame::new(ErrorCode::Unavailable, "connection store unavailable")
         }
     }

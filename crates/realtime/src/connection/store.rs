@@ -175,14 +175,69 @@ pub type Page = Vec<Subscriber>;
 /// Stream of pages; ends at the last page, or after yielding the first error.
 pub type PageStream<'a> = BoxStream<'a, Result<Page, StoreError>>;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a store operation failed. The cause is kept whole (its `source` chain for the logs);
+/// what callers decide on is the variant, never the cause's text.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The connection does not exist (closed, never opened, or expired).
     #[error("connection not found")]
     NotFound,
+    /// The table itself is not there (the dev server's DynamoDB Local restarted, say).
+    #[error("store table missing: {0}")]
+    TableMissing(#[source] Cause),
     /// The backing store failed; the operation may or may not have happened.
     #[error("connection store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
+}
+
+/// Equal when of the same kind: causes are for logs, not for comparing.
+impl PartialEq for StoreError {
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}
+
+impl Eq for StoreError {}
+
+/// The error a store failed with, shared (a [`StoreError`] is cloned into every caller that
+/// waited on it). `Display` writes the whole chain, `cause: its source: …`.
+#[derive(Debug, Clone)]
+pub struct Cause(std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Cause(std::sync::Arc::new(error))
+    }
+}
+
+impl From<String> for Cause {
+    fn from(message: String) -> Self {
+        Cause(std::sync::Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(message)))
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(message: &str) -> Self {
+        Cause::from(message.to_owned())
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 /// The connection store port. Implementations: [`crate::aws::dynamo::DynamoStore`]

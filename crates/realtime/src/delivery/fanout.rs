@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::connection::store::{ConnectionStore, Page, StoreError, Subscriber};
 use crate::delivery::revocation;
-use crate::delivery::sender::{ConnectionSender, PostOutcome, THROTTLED};
+use crate::delivery::sender::{ConnectionSender, PostOutcome};
 use crate::metrics::{DEFAULT_METRICS_NAMESPACE, LOCAL_STACK, Metrics};
 use crate::wire::invocation::{Audience, Broadcast};
 
@@ -344,7 +344,10 @@ impl Job {
                 drop(gone);
                 tally.left.lock().unwrap_or_else(|p| p.into_inner()).push(s);
             }
-            PostOutcome::Retry(_) | PostOutcome::Failed(_) => {
+            PostOutcome::Throttled
+            | PostOutcome::Retry(_)
+            | PostOutcome::Failed(_)
+            | PostOutcome::Closed => {
                 tally.failed.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -376,14 +379,14 @@ async fn deliver(
             return PostOutcome::Retry("no answer before the deadline".to_owned());
         };
         match outcome {
-            PostOutcome::Retry(reason) => {
-                if reason == THROTTLED {
+            PostOutcome::Throttled | PostOutcome::Retry(_) => {
+                if outcome == PostOutcome::Throttled {
                     throttled.fetch_add(1, Ordering::Relaxed);
                 }
                 let delay = backoff.delay(attempt);
                 if Instant::now() + delay >= deadline {
-                    tracing::warn!(connection_id, attempts = attempt + 1, %reason, "not delivered before the deadline; connection kept");
-                    return PostOutcome::Retry(reason);
+                    tracing::warn!(connection_id, attempts = attempt + 1, ?outcome, "not delivered before the deadline; connection kept");
+                    return outcome;
                 }
                 tokio::time::sleep(delay).await;
                 attempt += 1;

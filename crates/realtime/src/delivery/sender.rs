@@ -13,22 +13,23 @@ use async_trait::async_trait;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PostOutcome {
     Delivered,
+    /// A `close` was done: the connection is being closed.
+    Closed,
     /// The connection is gone (410): remove it.
     Gone,
-    /// Throttled ([`THROTTLED`]), a server error or a timeout: try again later.
+    /// Throttled (429): try again later; counted as `Throttled`.
+    Throttled,
+    /// A server error or a timeout (the reason): try again later.
     Retry(String),
     /// Refused for another reason: do not retry, do not remove.
     Failed(String),
 }
-
-/// The reason of a [`PostOutcome::Retry`] that was throttled (429): counted as `Throttled`.
-pub const THROTTLED: &str = "HTTP 429";
 
 #[async_trait]
 pub trait ConnectionSender: Send + Sync {
     async fn post(&self, connection_id: &str, payload: &[u8]) -> PostOutcome;
 
     /// Close the connection from the server side (`DeleteConnection`); API Gateway then runs
-    /// `$disconnect`. `Gone` when it was already closed.
+    /// `$disconnect`. `Closed`, or `Gone` when it was already closed.
     async fn close(&self, connection_id: &str) -> PostOutcome;
 }
