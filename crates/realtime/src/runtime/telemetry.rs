@@ -55,6 +55,17 @@ pub fn init() {
     let _ = tracing::subscriber::set_global_default(json_subscriber(std::io::stdout));
 }
 
+/// The [`Metrics`] of `function`: `METRICS_NAMESPACE` and `STACK_NAME` from `config`.
+pub fn metrics(config: &Config, function: &'static str) -> Metrics {
+    Metrics::new(
+        config
+            .get(METRICS_NAMESPACE)
+            .unwrap_or(DEFAULT_METRICS_NAMESPACE),
+        config.get(STACK_NAME).unwrap_or(LOCAL_STACK),
+        function,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::{level_filter, subscriber_with};
@@ -124,15 +135,4 @@ mod tests {
         assert!(garbage.would_enable("realtime", &Level::INFO));
         assert!(!garbage.would_enable("realtime", &Level::DEBUG));
     }
-}
-
-/// The [`Metrics`] of `function`: `METRICS_NAMESPACE` and `STACK_NAME` from `config`.
-pub fn metrics(config: &Config, function: &'static str) -> Metrics {
-    Metrics::new(
-        config
-            .get(METRICS_NAMESPACE)
-            .unwrap_or(DEFAULT_METRICS_NAMESPACE),
-        config.get(STACK_NAME).unwrap_or(LOCAL_STACK),
-        function,
-    )
 }
