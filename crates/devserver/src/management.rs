@@ -132,9 +132,7 @@ impl ConnectionSender for DirectSender {
             Posted::Delivered => PostOutcome::Delivered,
             Posted::Gone => PostOutcome::Gone,
             Posted::TooLarge => PostOutcome::Failed("HTTP 413: payload over 128 KB".to_owned()),
-            Posted::Faulted(Fault::Throttled) => {
-                PostOutcome::Throttled
-            }
+            Posted::Faulted(Fault::Throttled) => PostOutcome::Throttled,
             Posted::Faulted(Fault::Internal) => PostOutcome::Retry("HTTP 500".to_owned()),
         }
     }
