@@ -202,9 +202,7 @@ impl Authenticator {
     /// fails (the secret may have been rotated since it was read). What every route uses.
     pub async fn authenticate_current(&self, token: &str) -> Result<Identity, AuthError> {
         match self.authenticate(token) {
-            Err(AuthError::BadSignature) if self.reread().await => {
-                self.authenticate(token)
-            }
+            Err(AuthError::BadSignature) if self.reread().await => self.authenticate(token),
             other => other,
         }
     }

@@ -212,7 +212,9 @@ impl Cause {
 
 impl From<String> for Cause {
     fn from(message: String) -> Self {
-        Cause(std::sync::Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(message)))
+        Cause(std::sync::Arc::from(Box::<
+            dyn std::error::Error + Send + Sync,
+        >::from(message)))
     }
 }
 
