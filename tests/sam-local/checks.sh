@@ -19,7 +19,8 @@ cleanup() {
   local status=$? pid
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
+  # Kept for a look after the run: replies, SAM's and the functions' logs, the services' logs.
+  rm -rf target/sam-local/last-run && mv "$work" target/sam-local/last-run 2>/dev/null || rm -rf "$work"
   exit $status
 }
 trap cleanup EXIT
@@ -212,7 +213,7 @@ else
   elif [ "$(psql_ "SELECT count(*) FROM realtime_outbox")" != 0 ]; then fail $id "the outbox still holds $(psql_ "SELECT count(*) FROM realtime_outbox") rows"
   elif ! wait "$listener" || ! grep -q "$task" "$client"; then
     fail $id "the client did not receive task $task: $(head -c 300 "$client"); start-lambda: $(tail -n 5 "$work/start-lambda.log" | tr '\n' ' ')"
-  else ok $id "outbox drained ($waiting rows delivered) into BroadcasterFunction on sam local start-lambda; the WebSocket client received task $task"
+  else ok $id "outbox drained ($waiting delivered) into BroadcasterFunction on sam local start-lambda; the WebSocket client received task $task"
   fi
 fi
 

@@ -5,6 +5,8 @@ each AWS::Serverless::Function,
 - CodeUri pointing at the arm64 artifact `make build` made (target/lambda/<Binary>/bootstrap,
   what `sam deploy` ships) and no build Metadata (nothing for SAM to build),
 - no Condition (the relay's HasDatabase: `sam local` should see every function),
+- an HttpApi event for each route of the HTTP API (start-api cannot follow the routes' `live`
+  alias to the function),
 - the variables only local runs need declared in its Environment, because `sam local` passes
   `--env-vars` values only for variables the template declares: JWT_SECRET (the development
   secret, so JWT_SECRET_ARN is blank), AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_LAMBDA,
@@ -69,6 +71,28 @@ def main() -> int:
             if key not in variables or not isinstance(variables[key], str):
                 variables[key] = value
         names.append(f"{name}={binary}")
+    # The HTTP API's routes reach their function through its `live` alias, which `sam local
+    # start-api` cannot follow (it answers "Template does not have any APIs connected to Lambda
+    # functions"): each such route becomes an HttpApi event of the function itself.
+    resources = template["Resources"]
+    functions = {n for n, r in resources.items() if r.get("Type") == "AWS::Serverless::Function"}
+    for route_name, route in resources.items():
+        if route.get("Type") != "AWS::ApiGatewayV2::Route":
+            continue
+        props = route.get("Properties", {})
+        api = resources.get(props.get("ApiId", {}).get("Ref", "") if isinstance(props.get("ApiId"), dict) else "", {})
+        if api.get("Properties", {}).get("ProtocolType") != "HTTP":
+            continue
+        target = props.get("Target", {})
+        target = target.get("Fn::Sub", "") if isinstance(target, dict) else str(target)
+        integration = resources.get(target.removeprefix("integrations/${").removesuffix("}"), {})
+        uri = integration.get("Properties", {}).get("IntegrationUri")
+        ref = uri.get("Ref", "") if isinstance(uri, dict) else ""
+        function = ref.removesuffix("Aliaslive")
+        method, _, path = props.get("RouteKey", "").partition(" ")
+        if function in functions and path:
+            events = resources[function]["Properties"].setdefault("Events", {})
+            events[f"Local{route_name}"] = {"Type": "HttpApi", "Properties": {"Method": method, "Path": path}}
     # The global variables with intrinsic values (CONNECTIONS_TABLE, …) are declared on each
     # function now; blank them here so no unresolved intrinsic is left for `sam local`.
     gvars = globals_fn.get("Environment", {}).get("Variables", {})

@@ -24,7 +24,7 @@ down() {
         for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       fi
     done
-    rm -f "$pids"
+    rm -f "$pids" "$SL_DIR/dev.pid" "$SL_DIR/database_url"
   fi
   if [ -f "$SL_DIR/binfmt.ours" ]; then
     [ -e "$SL_BINFMT/qemu-aarch64" ] && echo -1 >"$SL_BINFMT/qemu-aarch64"
