@@ -89,8 +89,7 @@ invoke: $(TOOLS) ## Invoke a function served by make watch: make invoke FN=subsc
 	@python3 tests/refresh-event.py $(EVENT) > target/invoke-$(FN).json
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda invoke $(FN) --invoke-port $(INVOKE_PORT) --data-file target/invoke-$(FN).json
 
-sam-local: $(TOOLS) ## Run make build's seven arm64 bootstraps in Lambda containers (sam local invoke, start-lambda) against DynamoDB Local, Postgres and a dev server; its own dockerd under target/sam-local/ (root, overlayfs)
-	$(CARGO) build --workspace --locked
+sam-local: $(TOOLS) ## Run make build's seven arm64 bootstraps in Lambda containers (sam local invoke, start-lambda) against DynamoDB Local, Postgres and a dev server (target/debug, as make test builds it); its own dockerd under target/sam-local/ (root, overlayfs)
 	tests/sam-local/run.sh
 
 sam-local-up: $(TOOLS) ## For the README's sam local commands: eval "$(make -s sam-local-up)" starts make sam-local's dockerd and images, DynamoDB Local on 8000, a dev server on 8080

@@ -13,7 +13,7 @@ functions=(connect disconnect subscribe status broadcaster sweeper relay)
 for f in "${functions[@]}"; do
   [ -x "target/lambda/$f/bootstrap" ] || sl_die "target/lambda/$f/bootstrap is missing: run make build first"
 done
-[ -x target/debug/devhive-realtime ] || sl_die "target/debug/devhive-realtime is missing: run cargo build --workspace --locked first"
+[ -x target/debug/devhive-realtime ] || sl_die "target/debug/devhive-realtime (the dev server) is missing: run cargo build --workspace --locked first (make test does)"
 [ -x .venv/bin/sam ] || sl_die ".venv/bin/sam is missing: make builds the tool venv (make build does)"
 
 teardown() {
