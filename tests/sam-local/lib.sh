@@ -9,7 +9,8 @@
 #   sam_local_down   stops that dockerd by its pid and undoes the binfmt registration.
 #
 # The base image is a Debian bookworm minbase rootfs (glibc 2.36; AL2023 has 2.34), built once
-# with debootstrap and kept as target/sam-local/rootfs-bookworm-arm64.tar: what it checks is
+# with debootstrap (and ca-certificates, as Lambda's images have) and kept as
+# target/sam-local/rootfs-bookworm-arm64-ca.tar: what it checks is
 # the handler and its packaging (the arm64 bootstrap, provided.al2023's entry point, the
 # read-only /var/task, the environment SAM passes), not the OS.
 
@@ -18,7 +19,7 @@ SL_DIR="$SL_ROOT/target/sam-local"
 export DOCKER_HOST="unix://$SL_DIR/docker.sock"
 SL_BASE=public.ecr.aws/lambda/provided:al2023-arm64
 SL_RAPID=public.ecr.aws/lambda/provided:al2023-rapid-arm64
-SL_ROOTFS_TAR="$SL_DIR/rootfs-bookworm-arm64.tar"
+SL_ROOTFS_TAR="$SL_DIR/rootfs-bookworm-arm64-ca.tar"
 SL_BINFMT=/proc/sys/fs/binfmt_misc
 sl_dockerd_pid=""
 sl_binfmt_ours=""
@@ -133,7 +134,7 @@ sl_rootfs() {
   local root="$SL_DIR/rootfs"
   rm -rf "$root"
   # shellcheck disable=SC2046
-  debootstrap --variant=minbase --arch=arm64 bookworm "$root" $(sl_mirror) >"$SL_DIR/debootstrap.log" 2>&1 || {
+  debootstrap --variant=minbase --include=ca-certificates --arch=arm64 bookworm "$root" $(sl_mirror) >"$SL_DIR/debootstrap.log" 2>&1 || {
     tail -n 5 "$SL_DIR/debootstrap.log" >&2
     sl_die "debootstrap failed (log: target/sam-local/debootstrap.log)"
   }
@@ -154,7 +155,7 @@ sl_images() {
   version=$("$SL_ROOT/.venv/bin/python" -c 'import samcli; print(samcli.__version__)')
   rie="$samcli/local/rapid/aws-lambda-rie-x86_64"
   [ -f "$rie" ] || sl_die "$rie is missing (aws-sam-cli in .venv)"
-  label="x86_64-$version"
+  label="x86_64-$version ${SL_ROOTFS_TAR##*/}"
   if [ "$(docker image inspect -f '{{index .Config.Labels "devhive.rie"}}' "$SL_RAPID" 2>/dev/null)" = "$label" ] &&
     docker image inspect "$SL_BASE" >/dev/null 2>&1; then
     return 0
