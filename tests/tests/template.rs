@@ -665,7 +665,7 @@ fn timeouts_leave_room_for_the_sdk_and_the_broadcaster_has_reserved_concurrency(
         );
     }
     let broadcaster = &resource(&t, "BroadcasterFunction")["Properties"];
-    let margin = realtime::delivery::broadcaster::DEADLINE_MARGIN.as_secs_f64();
+    let margin = realtime::runtime::deadline::DEADLINE_MARGIN.as_secs_f64();
     assert!(broadcaster["Timeout"].as_i64().unwrap() as f64 > sdk + margin);
     let (cond, then, otherwise) = if_of(&broadcaster["ReservedConcurrentExecutions"]);
     assert_eq!(cond, "HasBroadcasterReservedConcurrency");

@@ -188,10 +188,7 @@ async fn retries_throttles_and_server_errors_and_removes_only_the_gone() {
     let sender = Arc::new(Scripted::default());
     sender.script(
         "c0000",
-        vec![
-            PostOutcome::Throttled,
-            PostOutcome::Throttled,
-        ],
+        vec![PostOutcome::Throttled, PostOutcome::Throttled],
     );
     sender.script("c0001", vec![PostOutcome::Retry("HTTP 500".into())]);
     sender.script("c0002", vec![PostOutcome::Gone]);

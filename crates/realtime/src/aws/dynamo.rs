@@ -20,8 +20,9 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use crate::connection::store::{
-    Admission, CONNECTION_TTL_SECONDS, Cause, Connection, ConnectionStore, MessageRate, PROJECT_INDEX,
-    Page, PageStream, RECONNECT_INDEX, StoreError, Subscriber, USER_INDEX, reconnect_minute,
+    Admission, CONNECTION_TTL_SECONDS, Cause, Connection, ConnectionStore, MessageRate,
+    PROJECT_INDEX, Page, PageStream, RECONNECT_INDEX, StoreError, Subscriber, USER_INDEX,
+    reconnect_minute,
 };
 use crate::epoch_seconds;
 

@@ -238,7 +238,8 @@ impl Authenticator {
         }
     }
 
-    /// Validate `token` and return the user id (`sub`, which must be a UUID).
+    /// Validate `token` and return the user id (`sub`, which must be a UUID). For tests.
+    #[cfg(feature = "dev")]
     pub fn verify(&self, token: &str) -> Result<Uuid, AuthError> {
         self.authenticate(token).map(|identity| identity.user)
     }

@@ -89,7 +89,7 @@ fn is_zero(n: &usize) -> bool {
 pub const CONNECTING_GRACE_S: i64 = 30;
 
 /// How long after the posts' deadline removing gone connections may still take (below the
-/// broadcaster's [`crate::delivery::broadcaster::DEADLINE_MARGIN`]).
+/// deadline margin the functions keep, `runtime::deadline::DEADLINE_MARGIN`).
 pub const CLEANUP_GRACE: Duration = Duration::from_millis(1000);
 
 /// The fan-out engine: a store to read, a sender to post with.
@@ -147,6 +147,8 @@ impl FanOut {
     /// Deliver `broadcast` (its event, or its `cache_invalidate` when too large) to its
     /// audience. Posts stop being retried at `deadline`. A store error while listing
     /// ends the broadcast with that error after the posts already started have finished.
+    /// For tests and benchmarks: the broadcaster renders the frame first (its `seq`).
+    #[cfg(feature = "dev")]
     pub async fn broadcast(
         &self,
         broadcast: &Broadcast,
@@ -157,7 +159,8 @@ impl FanOut {
     }
 
     /// Deliver `payload` (the broadcast's frame as already rendered, e.g. with its `seq`) to
-    /// the broadcast's audience.
+    /// the broadcast's audience. For tests and benchmarks.
+    #[cfg(feature = "dev")]
     pub async fn broadcast_frame(
         &self,
         broadcast: &Broadcast,
@@ -385,7 +388,12 @@ async fn deliver(
                 }
                 let delay = backoff.delay(attempt);
                 if Instant::now() + delay >= deadline {
-                    tracing::warn!(connection_id, attempts = attempt + 1, ?outcome, "not delivered before the deadline; connection kept");
+                    tracing::warn!(
+                        connection_id,
+                        attempts = attempt + 1,
+                        ?outcome,
+                        "not delivered before the deadline; connection kept"
+                    );
                     return outcome;
                 }
                 tokio::time::sleep(delay).await;

@@ -23,11 +23,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::connection::store::{MessageRate, StoreError, Subscriber};
 use crate::delivery::fanout::FanOut;
+use crate::wire::events::{presence_frame, typing_frame};
 
 /// Live connections past which a project has no presence or typing (`PRESENCE_MAX_SUBSCRIBERS`).
 pub const DEFAULT_MAX_SUBSCRIBERS: usize = 100;
@@ -56,17 +56,6 @@ const MAX_RATE_WAIT_MS: i64 = 1_000;
 pub const POST_BUDGET: Duration = Duration::from_secs(3);
 /// Connections found gone while telling a change, followed up as leaving, per change.
 const MAX_FOLLOW_UPS: usize = 64;
-
-/// The `presence` frame.
-pub fn presence_frame(project: Uuid, user: Uuid, online: bool) -> String {
-    let state = if online { "online" } else { "offline" };
-    json!({"type": "presence", "project_id": project, "user_id": user, "state": state}).to_string()
-}
-
-/// The `typing` frame.
-pub fn typing_frame(project: Uuid, user: Uuid) -> String {
-    json!({"type": "typing", "project_id": project, "user_id": user}).to_string()
-}
 
 /// Presence over a fan-out (its store and sender).
 pub struct Presence {

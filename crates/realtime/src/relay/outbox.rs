@@ -77,7 +77,8 @@ impl Outbox {
             .await
     }
 
-    /// The dead letters: (outbox id, error), oldest first.
+    /// The dead letters: (outbox id, error), oldest first. For tests and benchmarks.
+    #[cfg(feature = "dev")]
     pub async fn dead_letters(&self) -> Result<Vec<(i64, String)>, sqlx::Error> {
         sqlx::query_as("SELECT id, error FROM realtime_outbox_dead ORDER BY id")
             .fetch_all(&self.pool)

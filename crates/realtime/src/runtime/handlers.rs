@@ -20,6 +20,7 @@ use crate::delivery::events::EventStore;
 use crate::delivery::fanout::FanOut;
 use crate::delivery::presence::Presence;
 use crate::delivery::{broadcaster, sweeper};
+use crate::runtime::deadline;
 
 /// `functions/connect`: the `$connect` route.
 pub struct Connect {
@@ -136,7 +137,7 @@ impl Broadcaster {
             now_ms = crate::epoch_millis(),
             "invocation"
         );
-        let deadline = broadcaster::deadline_from(event.context.deadline);
+        let deadline = deadline::deadline_from(event.context.deadline);
         Ok(broadcaster::invoke(
             &self.fanout,
             self.events.as_deref(),
@@ -161,7 +162,7 @@ impl Sweeper {
         &self,
         event: LambdaEvent<serde_json::Value>,
     ) -> Result<serde_json::Value, Error> {
-        let deadline = broadcaster::deadline_from(event.context.deadline);
+        let deadline = deadline::deadline_from(event.context.deadline);
         let presence = self.presence.as_deref();
         Ok(sweeper::sweep(&self.fanout, presence, crate::epoch_millis(), deadline).await?)
     }
@@ -185,7 +186,7 @@ impl RelayFunction {
         // Stop claiming 10 s before the deadline (a third of the time left when there is less,
         // as under a local emulator) so that the claims in flight can finish.
         let deadline =
-            broadcaster::deadline_with_margin(event.context.deadline, RELAY_DEADLINE_MARGIN);
+            deadline::deadline_with_margin(event.context.deadline, RELAY_DEADLINE_MARGIN);
         let drained = self.relay.run_until(Some(deadline.into())).await;
         let oldest = match self.relay.outbox().oldest_age_seconds().await {
             Ok(age) => age,

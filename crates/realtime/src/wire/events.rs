@@ -22,6 +22,18 @@ pub const MAX_CONNECTION_DURATION: std::time::Duration =
 /// How long before [`MAX_CONNECTION_DURATION`] the hint goes out.
 pub const RECONNECT_HINT_LEAD: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
+/// The ephemeral `presence` frame (DESIGN "Presence, typing, direct messages"): no `seq`,
+/// never stored.
+pub fn presence_frame(project: Uuid, user: Uuid, online: bool) -> String {
+    let state = if online { "online" } else { "offline" };
+    json!({"type": "presence", "project_id": project, "user_id": user, "state": state}).to_string()
+}
+
+/// The ephemeral `typing` frame.
+pub fn typing_frame(project: Uuid, user: Uuid) -> String {
+    json!({"type": "typing", "project_id": project, "user_id": user}).to_string()
+}
+
 /// What every client receives, one JSON object per WebSocket message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {

@@ -81,16 +81,7 @@ impl Broadcast {
     /// broadcaster derives it from the invocation's request id, so a retried invocation
     /// repeats it); `now` is the RFC 3339 time of the broadcast.
     pub fn parse(payload: &Value, event_id: Uuid, now: &str) -> Result<Broadcast, InvalidInput> {
-        let size = serde_json::to_string(payload).map_or(usize::MAX, |s| s.len());
-        if size > MAX_INVOCATION_BYTES {
-            return Err(invalid(
-                "payload",
-                format!("{size} bytes; the limit is {MAX_INVOCATION_BYTES}"),
-            ));
-        }
-        let object = payload
-            .as_object()
-            .ok_or_else(|| invalid("payload", "must be a JSON object"))?;
+        let object = Self::object(payload)?;
         let event_id = match string(object, "event_id")? {
             Some(id) => Uuid::parse_str(id).map_err(|_| invalid("event_id", "must be a UUID"))?,
             None => event_id,
@@ -114,46 +105,8 @@ impl Broadcast {
                 "is required (or user_id, for a direct message)",
             )
         })?;
-
         let event = if object.contains_key("type") {
-            let kind = string(object, "type")?.ok_or_else(|| invalid("type", "is required"))?;
-            EventType::parse(kind).map_err(|e| invalid("type", e))?;
-            if kind == DIRECT_MESSAGE {
-                return Err(invalid(
-                    "type",
-                    "a direct_message is addressed with user_id, and has no project_id",
-                ));
-            }
-            if REPLY_TYPES.contains(&kind) {
-                return Err(invalid(
-                    "type",
-                    format!(
-                        "{kind:?} is a reply or control frame of the protocol, not an event type"
-                    ),
-                ));
-            }
-            let resource = string(object, "resource")?.map(str::to_owned);
-            let action = string(object, "action")?.map(str::to_owned);
-            if resource.as_deref().is_some_and(|r| !RESOURCES.contains(&r)) {
-                return Err(invalid("resource", format!("must be one of {RESOURCES:?}")));
-            }
-            if action.as_deref().is_some_and(|a| !ACTIONS.contains(&a)) {
-                return Err(invalid("action", format!("must be one of {ACTIONS:?}")));
-            }
-            Event {
-                kind: kind.to_owned(),
-                project_id: project.to_owned(),
-                user_id: None,
-                resource,
-                action,
-                id: None,
-                ids: None,
-                data: object.get("data").cloned().unwrap_or_else(|| json!({})),
-                event_id,
-                seq: None,
-                timestamp: now.to_owned(),
-            }
-            .invalidation_shape()
+            Self::event(object, project, event_id, now)?
         } else if object.contains_key("resource") {
             Self::trigger(object, project, event_id, now)?
         } else {
@@ -162,15 +115,84 @@ impl Broadcast {
                 "is required (or the trigger form's resource, id and action)",
             ));
         };
+        let (audience, event) = Self::addressed(project, event)?;
+        Ok(Broadcast {
+            audience,
+            event,
+            exclude_connection_id: exclude.map(str::to_owned),
+        })
+    }
 
-        let mut event = event;
-        let audience = if project == "*" {
+    /// The payload as a JSON object within [`MAX_INVOCATION_BYTES`].
+    fn object(payload: &Value) -> Result<&Map<String, Value>, InvalidInput> {
+        let size = serde_json::to_string(payload).map_or(usize::MAX, |s| s.len());
+        if size > MAX_INVOCATION_BYTES {
+            return Err(invalid(
+                "payload",
+                format!("{size} bytes; the limit is {MAX_INVOCATION_BYTES}"),
+            ));
+        }
+        payload
+            .as_object()
+            .ok_or_else(|| invalid("payload", "must be a JSON object"))
+    }
+
+    /// The event form: a `type` that is an event type (not a direct message, not a reply),
+    /// with an optional `resource` and `action` from their lists.
+    fn event(
+        object: &Map<String, Value>,
+        project: &str,
+        event_id: Uuid,
+        now: &str,
+    ) -> Result<Event, InvalidInput> {
+        let kind = string(object, "type")?.ok_or_else(|| invalid("type", "is required"))?;
+        EventType::parse(kind).map_err(|e| invalid("type", e))?;
+        if kind == DIRECT_MESSAGE {
+            return Err(invalid(
+                "type",
+                "a direct_message is addressed with user_id, and has no project_id",
+            ));
+        }
+        if REPLY_TYPES.contains(&kind) {
+            return Err(invalid(
+                "type",
+                format!("{kind:?} is a reply or control frame of the protocol, not an event type"),
+            ));
+        }
+        let resource = string(object, "resource")?.map(str::to_owned);
+        let action = string(object, "action")?.map(str::to_owned);
+        if resource.as_deref().is_some_and(|r| !RESOURCES.contains(&r)) {
+            return Err(invalid("resource", format!("must be one of {RESOURCES:?}")));
+        }
+        if action.as_deref().is_some_and(|a| !ACTIONS.contains(&a)) {
+            return Err(invalid("action", format!("must be one of {ACTIONS:?}")));
+        }
+        Ok(Event {
+            kind: kind.to_owned(),
+            project_id: project.to_owned(),
+            user_id: None,
+            resource,
+            action,
+            id: None,
+            ids: None,
+            data: object.get("data").cloned().unwrap_or_else(|| json!({})),
+            event_id,
+            seq: None,
+            timestamp: now.to_owned(),
+        }
+        .invalidation_shape())
+    }
+
+    /// Who receives `event` sent to `project`: every client for `"*"` (a `resync` only, with
+    /// its fixed frame), else the project's, its id in canonical lower-case form.
+    fn addressed(project: &str, event: Event) -> Result<(Audience, Event), InvalidInput> {
+        if project == "*" {
             if event.kind != EventType::Resync.as_str() {
                 return Err(invalid("project_id", "\"*\" is only allowed for resync"));
             }
             // Every connection of every project gets the same fixed frame, whatever the
             // invoker put in it.
-            event = Event {
+            let event = Event {
                 resource: None,
                 action: None,
                 id: None,
@@ -178,24 +200,19 @@ impl Broadcast {
                 data: json!({}),
                 ..event
             };
-            Audience::Everyone
-        } else {
-            let project =
-                Uuid::parse_str(project).map_err(|_| invalid("project_id", "must be a UUID"))?;
-            // One spelling per project: the canonical lower-case form, echoed and compared.
-            event.project_id = project.to_string();
-            if let Some(data) = event.data.get_mut("project_id")
-                && data.is_string()
-            {
-                *data = json!(event.project_id);
-            }
-            Audience::Project(project)
-        };
-        Ok(Broadcast {
-            audience,
-            event,
-            exclude_connection_id: exclude.map(str::to_owned),
-        })
+            return Ok((Audience::Everyone, event));
+        }
+        let project =
+            Uuid::parse_str(project).map_err(|_| invalid("project_id", "must be a UUID"))?;
+        let mut event = event;
+        // One spelling per project: the canonical lower-case form, echoed and compared.
+        event.project_id = project.to_string();
+        if let Some(data) = event.data.get_mut("project_id")
+            && data.is_string()
+        {
+            *data = json!(event.project_id);
+        }
+        Ok((Audience::Project(project), event))
     }
 
     /// The trigger form: a row change announced by `notify_cache_invalidation()`.
