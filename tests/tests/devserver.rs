@@ -556,10 +556,9 @@ async fn other_paths_answer_404_and_a_browser_gets_the_console() {
 /// The repository's console page exists and is built on the web client the server serves.
 #[test]
 fn the_console_page_imports_the_served_client() {
-    let page = std::path::Path::new(devserver::console::DEFAULT_WEB_DIR).join("console/index.html");
+    let page = std::path::Path::new(devserver::cli::DEFAULT_WEB_DIR).join("console/index.html");
     let html = std::fs::read_to_string(&page).unwrap();
-    let script =
-        std::path::Path::new(devserver::console::DEFAULT_WEB_DIR).join("console/console.js");
+    let script = std::path::Path::new(devserver::cli::DEFAULT_WEB_DIR).join("console/console.js");
     let js = std::fs::read_to_string(&script).unwrap();
     assert!(html.contains("console.js"), "index.html loads console.js");
     assert!(

@@ -6,6 +6,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use uuid::Uuid;
 
+/// Where the page and the client live unless `--web-dir` says otherwise: the repository's
+/// `clients/web`, as the dev server runs from a checkout.
+pub const DEFAULT_WEB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../clients/web");
 #[derive(Debug, Parser)]
 #[command(
     name = "devhive-realtime",
@@ -119,7 +122,7 @@ pub struct DevOptions {
     #[arg(long, env = "DEVHIVE_CORS_ORIGINS", default_value = "*")]
     pub cors_origins: String,
     /// Where the dev console's page and the built web client are (`clients/web`).
-    #[arg(long, env = "DEVHIVE_WEB_DIR", default_value = crate::console::DEFAULT_WEB_DIR)]
+    #[arg(long, env = "DEVHIVE_WEB_DIR", default_value = DEFAULT_WEB_DIR)]
     pub web_dir: std::path::PathBuf,
     /// Another name (or address) requests may be addressed to, besides loopback and the bound
     /// address: every request whose `Host` is not one of them gets 421, so that web pages cannot
@@ -165,7 +168,7 @@ impl Default for DevOptions {
             invoke_queue: 1000,
             invoke_queue_mb: 64,
             cors_origins: "*".into(),
-            web_dir: crate::console::DEFAULT_WEB_DIR.into(),
+            web_dir: DEFAULT_WEB_DIR.into(),
             allow_hosts: Vec::new(),
             console_tokens_any_secret: false,
             tls: false,

@@ -7,21 +7,18 @@
 //! console's own page or a caller that is not a web page: a request with a foreign `Origin`
 //! (or a browser's `Sec-Fetch-Site` saying another site sent it) is refused.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use realtime::connection::auth::{self, JwtConfig};
+use realtime::connection::auth;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::state::App;
 
-/// Where the page and the client live unless `--web-dir` says otherwise: the repository's
-/// `clients/web`, as the dev server runs from a checkout.
-pub const DEFAULT_WEB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../clients/web");
 /// Default and longest lifetime of a console token.
 pub const DEFAULT_TOKEN_TTL_S: u64 = 3600;
 pub const MAX_TOKEN_TTL_S: u64 = 24 * 3600;
@@ -36,14 +33,6 @@ pub const NOT_DEV_SECRET: &str = "dev tokens are minted only under the developme
      JWT_SECRET is set to another one (a token minted here would be valid wherever that secret \
      is): unset JWT_SECRET, start the dev server with --console-tokens-any-secret \
      (DEVHIVE_CONSOLE_TOKENS_ANY_SECRET=true), or use `devhive-realtime token --user <uuid>`";
-
-/// What the console needs from the server: where its files are, and the key to mint tokens
-/// with (or why none are minted).
-#[derive(Clone)]
-pub struct Console {
-    pub web_dir: PathBuf,
-    pub minting: Result<JwtConfig, String>,
-}
 
 fn text(status: StatusCode, message: impl Into<String>) -> Response {
     (

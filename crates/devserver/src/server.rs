@@ -190,12 +190,12 @@ impl DevServer {
         } else {
             Ok(jwt)
         };
-        let console = crate::console::Console {
+        let console = crate::state::Console {
             web_dir: options.web_dir.clone(),
             minting,
         };
         let hosts =
-            crate::guard::Hosts::new(addr.ip(), &options.allow_hosts).map_err(ConfigError)?;
+            crate::hosts::Hosts::new(addr.ip(), &options.allow_hosts).map_err(ConfigError)?;
         let cors = crate::cors::Cors::new(&options.cors_origins);
         let app = Arc::new(App {
             console,
@@ -256,7 +256,7 @@ impl DevServer {
                 "/2015-03-31/functions/{name}/invocations",
                 axum::routing::post(lambda_api::invoke),
             )
-            .fallback(not_found)
+            .fallback(crate::not_found::not_found)
             .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
             // Outermost: a request addressed to another name reaches no route (DNS rebinding).
             .layer(axum::middleware::from_fn_with_state(
@@ -446,19 +446,4 @@ async fn status(
 /// `OPTIONS` on the status endpoint: the browser's preflight.
 async fn preflight(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     app.cors.preflight(&headers)
-}
-
-/// Any other path: 404, saying what is served.
-pub async fn not_found(State(app): State<Arc<App>>, uri: axum::http::Uri) -> Response {
-    let stage = &app.options.stage;
-    (
-        StatusCode::NOT_FOUND,
-        format!(
-            "{} is not served here. WebSocket: /, /{stage}, /api/v1/messages/ws; Management API: \
-             /@connections/ID, /{stage}/@connections/ID; status: /api/v1/projects/PROJECT/ws/status; \
-             Invoke API: /2015-03-31/functions/NAME/invocations; dev console: /\n",
-            uri.path()
-        ),
-    )
-        .into_response()
 }

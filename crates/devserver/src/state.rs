@@ -3,10 +3,12 @@
 //! It sits below the routes (`ws`, `management`, `lambda_api`, `server`): they import it,
 //! it imports none of them.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use realtime::aws_lambda_events::apigw::ApiGatewayProxyResponse;
+use realtime::connection::auth::JwtConfig;
 use realtime::connection::store::ConnectionStore;
 use realtime::lambda_runtime::{Context, LambdaEvent};
 use realtime::runtime::handlers::Handlers;
@@ -67,6 +69,14 @@ impl Drop for Place {
     }
 }
 
+/// What the console needs from the server: where its files are, and the key to mint tokens
+/// with (or why none are minted).
+#[derive(Clone)]
+pub struct Console {
+    pub web_dir: PathBuf,
+    pub minting: Result<JwtConfig, String>,
+}
+
 pub struct App {
     /// The five Lambda handlers, as `realtime::runtime::wiring` builds them.
     pub handlers: Handlers,
@@ -79,11 +89,11 @@ pub struct App {
     pub invoke_queue: Arc<InvokeQueue>,
     pub options: DevOptions,
     /// The dev console's files and token key.
-    pub console: crate::console::Console,
+    pub console: Console,
     /// Origins allowed to call the status endpoint.
     pub cors: crate::cors::Cors,
     /// The names and addresses requests may be addressed to (`Host`).
-    pub hosts: crate::guard::Hosts,
+    pub hosts: crate::hosts::Hosts,
 }
 
 impl App {

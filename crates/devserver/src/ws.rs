@@ -80,7 +80,7 @@ pub async fn upgrade(
     let path = uri.path();
     let stage_path = path.strip_prefix('/') == Some(app.options.stage.as_str());
     if path != "/" && path != LEGACY_PATH && !stage_path {
-        return crate::server::not_found(State(app), uri).await;
+        return crate::not_found::not_found(State(app), uri).await;
     }
     let ws = match ws {
         Ok(ws) => ws,
