@@ -15,8 +15,14 @@ project=aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa
 user=11111111-1111-4111-8111-111111111111 # the fixtures' token subject
 connection=Yp3sNdx0IAMCKfQ=                # the fixtures' connection id
 pids=()
+passed=0
+failed=0
+ran=0
+summary=""
 cleanup() {
   local status=$? pid
+  # A run cut short still ends with the counts, the functions it did not reach as failed.
+  [ -n "$summary" ] || echo "sam-local: $passed passed, $((failed + 7 - ran)) failed (stopped after $ran of 7 functions)"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   # Kept for a look after the run: replies, SAM's and the functions' logs, the services' logs.
@@ -83,9 +89,6 @@ pids+=("$lambda_pid")
 wait_for_port "$SL_GATEWAY" "$dev_port" "$dev_pid" "$work/dev.log" "the dev server"
 wait_for_port "$SL_GATEWAY" "$lambda_port" "$lambda_pid" "$work/start-lambda.log" "sam local start-lambda"
 
-passed=0
-failed=0
-ran=0
 ok() { echo "$1: ok $2 ($took)"; passed=$((passed + 1)); ran=$((ran + 1)); }
 fail() {
   echo "$1: FAIL $2"
@@ -100,13 +103,13 @@ invoke() {
   timeout 300 "${sam[@]}" local invoke "$id" "${common[@]}" -e "$work/$id.event" \
     --env-vars "$work/env.json" >"$work/$id.out" 2>"$work/$id.err" || status=$?
   # Wall time of the sam command, and the function's own Duration from its REPORT line.
-  took="$((SECONDS - started)) s, $(grep -oP '\tDuration: \K[0-9]+' "$work/$id.err" | head -n 1) ms in the function"
+  took="$((SECONDS - started)) s, $(grep -oP '\tDuration: \K[0-9]+' "$work/$id.err" | head -n 1 || true) ms in the function"
   if grep -q 'No response from invoke container' "$work/$id.err"; then
     why="No response from invoke container (sam exited $status)"
     return 1
   fi
   if [ $status -ne 0 ]; then
-    why="sam local invoke exited $status: $(grep -v '^\s*$' "$work/$id.err" | tail -n 3 | tr '\n' ' ')"
+    why="sam local invoke exited $status: $(grep -v '^\s*$' "$work/$id.err" | tail -n 3 | tr '\n' ' ' || true)"
     return 1
   fi
   return 0
@@ -117,7 +120,7 @@ lines = [l for l in open(sys.argv[1]) if l.strip()]
 print(json.dumps(json.loads(lines[-1]), separators=(",", ":")))' "$work/$1.out" 2>/dev/null || cat "$work/$1.out"
 }
 explain() { # id expected
-  why="expected $2, got: $(reply "$1" | head -c 300) $(grep -iE 'error|panic|fail' "$work/$1.err" | head -n 3 | tr '\n' ' ')"
+  why="expected $2, got: $(reply "$1" | head -c 300 || true) $(grep -iE 'error|panic|fail' "$work/$1.err" | head -n 3 | tr '\n' ' ' || true)"
 }
 ddb_item() { # connection id → the item's JSON, or nothing
   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test .venv/bin/python - "$1" <<'EOF'
@@ -217,5 +220,6 @@ else
   fi
 fi
 
-echo "sam-local: $passed passed, $failed failed"
+summary="sam-local: $passed passed, $failed failed"
+echo "$summary"
 [ "$failed" = 0 ] && [ "$ran" -ge 7 ]
