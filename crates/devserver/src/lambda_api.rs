@@ -41,45 +41,17 @@ pub fn function_name(name: &str) -> &str {
     name.split(':').next().unwrap_or(name)
 }
 
+/// `POST /2015-03-31/functions/{name}/invocations`: Lambda's `Invoke` for the broadcaster,
+/// `Event` (queued, 202), `RequestResponse` (run now, its result) or `DryRun` (204).
 pub async fn invoke(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(why) = crate::guard::sigv4(&headers, "lambda") {
-        return aws_error(
-            StatusCode::FORBIDDEN,
-            "MissingAuthenticationTokenException",
-            &format!("the dev server's Invoke API refuses this request: {why}"),
-        );
-    }
-    if let Some(simple) = crate::guard::simple_content_type(&headers) {
-        return aws_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedMediaTypeException",
-            &format!(
-                "Content-Type {simple} is refused (web pages may send it cross-origin): send the \
-                 payload as application/json or application/octet-stream, as the AWS SDKs do"
-            ),
-        );
-    }
-    if function_name(&name) != app.broadcaster_name {
-        return aws_error(
-            StatusCode::NOT_FOUND,
-            "ResourceNotFoundException",
-            &format!("Function not found: {name}"),
-        );
-    }
-    let payload: Value = match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body }) {
-        Ok(v) => v,
-        Err(e) => {
-            return aws_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidRequestContentException",
-                &format!("Could not parse request body into json: {e}"),
-            );
-        }
+    let payload = match admit(&app, &name, &headers, &body) {
+        Ok(payload) => payload,
+        Err(refused) => return *refused,
     };
     let request_id = uuid::Uuid::new_v4().to_string();
     let invocation_type = headers
@@ -87,66 +59,110 @@ pub async fn invoke(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("RequestResponse");
     match invocation_type {
-        "Event" => {
-            let Some(place) = app.invoke_queue.enter(body.len()) else {
-                tracing::warn!(
-                    pending = app.invoke_queue.pending(),
-                    "Invoke queue full: 429 TooManyRequestsException"
-                );
-                return aws_error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "TooManyRequestsException",
-                    "Rate Exceeded. (the dev server's queue of asynchronous invocations is full: --invoke-queue, --invoke-queue-mb)",
-                );
-            };
-            tokio::spawn(async move {
-                // Held until this invocation has run.
-                let _place = place;
-                // Queued like Lambda's asynchronous invocations: at most CONCURRENCY run at once,
-                // each with its own timeout from the moment it starts.
-                let Ok(_slot) = app.invocations.acquire().await else {
-                    return;
-                };
-                let _ = app
-                    .handlers
-                    .broadcaster
-                    .handle(invocation(payload, &request_id))
-                    .await;
-            });
-            StatusCode::ACCEPTED.into_response()
-        }
+        "Event" => queue(app, payload, request_id, body.len()),
         "DryRun" => StatusCode::NO_CONTENT.into_response(),
-        _ => {
-            let (error, body) = match app
-                .handlers
-                .broadcaster
-                .handle(invocation(payload, &request_id))
-                .await
-            {
-                Ok(result) => (None, result),
-                Err(e) => (
-                    Some("Unhandled"),
-                    json!({ "errorType": "StoreError", "errorMessage": e.to_string() }),
-                ),
-            };
-            let mut response = (
-                StatusCode::OK,
-                [
-                    ("content-type", "application/json"),
-                    ("x-amz-executed-version", "$LATEST"),
-                ],
-                body.to_string(),
-            )
-                .into_response();
-            if let Some(error) = error {
-                response.headers_mut().insert(
-                    "x-amz-function-error",
-                    error.parse().expect("static header value"),
-                );
-            }
-            response
-        }
+        _ => run(&app, payload, &request_id).await,
     }
+}
+
+/// The payload of an invocation this API accepts: signed as the SDKs sign, not of a content
+/// type a web page may send cross-origin, for the broadcaster, and JSON.
+fn admit(app: &App, name: &str, headers: &HeaderMap, body: &Bytes) -> Result<Value, Box<Response>> {
+    if let Err(why) = crate::guard::sigv4(headers, "lambda") {
+        return Err(Box::new(aws_error(
+            StatusCode::FORBIDDEN,
+            "MissingAuthenticationTokenException",
+            &format!("the dev server's Invoke API refuses this request: {why}"),
+        )));
+    }
+    if let Some(simple) = crate::guard::simple_content_type(headers) {
+        return Err(Box::new(aws_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaTypeException",
+            &format!(
+                "Content-Type {simple} is refused (web pages may send it cross-origin): send the \
+                 payload as application/json or application/octet-stream, as the AWS SDKs do"
+            ),
+        )));
+    }
+    if function_name(name) != app.broadcaster_name {
+        return Err(Box::new(aws_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            &format!("Function not found: {name}"),
+        )));
+    }
+    serde_json::from_slice(if body.is_empty() { b"{}" } else { body }).map_err(|e| {
+        Box::new(aws_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestContentException",
+            &format!("Could not parse request body into json: {e}"),
+        ))
+    })
+}
+
+/// An `Event` invocation: accepted into the bounded queue (429 when it is full) and run in the
+/// background, as Lambda's asynchronous invocations are.
+fn queue(app: Arc<App>, payload: Value, request_id: String, bytes: usize) -> Response {
+    let Some(place) = app.invoke_queue.enter(bytes) else {
+        tracing::warn!(
+            pending = app.invoke_queue.pending(),
+            "Invoke queue full: 429 TooManyRequestsException"
+        );
+        return aws_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequestsException",
+            "Rate Exceeded. (the dev server's queue of asynchronous invocations is full: --invoke-queue, --invoke-queue-mb)",
+        );
+    };
+    tokio::spawn(async move {
+        // Held until this invocation has run.
+        let _place = place;
+        // Queued like Lambda's asynchronous invocations: at most CONCURRENCY run at once,
+        // each with its own timeout from the moment it starts.
+        let Ok(_slot) = app.invocations.acquire().await else {
+            return;
+        };
+        let _ = app
+            .handlers
+            .broadcaster
+            .handle(invocation(payload, &request_id))
+            .await;
+    });
+    StatusCode::ACCEPTED.into_response()
+}
+
+/// A `RequestResponse` invocation: run now, answered with its result (a failure as Lambda
+/// reports one, `X-Amz-Function-Error: Unhandled`).
+async fn run(app: &App, payload: Value, request_id: &str) -> Response {
+    let (error, body) = match app
+        .handlers
+        .broadcaster
+        .handle(invocation(payload, request_id))
+        .await
+    {
+        Ok(result) => (None, result),
+        Err(e) => (
+            Some("Unhandled"),
+            json!({ "errorType": "StoreError", "errorMessage": e.to_string() }),
+        ),
+    };
+    let mut response = (
+        StatusCode::OK,
+        [
+            ("content-type", "application/json"),
+            ("x-amz-executed-version", "$LATEST"),
+        ],
+        body.to_string(),
+    )
+        .into_response();
+    if let Some(error) = error {
+        response.headers_mut().insert(
+            "x-amz-function-error",
+            error.parse().expect("static header value"),
+        );
+    }
+    response
 }
 
 #[cfg(test)]

@@ -24,46 +24,10 @@ async fn anywhere() -> Wiring {
 #[tokio::main]
 async fn main() {
     realtime::runtime::telemetry::init();
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Token(options) => {
-            let config = Config::from_env();
-            let config = if config.get(realtime::runtime::config::JWT_SECRET).is_none() {
-                config.with(realtime::runtime::config::JWT_SECRET, DEV_JWT_SECRET)
-            } else {
-                config
-            };
-            let jwt: JwtConfig = or_exit(config.jwt());
-            println!(
-                "{}",
-                realtime::connection::auth::mint(&jwt, options.user, options.ttl)
-            );
-        }
-        Command::Table => {
-            let store = or_exit(anywhere().await.dynamo_store().await);
-            let table = store.table();
-            match realtime::aws::dynamo::ensure_table(store.client(), table).await {
-                Ok(created) => tracing::info!(table, created, "connections table ready"),
-                Err(error) => {
-                    tracing::error!(%error, table, "cannot create the connections table");
-                    std::process::exit(1);
-                }
-            }
-        }
-        Command::Migrate => {
-            let config = Config::from_env();
-            let url = or_exit(config.database_url()).to_owned();
-            match realtime::postgres::migrate(&url).await {
-                Ok(()) => tracing::info!(
-                    table = realtime::postgres::MIGRATIONS_TABLE,
-                    "migrations applied"
-                ),
-                Err(error) => {
-                    tracing::error!(%error, "migrations failed");
-                    std::process::exit(1);
-                }
-            }
-        }
+    match Cli::parse().command {
+        Command::Token(options) => token(options.user, options.ttl),
+        Command::Table => table().await,
+        Command::Migrate => migrate().await,
         Command::Relay => {
             let relay = or_exit(anywhere().await.relay().await);
             tokio::select! {
@@ -71,69 +35,116 @@ async fn main() {
                 () = wait_for_signal() => tracing::info!("relay stopping"),
             }
         }
-        Command::Dev(options) => {
-            let server = or_exit(DevServer::new(options, Config::from_env()).await);
-            let summary = server.summary.clone();
-            let running = match server.start().await {
-                Ok(r) => r,
-                Err(error) => {
-                    tracing::error!(%error, "cannot listen");
-                    std::process::exit(1);
-                }
-            };
-            let addr = running.addr;
-            let stage = &running.app.options.stage;
-            let secret = if summary.dev_secret {
-                "the DEVELOPMENT secret (never deploy it; set JWT_SECRET to use your own)"
-            } else {
-                "JWT_SECRET from the environment"
-            };
-            let database = match std::env::var(realtime::runtime::config::DATABASE_URL) {
-                Ok(url) if !has_password(&url) => format!("{url}   (psql \"{url}\")"),
-                Ok(_) => {
-                    "DATABASE_URL from the environment (it holds a password: not shown)".to_owned()
-                }
-                Err(_) => "none (set DATABASE_URL, or install Postgres 15 for make dev)".to_owned(),
-            };
-            let (http, ws) = match running.tls {
-                Some(_) => ("https", "wss"),
-                None => ("http", "ws"),
-            };
-            let tls = match &running.tls {
-                Some(tls) => format!(
-                    "\x20 TLS CA          {ca}   (AWS_CA_BUNDLE={ca}; curl --cacert {ca}; plain HTTP and WebSocket still answered)\n",
-                    ca = tls.ca_path.display()
-                ),
-                None => String::new(),
-            };
-            eprintln!(
-                "\nDevHive Realtime dev server\n\
-                 \x20 Console         {http}://{addr}/\n\
-                 \x20 WebSocket       {ws}://{addr}/?token=TOKEN&project_id=PROJECT   (also /api/v1/messages/ws, /{stage})\n\
-                 \x20 Management API  {http}://{addr}/@connections/ID   (AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI={http}://{addr})\n\
-                 \x20 Invoke API      AWS_ENDPOINT_URL_LAMBDA={http}://{addr} BROADCASTER_FUNCTION_NAME={broadcaster}\n\
-                 \x20 Status          {http}://{addr}/api/v1/projects/PROJECT/ws/status\n{tls}\
-                 \x20 Store           {store}\n\
-                 \x20 Membership      {membership}\n\
-                 \x20 Relay           {relay}\n\
-                 \x20 Database        {database}\n\
-                 \x20 Hosts           {hosts}   (others get 421; --allow-host NAME)\n\
-                 \x20 Tokens          signed with {secret}\n\
-                 \x20 Get a token     TOKEN=$({exe} token --user $(cat /proc/sys/kernel/random/uuid))\n",
-                broadcaster = running.app.broadcaster_name,
-                exe = std::env::args()
-                    .next()
-                    .unwrap_or_else(|| "devhive-realtime".into()),
-                store = summary.store,
-                membership = summary.membership,
-                relay = summary.relay,
-                hosts = running.app.hosts.describe(),
-            );
-            wait_for_signal().await;
-            tracing::info!("shutting down: closing sockets with 1001");
-            running.shutdown().await;
+        Command::Dev(options) => dev(options).await,
+    }
+}
+
+/// `token`: a token for `user`, signed with `JWT_SECRET` (the development one when unset).
+fn token(user: uuid::Uuid, ttl: u64) {
+    let config = Config::from_env();
+    let config = if config.get(realtime::runtime::config::JWT_SECRET).is_none() {
+        config.with(realtime::runtime::config::JWT_SECRET, DEV_JWT_SECRET)
+    } else {
+        config
+    };
+    let jwt: JwtConfig = or_exit(config.jwt());
+    println!("{}", realtime::connection::auth::mint(&jwt, user, ttl));
+}
+
+/// `table`: create the connections table if it is missing.
+async fn table() {
+    let store = or_exit(anywhere().await.dynamo_store().await);
+    let table = store.table();
+    match realtime::aws::dynamo::ensure_table(store.client(), table).await {
+        Ok(created) => tracing::info!(table, created, "connections table ready"),
+        Err(error) => {
+            tracing::error!(%error, table, "cannot create the connections table");
+            std::process::exit(1);
         }
     }
+}
+
+/// `migrate`: apply the migrations to `DATABASE_URL`.
+async fn migrate() {
+    let config = Config::from_env();
+    let url = or_exit(config.database_url()).to_owned();
+    match realtime::postgres::migrate(&url).await {
+        Ok(()) => tracing::info!(
+            table = realtime::postgres::MIGRATIONS_TABLE,
+            "migrations applied"
+        ),
+        Err(error) => {
+            tracing::error!(%error, "migrations failed");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// `dev`: the dev server, until a signal; then every socket is closed with 1001.
+async fn dev(options: devserver::cli::DevOptions) {
+    let server = or_exit(DevServer::new(options, Config::from_env()).await);
+    let summary = server.summary.clone();
+    let running = match server.start().await {
+        Ok(r) => r,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen");
+            std::process::exit(1);
+        }
+    };
+    eprintln!("{}", banner(&running, &summary));
+    wait_for_signal().await;
+    tracing::info!("shutting down: closing sockets with 1001");
+    running.shutdown().await;
+}
+
+/// What the dev server prints when it is ready: where everything is, and what it runs with.
+fn banner(running: &devserver::Running, summary: &devserver::server::Summary) -> String {
+    let addr = running.addr;
+    let stage = &running.app.options.stage;
+    let secret = if summary.dev_secret {
+        "the DEVELOPMENT secret (never deploy it; set JWT_SECRET to use your own)"
+    } else {
+        "JWT_SECRET from the environment"
+    };
+    let database = match std::env::var(realtime::runtime::config::DATABASE_URL) {
+        Ok(url) if !has_password(&url) => format!("{url}   (psql \"{url}\")"),
+        Ok(_) => "DATABASE_URL from the environment (it holds a password: not shown)".to_owned(),
+        Err(_) => "none (set DATABASE_URL, or install Postgres 15 for make dev)".to_owned(),
+    };
+    let (http, ws) = match running.tls {
+        Some(_) => ("https", "wss"),
+        None => ("http", "ws"),
+    };
+    let tls = match &running.tls {
+        Some(tls) => format!(
+            "\x20 TLS CA          {ca}   (AWS_CA_BUNDLE={ca}; curl --cacert {ca}; plain HTTP and WebSocket still answered)\n",
+            ca = tls.ca_path.display()
+        ),
+        None => String::new(),
+    };
+    format!(
+        "\nDevHive Realtime dev server\n\
+         \x20 Console         {http}://{addr}/\n\
+         \x20 WebSocket       {ws}://{addr}/?token=TOKEN&project_id=PROJECT   (also /api/v1/messages/ws, /{stage})\n\
+         \x20 Management API  {http}://{addr}/@connections/ID   (AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI={http}://{addr})\n\
+         \x20 Invoke API      AWS_ENDPOINT_URL_LAMBDA={http}://{addr} BROADCASTER_FUNCTION_NAME={broadcaster}\n\
+         \x20 Status          {http}://{addr}/api/v1/projects/PROJECT/ws/status\n{tls}\
+         \x20 Store           {store}\n\
+         \x20 Membership      {membership}\n\
+         \x20 Relay           {relay}\n\
+         \x20 Database        {database}\n\
+         \x20 Hosts           {hosts}   (others get 421; --allow-host NAME)\n\
+         \x20 Tokens          signed with {secret}\n\
+         \x20 Get a token     TOKEN=$({exe} token --user $(cat /proc/sys/kernel/random/uuid))\n",
+        broadcaster = running.app.broadcaster_name,
+        exe = std::env::args()
+            .next()
+            .unwrap_or_else(|| "devhive-realtime".into()),
+        store = summary.store,
+        membership = summary.membership,
+        relay = summary.relay,
+        hosts = running.app.hosts.describe(),
+    )
 }
 
 /// Whether a connection URL carries a password (`scheme://user:password@host`).

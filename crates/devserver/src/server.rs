@@ -70,68 +70,18 @@ pub struct Running {
 impl DevServer {
     /// Bind `options.addr` (port 0 picks a free one) and build the components. `config` is
     /// the process environment in production use.
-    pub async fn new(options: DevOptions, mut config: Config) -> Result<Self, ConfigError> {
+    pub async fn new(options: DevOptions, config: Config) -> Result<Self, ConfigError> {
         let listener = TcpListener::bind(options.addr)
             .await
             .map_err(|e| ConfigError(format!("cannot listen on {}: {e}", options.addr)))?;
         let addr = listener
             .local_addr()
             .map_err(|e| ConfigError(e.to_string()))?;
-        let dev_secret = config.get(config::JWT_SECRET).is_none();
-        if dev_secret {
-            config = config.with(config::JWT_SECRET, DEV_JWT_SECRET);
-        }
-        if config.get(config::DATABASE_URL).is_none() && config.get(config::MEMBERSHIP).is_none() {
-            config = config.with(config::MEMBERSHIP, "none");
-        }
-        let membership_summary = match config.membership_mode()? {
-            config::MembershipMode::AllowAll => {
-                "none (every authenticated user may open every project)".to_owned()
-            }
-            config::MembershipMode::Postgres { .. } => "postgres (project_members)".to_owned(),
-        };
-        let use_dynamo = match options.store {
-            Some(kind) => kind == StoreKind::Dynamodb,
-            None => config.get(config::AWS_ENDPOINT_URL_DYNAMODB).is_some(),
-        };
-        if use_dynamo && config.get(config::CONNECTIONS_TABLE).is_none() {
-            config = config.with(config::CONNECTIONS_TABLE, DEFAULT_TABLE);
-        }
-        let broadcaster_name = config
-            .broadcaster_function_name()
-            .unwrap_or(DEFAULT_BROADCASTER)
-            .to_owned();
-        config = config.with(config::BROADCASTER_FUNCTION_NAME, broadcaster_name.clone());
+        let defaults = DevDefaults::apply(config, &options)?;
+        let config = &defaults.config;
         // Every default is in the configuration now: from here on, one wiring builds it all.
-        let wiring = Wiring::new(&config);
-        let (store, store_summary): (Arc<dyn ConnectionStore>, String) = if use_dynamo {
-            let mut store = wiring.dynamo_store().await?;
-            if options.query_page_limit > 0 {
-                store = store.with_page_limit(options.query_page_limit as i32);
-            }
-            let created = realtime::aws::dynamo::ensure_table(store.client(), store.table())
-                .await
-                .map_err(|e| {
-                    ConfigError(format!(
-                        "cannot reach the DynamoDB table {}: {e}",
-                        store.table()
-                    ))
-                })?;
-            if created {
-                tracing::info!(
-                    table = store.table(),
-                    "created the connections table (dev only)"
-                );
-            }
-            let endpoint = config
-                .get(config::AWS_ENDPOINT_URL_DYNAMODB)
-                .unwrap_or("AWS")
-                .to_owned();
-            let summary = format!("dynamodb (table {} at {endpoint})", store.table());
-            (Arc::new(crate::store::HealingStore(store)), summary)
-        } else {
-            (Arc::new(MemoryStore::new()), "memory".to_owned())
-        };
+        let wiring = Wiring::new(config);
+        let (store, store_summary) = store(&wiring, config, &options, defaults.use_dynamo).await?;
         let gateway = Arc::new(Gateway::new(Faults::new(&options)));
         // With --tls this server's own clients call it over HTTPS too, trusting its CA.
         let tls = match options.tls {
@@ -141,29 +91,7 @@ impl DevServer {
             )),
             false => None,
         };
-        let (scheme, http) = match &tls {
-            Some(tls) => (
-                "https",
-                realtime_client::http::client_trusting(tls.ca_der()),
-            ),
-            None => ("http", realtime_client::http::client()),
-        };
-        // The broadcaster reaches the sockets through this server's Management API: over HTTP
-        // with the SDK as on AWS, or with `--delivery direct` through the same post in-process.
-        let sender: Arc<dyn ConnectionSender> = match options.delivery {
-            Delivery::Http => Arc::new(crate::tls::local_management_sender(
-                &format!("{scheme}://{addr}/{}", options.stage),
-                http.clone(),
-            )),
-            Delivery::Direct => Arc::new(DirectSender {
-                gateway: gateway.clone(),
-            }),
-        };
-        // The relay invokes the broadcaster through this server's Invoke API, as HTTP handlers
-        // do: the same asynchronous queue as on AWS.
-        let invoker = Arc::new(LambdaInvoker::new(
-            realtime_client::sdk::local_lambda_client_with(&format!("{scheme}://{addr}"), http),
-        ));
+        let (sender, invoker) = transport(&options, addr, &gateway, tls.as_deref());
         // Events for recovery live in memory unless EVENTS_TABLE names a table: a restarted
         // dev server starts new epochs, and resuming clients are told to refetch.
         let wiring = match config.events_table() {
@@ -182,28 +110,14 @@ impl DevServer {
             Some(_) => Some(Arc::new(wiring.relay().await?)),
             None => None,
         };
-        let jwt = config.jwt()?;
-        let minting = if !addr.ip().is_loopback() {
-            Err(crate::console::NOT_LOOPBACK.to_owned())
-        } else if jwt.secret != DEV_JWT_SECRET.as_bytes() && !options.console_tokens_any_secret {
-            Err(crate::console::NOT_DEV_SECRET.to_owned())
-        } else {
-            Ok(jwt)
-        };
-        let console = crate::state::Console {
-            web_dir: options.web_dir.clone(),
-            minting,
-        };
-        let hosts =
-            crate::hosts::Hosts::new(addr.ip(), &options.allow_hosts).map_err(ConfigError)?;
-        let cors = crate::cors::Cors::new(&options.cors_origins);
         let app = Arc::new(App {
-            console,
-            cors,
-            hosts,
+            console: console(config, addr, &options)?,
+            cors: crate::cors::Cors::new(&options.cors_origins),
+            hosts: crate::hosts::Hosts::new(addr.ip(), &options.allow_hosts)
+                .map_err(ConfigError)?,
             handlers,
             gateway,
-            broadcaster_name,
+            broadcaster_name: defaults.broadcaster_name.clone(),
             invocations: tokio::sync::Semaphore::new(INVOKE_CONCURRENCY),
             invoke_queue: Arc::new(InvokeQueue::new(
                 options.invoke_queue,
@@ -211,25 +125,15 @@ impl DevServer {
             )),
             options,
         });
-        let relay_summary = match &relay {
-            Some(_) => format!(
-                "listening on {} (DATABASE_URL), invoking the broadcaster through the Invoke API ({} delivery)",
-                realtime::postgres::CHANNEL,
-                match app.options.delivery {
-                    Delivery::Http => "http",
-                    Delivery::Direct => "direct",
-                }
-            ),
-            None => "off (no DATABASE_URL)".to_owned(),
+        let summary = Summary {
+            store: store_summary,
+            membership: membership_summary(config)?,
+            relay: relay_summary(relay.is_some(), app.options.delivery),
+            dev_secret: defaults.dev_secret,
         };
         Ok(DevServer {
             app,
-            summary: Summary {
-                store: store_summary,
-                membership: membership_summary,
-                relay: relay_summary,
-                dev_secret,
-            },
+            summary,
             listener,
             relay,
             tls,
@@ -446,4 +350,159 @@ async fn status(
 /// `OPTIONS` on the status endpoint: the browser's preflight.
 async fn preflight(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     app.cors.preflight(&headers)
+}
+
+/// The dev-only defaults, written into the configuration so that the one wiring reads them:
+/// the development JWT secret, membership off without a database, the table and the
+/// broadcaster's name.
+struct DevDefaults {
+    config: Config,
+    dev_secret: bool,
+    use_dynamo: bool,
+    broadcaster_name: String,
+}
+
+impl DevDefaults {
+    fn apply(mut config: Config, options: &DevOptions) -> Result<Self, ConfigError> {
+        let dev_secret = config.get(config::JWT_SECRET).is_none();
+        if dev_secret {
+            config = config.with(config::JWT_SECRET, DEV_JWT_SECRET);
+        }
+        if config.get(config::DATABASE_URL).is_none() && config.get(config::MEMBERSHIP).is_none() {
+            config = config.with(config::MEMBERSHIP, "none");
+        }
+        let use_dynamo = match options.store {
+            Some(kind) => kind == StoreKind::Dynamodb,
+            None => config.get(config::AWS_ENDPOINT_URL_DYNAMODB).is_some(),
+        };
+        if use_dynamo && config.get(config::CONNECTIONS_TABLE).is_none() {
+            config = config.with(config::CONNECTIONS_TABLE, DEFAULT_TABLE);
+        }
+        let broadcaster_name = config
+            .broadcaster_function_name()
+            .unwrap_or(DEFAULT_BROADCASTER)
+            .to_owned();
+        config = config.with(config::BROADCASTER_FUNCTION_NAME, broadcaster_name.clone());
+        Ok(DevDefaults {
+            config,
+            dev_secret,
+            use_dynamo,
+            broadcaster_name,
+        })
+    }
+}
+
+/// The banner's membership line.
+fn membership_summary(config: &Config) -> Result<String, ConfigError> {
+    Ok(match config.membership_mode()? {
+        config::MembershipMode::AllowAll => {
+            "none (every authenticated user may open every project)".to_owned()
+        }
+        config::MembershipMode::Postgres { .. } => "postgres (project_members)".to_owned(),
+    })
+}
+
+/// The connection store: DynamoDB (its table created when missing, and re-created when it
+/// disappears under the running server), or memory; and its banner line.
+async fn store(
+    wiring: &Wiring,
+    config: &Config,
+    options: &DevOptions,
+    use_dynamo: bool,
+) -> Result<(Arc<dyn ConnectionStore>, String), ConfigError> {
+    if !use_dynamo {
+        return Ok((Arc::new(MemoryStore::new()), "memory".to_owned()));
+    }
+    let mut store = wiring.dynamo_store().await?;
+    if options.query_page_limit > 0 {
+        store = store.with_page_limit(options.query_page_limit as i32);
+    }
+    let created = realtime::aws::dynamo::ensure_table(store.client(), store.table())
+        .await
+        .map_err(|e| {
+            ConfigError(format!(
+                "cannot reach the DynamoDB table {}: {e}",
+                store.table()
+            ))
+        })?;
+    if created {
+        tracing::info!(
+            table = store.table(),
+            "created the connections table (dev only)"
+        );
+    }
+    let endpoint = config
+        .get(config::AWS_ENDPOINT_URL_DYNAMODB)
+        .unwrap_or("AWS")
+        .to_owned();
+    let summary = format!("dynamodb (table {} at {endpoint})", store.table());
+    Ok((Arc::new(crate::store::HealingStore(store)), summary))
+}
+
+/// How the in-process broadcaster reaches the sockets, and how the relay reaches the
+/// broadcaster: through this server's own Management API (with the SDK, as on AWS; or with
+/// `--delivery direct` the same post in-process) and its Invoke API (the same asynchronous
+/// queue as on AWS), over HTTPS trusting its CA with `--tls`.
+fn transport(
+    options: &DevOptions,
+    addr: SocketAddr,
+    gateway: &Arc<Gateway>,
+    tls: Option<&crate::tls::DevTls>,
+) -> (Arc<dyn ConnectionSender>, Arc<LambdaInvoker>) {
+    let (scheme, http) = match tls {
+        Some(tls) => (
+            "https",
+            realtime_client::http::client_trusting(tls.ca_der()),
+        ),
+        None => ("http", realtime_client::http::client()),
+    };
+    let sender: Arc<dyn ConnectionSender> = match options.delivery {
+        Delivery::Http => Arc::new(crate::tls::local_management_sender(
+            &format!("{scheme}://{addr}/{}", options.stage),
+            http.clone(),
+        )),
+        Delivery::Direct => Arc::new(DirectSender {
+            gateway: gateway.clone(),
+        }),
+    };
+    let invoker = Arc::new(LambdaInvoker::new(
+        realtime_client::sdk::local_lambda_client_with(&format!("{scheme}://{addr}"), http),
+    ));
+    (sender, invoker)
+}
+
+/// The console's files and the key it mints tokens with, or why it mints none: only on
+/// loopback, and only under the development secret unless `--console-tokens-any-secret`.
+fn console(
+    config: &Config,
+    addr: SocketAddr,
+    options: &DevOptions,
+) -> Result<crate::state::Console, ConfigError> {
+    let jwt = config.jwt()?;
+    let minting = if !addr.ip().is_loopback() {
+        Err(crate::console::NOT_LOOPBACK.to_owned())
+    } else if jwt.secret != DEV_JWT_SECRET.as_bytes() && !options.console_tokens_any_secret {
+        Err(crate::console::NOT_DEV_SECRET.to_owned())
+    } else {
+        Ok(jwt)
+    };
+    Ok(crate::state::Console {
+        web_dir: options.web_dir.clone(),
+        minting,
+    })
+}
+
+/// The banner's relay line.
+fn relay_summary(running: bool, delivery: Delivery) -> String {
+    if !running {
+        return "off (no DATABASE_URL)".to_owned();
+    }
+    format!(
+        "listening on {} (DATABASE_URL), invoking the broadcaster through the Invoke API ({} delivery)",
+        realtime::postgres::CHANNEL,
+        match delivery {
+            Delivery::Http => "http",
+            Delivery::Direct => "direct",
+        }
+    )
 }
