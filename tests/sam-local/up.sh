@@ -16,15 +16,19 @@ pids="$SL_DIR/up.pids"
 down() {
   local pid
   if [ -f "$pids" ]; then
-    # Newest first: the dev server, the services script (Postgres), DynamoDB Local, dockerd.
+    # Newest first: the dev server, the services script (it stops Postgres once the dev server
+    # is gone: given time, not killed), DynamoDB Local, dockerd.
     for pid in $(tac "$pids"); do
+      if [ "$pid" = "$(cat "$SL_DIR/services.pid" 2>/dev/null)" ]; then
+        for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      fi
       if kill -0 "$pid" 2>/dev/null; then
         [ "$pid" = "$(cat "$SL_DIR/docker.pid" 2>/dev/null)" ] && { docker ps -q | xargs -r docker rm -f >/dev/null 2>&1 || true; }
         kill "$pid" 2>/dev/null || true
         for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       fi
     done
-    rm -f "$pids" "$SL_DIR/dev.pid" "$SL_DIR/database_url"
+    rm -f "$pids" "$SL_DIR/dev.pid" "$SL_DIR/services.pid" "$SL_DIR/database_url"
   fi
   if [ -f "$SL_DIR/binfmt.ours" ]; then
     [ -e "$SL_BINFMT/qemu-aarch64" ] && echo -1 >"$SL_BINFMT/qemu-aarch64"
@@ -71,13 +75,14 @@ target/debug/devhive-realtime table >/dev/null
 # 0.0.0.0:8080 as its command: Management API, WebSocket API, and Lambda Invoke for the
 # relay's BroadcasterFunction; stopping the dev server stops Postgres.
 gateway=$(sl_gateway)
-rm -f "$SL_DIR/database_url"
+rm -f "$SL_DIR/database_url" "$SL_DIR/dev.pid"
 PG_LISTEN=$gateway SERVICES=postgres tests/with-services.sh bash -c '
   target/debug/devhive-realtime migrate >/dev/null
   echo "$DATABASE_URL" >"$0/database_url"
   echo $$ >"$0/dev.pid"
   exec target/debug/devhive-realtime dev --addr 0.0.0.0:8080 --store dynamodb --allow-host host.docker.internal' "$SL_DIR" >"$SL_DIR/dev.log" 2>&1 &
 services=$!
+echo "$services" >"$SL_DIR/services.pid"
 for _ in $(seq 1 600); do
   [ -s "$SL_DIR/dev.pid" ] && (exec 3<>/dev/tcp/127.0.0.1/8080) 2>/dev/null && break
   kill -0 "$services" 2>/dev/null || break
