@@ -38,6 +38,25 @@ pub(crate) fn delivery(out: &mut String, r: &Value) {
         out,
         "| posting over | cold µs a post | warm µs a post | connections opened cold / warm | dev server µs a post cold / warm | delivered (min) |\n|---|---|---|---|---|---|"
     );
+    rows(out, d, "");
+    // The run before the lean sender, kept in results.json by hand: the SDK's PostToConnection.
+    if let Some(before) = r.get("delivery_sdk") {
+        let note = format!(
+            ", SDK sender (measured {}, commit {})",
+            before["date"].as_str().unwrap_or("before"),
+            before["commit"].as_str().unwrap_or("before")
+        );
+        rows(out, before, &note);
+    }
+    goals(out, d);
+}
+
+/// One row per transport of a run; `note` after the transport's name.
+fn rows(out: &mut String, d: &Value, note: &str) {
+    let sender = match d["sender"].as_str() {
+        Some("sdk") => "",
+        _ => ", lean sender",
+    };
     for (key, label) in [
         ("tls", "TLS (as on AWS)"),
         ("http", "plain HTTP (comparison)"),
@@ -47,7 +66,7 @@ pub(crate) fn delivery(out: &mut String, r: &Value) {
         };
         let _ = writeln!(
             out,
-            "| {label} | {:.0} ({}) | {:.0} ({}) | {:.0} / {:.0} | {:.0} / {:.0} | {} |",
+            "| {label}{sender}{note} | {:.0} ({}) | {:.0} ({}) | {:.0} / {:.0} | {:.0} / {:.0} | {} |",
             f(&t["cold_cpu_us_per_post"]),
             runs(&t["cold_cpu_us_per_post_runs"]),
             f(&t["warm_cpu_us_per_post"]),
@@ -59,7 +78,6 @@ pub(crate) fn delivery(out: &mut String, r: &Value) {
             t["delivered_min"]
         );
     }
-    goals(out, d);
 }
 
 /// The goals on the TLS figures, with the modelled Lambda fan-out.

@@ -65,6 +65,40 @@ impl Http1Client {
     }
 }
 
+/// The same pool of keep-alive HTTP/1.1 connections as [`client`]'s (rustls, the same CA
+/// certificates, TCP_NODELAY, the connect timeout), for a caller that builds and signs its own
+/// requests: the lean `PostToConnection` (`realtime::aws::lean_sender`).
+#[derive(Debug, Clone)]
+pub struct RawClient(Http1Connector);
+
+impl RawClient {
+    pub fn new(connect_timeout: Option<Duration>) -> Self {
+        RawClient(Http1Connector::new(Http1Client::new().tls, connect_timeout))
+    }
+
+    /// Send `request`; the response's status and body, read to its end so that the
+    /// connection goes back to the pool. Errors are classified as for the SDK's calls.
+    pub async fn send(
+        &self,
+        request: http::Request<SdkBody>,
+    ) -> Result<(http::StatusCode, Vec<u8>), ConnectorError> {
+        use hyper::body::Body;
+        let response = self.0.client.request(request).await.map_err(classify)?;
+        let status = response.status();
+        let mut body = response.into_body();
+        let mut bytes = Vec::new();
+        while let Some(frame) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
+            let frame = frame.map_err(|e| ConnectorError::io(Box::new(e)))?;
+            if let Ok(data) = frame.into_data() {
+                bytes.extend_from_slice(&data);
+            }
+        }
+        Ok((status, bytes))
+    }
+}
+
 /// rustls with the platform's CA certificates (`SSL_CERT_FILE`/`SSL_CERT_DIR` or the system
 /// store) and those of `AWS_CA_BUNDLE` ([`crate::sdk::ca_bundle`]). With none found, plain
 /// `http://` endpoints (the dev server) still work and an `https://` request fails its

@@ -208,12 +208,18 @@ impl Wiring {
             return Ok(sender.clone());
         }
         let endpoint = self.config.websocket_endpoint()?.to_owned();
-        let sender = ManagementApiSender::for_endpoint(self.sdk().await, &endpoint);
-        Ok(self
-            .sender
-            .get_or_init(|| async { Arc::new(sender) as _ })
-            .await
-            .clone())
+        // Posts signed and sent without the SDK's per-request pipeline (a fraction of its CPU
+        // a post: BENCHMARKS.md); the SDK's sender where credentials or region are missing.
+        let sdk = self.sdk().await;
+        let sender: Arc<dyn ConnectionSender> =
+            match crate::aws::lean_sender::LeanSender::for_endpoint(sdk, &endpoint).await {
+                Ok(lean) => Arc::new(lean),
+                Err(error) => {
+                    tracing::warn!(%error, "posting through the SDK's PostToConnection");
+                    Arc::new(ManagementApiSender::for_endpoint(sdk, &endpoint))
+                }
+            };
+        Ok(self.sender.get_or_init(|| async { sender }).await.clone())
     }
 
     /// Fan-out over the store and the sender, `BROADCAST_CONCURRENCY` posts in flight.
