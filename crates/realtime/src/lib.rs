@@ -17,6 +17,7 @@
 //! handlers link on its own; this crate uses its definitions.
 
 pub mod aws;
+pub mod backoff;
 pub mod connection;
 pub mod delivery;
 pub mod memory;

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use realtime::backoff::Backoff;
 use realtime::connection::store::{
     Admission, Connection, ConnectionStore, MessageRate, PageStream, StoreError, reconnect_minute,
 };
-use realtime::delivery::fanout::{Backoff, FanOut, Summary};
+use realtime::delivery::fanout::{FanOut, Summary};
 use realtime::delivery::sender::{ConnectionSender, PostOutcome};
 use realtime::memory::MemoryStore;
 use realtime::realtime_client::{EventType, Invocation, Invoker, PublishError, Publisher};

@@ -516,6 +516,121 @@ async fn remove_expired_removes_only_expired_tokens_once(s: Subject) {
     assert!(s.store.get("fresh").await.unwrap().is_some());
 }
 
+/// `typing` lets one through per window, only for the project the connection is subscribed
+/// to, and none for a closed connection.
+async fn typing_admits_one_per_window_for_the_subscribed_project(s: Subject) {
+    let (user, project) = (Uuid::new_v4(), Uuid::new_v4());
+    s.store
+        .insert(&live("conn-t", user, Some(project)))
+        .await
+        .unwrap();
+    let now = realtime::epoch_millis();
+    let typing = |at: i64, p: Uuid| s.store.typing("conn-t", p, at, 2_000);
+    assert!(typing(now, project).await.unwrap());
+    assert!(
+        !typing(now + 1_999, project).await.unwrap(),
+        "within the window"
+    );
+    assert!(
+        typing(now + 2_000, project).await.unwrap(),
+        "the next window"
+    );
+    assert!(
+        !typing(now + 10_000, Uuid::new_v4()).await.unwrap(),
+        "another project"
+    );
+    assert!(!s.store.typing("gone", project, now, 2_000).await.unwrap());
+}
+
+/// `project_sample` reads at most `limit` live subscribers and says whether there may be more.
+async fn project_sample_reads_at_most_its_limit(s: Subject) {
+    let project = Uuid::new_v4();
+    for i in 0..5 {
+        s.store
+            .insert(&live(&format!("conn-{i}"), Uuid::new_v4(), Some(project)))
+            .await
+            .unwrap();
+    }
+    let mut expired = live("conn-x", Uuid::new_v4(), Some(project));
+    expired.expires_at = realtime::epoch_seconds() - 1;
+    s.store.insert(&expired).await.unwrap();
+    let (all, more) = s.store.project_sample(project, 10).await.unwrap();
+    assert_eq!((all.len(), more), (5, false));
+    assert!(all.iter().all(|c| c.connection_id != "conn-x"));
+    let (three, more) = s.store.project_sample(project, 3).await.unwrap();
+    assert_eq!(three.len(), 3);
+    assert!(more, "more than the limit may be there");
+}
+
+/// `take_token`: a bucket per name, a burst then the rate, and the wait until the next one.
+async fn take_token_allows_a_burst_then_says_how_long_to_wait(s: Subject) {
+    let rate = MessageRate {
+        per_second: 1,
+        burst: 2,
+    };
+    let now = realtime::epoch_millis();
+    assert_eq!(s.store.take_token("b", rate, now).await.unwrap(), None);
+    assert_eq!(s.store.take_token("b", rate, now).await.unwrap(), None);
+    let wait = s.store.take_token("b", rate, now).await.unwrap();
+    assert_eq!(wait, Some(1_000), "the third waits a whole interval");
+    assert_eq!(
+        s.store.take_token("other", rate, now).await.unwrap(),
+        None,
+        "each name is its own bucket"
+    );
+    assert_eq!(
+        s.store.take_token("b", rate, now + 1_000).await.unwrap(),
+        None
+    );
+    // The records are not connections: no listing shows them.
+    let everyone: Vec<_> = s.store.all_subscribers().try_collect().await.unwrap();
+    assert!(everyone.is_empty(), "{everyone:?}");
+}
+
+/// The announced presence of a (project, user): none at first, then changed by exactly one
+/// of several announcements of the same state.
+async fn presence_is_announced_once_per_change(s: Subject) {
+    let (project, user) = (Uuid::new_v4(), Uuid::new_v4());
+    let now = realtime::epoch_millis();
+    assert_eq!(
+        s.store.announced_presence(project, user).await.unwrap(),
+        None
+    );
+    let store = s.store.clone();
+    let flips = futures::future::join_all(
+        (0..4).map(|_| store.announce_presence(project, user, true, now)),
+    )
+    .await;
+    let changed = flips.iter().filter(|f| *f.as_ref().unwrap()).count();
+    assert_eq!(changed, 1, "{flips:?}");
+    assert_eq!(
+        s.store.announced_presence(project, user).await.unwrap(),
+        Some(true)
+    );
+    assert!(
+        s.store
+            .announce_presence(project, user, false, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.store
+            .announce_presence(project, user, false, now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.store
+            .announced_presence(project, Uuid::new_v4())
+            .await
+            .unwrap(),
+        None,
+        "another user"
+    );
+    let everyone: Vec<_> = s.store.all_subscribers().try_collect().await.unwrap();
+    assert!(everyone.is_empty(), "{everyone:?}");
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -544,4 +659,8 @@ suite!(
     refresh_moves_token_exp_for_the_same_user_only,
     unsubscribe_from_ends_only_that_project,
     remove_expired_removes_only_expired_tokens_once,
+    typing_admits_one_per_window_for_the_subscribed_project,
+    project_sample_reads_at_most_its_limit,
+    take_token_allows_a_burst_then_says_how_long_to_wait,
+    presence_is_announced_once_per_change,
 );

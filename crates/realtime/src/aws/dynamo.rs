@@ -39,6 +39,11 @@ pub const ATTR_TOKEN_EXP: &str = "token_exp";
 pub const ATTR_RATE_TAT: &str = "rate_tat";
 /// Presence last announced for a (project, user) record (BOOL); never projected.
 pub const ATTR_PRESENCE_ONLINE: &str = "presence_online";
+/// Between retries of a batch's unprocessed deletes: 50 ms doubling (5 attempts).
+const UNPROCESSED_BACKOFF: crate::backoff::Backoff = crate::backoff::Backoff {
+    base: std::time::Duration::from_millis(50),
+    cap: std::time::Duration::from_millis(800),
+};
 /// How long a rate bucket record outlives its last use (it only matters for a burst).
 const BUCKET_TTL_SECONDS: i64 = 60 * 60;
 
@@ -690,7 +695,7 @@ impl ConnectionStore for DynamoStore {
                 if requests.is_empty() {
                     break;
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                tokio::time::sleep(UNPROCESSED_BACKOFF.ceiling(attempt)).await;
             }
             if !requests.is_empty() {
                 return Err(StoreError::Unavailable(

@@ -17,6 +17,7 @@ use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::backoff::Backoff;
 use crate::connection::store::{ConnectionStore, Page, StoreError, Subscriber};
 use crate::delivery::revocation;
 use crate::delivery::sender::{ConnectionSender, PostOutcome};
@@ -29,33 +30,6 @@ use crate::wire::invocation::{Audience, Broadcast};
 pub const DEFAULT_CONCURRENCY: usize = 400;
 /// Pages read ahead of the posts.
 const PAGES_AHEAD: usize = 2;
-
-/// Full-jitter exponential backoff: attempt n waits a uniform time in [0, min(cap, base·2ⁿ)).
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub base: Duration,
-    pub cap: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            base: Duration::from_millis(25),
-            cap: Duration::from_secs(2),
-        }
-    }
-}
-
-impl Backoff {
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let ceiling = self
-            .base
-            .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
-            .min(self.cap);
-        let unit = (uuid::Uuid::new_v4().as_u64_pair().0 >> 11) as f64 / (1u64 << 53) as f64;
-        ceiling.mul_f64(unit)
-    }
-}
 
 /// The broadcaster's answer: `{"recipients","delivered","gone","failed"}`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -28,6 +28,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::Instant;
 
+use crate::backoff::Backoff;
 use crate::postgres::CHANNEL;
 use outbox::{Claim, Outbox};
 use realtime_client::{Invoker, PublishError};
@@ -40,8 +41,11 @@ pub const DEFAULT_CONCURRENCY: usize = 8;
 pub const DEFAULT_POLL: Duration = Duration::from_millis(1000);
 /// Rows taken by one claim.
 pub const CLAIM_ROWS: i64 = 1000;
-const BACKOFF_START: Duration = Duration::from_millis(100);
-const BACKOFF_CAP: Duration = Duration::from_secs(5);
+/// After a failed claim, and between listener reconnects: 100 ms doubling to 5 s.
+const BACKOFF: Backoff = Backoff {
+    base: Duration::from_millis(100),
+    cap: Duration::from_secs(5),
+};
 
 /// What a run did (the Lambda's result and metrics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -168,11 +172,7 @@ impl Relay {
 
     fn backoff(&self) -> Option<Duration> {
         let failures = *self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        (failures > 0).then(|| {
-            BACKOFF_START
-                .saturating_mul(1 << failures.min(16))
-                .min(BACKOFF_CAP)
-        })
+        (failures > 0).then(|| BACKOFF.ceiling(failures))
     }
 
     fn record(&self, ok: bool) {
@@ -313,7 +313,7 @@ impl Relay {
 /// Hold a listener on the triggers' channel: every notification (and every reconnect, after
 /// which changes may be waiting) wakes the claimer. Reconnects with capped backoff.
 async fn listen(database_url: &str, wake: &Notify, ready: &watch::Sender<bool>) {
-    let mut delay = BACKOFF_START;
+    let mut attempt = 0;
     loop {
         let listener = async {
             let mut l = PgListener::connect(database_url).await?;
@@ -323,13 +323,14 @@ async fn listen(database_url: &str, wake: &Notify, ready: &watch::Sender<bool>) 
         let mut listener = match listener.await {
             Ok(l) => l,
             Err(e) => {
+                let delay = BACKOFF.ceiling(attempt);
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "relay cannot listen; retrying");
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(BACKOFF_CAP);
+                attempt += 1;
                 continue;
             }
         };
-        delay = BACKOFF_START;
+        attempt = 0;
         tracing::info!(channel = CHANNEL, "relay listening");
         ready.send_replace(true);
         wake.notify_one();
