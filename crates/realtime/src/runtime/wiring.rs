@@ -32,7 +32,9 @@ use crate::runtime::secrets;
 
 /// Builds each component once, from the configuration or from what was provided.
 pub struct Wiring {
-    config: Config,
+    /// The environment as given: read only to resolve its secrets (and to know which were
+    /// pending); every component reads [`Wiring::config`], the one configuration.
+    env: Config,
     sdk: OnceCell<aws_types::SdkConfig>,
     store: OnceCell<Arc<dyn ConnectionStore>>,
     sender: OnceCell<Arc<dyn ConnectionSender>>,
@@ -47,7 +49,7 @@ pub struct Wiring {
 impl Wiring {
     pub fn new(config: &Config) -> Self {
         Wiring {
-            config: config.clone(),
+            env: config.clone(),
             sdk: OnceCell::new(),
             store: OnceCell::new(),
             sender: OnceCell::new(),
@@ -82,10 +84,10 @@ impl Wiring {
     pub async fn config(&self) -> Result<&Config, ConfigError> {
         self.resolved
             .get_or_try_init(|| async {
-                if secrets::wanted(&self.config) {
-                    secrets::resolve(&self.config, &*self.secrets().await).await
+                if secrets::wanted(&self.env) {
+                    secrets::resolve(&self.env, &*self.secrets().await).await
                 } else {
-                    Ok(self.config.clone())
+                    Ok(self.env.clone())
                 }
             })
             .await
@@ -138,7 +140,7 @@ impl Wiring {
     /// The DynamoDB store over `CONNECTIONS_TABLE`, as its concrete type (the dev server sets
     /// its page size and creates the table).
     pub async fn dynamo_store(&self) -> Result<DynamoStore, ConfigError> {
-        let table = self.config.connections_table()?.to_owned();
+        let table = self.config().await?.connections_table()?.to_owned();
         Ok(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(self.sdk().await),
             table,
@@ -151,10 +153,10 @@ impl Wiring {
         if let Some(events) = self.events.get() {
             return Ok(Some(events.clone()));
         }
-        let Some(table) = self.config.events_table() else {
+        let Some(table) = self.config().await?.events_table() else {
             return Ok(None);
         };
-        let retention = self.config.event_retention_s()?;
+        let retention = self.config().await?.event_retention_s()?;
         let store = crate::aws::events::DynamoEventStore::new(
             aws_sdk_dynamodb::Client::new(self.sdk().await),
             table,
@@ -193,9 +195,9 @@ impl Wiring {
     /// signature fails), `JWT_ISSUER`, `JWT_AUDIENCE`.
     pub async fn authenticator(&self) -> Result<Arc<Authenticator>, ConfigError> {
         let authenticator = Authenticator::new(&self.config().await?.jwt()?);
-        let rotating = secrets::pending(&self.config)
+        let rotating = secrets::pending(&self.env)
             .find(|(plain, _)| *plain == JWT_SECRET)
-            .and_then(|(_, arn_var)| self.config.get(arn_var));
+            .and_then(|(_, arn_var)| self.env.get(arn_var));
         Ok(Arc::new(match rotating {
             Some(arn) => authenticator.rotating(self.secrets().await, arn),
             None => authenticator,
@@ -207,7 +209,7 @@ impl Wiring {
         if let Some(sender) = self.sender.get() {
             return Ok(sender.clone());
         }
-        let endpoint = self.config.websocket_endpoint()?.to_owned();
+        let endpoint = self.config().await?.websocket_endpoint()?.to_owned();
         // Posts signed and sent without the SDK's per-request pipeline (a fraction of its CPU
         // a post: BENCHMARKS.md); the SDK's sender where credentials or region are missing.
         let sdk = self.sdk().await;
@@ -226,11 +228,11 @@ impl Wiring {
     pub async fn fanout(&self) -> Result<FanOut, ConfigError> {
         let sender = self.sender().await?;
         let store = self.store().await?;
-        let concurrency = self.config.broadcast_concurrency()?;
+        let concurrency = self.config().await?.broadcast_concurrency()?;
         Ok(FanOut::new(store, sender)
             .with_concurrency(concurrency)
             .with_metrics(crate::runtime::telemetry::metrics(
-                &self.config,
+                self.config().await?,
                 "broadcaster",
             )))
     }
@@ -254,7 +256,7 @@ impl Wiring {
             authenticator: self.authenticator().await?,
             membership: self.membership().await?,
             limits: {
-                let max = self.config.max_connections_per_user()?;
+                let max = self.config().await?.max_connections_per_user()?;
                 Limits {
                     max_connections_per_user: max,
                     connect_rate: crate::connection::lifecycle::connect_rate(max),
@@ -269,18 +271,21 @@ impl Wiring {
     /// Presence and typing over the fan-out, when there is a Management API to post through
     /// (`WEBSOCKET_ENDPOINT`, or a provided sender); without one they are off, and said so.
     pub async fn presence(&self) -> Result<Option<Arc<Presence>>, ConfigError> {
-        if self.sender.get().is_none() && self.config.get(WEBSOCKET_ENDPOINT).is_none() {
+        if self.sender.get().is_none() && self.config().await?.get(WEBSOCKET_ENDPOINT).is_none() {
             tracing::warn!(
                 "{WEBSOCKET_ENDPOINT} is not set: presence and typing are off in this function"
             );
             return Ok(None);
         }
-        self.presence_over(Arc::new(self.fanout().await?))
+        let max = self.config().await?.presence_max_subscribers()?;
+        Self::presence_over(Arc::new(self.fanout().await?), max)
     }
 
-    /// Presence over `fanout`, unless `PRESENCE_MAX_SUBSCRIBERS` is 0 (off).
-    fn presence_over(&self, fanout: Arc<FanOut>) -> Result<Option<Arc<Presence>>, ConfigError> {
-        let max = self.config.presence_max_subscribers()?;
+    /// Presence over `fanout`, unless `PRESENCE_MAX_SUBSCRIBERS` (`max`) is 0 (off).
+    fn presence_over(
+        fanout: Arc<FanOut>,
+        max: usize,
+    ) -> Result<Option<Arc<Presence>>, ConfigError> {
         if max == 0 {
             tracing::info!("{PRESENCE_MAX_SUBSCRIBERS} is 0: presence and typing are off");
             return Ok(None);
@@ -301,7 +306,7 @@ impl Wiring {
             authenticator: self.authenticator().await?,
             membership: self.membership().await?,
             limits: Limits {
-                message_rate: self.config.message_rate()?,
+                message_rate: self.config().await?.message_rate()?,
                 ..Limits::default()
             },
             store: self.store().await?,
@@ -320,7 +325,10 @@ impl Wiring {
     pub async fn broadcaster(&self) -> Result<Broadcaster, ConfigError> {
         let fanout = Arc::new(self.fanout().await?);
         Ok(Broadcaster {
-            presence: self.presence_over(fanout.clone())?,
+            presence: Self::presence_over(
+                fanout.clone(),
+                self.config().await?.presence_max_subscribers()?,
+            )?,
             fanout,
             events: self.events().await?,
         })
@@ -330,7 +338,10 @@ impl Wiring {
     pub async fn sweeper(&self) -> Result<Sweeper, ConfigError> {
         let fanout = Arc::new(self.fanout().await?);
         Ok(Sweeper {
-            presence: self.presence_over(fanout.clone())?,
+            presence: Self::presence_over(
+                fanout.clone(),
+                self.config().await?.presence_max_subscribers()?,
+            )?,
             fanout,
         })
     }
@@ -350,7 +361,8 @@ impl Wiring {
     pub async fn relay(&self) -> Result<Relay, ConfigError> {
         let url = self.config().await?.database_url()?.to_owned();
         let function = self
-            .config
+            .config()
+            .await?
             .broadcaster_function_name()
             .ok_or_else(|| {
                 ConfigError(format!(
@@ -359,8 +371,8 @@ impl Wiring {
                 ))
             })?
             .to_owned();
-        let concurrency = self.config.relay_concurrency()?;
-        let poll = self.config.relay_poll()?;
+        let concurrency = self.config().await?.relay_concurrency()?;
+        let poll = self.config().await?.relay_poll()?;
         Relay::new(url, self.invoker().await, function, concurrency, poll).map_err(|e| {
             ConfigError(format!(
                 "{} is not a usable Postgres URL: {e}",
