@@ -145,7 +145,7 @@ async fn revoke_after(
             revocation::revoke(&*fanout.store, &*fanout.sender, project, user, deadline).await?;
         summary.revoked += ended;
         if let Some(presence) = presence.filter(|_| ended > 0) {
-            let told = presence.left("", user, project);
+            let told = presence.revoked(user, project);
             if tokio::time::timeout_at(deadline.into(), told)
                 .await
                 .is_err()

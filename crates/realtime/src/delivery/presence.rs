@@ -83,13 +83,20 @@ impl Presence {
     }
 
     /// Whether `user` has a live connection other than `except` subscribed to `project`.
-    async fn elsewhere(&self, user: Uuid, project: Uuid, except: &str) -> Result<bool, StoreError> {
+    async fn elsewhere(
+        &self,
+        user: Uuid,
+        project: Uuid,
+        except: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let store = &*self.fanout.store;
         let now = crate::epoch_seconds();
         let mut pages = store.user_connections(user);
         while let Some(page) = pages.next().await {
             for s in page? {
-                if s.connection_id == except || s.project_id.is_some_and(|p| p != project) {
+                if except == Some(s.connection_id.as_str())
+                    || s.project_id.is_some_and(|p| p != project)
+                {
                     continue;
                 }
                 if let Some(c) = store.get(&s.connection_id).await?
@@ -130,7 +137,7 @@ impl Presence {
     /// `audience` when the caller has read it. The connections found gone.
     async fn change(
         &self,
-        connection_id: &str,
+        connection_id: Option<&str>,
         user: Uuid,
         project: Uuid,
         online: bool,
@@ -168,12 +175,17 @@ impl Presence {
     }
 
     /// Post `frame` to `audience` but `except`; the connections found gone or expired.
-    async fn post(&self, audience: Vec<Subscriber>, frame: &str, except: &str) -> Vec<Subscriber> {
+    async fn post(
+        &self,
+        audience: Vec<Subscriber>,
+        frame: &str,
+        except: Option<&str>,
+    ) -> Vec<Subscriber> {
         let deadline = Instant::now() + POST_BUDGET;
         let pages = futures::stream::iter([Ok(audience)]).boxed();
         match self
             .fanout
-            .deliver(pages, frame.as_bytes(), Some(except), deadline)
+            .deliver(pages, frame.as_bytes(), except, deadline)
             .await
         {
             Ok((summary, left)) => {
@@ -221,7 +233,7 @@ impl Presence {
         online.insert(user);
         if !renewed {
             match self
-                .change(connection_id, user, project, true, Some(audience))
+                .change(Some(connection_id), user, project, true, Some(audience))
                 .await
             {
                 Ok(gone) => self.follow_up(Some(project), gone).await,
@@ -237,7 +249,10 @@ impl Presence {
     /// connection of the user is there, wait [`LEAVE_DEBOUNCE`] before [`Self::left`], so that a
     /// tab that reconnects at once is never announced offline and online again.
     pub async fn closed(&self, connection_id: &str, user: Uuid, project: Uuid) {
-        if matches!(self.elsewhere(user, project, connection_id).await, Ok(true)) {
+        if matches!(
+            self.elsewhere(user, project, Some(connection_id)).await,
+            Ok(true)
+        ) {
             return;
         }
         tokio::time::sleep(LEAVE_DEBOUNCE).await;
@@ -247,15 +262,28 @@ impl Presence {
     /// `connection_id` of `user` has left `project` (unsubscribed, closed, revoked, expired or
     /// found gone): tell the others if it was the user's last there.
     pub async fn left(&self, connection_id: &str, user: Uuid, project: Uuid) {
-        let mut todo = vec![(connection_id.to_owned(), user, project)];
+        self.gone(Some(connection_id.to_owned()), user, project)
+            .await
+    }
+
+    /// Every connection of `user` in `project` was just ended (their membership was revoked):
+    /// tell the others if none is left there.
+    pub async fn revoked(&self, user: Uuid, project: Uuid) {
+        self.gone(None, user, project).await
+    }
+
+    /// [`Self::left`] of `connection_id` (or of none), then of the connections found gone
+    /// while telling it, up to [`MAX_FOLLOW_UPS`].
+    async fn gone(&self, connection_id: Option<String>, user: Uuid, project: Uuid) {
+        let mut todo = vec![(connection_id, user, project)];
         let mut done = 0;
         while let Some((connection_id, user, project)) = todo.pop() {
             done += 1;
-            let gone = self.offline(&connection_id, user, project).await;
+            let gone = self.offline(connection_id.as_deref(), user, project).await;
             if done < MAX_FOLLOW_UPS {
                 todo.extend(
                     gone.into_iter()
-                        .map(|s| (s.connection_id, s.user_id, project)),
+                        .map(|s| (Some(s.connection_id), s.user_id, project)),
                 );
             }
         }
@@ -288,7 +316,12 @@ impl Presence {
         }
     }
 
-    async fn offline(&self, connection_id: &str, user: Uuid, project: Uuid) -> Vec<Subscriber> {
+    async fn offline(
+        &self,
+        connection_id: Option<&str>,
+        user: Uuid,
+        project: Uuid,
+    ) -> Vec<Subscriber> {
         let told = match self.elsewhere(user, project, connection_id).await {
             Ok(true) => return Vec::new(),
             Ok(false) => self.change(connection_id, user, project, false, None).await,
@@ -322,7 +355,7 @@ impl Presence {
         }
         if let Some(audience) = self.audience(project).await? {
             let gone = self
-                .post(audience, &typing_frame(project, user), connection_id)
+                .post(audience, &typing_frame(project, user), Some(connection_id))
                 .await;
             self.follow_up(Some(project), gone).await;
         }
