@@ -32,6 +32,32 @@ fn token_until(user: Uuid, exp: i64, secret: &str) -> String {
     mint_claims(secret.as_bytes(), &claims)
 }
 
+/// A dev server on DynamoDB Local, membership off, holding each user to `max` connections.
+async fn capped(max: usize) -> Running {
+    start_with(
+        StoreKind::Dynamodb,
+        |_| {},
+        &[
+            (config::MEMBERSHIP, "none".to_owned()),
+            (config::MAX_CONNECTIONS_PER_USER, max.to_string()),
+        ],
+    )
+    .await
+}
+
+/// The error frame of a `$connect` refused with 429.
+fn refused_with_429<T: std::fmt::Debug>(result: Result<T, tungstenite::Error>) -> Value {
+    match result {
+        Err(tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+            let body = response.body().as_deref().unwrap_or_default();
+            serde_json::from_slice(body)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
+        }
+        other => panic!("the connect must get 429, got {other:?}"),
+    }
+}
+
 async fn subscribed_client(server: &Running, token: &str, project: Uuid) -> Ws {
     connect(server, &format!("/?token={token}&project_id={project}"))
         .await
@@ -411,15 +437,7 @@ async fn messages_of_an_expired_connection_get_token_expired_except_refresh() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_past_the_per_user_cap_gets_429_until_one_closes() {
-    let server = start_with(
-        StoreKind::Dynamodb,
-        |_| {},
-        &[
-            (config::MEMBERSHIP, "none".to_owned()),
-            (config::MAX_CONNECTIONS_PER_USER, "20".to_owned()),
-        ],
-    )
-    .await;
+    let server = capped(20).await;
     let user = Uuid::new_v4();
     let mut open = Vec::new();
     for _ in 0..20 {
@@ -429,15 +447,13 @@ async fn the_connection_past_the_per_user_cap_gets_429_until_one_closes() {
                 .expect("within the cap"),
         );
     }
-    match connect(&server, &format!("/?token={}", token(user))).await {
-        Err(tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), 429);
-            let body =
-                String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).to_string();
-            assert!(body.contains("MAX_CONNECTIONS_PER_USER"), "{body}");
-        }
-        other => panic!("the 21st connection must get 429, got {other:?}"),
-    }
+    let refused = refused_with_429(connect(&server, &format!("/?token={}", token(user))).await);
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("MAX_CONNECTIONS_PER_USER")),
+        "{refused}"
+    );
     // Another user is not affected.
     let _another = connect(&server, &format!("/?token={}", token(Uuid::new_v4())))
         .await
@@ -464,15 +480,7 @@ async fn the_connection_past_the_per_user_cap_gets_429_until_one_closes() {
 /// after that wait the user connects again, and another user was never affected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connecting_in_a_loop_gets_429_past_the_connect_rate() {
-    let server = start_with(
-        StoreKind::Dynamodb,
-        |_| {},
-        &[
-            (config::MEMBERSHIP, "none".to_owned()),
-            (config::MAX_CONNECTIONS_PER_USER, "1".to_owned()),
-        ],
-    )
-    .await;
+    let server = capped(1).await;
     let user = Uuid::new_v4();
     for _ in 0..2 {
         let mut ws = connect(&server, &format!("/?token={}", token(user)))
@@ -491,24 +499,15 @@ async fn connecting_in_a_loop_gets_429_past_the_connect_rate() {
         .await
         .expect("the user index forgets the closed connection");
     }
-    let wait_ms = match connect(&server, &format!("/?token={}", token(user))).await {
-        Err(tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), 429);
-            let body =
-                String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).to_string();
-            let reply: Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(reply["code"], "rate_limited", "{body}");
-            let message = reply["message"].as_str().unwrap();
-            let ms = message
-                .rsplit("retry in ")
-                .next()
-                .and_then(|m| m.trim_end_matches(" ms").parse::<u64>().ok())
-                .unwrap_or_else(|| panic!("a wait in: {message}"));
-            assert!(ms > 0 && ms <= 1000, "{message}");
-            ms
-        }
-        other => panic!("the third connect in a row must get 429, got {other:?}"),
-    };
+    let reply = refused_with_429(connect(&server, &format!("/?token={}", token(user))).await);
+    assert_eq!(reply["code"], "rate_limited", "{reply}");
+    let message = reply["message"].as_str().unwrap();
+    let wait_ms = message
+        .rsplit("retry in ")
+        .next()
+        .and_then(|m| m.trim_end_matches(" ms").parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("a wait in: {message}"));
+    assert!(wait_ms > 0 && wait_ms <= 1000, "{message}");
     let _another = connect(&server, &format!("/?token={}", token(Uuid::new_v4())))
         .await
         .expect("another user is not limited");

@@ -118,6 +118,21 @@ impl DynamoStore {
         &self.client
     }
 
+    /// The item under `key`, read strongly consistent.
+    async fn read(&self, key: &str) -> Result<Option<Item>, StoreError> {
+        let (k, v) = Self::key(key);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(k, v)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+
     fn key(connection_id: &str) -> (String, AttributeValue) {
         (
             ATTR_CONNECTION_ID.to_owned(),
@@ -284,19 +299,9 @@ impl ConnectionStore for DynamoStore {
     }
 
     async fn get(&self, connection_id: &str) -> Result<Option<Connection>, StoreError> {
-        let (k, v) = Self::key(connection_id);
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(k, v)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
+        let item = self.read(connection_id).await?;
         let now = epoch_seconds();
-        Ok(out
-            .item
+        Ok(item
             .as_ref()
             .and_then(connection_from_item)
             .filter(|c| c.is_live(now)))
@@ -456,16 +461,8 @@ impl ConnectionStore for DynamoStore {
         match busy {
             Ok(_) => Ok(None),
             Err(e) if conditional_failed(&e) => {
-                let out = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .key(k, v)
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                let tat = out.item.as_ref().and_then(|i| int(i, ATTR_RATE_TAT));
+                let item = self.read(&record_key("rate", bucket)).await?;
+                let tat = item.as_ref().and_then(|i| int(i, ATTR_RATE_TAT));
                 Ok(Some(rate.wait_ms(tat, now_ms).max(1)))
             }
             Err(e) => Err(unavailable(e)),
@@ -477,19 +474,9 @@ impl ConnectionStore for DynamoStore {
         project_id: Uuid,
         user_id: Uuid,
     ) -> Result<Option<bool>, StoreError> {
-        let (k, v) = Self::key(&presence_key(project_id, user_id));
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(k, v)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
+        let item = self.read(&presence_key(project_id, user_id)).await?;
         let now = epoch_seconds();
-        Ok(out
-            .item
+        Ok(item
             .filter(|i| int(i, ATTR_EXPIRES_AT).is_some_and(|e| e > now))
             .and_then(|i| i.get(ATTR_PRESENCE_ONLINE)?.as_bool().ok().copied()))
     }
