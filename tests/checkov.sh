@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# checkov over template.yaml: every finding must be one the README's "Security scan (checkov)"
+# checkov over template.yaml: every finding must be one docs/security-scan.md's
 # table justifies (by check id). checkov pins a boto3 that conflicts with the SAM CLI's, so it
 # lives in a venv of its own (.venv-checkov, created on first use).
 set -euo pipefail
@@ -19,19 +19,18 @@ report = json.load(open(sys.argv[1]))
 reports = report if isinstance(report, list) else [report]
 failed = [(c["check_id"], c["resource"]) for r in reports for c in r["results"]["failed_checks"]]
 passed = sum(r["summary"]["passed"] for r in reports)
-readme = open("README.md").read()
-section = readme.split("## Security scan (checkov)", 1)[1].split("\n## ", 1)[0]
+section = open("docs/security-scan.md").read()
 justified = set(re.findall(r"^\| (CKV\w+) ", section, re.M))
 unjustified = sorted({(c, r) for c, r in failed if c not in justified})
 for check, resource in unjustified:
-    print(f"checkov: {check} on {resource} is not justified in README.md", file=sys.stderr)
+    print(f"checkov: {check} on {resource} is not justified in docs/security-scan.md", file=sys.stderr)
 stale = sorted(justified - {c for c, _ in failed})
 for check in stale:
-    print(f"checkov: README.md justifies {check}, which no longer fails: remove its row", file=sys.stderr)
+    print(f"checkov: docs/security-scan.md justifies {check}, which no longer fails: remove its row", file=sys.stderr)
 bad = bool(unjustified or stale)
 print(f"checkov {report['summary']['checkov_version'] if isinstance(report, dict) else ''}: "
-      f"{passed} checks pass, {len(failed)} findings, each justified in README.md"
-      if not bad else "checkov: findings and README.md disagree (above)")
+      f"{passed} checks pass, {len(failed)} findings, each justified in docs/security-scan.md"
+      if not bad else "checkov: findings and docs/security-scan.md disagree (above)")
 print(f"checkov: {0 if bad else 1} passed, {1 if bad else 0} failed")
 sys.exit(1 if bad else 0)
 PY

@@ -957,13 +957,13 @@ fn the_build_cache_hashes_sources_only() {
     assert!(config.contains("target-dir = \"../target\""), "{config}");
 }
 
-/// Every `sam local invoke <Function> -e <fixture>` of the README names a function of
+/// Every `sam local invoke <Function> -e <fixture>` of docs/deploy.md names a function of
 /// template.yaml and a fixture that exists; the env-vars file they pass is JSON with the
 /// variables the functions need locally.
 #[test]
 fn the_readme_sam_local_commands_name_what_exists() {
     let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let readme = std::fs::read_to_string(format!("{root}/docs/deploy.md")).unwrap();
     let t = template();
     let functions: BTreeSet<String> = of_type(&t, "AWS::Serverless::Function")
         .into_iter()
@@ -976,7 +976,7 @@ fn the_readme_sam_local_commands_name_what_exists() {
         let function = words[at + 1];
         assert!(
             functions.contains(function),
-            "README invokes {function}, not in template.yaml"
+            "docs/deploy.md invokes {function}, not in template.yaml"
         );
         for flag in ["-e", "--env-vars"] {
             let i = words
@@ -995,7 +995,7 @@ fn the_readme_sam_local_commands_name_what_exists() {
     }
     assert_eq!(
         invoked, functions,
-        "the README shows sam local invoke for every function"
+        "docs/deploy.md shows sam local invoke for every function"
     );
     assert!(
         readme.contains("sam local start-api"),

@@ -1,6 +1,6 @@
 // DevHive Realtime browser client. No runtime dependencies.
-// Contract: DESIGN.md "Client protocol", "Sequence and recovery", "Web client"; presence, typing
-// and direct-message recovery: README.md "Presence, typing, direct messages".
+// Contract: docs/design.md "Client protocol", "Sequence and recovery", "Web client",
+// "Presence, typing, direct messages" (presence, typing and direct-message recovery).
 
 export type Status = "connecting" | "open" | "closed";
 
