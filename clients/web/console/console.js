@@ -138,6 +138,9 @@ function remember() {
   localStorage.setItem(STORE, JSON.stringify({ user: $("user").value, project: $("project").value }));
 }
 
+// Controls that act on the connection, enabled only while there is one.
+const CONNECTED_ONLY = ["disconnect", "subscribe", "send", "chat", "dm-send"];
+
 function connect() {
   const u = readId($("user"));
   if (!u) return;
@@ -154,18 +157,23 @@ function connect() {
   rt.onDirect(showEvent);
   rt.onDirectReset(() => note("reset: direct messages may have been lost (an app refetches them now)", "reset"));
   note(`connecting as user ${user}`);
-  for (const id of ["disconnect", "subscribe", "send", "chat"]) $(id).disabled = false;
+  for (const id of CONNECTED_ONLY) $(id).disabled = false;
   remember();
   subscribe();
 }
 
+// Subscribing again to the project already followed changes nothing (the socket stays, so the
+// others see no one leave and come back); another project is subscribed before the old one is
+// let go.
 function subscribe() {
   if (!rt) return connect();
   const p = readId($("project"));
   if (!p) return;
-  if (sub) sub.unsubscribe();
+  if (sub && p == project) return note(`already subscribed to project ${p}`);
+  const old = sub;
   project = p;
   sub = rt.subscribe(p, projectFrame);
+  if (old) old.unsubscribe();
   watchPeople(p);
   note(`subscribed to project ${p}`);
   setStatus(rt.status);
@@ -179,7 +187,7 @@ function disconnect() {
   rt = sub = project = null;
   setStatus("closed");
   note("disconnected");
-  for (const id of ["disconnect", "subscribe", "send", "chat"]) $(id).disabled = true;
+  for (const id of CONNECTED_ONLY) $(id).disabled = true;
 }
 
 // ---- test broadcasts -----------------------------------------------------------------------

@@ -41,6 +41,14 @@ test("the console at GET /: user, subscribe, broadcast, events with their seq", 
   }).then((r) => r.json());
   assert.deepEqual([status.project_clients, status.user_ids], [1, [user]]);
 
+  // Subscribing again to the same project keeps the socket: no reconnect, no new status.
+  const statusNotes = () => page.locator("#log tr.note", { hasText: "status:" }).count();
+  const notesBefore = await statusNotes();
+  await page.click("#subscribe");
+  await page.locator("#log tr.note", { hasText: `already subscribed to project ${project}` }).waitFor();
+  assert.equal(await statusNotes(), notesBefore, "the socket was not closed and reopened");
+  assert.equal(await page.textContent("#status"), "open");
+
   await page.fill("#text", "first from the page");
   await page.click("#send");
   await page.waitForFunction(() => document.querySelector("#result").textContent.includes("delivered"), null, { polling: 20 });
@@ -74,8 +82,10 @@ test("the console at GET /: user, subscribe, broadcast, events with their seq", 
   await page.click("#send");
   await page.locator('#log tr.event[data-seq="1"]').nth(0).filter({ hasText: "elsewhere" }).waitFor();
 
+  assert.equal(await page.isDisabled("#dm-send"), false, "send direct works while connected");
   await page.click("#disconnect");
   await page.waitForFunction(() => document.querySelector("#status").textContent == "closed", null, { polling: 20 });
+  assert.equal(await page.isDisabled("#dm-send"), true, "no send direct without a connection");
   assert.deepEqual(errors, []);
   await page.close();
 });
