@@ -8,11 +8,13 @@
   with `#anchor` into a .md file, at one of its headings);
 - every markdown table's rows have as many cells as its header;
 - docs/configuration.md's "Variables" table lists exactly `ALL_VARIABLES` of
-  crates/realtime/src/runtime/config.rs.
+  crates/realtime/src/runtime/config.rs;
+- every path the README's repository map names exists.
 
 One line per failure on stderr, then `docs-check: N passed, M failed`.
 Usage: python3 tests/docs_check.py [repository root]
 """
+import glob
 import os
 import re
 import subprocess
@@ -154,6 +156,30 @@ for rel in markdown_files():
             i = j
         else:
             i += 1
+
+# 5. The README's repository map names paths that exist: in the code block under "Repository",
+# each line's leading names (before the description), nested by two-space indentation.
+readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+if "\n## Repository\n" in readme:
+    block = readme.split("\n## Repository\n", 1)[1].split("```", 2)[1]
+    stack = []
+    for line in block.split("\n")[1:]:
+        indent = len(line) - len(line.lstrip(" "))
+        if not line.strip() or indent > 4:
+            continue  # a description's continuation
+        depth = indent // 2
+        head = re.split(r"\s{2,}", line.strip(), maxsplit=1)[0]
+        names = [w for w in head.split(" ") if w.endswith("/") or "." in w or "*" in w]
+        if not names:
+            continue
+        stack = stack[:depth]
+        parent = "".join(stack)
+        for name in names:
+            pattern = os.path.join(ROOT, parent + name)
+            check(bool(glob.glob(pattern)), f"README.md \"Repository\" names {parent + name}, which does not exist")
+        stack.append(names[0])
+else:
+    check(False, "README.md has no \"Repository\" section")
 
 # 4. configuration.md lists exactly ALL_VARIABLES.
 config_rs = open(os.path.join(ROOT, "crates/realtime/src/runtime/config.rs"), encoding="utf-8").read()
