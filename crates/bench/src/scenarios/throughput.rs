@@ -14,6 +14,25 @@ use crate::clients::*;
 use crate::procs::*;
 use crate::stats::*;
 
+/// When each event was sent, by event id.
+type Sent = Arc<std::sync::Mutex<HashMap<Uuid, Instant>>>;
+
+/// Count the clients' receipts of sent events until 15 s pass without one; (count, latencies).
+async fn collect(mut rx: mpsc::UnboundedReceiver<Receipt>, sent: Sent) -> (usize, Vec<f64>) {
+    let mut latencies = Vec::new();
+    let mut received = 0usize;
+    while let Ok(Some(r)) = tokio::time::timeout(Duration::from_secs(15), rx.recv()).await {
+        if let Some(at) = r
+            .event_id
+            .and_then(|e| sent.lock().unwrap().get(&e).copied())
+        {
+            received += 1;
+            latencies.push(ms(r.at.duration_since(at)));
+        }
+    }
+    (received, latencies)
+}
+
 pub async fn run(opts: &BenchOptions) -> Value {
     let (projects, per_project, rate) = if opts.quick {
         (20, 50, 50)
@@ -30,7 +49,7 @@ pub async fn run(opts: &BenchOptions) -> Value {
     env.push(("CONNECTIONS_TABLE", table));
     let (server, addr) = dev_server(&["--store", "dynamodb", "--post-latency-ms", "20"], &env);
     let server_pid = server.0.id();
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::unbounded_channel();
     let ids: Vec<Uuid> = (0..projects).map(|_| Uuid::new_v4()).collect();
     eprintln!(
         "throughput: {} clients in {projects} projects, {rate} events/s for {seconds} s",
@@ -41,24 +60,8 @@ pub async fn run(opts: &BenchOptions) -> Value {
         held.extend(clients(addr, Some(*p), per_project, Some(tx.clone())).await);
     }
     let lambda = realtime::realtime_client::sdk::local_lambda_client(&format!("http://{addr}"));
-    let sent: Arc<std::sync::Mutex<HashMap<Uuid, Instant>>> = Arc::default();
-    let collector = {
-        let sent = sent.clone();
-        tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut received = 0usize;
-            while let Ok(Some(r)) = tokio::time::timeout(Duration::from_secs(15), rx.recv()).await {
-                if let Some(at) = r
-                    .event_id
-                    .and_then(|e| sent.lock().unwrap().get(&e).copied())
-                {
-                    received += 1;
-                    latencies.push(ms(r.at.duration_since(at)));
-                }
-            }
-            (received, latencies)
-        })
-    };
+    let sent: Sent = Arc::default();
+    let collector = tokio::spawn(collect(rx, sent.clone()));
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let mut ticker = tokio::time::interval(interval);
     let total = rate * seconds as usize;
