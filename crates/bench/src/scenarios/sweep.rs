@@ -94,22 +94,7 @@ pub async fn run(opts: &BenchOptions) -> Value {
     let _clients = clients(addr, Some(Uuid::new_v4()), open, Some(tx)).await;
     let sdk = realtime::runtime::config::sdk_config();
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = dynamo
-            .scan()
-            .table_name(&table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan the bench table");
-        items.extend(page.items.unwrap_or_default());
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
-    }
+    let items = scan_all(&dynamo, &table).await;
     assert!(
         items.len() >= open,
         "{} items for {open} connections",
@@ -131,63 +116,123 @@ pub async fn run(opts: &BenchOptions) -> Value {
             .collect::<Vec<_>>(),
     );
 
+    let swept = Swept {
+        dynamo: &dynamo,
+        table: &table,
+        ids: &ids,
+        addr,
+        item_size,
+    };
     let mut rows = Vec::new();
     for &due in dues {
-        let mut billed = Vec::new();
-        let mut peaks = Vec::new();
-        for _ in 0..runs {
-            // The due connections: `due` of them moved into the current minute (the sweeper reads
-            // the clock itself; a run that lands in the next minute is repeated).
-            let (response, ms_billed, peak) = loop {
-                let minute = realtime::epoch_millis().div_euclid(60_000);
-                set_reconnect_at(&dynamo, &table, &ids[..due], minute).await;
-                while rx.try_recv().is_ok() {}
-                let (ms_billed, response, peak) = tokio::task::spawn_blocking({
-                    let table = table.clone();
-                    move || run_sweeper(&table, addr)
-                })
-                .await
-                .unwrap();
-                if response["minute"].as_i64() == Some(minute) {
-                    break (response, ms_billed, peak);
-                }
-            };
-            let (hints, _, _) = receipts(&mut rx, due, Duration::from_secs(30), |r| {
-                r.kind.as_deref() == Some("reconnect")
-            })
-            .await;
-            assert_eq!(
-                response["recipients"].as_u64(),
-                Some(due as u64),
-                "{response}"
-            );
-            assert_eq!(hints, due, "every due connection got its hint: {response}");
-            billed.push(ms_billed);
-            peaks.push(peak as f64);
-        }
-        // Move them out again so that the next size starts from none due.
-        set_reconnect_at(&dynamo, &table, &ids[..due], 0).await;
-        let p50 = median(&billed);
-        let rru = ((due as f64 * item_size) / 4096.0).ceil().max(1.0) * 0.5;
-        let floor = fanout_floor_ms(
-            due,
-            realtime::delivery::fanout::DEFAULT_CONCURRENCY,
-            POST_LATENCY_MS as f64,
-            f64::from(RATE_LIMIT),
-            BURST as usize,
-        );
-        eprintln!(
-            "  {due:>5} due: billed p50 {p50:.0} ms (model floor {floor:.0} ms), query {rru} RRU, \
-             peak RSS {:.1} MB",
-            median(&peaks) / 1024.0
-        );
-        rows.push(
-            json!({"due": due, "runs_billed_ms": billed, "billed_p50_ms": p50,
-                         "floor_ms": floor, "query_rru": rru,
-                         "peak_rss_mb": median(&peaks) / 1024.0}),
-        );
+        rows.push(due_row(&swept, due, runs, &mut rx).await);
     }
 
+    let (cost, total) = per_1000_connection_hours(&rows);
+    let result = json!({
+        "date": realtime::rfc3339(realtime::epoch_millis()),
+        "open": open, "runs": runs, "post_latency_ms": 20, "item_bytes_p50": item_size,
+        "by_due": rows, "cost_per_1000_connection_hours": cost, "total": total,
+    });
+    result
+}
+
+/// What a sweep runs against: the table, its connections' ids, the dev server.
+struct Swept<'a> {
+    dynamo: &'a aws_sdk_dynamodb::Client,
+    table: &'a str,
+    ids: &'a [String],
+    addr: std::net::SocketAddr,
+    item_size: f64,
+}
+
+/// `runs` sweeps with `due` connections due in the current minute: the row of `due`.
+async fn due_row(
+    to: &Swept<'_>,
+    due: usize,
+    runs: usize,
+    rx: &mut mpsc::UnboundedReceiver<Receipt>,
+) -> Value {
+    let (dynamo, table, ids, addr, item_size) =
+        (to.dynamo, to.table, to.ids, to.addr, to.item_size);
+    let mut billed = Vec::new();
+    let mut peaks = Vec::new();
+    for _ in 0..runs {
+        // The due connections: `due` of them moved into the current minute (the sweeper reads
+        // the clock itself; a run that lands in the next minute is repeated).
+        let (response, ms_billed, peak) = loop {
+            let minute = realtime::epoch_millis().div_euclid(60_000);
+            set_reconnect_at(dynamo, table, &ids[..due], minute).await;
+            while rx.try_recv().is_ok() {}
+            let (ms_billed, response, peak) = tokio::task::spawn_blocking({
+                let table = table.to_owned();
+                move || run_sweeper(&table, addr)
+            })
+            .await
+            .unwrap();
+            if response["minute"].as_i64() == Some(minute) {
+                break (response, ms_billed, peak);
+            }
+        };
+        let (hints, _, _) = receipts(rx, due, Duration::from_secs(30), |r| {
+            r.kind.as_deref() == Some("reconnect")
+        })
+        .await;
+        assert_eq!(
+            response["recipients"].as_u64(),
+            Some(due as u64),
+            "{response}"
+        );
+        assert_eq!(hints, due, "every due connection got its hint: {response}");
+        billed.push(ms_billed);
+        peaks.push(peak as f64);
+    }
+    // Move them out again so that the next size starts from none due.
+    set_reconnect_at(dynamo, table, &ids[..due], 0).await;
+    let p50 = median(&billed);
+    let rru = ((due as f64 * item_size) / 4096.0).ceil().max(1.0) * 0.5;
+    let floor = fanout_floor_ms(
+        due,
+        realtime::delivery::fanout::DEFAULT_CONCURRENCY,
+        POST_LATENCY_MS as f64,
+        f64::from(RATE_LIMIT),
+        BURST as usize,
+    );
+    eprintln!(
+        "  {due:>5} due: billed p50 {p50:.0} ms (model floor {floor:.0} ms), query {rru} RRU, \
+         peak RSS {:.1} MB",
+        median(&peaks) / 1024.0
+    );
+    json!({"due": due, "runs_billed_ms": billed, "billed_p50_ms": p50,
+           "floor_ms": floor, "query_rru": rru,
+           "peak_rss_mb": median(&peaks) / 1024.0})
+}
+
+/// Every item of `table`, page after page.
+async fn scan_all(
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = dynamo
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan the bench table");
+        items.extend(page.items.unwrap_or_default());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return items;
+        }
+    }
+}
+
+/// The sweep's cost per 1,000 connection-hours (modelled from the 8-due row) and its total.
+fn per_1000_connection_hours(rows: &[Value]) -> (Value, f64) {
     // Per 1,000 connection-hours, each connection living the full 2 hours (the most hints):
     // 500 hints an hour, ≈ 8.3 a minute, so the 8-due run's duration is a minute's.
     let minute_ms = rows[0]["billed_p50_ms"].as_f64().unwrap();
@@ -214,10 +259,5 @@ pub async fn run(opts: &BenchOptions) -> Value {
         cost["invocations"].as_f64().unwrap(),
         cost["compute"].as_f64().unwrap(),
     );
-    let result = json!({
-        "date": realtime::rfc3339(realtime::epoch_millis()),
-        "open": open, "runs": runs, "post_latency_ms": 20, "item_bytes_p50": item_size,
-        "by_due": rows, "cost_per_1000_connection_hours": cost, "total": total,
-    });
-    result
+    (cost, total)
 }
