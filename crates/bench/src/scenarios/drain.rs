@@ -88,18 +88,11 @@ fn figure(rows: usize, seconds: Option<f64>) -> Value {
     }
 }
 
-pub async fn run(opts: &BenchOptions) -> Value {
-    let (rows, projects) = if opts.quick {
-        (10_000, 10)
-    } else {
-        (100_000, 100)
-    };
-    let admin = require("DATABASE_URL");
-    let concurrency = realtime::relay::DEFAULT_CONCURRENCY;
-
-    // The floor: the relay over Postgres alone.
+/// The relay over Postgres alone (an Invoke that costs nothing) draining `rows` changes over
+/// `projects` projects: seconds, if it drained.
+async fn floor(admin: &str, rows: usize, projects: usize, concurrency: usize) -> Option<f64> {
     eprintln!("drain floor: {rows} rows, the relay with an Invoke that costs nothing");
-    let (url, ids) = database(&admin, projects).await;
+    let (url, ids) = database(admin, projects).await;
     let mut db = connect(&url).await;
     commit_backlog(&mut db, &ids, rows).await;
     let relay = Arc::new(
@@ -120,6 +113,20 @@ pub async fn run(opts: &BenchOptions) -> Value {
     let floor = drained(&mut db, started).await;
     running.abort();
     eprintln!("  floor: {}", figure(rows, floor));
+    floor
+}
+
+pub async fn run(opts: &BenchOptions) -> Value {
+    let (rows, projects) = if opts.quick {
+        (10_000, 10)
+    } else {
+        (100_000, 100)
+    };
+    let admin = require("DATABASE_URL");
+    let concurrency = realtime::relay::DEFAULT_CONCURRENCY;
+
+    // The floor: the relay over Postgres alone.
+    let floor = floor(&admin, rows, projects, concurrency).await;
 
     // The path AWS runs, with one subscribed client per project.
     eprintln!(
