@@ -38,7 +38,7 @@ pub fn typing_frame(project: Uuid, user: Uuid) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: EventType,
     /// A project id, or `*` for a resync sent to every client; empty (and left out) for a
     /// direct message.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -75,7 +75,7 @@ impl Event {
     /// its record ids, `"<project_id>:<user_id>"`.
     pub fn revoked_members(&self) -> Vec<Uuid> {
         let user = |v: &Value| v.as_str().and_then(|s| Uuid::parse_str(s).ok());
-        if self.kind == EventType::MemberRemoved.as_str() {
+        if self.kind == EventType::MemberRemoved {
             let data = &self.data;
             return data
                 .get("user_id")
@@ -84,7 +84,7 @@ impl Event {
                 .into_iter()
                 .collect();
         }
-        if self.kind != EventType::CacheInvalidate.as_str()
+        if self.kind != EventType::CacheInvalidate
             || self.resource.as_deref() != Some("project_members")
             || self.action.as_deref() != Some("DELETE")
         {
@@ -109,7 +109,7 @@ impl Event {
     /// (DESIGN "Client protocol"): `resource`, `action`, `project_id` and `id` (or `ids`) at the
     /// top level, and the same inside `data` with its `timestamp`. Other types are unchanged.
     pub fn invalidation_shape(mut self) -> Event {
-        if self.kind != EventType::CacheInvalidate.as_str() {
+        if self.kind != EventType::CacheInvalidate {
             return self;
         }
         if !self.data.is_object() {
@@ -156,18 +156,18 @@ impl Event {
             .cloned();
         let build = |id: Option<Value>| {
             Event {
-                kind: EventType::CacheInvalidate.as_str().to_owned(),
+                kind: EventType::CacheInvalidate,
                 project_id: self.project_id.clone(),
                 user_id: None,
                 resource: Some(
                     self.resource
                         .clone()
-                        .unwrap_or_else(|| resource_of(&self.kind).to_owned()),
+                        .unwrap_or_else(|| resource_of(self.kind.as_str()).to_owned()),
                 ),
                 action: Some(
                     self.action
                         .clone()
-                        .unwrap_or_else(|| action_of(&self.kind).to_owned()),
+                        .unwrap_or_else(|| action_of(self.kind.as_str()).to_owned()),
                 ),
                 id,
                 ids: None,
@@ -205,7 +205,7 @@ mod tests {
     #[test]
     fn oversized_events_become_invalidations() {
         let event = Event {
-            kind: "task_updated".into(),
+            kind: EventType::TaskUpdated,
             project_id: Uuid::nil().to_string(),
             user_id: None,
             resource: None,

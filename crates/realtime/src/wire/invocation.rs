@@ -146,7 +146,7 @@ impl Broadcast {
         now: &str,
     ) -> Result<Event, InvalidInput> {
         let kind = string(object, "type")?.ok_or_else(|| invalid("type", "is required"))?;
-        EventType::parse(kind).map_err(|e| invalid("type", e))?;
+        let event_type = EventType::parse(kind).map_err(|e| invalid("type", e))?;
         if kind == DIRECT_MESSAGE {
             return Err(invalid(
                 "type",
@@ -168,7 +168,7 @@ impl Broadcast {
             return Err(invalid("action", format!("must be one of {ACTIONS:?}")));
         }
         Ok(Event {
-            kind: kind.to_owned(),
+            kind: event_type,
             project_id: project.to_owned(),
             user_id: None,
             resource,
@@ -187,7 +187,7 @@ impl Broadcast {
     /// its fixed frame), else the project's, its id in canonical lower-case form.
     fn addressed(project: &str, event: Event) -> Result<(Audience, Event), InvalidInput> {
         if project == "*" {
-            if event.kind != EventType::Resync.as_str() {
+            if event.kind != EventType::Resync {
                 return Err(invalid("project_id", "\"*\" is only allowed for resync"));
             }
             // Every connection of every project gets the same fixed frame, whatever the
@@ -245,7 +245,7 @@ impl Broadcast {
         Ok(Broadcast {
             audience: Audience::User(user),
             event: Event {
-                kind: DIRECT_MESSAGE.to_owned(),
+                kind: EventType::Custom(DIRECT_MESSAGE.to_owned()),
                 project_id: String::new(),
                 user_id: Some(user),
                 resource: None,
@@ -283,7 +283,7 @@ impl Broadcast {
         };
         let timestamp = string(object, "timestamp")?.unwrap_or(now);
         Ok(Event {
-            kind: EventType::CacheInvalidate.as_str().to_owned(),
+            kind: EventType::CacheInvalidate,
             project_id: project.to_owned(),
             user_id: None,
             resource: Some(resource.to_owned()),
@@ -374,7 +374,7 @@ mod tests {
         .unwrap();
         assert_eq!(b.audience, Audience::Project(Uuid::parse_str(P).unwrap()));
         assert_eq!(b.exclude_connection_id.as_deref(), Some("abc="));
-        assert_eq!(b.event.kind, "message_created");
+        assert_eq!(b.event.kind, EventType::MessageCreated);
         assert_eq!(b.event.data, json!({"id": "m1", "text": "hi"}));
         assert_eq!(
             (b.event.event_id, b.event.timestamp.as_str()),
