@@ -195,13 +195,24 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         assert_eq!(connections_to(std::process::id(), port).len(), 1);
-        // Fine CPU time grows with work, like the tick count.
-        let before = cpu_seconds_fine(std::process::id());
-        let (started, mut x) = (std::time::Instant::now(), 0u64);
-        while started.elapsed() < Duration::from_millis(50) {
-            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
-        }
-        assert!(cpu_seconds_fine(std::process::id()) > before, "{x}");
+        // Fine CPU time grows with work, like the tick count: a busy child process (its own,
+        // so that threads of other tests ending cannot lower the sum) is seen to use CPU.
+        let mut busy = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap();
+        let before = cpu_seconds_fine(busy.id());
+        let started = std::time::Instant::now();
+        let grew = loop {
+            let now = cpu_seconds_fine(busy.id());
+            if now > before || started.elapsed() > Duration::from_secs(10) {
+                break now > before;
+            }
+            std::thread::yield_now();
+        };
+        busy.kill().ok();
+        busy.wait().ok();
+        assert!(grew, "a busy process's CPU time never grew from {before}");
     }
 
     #[test]
