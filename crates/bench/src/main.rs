@@ -17,6 +17,7 @@ mod procs;
 mod report;
 mod report_delivery;
 mod report_fanout;
+mod report_fields;
 mod scenarios;
 mod stats;
 mod targets;

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::BenchOptions;
 use crate::cost;
+use crate::report_fields::{f, run_line};
 use crate::targets::{self, verdict};
 
 const NOTES: &str = "\n## Notes";
@@ -28,22 +29,6 @@ pub(crate) fn write_report(results: &Value, opts: &BenchOptions) {
     );
     std::fs::write(&opts.report, render(results) + &notes + &raw).expect("write the report");
     eprintln!("report: {}", opts.report.display());
-}
-
-pub(crate) fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(f64::NAN)
-}
-
-/// "Run <date>, `<command>`, <took>." for a scenario's results.
-pub(crate) fn run_line(v: &Value) -> String {
-    format!(
-        "Measured {}, `{}`{}.",
-        v["date"].as_str().unwrap_or("with the others"),
-        v["command"].as_str().unwrap_or("make bench"),
-        v["took_s"]
-            .as_f64()
-            .map_or(String::new(), |s| format!(", {s:.0} s"))
-    )
 }
 
 /// BENCHMARKS.md's generated part (before the notes).

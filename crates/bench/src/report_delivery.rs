@@ -7,7 +7,7 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use crate::cost;
-use crate::report::f;
+use crate::report_fields::f;
 use crate::targets::{self, verdict};
 
 /// The section, when the results hold the scenario.
@@ -16,7 +16,7 @@ pub(crate) fn delivery(out: &mut String, r: &Value) {
     let _ = writeln!(
         out,
         "## 1b. The cost of one delivery\n\n{}\n",
-        crate::report::run_line(d)
+        crate::report_fields::run_line(d)
     );
     let _ = writeln!(
         out,

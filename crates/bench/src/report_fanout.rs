@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use crate::cost;
-use crate::report::{f, run_line};
+use crate::report_fields::{f, run_line};
 use crate::targets::{self, verdict};
 
 pub(crate) fn fanout(out: &mut String, r: &Value) {

@@ -100,7 +100,7 @@ impl RawClient {
 }
 
 /// rustls with the platform's CA certificates (`SSL_CERT_FILE`/`SSL_CERT_DIR` or the system
-/// store) and those of `AWS_CA_BUNDLE` ([`crate::sdk::ca_bundle`]). With none found, plain
+/// store) and those of `AWS_CA_BUNDLE` ([`crate::trust::ca_bundle`]). With none found, plain
 /// `http://` endpoints (the dev server) still work and an `https://` request fails its
 /// handshake (unknown issuer) rather than the process failing.
 fn tls_config() -> rustls::ClientConfig {
@@ -109,7 +109,7 @@ fn tls_config() -> rustls::ClientConfig {
 
 fn tls_config_with(extra: Vec<rustls::pki_types::CertificateDer<'static>>) -> rustls::ClientConfig {
     let mut found = rustls_native_certs::load_native_certs();
-    found.certs.extend(crate::sdk::ca_bundle());
+    found.certs.extend(crate::trust::ca_bundle());
     found.certs.extend(extra);
     for err in &found.errors {
         tracing::warn!(error = %err, "could not read a CA certificate source");

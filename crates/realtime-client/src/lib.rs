@@ -11,6 +11,7 @@ pub mod http;
 pub mod invocation;
 pub mod publisher;
 pub mod sdk;
+pub mod trust;
 
 pub use aws_sdk_lambda;
 pub use events::EventType;

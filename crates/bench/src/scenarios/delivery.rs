@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::BenchOptions;
 use crate::clients::*;
 use crate::procs::*;
-use crate::report::f;
+use crate::report_fields::f;
 use crate::scenarios::fanout::{POST_LATENCY_MS, fanout_server_tls};
 use crate::stats::*;
 

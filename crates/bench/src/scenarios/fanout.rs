@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::BenchOptions;
 use crate::clients::*;
 use crate::procs::*;
-use crate::report::f;
+use crate::report_fields::f;
 use crate::stats::*;
 
 /// The broadcaster to run: its binary and any environment beyond the bench's own.
