@@ -81,13 +81,13 @@ watch: $(TOOLS) ## Serve the functions locally with cargo lambda watch on Dynamo
 	  export CONNECTIONS_TABLE=devhive-connections JWT_SECRET=$${JWT_SECRET:-devhive-realtime-development-secret-do-not-deploy} MEMBERSHIP=$${MEMBERSHIP:-none}; \
 	  export WEBSOCKET_ENDPOINT=$${WEBSOCKET_ENDPOINT:-http://127.0.0.1:8080/dev}; \
 	  $(CARGO) run -q -p devserver -- table && \
-	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(CARGO) lambda watch --invoke-port $(INVOKE_PORT)'
+	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(CARGO) lambda watch --invoke-address 127.0.0.1 --invoke-port $(INVOKE_PORT)'
 
 invoke: $(TOOLS) ## Invoke a function served by make watch: make invoke FN=subscribe EVENT=tests/events/subscribe.json
 	@[ -n "$(FN)" ] && [ -n "$(EVENT)" ] || { echo "usage: make invoke FN=<function> EVENT=tests/events/<fixture>.json (with make watch running)" >&2; exit 2; }
 	@mkdir -p target
 	@python3 tests/refresh-event.py $(EVENT) > target/invoke-$(FN).json
-	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda invoke $(FN) --invoke-port $(INVOKE_PORT) --data-file target/invoke-$(FN).json
+	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda invoke $(FN) --invoke-address 127.0.0.1 --invoke-port $(INVOKE_PORT) --data-file target/invoke-$(FN).json
 
 sam-local: $(TOOLS) ## Run make build's seven arm64 bootstraps in Lambda containers (sam local invoke, start-lambda) against DynamoDB Local, Postgres and a dev server (target/debug, as make test builds it); its own dockerd under target/sam-local/ (root, overlayfs)
 	tests/sam-local/run.sh

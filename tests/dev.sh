@@ -60,6 +60,7 @@ if [ -n "${DEV_OWN_DATABASE:-}" ]; then
 fi
 mkdir -p target
 printf "DEV_WS=ws://%s\nDEV_HTTP=http://%s\nDATABASE_URL=%s\n" "$DEV_ADDR" "$DEV_ADDR" "${DATABASE_URL:-}" >target/dev.env
+echo "make dev: target/dev.env holds DEV_WS, DEV_HTTP and DATABASE_URL for another terminal (. target/dev.env); it stays after this server stops" >&2
 exec "$0" dev "$@"'
 export DEV_ADDR=$addr
 rm -f target/dev.env

@@ -36,7 +36,7 @@ target/debug/devhive-realtime dev --addr "127.0.0.1:$dev_port" --store dynamodb 
 dev_pid=$!
 
 log=$(mktemp)
-PATH="$PWD/.venv/bin:$PATH" cargo lambda watch --invoke-port "$port" \
+PATH="$PWD/.venv/bin:$PATH" cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
   --env-vars "CONNECTIONS_TABLE=$CONNECTIONS_TABLE,JWT_SECRET=$JWT_SECRET,MEMBERSHIP=none,RUST_LOG=warn,AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB,AWS_ACCESS_KEY_ID=test,AWS_SECRET_ACCESS_KEY=test,AWS_REGION=us-east-1,DATABASE_URL=$relay_url,BROADCASTER_FUNCTION_NAME=broadcaster,AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$port,WEBSOCKET_ENDPOINT=http://127.0.0.1:$dev_port/dev" \
   >"$log" 2>&1 &
 watch_pid=$!
@@ -87,13 +87,13 @@ check sweeper sweeper tests/events/relay-schedule.json '"recipients":0'
 # invocation: neither answer comes).
 release_port=$(free_port)
 release_log=$(mktemp)
-PATH="$PWD/.venv/bin:$PATH" cargo lambda watch --release --invoke-port "$release_port" >"$release_log" 2>&1 &
+PATH="$PWD/.venv/bin:$PATH" cargo lambda watch --release --invoke-address 127.0.0.1 --invoke-port "$release_port" >"$release_log" 2>&1 &
 release_pid=$!
 trap 'kill $watch_pid $dev_pid $release_pid 2>/dev/null; wait $watch_pid $dev_pid $release_pid 2>/dev/null; rm -f "$log" "$dev_log" "$release_log"' EXIT
 wait_for_port "$release_port" "$release_pid" "$release_log"
 panic_invoke() { # payload, expected text, seconds (the first builds the fixture in release)
   local out
-  out=$(PATH="$PWD/.venv/bin:$PATH" timeout "$3" cargo lambda invoke panicking --invoke-port "$release_port" --data-ascii "$1" 2>&1) || true
+  out=$(PATH="$PWD/.venv/bin:$PATH" timeout "$3" cargo lambda invoke panicking --invoke-address 127.0.0.1 --invoke-port "$release_port" --data-ascii "$1" 2>&1) || true
   if grep -qF -- "$2" <<<"$out"; then
     passed=$((passed + 1))
   else

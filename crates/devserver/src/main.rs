@@ -126,7 +126,7 @@ fn banner(running: &devserver::Running, summary: &devserver::server::Summary) ->
         "\nDevHive Realtime dev server\n\
          \x20 Console         {http}://{addr}/\n\
          \x20 WebSocket       {ws}://{addr}/?token=TOKEN&project_id=PROJECT   (also /api/v1/messages/ws, /{stage})\n\
-         \x20 Management API  {http}://{addr}/@connections/ID   (AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI={http}://{addr})\n\
+         \x20 Management API  {http}://{addr}/{stage}/@connections/ID   (WEBSOCKET_ENDPOINT={http}://{addr}/{stage}; also without /{stage})\n\
          \x20 Invoke API      AWS_ENDPOINT_URL_LAMBDA={http}://{addr} BROADCASTER_FUNCTION_NAME={broadcaster}\n\
          \x20 Status          {http}://{addr}/api/v1/projects/PROJECT/ws/status\n{tls}\
          \x20 Store           {store}\n\
