@@ -88,6 +88,24 @@ async fn until_revoked(ws: &mut Ws, project: Uuid) -> Vec<Value> {
     }
 }
 
+/// The removal of `user` from `project` (the trigger's DELETE of the pair) is the last frame
+/// `ws` gets before the revocation notice; that frame.
+async fn removal_then_notice(ws: &mut Ws, project: Uuid, user: Uuid) -> Value {
+    let mut seen = until_revoked(ws, project).await;
+    let removal = seen
+        .pop()
+        .expect("the removal is delivered before the notice");
+    assert_eq!(
+        (&removal["resource"], &removal["action"], &removal["id"]),
+        (
+            &json!("project_members"),
+            &json!("DELETE"),
+            &json!(format!("{project}:{user}"))
+        )
+    );
+    removal
+}
+
 /// 100 events after the removal: every one reaches `kept`, none reaches `removed`.
 async fn hundred_events_reach_only(
     server: &Running,
@@ -132,18 +150,7 @@ async fn a_member_removed_in_postgres_is_unsubscribed_and_gets_nothing_after() {
     .await;
     // The fixture's own inserts may arrive first (the relay drains the outbox from its
     // start); the removal itself is the last frame before the notice.
-    let seen = until_revoked(&mut removed, db.p).await;
-    let removal = seen
-        .last()
-        .expect("the removal is delivered before the notice");
-    assert_eq!(
-        (&removal["resource"], &removal["action"], &removal["id"]),
-        (
-            &json!("project_members"),
-            &json!("DELETE"),
-            &json!(format!("{}:{}", db.p, db.member_p))
-        )
-    );
+    let removal = removal_then_notice(&mut removed, db.p, db.member_p).await;
     assert_eq!(recv(&mut kept).await["id"], removal["id"]);
 
     hundred_events_reach_only(&server, db.p, &mut kept, &mut removed).await;
@@ -268,18 +275,7 @@ async fn a_membership_moved_by_update_is_revoked() {
         db.q, db.p, db.member_p
     ))
     .await;
-    let seen = until_revoked(&mut moved, db.p).await;
-    let removal = seen
-        .last()
-        .expect("the removal is delivered before the notice");
-    assert_eq!(
-        (&removal["resource"], &removal["action"], &removal["id"]),
-        (
-            &json!("project_members"),
-            &json!("DELETE"),
-            &json!(format!("{}:{}", db.p, db.member_p))
-        )
-    );
+    removal_then_notice(&mut moved, db.p, db.member_p).await;
     server.shutdown().await;
 }
 
