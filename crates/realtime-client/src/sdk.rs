@@ -29,14 +29,6 @@ pub fn retries() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(3)
 }
 
-/// What every Lambda client here has: the project's HTTP client and timeouts.
-fn lambda_config() -> aws_sdk_lambda::config::Builder {
-    aws_sdk_lambda::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .http_client(crate::http::client())
-        .timeout_config(timeouts())
-}
-
 /// A variable's value; empty counts as unset.
 pub fn env(name: &str) -> Option<String> {
     std::env::var(name)
@@ -117,13 +109,7 @@ pub fn lambda_client_from_env() -> aws_sdk_lambda::Client {
 /// nothing read from the environment, one request per call (a retried request would be a new
 /// invocation, and a new event to clients).
 pub fn local_lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
-    let config = lambda_config()
-        .retry_config(RetryConfig::disabled())
-        .region(LOCAL_REGION)
-        .credentials_provider(local_credentials())
-        .endpoint_url(endpoint)
-        .build();
-    aws_sdk_lambda::Client::from_conf(config)
+    local_lambda_client_with(endpoint, crate::http::client())
 }
 
 /// [`local_lambda_client`] with its own HTTP client (one trusting the dev server's CA, say:
@@ -132,8 +118,10 @@ pub fn local_lambda_client_with(
     endpoint: &str,
     http: aws_smithy_runtime_api::client::http::SharedHttpClient,
 ) -> aws_sdk_lambda::Client {
-    let config = lambda_config()
+    let config = aws_sdk_lambda::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
         .http_client(http)
+        .timeout_config(timeouts())
         .retry_config(RetryConfig::disabled())
         .region(LOCAL_REGION)
         .credentials_provider(local_credentials())
