@@ -18,6 +18,7 @@ mod report;
 mod report_delivery;
 mod report_fanout;
 mod report_fields;
+mod report_summary;
 mod scenarios;
 mod stats;
 mod targets;

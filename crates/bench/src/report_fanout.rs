@@ -7,9 +7,10 @@ use serde_json::Value;
 
 use crate::cost;
 use crate::report_fields::{f, run_line};
-use crate::targets::{self, verdict};
+use crate::report_summary::{Goal, Report};
+use crate::targets;
 
-pub(crate) fn fanout(out: &mut String, r: &Value) {
+pub(crate) fn fanout(out: &mut Report, r: &Value) {
     let Some(fan) = r.get("fanout") else { return };
     let _ = writeln!(out, "## 1. Fan-out\n\n{}\n", run_line(fan));
     let tls = fan["transport"] == "tls";
@@ -42,7 +43,7 @@ pub(crate) fn fanout(out: &mut String, r: &Value) {
 }
 
 /// The table of one size, the index read and the seed's algorithm.
-fn size(out: &mut String, row: &Value) {
+fn size(out: &mut Report, row: &Value) {
     let n = row["clients"].as_u64().unwrap_or(0);
     let _ = writeln!(
         out,
@@ -88,7 +89,7 @@ fn size(out: &mut String, row: &Value) {
 }
 
 /// One row: a concurrency over one transport.
-fn cell(out: &mut String, c: &Value, n: u64) {
+fn cell(out: &mut Report, c: &Value, n: u64) {
     let list = |key: &str, fmt: &dyn Fn(&Value) -> String| {
         c[key]
             .as_array()
@@ -118,7 +119,7 @@ fn cell(out: &mut String, c: &Value, n: u64) {
 }
 
 /// The goals at N = 10,000 with the default concurrency, and the Lambda model of its CPU.
-fn goals(out: &mut String, fan: &Value) {
+fn goals(out: &mut Report, fan: &Value) {
     let Some(big) = fan["results"]
         .as_array()
         .and_then(|a| a.iter().find(|r| r["clients"] == 10_000))
@@ -135,29 +136,73 @@ fn goals(out: &mut String, fan: &Value) {
         return;
     };
     let (t, peak, floor) = (f(&d["median_ms"]), f(&d["peak_rss_mb"]), f(&d["floor_ms"]));
+    let over = if fan["transport"] == "tls" {
+        "over TLS"
+    } else {
+        "over plain HTTP"
+    };
+    let time = out.judge(
+        fan,
+        Goal {
+            id: "FANOUT_10K_MS",
+            section: "1. Fan-out",
+            goal: format!(
+                "fan-out to 10,000 at concurrency {default} {over} ≤ {:.0} ms",
+                targets::FANOUT_10K_MS
+            ),
+            measured: format!("{t:.0} ms"),
+            floor: format!("{floor:.0} ms (the quota model)"),
+            met: Some(t <= targets::FANOUT_10K_MS),
+        },
+    );
+    let ratio = out.judge(
+        fan,
+        Goal {
+            id: "FANOUT_OVER_FLOOR",
+            section: "1. Fan-out",
+            goal: format!(
+                "the same, ≤ {:.2}× the quota model's floor",
+                targets::FANOUT_OVER_FLOOR
+            ),
+            measured: format!("{:.2}×", t / floor),
+            floor: format!("1× = {floor:.0} ms"),
+            met: Some(t / floor <= targets::FANOUT_OVER_FLOOR),
+        },
+    );
+    let rss = out.judge(
+        fan,
+        Goal {
+            id: "BROADCASTER_PEAK_RSS_MB",
+            section: "1. Fan-out",
+            goal: format!(
+                "broadcaster peak RSS at 10,000 ≤ {:.0} MB",
+                targets::BROADCASTER_PEAK_RSS_MB
+            ),
+            measured: format!("{peak:.1} MB"),
+            floor: "–".into(),
+            met: Some(peak <= targets::BROADCASTER_PEAK_RSS_MB),
+        },
+    );
     let _ = writeln!(
         out,
         "Goals at N = 10,000 with the default concurrency ({default}):\n\n| goal | measured | floor | |\n|---|---|---|---|"
     );
     let _ = writeln!(
         out,
-        "| ≤ {:.0} ms | {t:.0} ms | {floor:.0} ms | {} |",
+        "| ≤ {:.0} ms | {t:.0} ms | {floor:.0} ms | {time} |",
         targets::FANOUT_10K_MS,
-        verdict(t <= targets::FANOUT_10K_MS)
     );
     let _ = writeln!(
         out,
-        "| ≤ {:.2}× the quota model's floor | {:.2}× | {floor:.0} ms | {} |",
+        "| ≤ {:.2}× the quota model's floor | {:.2}× | {floor:.0} ms | {ratio} |",
         targets::FANOUT_OVER_FLOOR,
         t / floor,
-        verdict(t / floor <= targets::FANOUT_OVER_FLOOR)
     );
-    seed_goal(out, &big["seed_baseline"], t);
+    seed_goal(out, fan, &big["seed_baseline"], t);
     let _ = writeln!(
         out,
-        "| broadcaster peak RSS ≤ {:.0} MB | {peak:.1} MB | – | {} |\n",
+        "| broadcaster peak RSS ≤ {:.0} MB | {peak:.1} MB | – | {rss} |\n",
         targets::BROADCASTER_PEAK_RSS_MB,
-        verdict(peak <= targets::BROADCASTER_PEAK_RSS_MB)
     );
     let cpu = f(&d["broadcaster_cpu_ms"]);
     if cpu > 0.0 {
@@ -176,7 +221,22 @@ fn goals(out: &mut String, fan: &Value) {
     }
 }
 
-fn seed_goal(out: &mut String, seed: &Value, t: f64) {
+fn seed_goal(out: &mut Report, fan: &Value, seed: &Value, t: f64) {
+    let speedup = seed["measured_ms"].as_f64().map(|seed_ms| seed_ms / t);
+    let verdict = out.judge(
+        fan,
+        Goal {
+            id: "SEED_SPEEDUP",
+            section: "1. Fan-out",
+            goal: format!(
+                "the same, ≥ {:.0}× the seed's algorithm",
+                targets::SEED_SPEEDUP
+            ),
+            measured: speedup.map_or("not run (`BENCH_LONG=1`)".into(), |x| format!("{x:.0}×")),
+            floor: "–".into(),
+            met: speedup.map(|x| x >= targets::SEED_SPEEDUP),
+        },
+    );
     match seed["measured_ms"].as_f64() {
         Some(seed_ms) => {
             let _ = writeln!(
@@ -186,7 +246,7 @@ fn seed_goal(out: &mut String, seed: &Value, t: f64) {
                 seed_ms / t,
                 seed_ms / 1000.0,
                 seed["delivered"],
-                verdict(seed_ms / t >= targets::SEED_SPEEDUP)
+                verdict
             );
         }
         None => {
