@@ -1,7 +1,7 @@
 //! `devhive-realtime dev --tls` as a process (`make dev DEV_ARGS=--tls`): it prints its CA, a
 //! WebSocket client trusting that CA connects over WSS, and the real broadcaster binary, given
-//! `AWS_CA_BUNDLE`, posts to it over HTTPS through the AWS SDK; without the CA, the same SDK
-//! refuses the server.
+//! `AWS_CA_BUNDLE`, posts to it over HTTPS through the AWS SDK, as does the dev server's own
+//! broadcaster behind its Invoke API; without the CA, the same SDK refuses the server.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -12,6 +12,7 @@ use std::time::Duration;
 use e2e::{Outcome, RuntimeApi, workspace_binary};
 use futures::StreamExt;
 use realtime::delivery::sender::{ConnectionSender, PostOutcome};
+use realtime_client::Invoker;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::json;
@@ -170,6 +171,45 @@ async fn wss_with_the_printed_ca_and_sdk_posts_over_https_with_aws_ca_bundle() {
     .await
     .expect("the event over WSS");
     assert_eq!(frame["data"], json!({"ok": true}));
+
+    // The dev server's own broadcaster (behind its Invoke API, over HTTPS with the CA) posts to
+    // its Management API over HTTPS with the deployed broadcaster's sender.
+    let ca_der: Vec<_> = CertificateDer::pem_file_iter(&ca)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let lambda = realtime_client::sdk::local_lambda_client_with(
+        &format!("https://127.0.0.1:{port}"),
+        realtime_client::http::client_trusting(ca_der),
+    );
+    let event = json!({"project_id": project, "type": "from_the_dev_server", "data": {"n": 2}});
+    let answer = realtime_client::LambdaInvoker::new(lambda)
+        .invoke("broadcaster", event.to_string().into_bytes(), false)
+        .await
+        .expect("Invoke over HTTPS")
+        .expect("a RequestResponse result");
+    let summary: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(
+        (&summary["recipients"], &summary["delivered"]),
+        (&json!(1), &json!(1)),
+        "{summary}"
+    );
+    let frame = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    if v["type"] == "from_the_dev_server" {
+                        return v;
+                    }
+                }
+                other => panic!("the socket ended: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the dev server's own broadcast over WSS");
+    assert_eq!(frame["data"], json!({"n": 2}));
 
     // Without the CA (the system's authorities only), the SDK's client refuses the server.
     let untrusting = realtime::aws::management_api::ManagementApiSender::local(&endpoint);

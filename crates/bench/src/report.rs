@@ -87,7 +87,8 @@ fn latency(out: &mut Report, r: &Value) {
         "The path AWS runs: INSERT into `messages` (autocommit) → trigger writes the outbox row and \
          notifies → the relay (in the dev server) claims it and invokes the broadcaster \
          asynchronously through the dev server's Lambda Invoke API (the AWS SDK) → the broadcaster \
-         appends the event and posts through the dev server's Management API (the AWS SDK, SigV4) \
+         appends the event and posts through the dev server's Management API (SigV4-signed, the \
+         deployed broadcaster's sender) \
          → {} subscribed clients; {} commits one after another. Memory store; no added Management \
          API latency. `https`: both APIs over TLS (`dev --tls`), as on AWS. `http`: the same over \
          plain HTTP (comparison, no goal). `direct` (`--delivery direct`): the posts called \

@@ -46,8 +46,8 @@ pub enum StoreKind {
 /// How the dev server's own broadcaster (relay, Invoke API) reaches the sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Delivery {
-    /// PostToConnection over HTTP to this server's Management API, through the AWS SDK, as
-    /// the deployed broadcaster does.
+    /// PostToConnection over HTTP(S) to this server's Management API, signed and sent by the
+    /// deployed broadcaster's sender.
     Http,
     /// The Management API's post called in-process: the same fault injection, limits and
     /// 410s, without the local HTTP round trip and request signing.

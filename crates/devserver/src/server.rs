@@ -91,7 +91,7 @@ impl DevServer {
             )),
             false => None,
         };
-        let (sender, invoker) = transport(&options, addr, &gateway, tls.as_deref());
+        let (sender, invoker) = transport(&options, addr, &gateway, tls.as_deref()).await?;
         // Events for recovery live in memory unless EVENTS_TABLE names a table: a restarted
         // dev server starts new epochs, and resuming clients are told to refetch.
         let wiring = match config.events_table() {
@@ -440,27 +440,27 @@ async fn store(
 }
 
 /// How the in-process broadcaster reaches the sockets, and how the relay reaches the
-/// broadcaster: through this server's own Management API (with the SDK, as on AWS; or with
-/// `--delivery direct` the same post in-process) and its Invoke API (the same asynchronous
-/// queue as on AWS), over HTTPS trusting its CA with `--tls`.
-fn transport(
+/// broadcaster: through this server's own Management API (with the deployed broadcaster's
+/// sender, signed as on AWS; or with `--delivery direct` the same post in-process) and its
+/// Invoke API (the same asynchronous queue as on AWS), over HTTPS trusting its CA with `--tls`.
+async fn transport(
     options: &DevOptions,
     addr: SocketAddr,
     gateway: &Arc<Gateway>,
     tls: Option<&crate::tls::DevTls>,
-) -> (Arc<dyn ConnectionSender>, Arc<LambdaInvoker>) {
-    let (scheme, http) = match tls {
-        Some(tls) => (
-            "https",
-            realtime_client::http::client_trusting(tls.ca_der()),
-        ),
-        None => ("http", realtime_client::http::client()),
-    };
+) -> Result<(Arc<dyn ConnectionSender>, Arc<LambdaInvoker>), ConfigError> {
+    let ca = tls.map(crate::tls::DevTls::ca_der).unwrap_or_default();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let http = realtime_client::http::client_trusting(ca.clone());
     let sender: Arc<dyn ConnectionSender> = match options.delivery {
-        Delivery::Http => Arc::new(crate::tls::local_management_sender(
-            &format!("{scheme}://{addr}/{}", options.stage),
-            http.clone(),
-        )),
+        Delivery::Http => Arc::new(
+            crate::tls::local_management_sender(
+                &format!("{scheme}://{addr}/{}", options.stage),
+                http.clone(),
+                ca,
+            )
+            .await?,
+        ),
         Delivery::Direct => Arc::new(DirectSender {
             gateway: gateway.clone(),
         }),
@@ -468,7 +468,7 @@ fn transport(
     let invoker = Arc::new(LambdaInvoker::new(
         realtime_client::sdk::local_lambda_client_with(&format!("{scheme}://{addr}"), http),
     ));
-    (sender, invoker)
+    Ok((sender, invoker))
 }
 
 /// The console's files and the key it mints tokens with, or why it mints none: only on

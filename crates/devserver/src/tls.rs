@@ -116,14 +116,18 @@ impl DevTls {
     }
 }
 
-/// The Management API client of the dev server's own broadcaster: the SDK's
-/// `PostToConnection` at `endpoint` (this server, `http://` or `https://`) through `http`,
-/// with the deployed sender's timeouts and no SDK retries; fixed local region and credentials.
-pub fn local_management_sender(
+/// The Management API client of the dev server's own broadcaster: the deployed broadcaster's
+/// sender (signed posts on a pool trusting `ca` besides the system's authorities;
+/// `DeleteConnection` through the SDK on `http`) at `endpoint` (this server, `http://` or
+/// `https://`); fixed local region and credentials.
+pub async fn local_management_sender(
     endpoint: &str,
     http: aws_smithy_runtime_api::client::http::SharedHttpClient,
-) -> realtime::aws::management_api::ManagementApiSender {
+    ca: Vec<CertificateDer<'static>>,
+) -> Result<realtime::aws::lean_sender::LeanSender, realtime::runtime::config::ConfigError> {
     use aws_types::sdk_config::SharedCredentialsProvider;
+    use realtime::aws::lean_sender::{CONNECT_TIMEOUT, LeanSender};
+    use realtime_client::http::RawClient;
     use realtime_client::sdk::{LOCAL_REGION, local_credentials};
     let sdk = aws_types::SdkConfig::builder()
         .behavior_version(
@@ -133,7 +137,10 @@ pub fn local_management_sender(
         .region(LOCAL_REGION)
         .credentials_provider(SharedCredentialsProvider::new(local_credentials()))
         .build();
-    realtime::aws::management_api::ManagementApiSender::for_endpoint(&sdk, endpoint)
+    let raw = RawClient::trusting(ca, Some(CONNECT_TIMEOUT));
+    LeanSender::for_endpoint_with(&sdk, endpoint, raw)
+        .await
+        .map_err(realtime::runtime::config::ConfigError)
 }
 
 /// (CA certificate PEM, server chain, server key): the server certificate for `localhost`,

@@ -76,6 +76,15 @@ impl RawClient {
         RawClient(Http1Connector::new(Http1Client::new().tls, connect_timeout))
     }
 
+    /// [`RawClient::new`] trusting `extra` certificate authorities besides the system's and
+    /// `AWS_CA_BUNDLE`'s: the dev server's own broadcaster posting to its `--tls` address.
+    pub fn trusting(
+        extra: Vec<rustls::pki_types::CertificateDer<'static>>,
+        connect_timeout: Option<Duration>,
+    ) -> Self {
+        RawClient(Http1Connector::new(tls_config_with(extra), connect_timeout))
+    }
+
     /// Send `request`; the response's status and body, read to its end so that the
     /// connection goes back to the pool. Errors are classified as for the SDK's calls.
     pub async fn send(

@@ -24,7 +24,7 @@ const SERVICE: &str = "execute-api";
 /// One post's limit, as the SDK sender's operation timeout.
 const TIMEOUT: Duration = Duration::from_secs(3);
 /// Connect timeout, as the SDK sender's.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `PostToConnection` signed and sent without the SDK's pipeline.
 pub struct LeanSender {
@@ -42,6 +42,16 @@ impl LeanSender {
     /// when either is missing. Credentials are read once: on Lambda they are the environment's
     /// for the sandbox's lifetime.
     pub async fn for_endpoint(sdk: &aws_types::SdkConfig, endpoint: &str) -> Result<Self, String> {
+        Self::for_endpoint_with(sdk, endpoint, RawClient::new(Some(CONNECT_TIMEOUT))).await
+    }
+
+    /// [`LeanSender::for_endpoint`] posting through `http` (the dev server's, trusting its own
+    /// certificate authority).
+    pub async fn for_endpoint_with(
+        sdk: &aws_types::SdkConfig,
+        endpoint: &str,
+        http: RawClient,
+    ) -> Result<Self, String> {
         use aws_sdk_apigatewaymanagement::config::ProvideCredentials;
         let region = sdk.region().ok_or("no region")?.to_string();
         let provider = sdk.credentials_provider().ok_or("no credentials")?;
@@ -53,7 +63,7 @@ impl LeanSender {
             base: endpoint.trim_end_matches('/').to_owned(),
             region,
             identity: credentials.into(),
-            http: RawClient::new(Some(CONNECT_TIMEOUT)),
+            http,
             sdk: ManagementApiSender::for_endpoint(sdk, endpoint),
         })
     }
