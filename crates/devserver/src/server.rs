@@ -91,7 +91,9 @@ impl DevServer {
             )),
             false => None,
         };
-        let (sender, invoker) = transport(&options, addr, &gateway, tls.as_deref()).await?;
+        let max_open = config.broadcast_concurrency()?;
+        let (sender, invoker) =
+            transport(&options, addr, &gateway, tls.as_deref(), max_open).await?;
         // Events for recovery live in memory unless EVENTS_TABLE names a table: a restarted
         // dev server starts new epochs, and resuming clients are told to refetch.
         let wiring = match config.events_table() {
@@ -448,6 +450,7 @@ async fn transport(
     addr: SocketAddr,
     gateway: &Arc<Gateway>,
     tls: Option<&crate::tls::DevTls>,
+    max_open: usize,
 ) -> Result<(Arc<dyn ConnectionSender>, Arc<LambdaInvoker>), ConfigError> {
     let ca = tls.map(crate::tls::DevTls::ca_der).unwrap_or_default();
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -458,6 +461,7 @@ async fn transport(
                 &format!("{scheme}://{addr}/{}", options.stage),
                 http.clone(),
                 ca,
+                max_open,
             )
             .await?,
         ),

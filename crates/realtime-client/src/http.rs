@@ -68,12 +68,22 @@ impl Http1Client {
 /// The same pool of keep-alive HTTP/1.1 connections as [`client`]'s (rustls, the same CA
 /// certificates, TCP_NODELAY, the connect timeout), for a caller that builds and signs its own
 /// requests: the lean `PostToConnection` (`realtime::aws::lean_sender`).
+///
+/// It holds at most `max_open` connections open at once (a permit per connection, for the
+/// connection's life): a request that finds none idle and the cap reached waits for one to
+/// come back to the pool instead of opening (over TLS: handshaking) another. Without a cap,
+/// a burst of requests opens a connection for every request that finds none idle at that
+/// instant, more than the requests in flight (BENCHMARKS.md, "The cost of one delivery").
 #[derive(Debug, Clone)]
 pub struct RawClient(Http1Connector);
 
 impl RawClient {
-    pub fn new(connect_timeout: Option<Duration>) -> Self {
-        RawClient(Http1Connector::new(Http1Client::new().tls, connect_timeout))
+    pub fn new(connect_timeout: Option<Duration>, max_open: Option<usize>) -> Self {
+        RawClient(Http1Connector::capped(
+            Http1Client::new().tls,
+            connect_timeout,
+            max_open,
+        ))
     }
 
     /// [`RawClient::new`] trusting `extra` certificate authorities besides the system's and
@@ -81,8 +91,13 @@ impl RawClient {
     pub fn trusting(
         extra: Vec<rustls::pki_types::CertificateDer<'static>>,
         connect_timeout: Option<Duration>,
+        max_open: Option<usize>,
     ) -> Self {
-        RawClient(Http1Connector::new(tls_config_with(extra), connect_timeout))
+        RawClient(Http1Connector::capped(
+            tls_config_with(extra),
+            connect_timeout,
+            max_open,
+        ))
     }
 
     /// Send `request`; the response's status and body, read to its end so that the
@@ -153,11 +168,20 @@ impl HttpClient for Http1Client {
 /// One pool of keep-alive HTTP/1.1 connections, `https://` and `http://`.
 #[derive(Debug, Clone)]
 struct Http1Connector {
-    client: Client<HttpsConnector<TcpConnector>, SdkBody>,
+    client: Client<crate::open_cap::Capped<HttpsConnector<TcpConnector>>, SdkBody>,
 }
 
 impl Http1Connector {
     fn new(tls: rustls::ClientConfig, connect_timeout: Option<Duration>) -> Self {
+        Self::capped(tls, connect_timeout, None)
+    }
+
+    /// At most `max_open` connections open at once, when given.
+    fn capped(
+        tls: rustls::ClientConfig,
+        connect_timeout: Option<Duration>,
+        max_open: Option<usize>,
+    ) -> Self {
         let mut tcp = TcpConnector::new();
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(connect_timeout);
@@ -169,7 +193,7 @@ impl Http1Connector {
             .wrap_connector(tcp);
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
-            .build(https);
+            .build(crate::open_cap::Capped::new(https, max_open));
         Http1Connector { client }
     }
 }
@@ -312,6 +336,30 @@ mod tests {
         }
         assert_eq!(counts[1].load(Ordering::SeqCst), 6, "requests answered");
         assert_eq!(counts[0].load(Ordering::SeqCst), 1, "connections opened");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_capped_raw_client_opens_no_more_connections_than_its_cap() {
+        let (addr, counts) = counting_server().await;
+        let raw = RawClient::new(Some(Duration::from_secs(2)), Some(3));
+        let posts = (0..60).map(|_| {
+            let raw = raw.clone();
+            tokio::spawn(async move {
+                let request = http::Request::post(format!("http://{addr}/"))
+                    .body(SdkBody::from("{}"))
+                    .unwrap();
+                raw.send(request).await.unwrap().0
+            })
+        });
+        for post in posts.collect::<Vec<_>>() {
+            assert_eq!(post.await.unwrap(), http::StatusCode::OK);
+        }
+        assert_eq!(counts[1].load(Ordering::SeqCst), 60, "requests answered");
+        assert!(
+            counts[0].load(Ordering::SeqCst) <= 3,
+            "connections opened: {}",
+            counts[0].load(Ordering::SeqCst)
+        );
     }
 
     /// A certificate for `localhost` (self-signed, valid until 2126) and its key, made with

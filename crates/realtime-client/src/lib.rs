@@ -9,6 +9,7 @@
 pub mod events;
 pub mod http;
 pub mod invocation;
+mod open_cap;
 pub mod publisher;
 pub mod sdk;
 pub mod trust;

@@ -41,8 +41,15 @@ impl LeanSender {
     /// A sender for the API at `endpoint` with the region and credentials of `sdk`; an error
     /// when either is missing. Credentials are read once: on Lambda they are the environment's
     /// for the sandbox's lifetime.
-    pub async fn for_endpoint(sdk: &aws_types::SdkConfig, endpoint: &str) -> Result<Self, String> {
-        Self::for_endpoint_with(sdk, endpoint, RawClient::new(Some(CONNECT_TIMEOUT))).await
+    /// At most `max_open` connections are open at once: the fan-out's concurrency, so that a
+    /// cold invocation opens (and handshakes) no more connections than it has posts in flight.
+    pub async fn for_endpoint(
+        sdk: &aws_types::SdkConfig,
+        endpoint: &str,
+        max_open: usize,
+    ) -> Result<Self, String> {
+        let http = RawClient::new(Some(CONNECT_TIMEOUT), Some(max_open));
+        Self::for_endpoint_with(sdk, endpoint, http).await
     }
 
     /// [`LeanSender::for_endpoint`] posting through `http` (the dev server's, trusting its own
@@ -262,7 +269,7 @@ mod tests {
     #[tokio::test]
     async fn posts_get_each_answer_classified_as_the_sdk_sender_does() {
         let (endpoint, mut heads) = api().await;
-        let lean = LeanSender::for_endpoint(&sdk_config(), &endpoint)
+        let lean = LeanSender::for_endpoint(&sdk_config(), &endpoint, 4)
             .await
             .unwrap();
         let sdk = ManagementApiSender::for_endpoint(&sdk_config(), &endpoint);
@@ -325,7 +332,7 @@ mod tests {
             .split(';')
             .map(str::to_owned)
             .collect();
-        let lean = LeanSender::for_endpoint(&sdk_config(), &endpoint)
+        let lean = LeanSender::for_endpoint(&sdk_config(), &endpoint, 4)
             .await
             .unwrap();
         // The lean sender's own request escapes the id as the SDK did.

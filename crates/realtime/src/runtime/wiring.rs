@@ -213,8 +213,10 @@ impl Wiring {
         // Posts signed and sent without the SDK's per-request pipeline (a fraction of its CPU
         // a post: BENCHMARKS.md); the SDK's sender where credentials or region are missing.
         let sdk = self.sdk().await;
+        let max_open = self.config().await?.broadcast_concurrency()?;
         let sender: Arc<dyn ConnectionSender> =
-            match crate::aws::lean_sender::LeanSender::for_endpoint(sdk, &endpoint).await {
+            match crate::aws::lean_sender::LeanSender::for_endpoint(sdk, &endpoint, max_open).await
+            {
                 Ok(lean) => Arc::new(lean),
                 Err(error) => {
                     tracing::warn!(%error, "posting through the SDK's PostToConnection");
