@@ -45,11 +45,11 @@ const CAUSES: &[(&str, &str)] = &[
     ),
     (
         "WARM_CPU_US_PER_POST",
-        "hyper's HTTP/1.1 client, rustls's record layer and SigV4 per post (profile in the notes)",
+        "hyper's HTTP/1.1 client, the runtime, allocation, SigV4 and rustls's records per post ([profile](#profile-of-the-broadcaster-over-tls-2026-12-06))",
     ),
     (
         "COLD_CPU_US_PER_POST",
-        "500–680 full TLS handshakes in a cold invocation at concurrency 400, ~0.5–0.9 ms of CPU each (notes)",
+        "the goal is under its floor: 400 posts in flight over HTTP/1.1 need 400 connections, each a TLS handshake costing at least a resumed one's CPU; certificate verification (ECDSA P-256) and key exchange are most of it ([profile](#profile-of-the-broadcaster-over-tls-2026-12-06))",
     ),
     (
         "COMMIT_TO_CLIENT_P99_MS",

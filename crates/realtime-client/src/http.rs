@@ -86,6 +86,16 @@ impl RawClient {
         ))
     }
 
+    /// [`RawClient::new`] with the caller's own TLS configuration (the bench's, measuring
+    /// handshakes with resumption off).
+    pub fn with_tls(
+        tls: rustls::ClientConfig,
+        connect_timeout: Option<Duration>,
+        max_open: Option<usize>,
+    ) -> Self {
+        RawClient(Http1Connector::capped(tls, connect_timeout, max_open))
+    }
+
     /// [`RawClient::new`] trusting `extra` certificate authorities besides the system's and
     /// `AWS_CA_BUNDLE`'s: the dev server's own broadcaster posting to its `--tls` address.
     pub fn trusting(

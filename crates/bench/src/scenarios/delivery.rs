@@ -4,7 +4,8 @@
 //! comparison): its CPU per post **cold** (process start, first invocation, every handshake
 //! included) and **warm** (the next invocation, same process), the connections it opened in
 //! each (over TLS: full TLS handshakes), and the dev server's own CPU per post beside them, so
-//! that the emulator is never taken for the function.
+//! that the emulator is never taken for the function. Beside them, what a new connection costs
+//! the broadcaster's HTTP client alone: the floor of a cold invocation.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -25,6 +26,8 @@ use crate::stats::*;
 pub(crate) const CLIENTS: usize = 2_000;
 /// Posts in flight: the deployed default.
 pub(crate) const CONCURRENCY: usize = 400;
+/// Requests of each kind measured for the floors.
+const FLOOR_SAMPLES: usize = 200;
 
 /// What one broadcaster process is measured by at a point in time.
 struct Reading {
@@ -78,7 +81,9 @@ pub async fn run(opts: &BenchOptions) -> Value {
     }
     let mut by_transport = serde_json::Map::new();
     for (transport, runs) in transports.iter().zip(runs) {
-        by_transport.insert(transport.key().into(), summarise(runs));
+        let mut summary = summarise(runs);
+        summary["client_floor"] = client_floor(&endpoint, *transport);
+        by_transport.insert(transport.key().into(), summary);
     }
     json!({"clients": target.n, "concurrency": CONCURRENCY, "repeats": repeats,
            "post_latency_ms": POST_LATENCY_MS, "transports": by_transport})
@@ -145,6 +150,86 @@ async fn invocation(
     };
     answer["received"] = json!(count);
     answer
+}
+
+/// The broadcaster's HTTP client alone (`realtime_client::http::RawClient`, its rustls and
+/// crypto provider, the dev server's certificate), on one thread running its own runtime,
+/// whose CPU time is read from `/proc/thread-self/schedstat`: `FLOOR_SAMPLES` requests on one
+/// kept-alive connection, then as many each on a new connection (`Connection: close`) with
+/// resumption off (a full handshake over TLS, as each of a cold invocation's simultaneous
+/// connects), then as many with it on (TLS 1.3 resumption from the tickets of the connection
+/// before, as the client does by default). Each new connection's cost is its request's
+/// less a kept-alive one's. A cold invocation with C posts in flight opens at least C
+/// connections, so it cannot cost less than C full ones.
+fn client_floor(endpoint: &Endpoint, transport: Transport) -> Value {
+    let scheme = match transport {
+        Transport::Tls => "https",
+        Transport::Http => "http",
+    };
+    let url = format!("{scheme}://{}/bench-floor", endpoint.addr);
+    let ca = realtime_client::trust::read_ca_bundle(&endpoint.ca).expect("the dev server's CA");
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let client = |resume: bool| {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add_parsable_certificates(ca.clone());
+            let mut tls = rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            if !resume {
+                tls.resumption = rustls::client::Resumption::disabled();
+            }
+            realtime_client::http::RawClient::with_tls(tls, None, Some(1))
+        };
+        let send = |raw: &realtime_client::http::RawClient, close: bool| {
+            let mut request = http::Request::get(&url);
+            if close {
+                request = request.header(http::header::CONNECTION, "close");
+            }
+            let request = request
+                .body(aws_smithy_types::body::SdkBody::empty())
+                .expect("a request");
+            let raw = raw.clone();
+            async move { raw.send(request).await.expect("the dev server answers") }
+        };
+        let (one, full) = (client(true), client(false));
+        runtime.block_on(async {
+            // The first connection (and the client's one-time set-up) is not measured.
+            send(&one, false).await;
+            let start = thread_cpu_s();
+            for _ in 0..FLOOR_SAMPLES {
+                send(&one, false).await;
+            }
+            let kept = thread_cpu_s() - start;
+            send(&one, true).await;
+            send(&full, true).await;
+            let start = thread_cpu_s();
+            for _ in 0..FLOOR_SAMPLES {
+                send(&full, true).await;
+            }
+            let full = thread_cpu_s() - start;
+            let start = thread_cpu_s();
+            for _ in 0..FLOOR_SAMPLES {
+                send(&one, true).await;
+            }
+            let resumed = thread_cpu_s() - start;
+            let per = |s: f64| s * 1e6 / FLOOR_SAMPLES as f64;
+            json!({"request_us": per(kept), "connection_us": per(full - kept),
+                   "resumed_connection_us": per(resumed - kept), "samples": FLOOR_SAMPLES})
+        })
+    });
+    thread.join().expect("the floor's thread")
+}
+
+/// This thread's time on CPU, seconds.
+fn thread_cpu_s() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(f64::NAN, |ns| ns as f64 / 1e9)
 }
 
 /// A blocking wait on the bench's runtime.
