@@ -53,7 +53,7 @@ const CAUSES: &[(&str, &str)] = &[
     ),
     (
         "COMMIT_TO_CLIENT_P99_MS",
-        "relay, Invoke, broadcaster, Management API and WebSocket frontend in one dev server process on two cores, terminating TLS on both sides of every post",
+        "relay, Invoke, broadcaster, Management API and WebSocket frontend in one dev server process on two cores, terminating TLS on both sides of every post; the floor column (the posts in-process) shows how much of it is this machine, not the path",
     ),
     (
         "DELIVERED_RATIO",
