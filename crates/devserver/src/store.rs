@@ -7,7 +7,8 @@
 use async_trait::async_trait;
 use realtime::aws::dynamo::{DynamoStore, ensure_table};
 use realtime::connection::store::{
-    Admission, Connection, ConnectionStore, MessageRate, PageStream, StoreError,
+    Admission, Connection, Listings, MessageRate, PageStream, PresenceLedger, RateBuckets, Records,
+    StoreError, Subscriptions,
 };
 use uuid::Uuid;
 
@@ -53,28 +54,57 @@ macro_rules! healing {
 }
 
 #[async_trait]
-impl ConnectionStore for HealingStore {
+impl Records for HealingStore {
     async fn insert(&self, c: &Connection) -> Result<(), StoreError> {
         healing!(self, self.0.insert(c).await)
     }
+
     async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
         healing!(self, self.0.get(id).await)
     }
-    async fn subscribe(&self, id: &str, project: Uuid) -> Result<Connection, StoreError> {
-        healing!(self, self.0.subscribe(id, project).await)
-    }
-    async fn unsubscribe(&self, id: &str) -> Result<Connection, StoreError> {
-        healing!(self, self.0.unsubscribe(id).await)
-    }
-    async fn admit(&self, id: &str, rate: MessageRate, now: i64) -> Result<Admission, StoreError> {
-        healing!(self, self.0.admit(id, rate, now).await)
-    }
+
     async fn refresh(&self, id: &str, user: Uuid, exp: i64) -> Result<Connection, StoreError> {
         healing!(self, self.0.refresh(id, user, exp).await)
     }
+
+    async fn remove_expired(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        healing!(self, self.0.remove_expired(id, now).await)
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), StoreError> {
+        healing!(self, self.0.remove(id).await)
+    }
+
+    async fn remove_many(&self, ids: &[String]) -> Result<(), StoreError> {
+        healing!(self, self.0.remove_many(ids).await)
+    }
+}
+
+#[async_trait]
+impl Subscriptions for HealingStore {
+    async fn subscribe(&self, id: &str, project: Uuid) -> Result<Connection, StoreError> {
+        healing!(self, self.0.subscribe(id, project).await)
+    }
+
+    async fn unsubscribe(&self, id: &str) -> Result<Connection, StoreError> {
+        healing!(self, self.0.unsubscribe(id).await)
+    }
+
+    async fn unsubscribe_from(&self, id: &str, project: Uuid) -> Result<bool, StoreError> {
+        healing!(self, self.0.unsubscribe_from(id, project).await)
+    }
+}
+
+#[async_trait]
+impl RateBuckets for HealingStore {
+    async fn admit(&self, id: &str, rate: MessageRate, now: i64) -> Result<Admission, StoreError> {
+        healing!(self, self.0.admit(id, rate, now).await)
+    }
+
     async fn typing(&self, id: &str, p: Uuid, now: i64, window: i64) -> Result<bool, StoreError> {
         healing!(self, self.0.typing(id, p, now, window).await)
     }
+
     async fn take_token(
         &self,
         bucket: &str,
@@ -83,9 +113,14 @@ impl ConnectionStore for HealingStore {
     ) -> Result<Option<i64>, StoreError> {
         healing!(self, self.0.take_token(bucket, rate, now).await)
     }
+}
+
+#[async_trait]
+impl PresenceLedger for HealingStore {
     async fn announced_presence(&self, p: Uuid, user: Uuid) -> Result<Option<bool>, StoreError> {
         healing!(self, self.0.announced_presence(p, user).await)
     }
+
     async fn announce_presence(
         &self,
         p: Uuid,
@@ -95,6 +130,10 @@ impl ConnectionStore for HealingStore {
     ) -> Result<bool, StoreError> {
         healing!(self, self.0.announce_presence(p, user, online, now).await)
     }
+}
+
+#[async_trait]
+impl Listings for HealingStore {
     async fn project_sample(
         &self,
         p: Uuid,
@@ -102,30 +141,23 @@ impl ConnectionStore for HealingStore {
     ) -> Result<(realtime::connection::store::Page, bool), StoreError> {
         healing!(self, self.0.project_sample(p, limit).await)
     }
-    async fn unsubscribe_from(&self, id: &str, project: Uuid) -> Result<bool, StoreError> {
-        healing!(self, self.0.unsubscribe_from(id, project).await)
-    }
-    async fn remove_expired(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        healing!(self, self.0.remove_expired(id, now).await)
-    }
-    async fn remove(&self, id: &str) -> Result<(), StoreError> {
-        healing!(self, self.0.remove(id).await)
-    }
-    async fn remove_many(&self, ids: &[String]) -> Result<(), StoreError> {
-        healing!(self, self.0.remove_many(ids).await)
-    }
+
     fn project_subscribers(&self, project: Uuid) -> PageStream<'_> {
         self.heal_listing(move || self.0.project_subscribers(project))
     }
+
     fn all_subscribers(&self) -> PageStream<'_> {
         self.heal_listing(|| self.0.all_subscribers())
     }
+
     fn user_connections(&self, user: Uuid) -> PageStream<'_> {
         self.heal_listing(move || self.0.user_connections(user))
     }
+
     fn reconnect_due(&self, minute: i64) -> PageStream<'_> {
         self.heal_listing(move || self.0.reconnect_due(minute))
     }
+
     async fn approximate_total(&self) -> Result<u64, StoreError> {
         healing!(self, self.0.approximate_total().await)
     }

@@ -341,7 +341,7 @@ async fn bad_tokens_are_refused_with_401_and_nothing_is_written() {
             *selects,
             "{name}"
         );
-        use realtime::connection::store::ConnectionStore;
+        use realtime::connection::store::Records;
         assert_eq!(
             store.get(&id).await.unwrap().unwrap().user_id,
             common::USER,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use realtime::connection::store::{Connection, ConnectionStore, StoreError};
+use realtime::connection::store::{Connection, Records, StoreError};
 use realtime::delivery::events::{
     Appended, EventStore, Head, MAX_RECOVERED_EVENTS, Recovery, project_stream,
 };

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use realtime::backoff::Backoff;
 use realtime::connection::store::{
-    Admission, Connection, ConnectionStore, MessageRate, PageStream, StoreError, reconnect_minute,
+    Connection, ConnectionStore, Listings, Records, reconnect_minute,
 };
 use realtime::delivery::fanout::{FanOut, Summary};
 use realtime::delivery::sender::{ConnectionSender, PostOutcome};
@@ -353,107 +353,6 @@ async fn concurrency_is_bounded() {
     assert!(max >= 8, "posts do run concurrently, saw {max}");
 }
 
-/// A store whose second page is only released once a post has happened: an engine that
-/// collected every page before posting would wait forever.
-struct Gated {
-    inner: MemoryStore,
-    posted: Arc<tokio::sync::Notify>,
-    /// `remove` never answers (a store that hangs after the fan-out).
-    hang_removes: bool,
-}
-
-#[async_trait]
-impl ConnectionStore for Gated {
-    async fn insert(&self, c: &Connection) -> Result<(), StoreError> {
-        self.inner.insert(c).await
-    }
-    async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
-        self.inner.get(id).await
-    }
-    async fn subscribe(&self, id: &str, p: Uuid) -> Result<Connection, StoreError> {
-        self.inner.subscribe(id, p).await
-    }
-    async fn unsubscribe(&self, id: &str) -> Result<Connection, StoreError> {
-        self.inner.unsubscribe(id).await
-    }
-    async fn admit(&self, id: &str, rate: MessageRate, now: i64) -> Result<Admission, StoreError> {
-        self.inner.admit(id, rate, now).await
-    }
-    async fn refresh(&self, id: &str, user: Uuid, exp: i64) -> Result<Connection, StoreError> {
-        self.inner.refresh(id, user, exp).await
-    }
-    async fn typing(&self, id: &str, p: Uuid, now: i64, window: i64) -> Result<bool, StoreError> {
-        self.inner.typing(id, p, now, window).await
-    }
-    async fn take_token(
-        &self,
-        bucket: &str,
-        rate: MessageRate,
-        now: i64,
-    ) -> Result<Option<i64>, StoreError> {
-        self.inner.take_token(bucket, rate, now).await
-    }
-    async fn announced_presence(&self, p: Uuid, user: Uuid) -> Result<Option<bool>, StoreError> {
-        self.inner.announced_presence(p, user).await
-    }
-    async fn announce_presence(
-        &self,
-        p: Uuid,
-        user: Uuid,
-        online: bool,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        self.inner.announce_presence(p, user, online, now).await
-    }
-    async fn project_sample(
-        &self,
-        p: Uuid,
-        limit: usize,
-    ) -> Result<(realtime::connection::store::Page, bool), StoreError> {
-        self.inner.project_sample(p, limit).await
-    }
-    async fn unsubscribe_from(&self, id: &str, p: Uuid) -> Result<bool, StoreError> {
-        self.inner.unsubscribe_from(id, p).await
-    }
-    async fn remove_expired(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        self.inner.remove_expired(id, now).await
-    }
-    async fn remove(&self, id: &str) -> Result<(), StoreError> {
-        if self.hang_removes {
-            std::future::pending::<()>().await;
-        }
-        self.inner.remove(id).await
-    }
-    fn user_connections(&self, user: Uuid) -> PageStream<'_> {
-        self.inner.user_connections(user)
-    }
-    fn project_subscribers(&self, project_id: Uuid) -> PageStream<'_> {
-        let posted = self.posted.clone();
-        self.inner
-            .project_subscribers(project_id)
-            .enumerate()
-            .then(move |(i, page)| {
-                let posted = posted.clone();
-                async move {
-                    if i == 1 {
-                        posted.notified().await;
-                    }
-                    page
-                }
-            })
-            .boxed()
-    }
-    fn all_subscribers(&self) -> PageStream<'_> {
-        self.inner.all_subscribers()
-    }
-    fn reconnect_due(&self, minute: i64) -> PageStream<'_> {
-        self.inner.reconnect_due(minute)
-    }
-    async fn approximate_total(&self) -> Result<u64, StoreError> {
-        self.inner.approximate_total().await
-    }
-}
-
 struct Notifying(Arc<tokio::sync::Notify>);
 
 #[async_trait]
@@ -467,14 +366,25 @@ impl ConnectionSender for Notifying {
     }
 }
 
+/// What the test below relies on: the store's second page waits for the notification.
+#[tokio::test]
+async fn the_gated_store_holds_its_second_page_until_notified() {
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let store = MemoryStore::with_page_size(10).with_second_page_after(gate.clone());
+    let (project, _) = project_with(&store, 25).await;
+    let mut pages = store.project_subscribers(project);
+    assert_eq!(pages.next().await.unwrap().unwrap().len(), 10);
+    let early = tokio::time::timeout(Duration::from_millis(200), pages.next()).await;
+    assert!(early.is_err(), "the second page waits for the notification");
+    gate.notify_one();
+    assert_eq!(pages.next().await.unwrap().unwrap().len(), 10);
+}
+
 #[tokio::test]
 async fn posting_starts_before_the_last_page_is_read() {
     let posted = Arc::new(tokio::sync::Notify::new());
-    let store = Arc::new(Gated {
-        inner: MemoryStore::with_page_size(10),
-        posted: posted.clone(),
-        hang_removes: false,
-    });
+    // The second page waits for a post: an engine that read every page first would hang.
+    let store = Arc::new(MemoryStore::with_page_size(10).with_second_page_after(posted.clone()));
     let (project, _) = project_with(&*store, 25).await;
     let fanout = FanOut::new(store, Arc::new(Notifying(posted)));
     let summary = tokio::time::timeout(
@@ -926,11 +836,7 @@ async fn ids_in(store: &dyn ConnectionStore, project: Uuid) -> Vec<String> {
 #[tokio::test]
 async fn a_hanging_clean_up_ends_within_the_grace_after_the_deadline() {
     use realtime::delivery::fanout::CLEANUP_GRACE;
-    let store = Arc::new(Gated {
-        inner: MemoryStore::new(),
-        posted: Arc::new(tokio::sync::Notify::new()),
-        hang_removes: true,
-    });
+    let store = Arc::new(MemoryStore::new().with_hanging_removes());
     let (project, _) = project_with(&*store, 3).await;
     let sender = Arc::new(Scripted::default());
     for i in 0..3 {

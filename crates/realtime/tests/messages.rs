@@ -8,7 +8,7 @@ use std::sync::Arc;
 use common::{PROJECT, USER, body_json, message};
 use realtime::connection::auth::Authenticator;
 use realtime::connection::lifecycle::{Limits, on_message};
-use realtime::connection::store::{Connection, ConnectionStore};
+use realtime::connection::store::{Connection, Records};
 use realtime::memory::MemberList;
 use realtime::wire::client::MAX_CLIENT_MESSAGE_BYTES;
 use serde_json::json;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use realtime::connection::store::{
-    Admission, CONNECTION_TTL_SECONDS, Connection, ConnectionStore, MessageRate, StoreError,
-    reconnect_minute,
+    Admission, CONNECTION_TTL_SECONDS, Connection, ConnectionStore, Listings, MessageRate,
+    StoreError, reconnect_minute,
 };
 use realtime::memory::MemoryStore;
 use uuid::Uuid;

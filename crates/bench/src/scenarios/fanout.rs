@@ -71,7 +71,7 @@ pub(crate) async fn run_broadcaster(
 /// local database's, not the posts'.
 async fn index_read_ms(table: &str, project: Uuid) -> (f64, usize, usize) {
     use futures::StreamExt;
-    use realtime::connection::store::ConnectionStore;
+    use realtime::connection::store::Listings;
     let sdk = realtime::runtime::config::sdk_config();
     let store = realtime::aws::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     let t0 = Instant::now();

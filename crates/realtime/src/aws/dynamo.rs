@@ -20,9 +20,9 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use crate::connection::store::{
-    Admission, CONNECTION_TTL_SECONDS, Cause, Connection, ConnectionStore, MessageRate,
-    PROJECT_INDEX, Page, PageStream, RECONNECT_INDEX, StoreError, Subscriber, USER_INDEX,
-    reconnect_minute,
+    Admission, CONNECTION_TTL_SECONDS, Cause, Connection, Listings, MessageRate, PROJECT_INDEX,
+    Page, PageStream, PresenceLedger, RECONNECT_INDEX, RateBuckets, Records, StoreError,
+    Subscriber, Subscriptions, USER_INDEX, reconnect_minute,
 };
 use crate::epoch_seconds;
 
@@ -286,7 +286,7 @@ impl DynamoStore {
 }
 
 #[async_trait]
-impl ConnectionStore for DynamoStore {
+impl Records for DynamoStore {
     async fn insert(&self, c: &Connection) -> Result<(), StoreError> {
         self.client
             .put_item()
@@ -307,6 +307,105 @@ impl ConnectionStore for DynamoStore {
             .filter(|c| c.is_live(now)))
     }
 
+    async fn refresh(
+        &self,
+        connection_id: &str,
+        user_id: Uuid,
+        token_exp: i64,
+    ) -> Result<Connection, StoreError> {
+        let values = Item::from([
+            (":e".to_owned(), number(token_exp)),
+            (":u".to_owned(), AttributeValue::S(user_id.to_string())),
+        ]);
+        self.update_live_if(
+            connection_id,
+            "SET token_exp = :e",
+            Some("user_id = :u"),
+            values,
+            ReturnValue::AllNew,
+        )
+        .await
+    }
+
+    async fn remove_expired(
+        &self,
+        connection_id: &str,
+        now_seconds: i64,
+    ) -> Result<bool, StoreError> {
+        let (k, v) = Self::key(connection_id);
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(k, v)
+            .condition_expression("token_exp <= :now")
+            .expression_attribute_values(":now", number(now_seconds))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn remove(&self, connection_id: &str) -> Result<(), StoreError> {
+        let (k, v) = Self::key(connection_id);
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(k, v)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// BatchWriteItem, 25 deletes a request; unprocessed items are retried a few times.
+    async fn remove_many(&self, connection_ids: &[String]) -> Result<(), StoreError> {
+        for chunk in connection_ids.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|id| {
+                    let (k, v) = Self::key(id);
+                    let delete = DeleteRequest::builder()
+                        .key(k, v)
+                        .build()
+                        .map_err(|e| StoreError::Unavailable(Cause::new(e)))?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<Result<_, StoreError>>()?;
+            for attempt in 0..5u32 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(UNPROCESSED_BACKOFF.ceiling(attempt)).await;
+            }
+            if !requests.is_empty() {
+                return Err(StoreError::Unavailable(
+                    format!("{} deletes left unprocessed", requests.len()).into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Subscriptions for DynamoStore {
     async fn subscribe(
         &self,
         connection_id: &str,
@@ -332,6 +431,31 @@ impl ConnectionStore for DynamoStore {
         .await
     }
 
+    async fn unsubscribe_from(
+        &self,
+        connection_id: &str,
+        project_id: Uuid,
+    ) -> Result<bool, StoreError> {
+        let values = Item::from([(":p".to_owned(), AttributeValue::S(project_id.to_string()))]);
+        match self
+            .update_live_if(
+                connection_id,
+                "REMOVE project_id",
+                Some("project_id = :p"),
+                values,
+                ReturnValue::AllOld,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl RateBuckets for DynamoStore {
     /// GCRA in two conditional writes at most: an idle bucket (`rate_tat <= now`) restarts
     /// at `now + interval`; a busy one moves on by one interval if that stays within the
     /// burst. When neither condition holds, a read tells a closed connection from a limited one.
@@ -468,7 +592,10 @@ impl ConnectionStore for DynamoStore {
             Err(e) => Err(unavailable(e)),
         }
     }
+}
 
+#[async_trait]
+impl PresenceLedger for DynamoStore {
     async fn announced_presence(
         &self,
         project_id: Uuid,
@@ -510,85 +637,10 @@ impl ConnectionStore for DynamoStore {
             Err(e) => Err(unavailable(e)),
         }
     }
+}
 
-    async fn refresh(
-        &self,
-        connection_id: &str,
-        user_id: Uuid,
-        token_exp: i64,
-    ) -> Result<Connection, StoreError> {
-        let values = Item::from([
-            (":e".to_owned(), number(token_exp)),
-            (":u".to_owned(), AttributeValue::S(user_id.to_string())),
-        ]);
-        self.update_live_if(
-            connection_id,
-            "SET token_exp = :e",
-            Some("user_id = :u"),
-            values,
-            ReturnValue::AllNew,
-        )
-        .await
-    }
-
-    async fn unsubscribe_from(
-        &self,
-        connection_id: &str,
-        project_id: Uuid,
-    ) -> Result<bool, StoreError> {
-        let values = Item::from([(":p".to_owned(), AttributeValue::S(project_id.to_string()))]);
-        match self
-            .update_live_if(
-                connection_id,
-                "REMOVE project_id",
-                Some("project_id = :p"),
-                values,
-                ReturnValue::AllOld,
-            )
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(StoreError::NotFound) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn remove_expired(
-        &self,
-        connection_id: &str,
-        now_seconds: i64,
-    ) -> Result<bool, StoreError> {
-        let (k, v) = Self::key(connection_id);
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(k, v)
-            .condition_expression("token_exp <= :now")
-            .expression_attribute_values(":now", number(now_seconds))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
-    }
-
-    async fn remove(&self, connection_id: &str) -> Result<(), StoreError> {
-        let (k, v) = Self::key(connection_id);
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key(k, v)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
+#[async_trait]
+impl Listings for DynamoStore {
     fn project_subscribers(&self, project_id: Uuid) -> PageStream<'_> {
         let now = epoch_seconds();
         let partition = AttributeValue::S(project_id.to_string());
@@ -651,46 +703,6 @@ impl ConnectionStore for DynamoStore {
     fn all_subscribers(&self) -> PageStream<'_> {
         let now = epoch_seconds();
         self.pages(move |start| self.scan_page(start, now))
-    }
-
-    /// BatchWriteItem, 25 deletes a request; unprocessed items are retried a few times.
-    async fn remove_many(&self, connection_ids: &[String]) -> Result<(), StoreError> {
-        for chunk in connection_ids.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|id| {
-                    let (k, v) = Self::key(id);
-                    let delete = DeleteRequest::builder()
-                        .key(k, v)
-                        .build()
-                        .map_err(|e| StoreError::Unavailable(Cause::new(e)))?;
-                    Ok(WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<Result<_, StoreError>>()?;
-            for attempt in 0..5u32 {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                if requests.is_empty() {
-                    break;
-                }
-                tokio::time::sleep(UNPROCESSED_BACKOFF.ceiling(attempt)).await;
-            }
-            if !requests.is_empty() {
-                return Err(StoreError::Unavailable(
-                    format!("{} deletes left unprocessed", requests.len()).into(),
-                ));
-            }
-        }
-        Ok(())
     }
 
     /// DescribeTable's `ItemCount`: DynamoDB refreshes it about every six hours, so the number

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::connection::auth::{self, Authenticator};
 use crate::connection::lifecycle::check_member;
 use crate::connection::membership::Membership;
-use crate::connection::store::ConnectionStore;
+use crate::connection::store::Listings;
 use crate::wire::client::{ErrorCode, ErrorFrame, Reply};
 
 pub const ROUTE: &str = "GET /api/v1/projects/{projectId}/ws/status";
@@ -31,7 +31,7 @@ pub struct ProjectStatus {
 
 /// Count the live subscribers of `project_id` and their distinct users, page by page.
 pub async fn count_project(
-    store: &dyn ConnectionStore,
+    store: &(impl Listings + ?Sized),
     project_id: Uuid,
 ) -> Result<(u64, BTreeSet<Uuid>), crate::connection::store::StoreError> {
     store
@@ -66,7 +66,7 @@ fn json_response(status: u16, body: String) -> ApiGatewayV2httpResponse {
 
 /// Serve the status request: Bearer token of a member required.
 pub async fn project_status(
-    store: &dyn ConnectionStore,
+    store: &(impl Listings + ?Sized),
     membership: &dyn Membership,
     authenticator: &Authenticator,
     request: &ApiGatewayV2httpRequest,
@@ -92,7 +92,7 @@ pub async fn project_status(
 }
 
 async fn status(
-    store: &dyn ConnectionStore,
+    store: &(impl Listings + ?Sized),
     membership: &dyn Membership,
     authenticator: &Authenticator,
     request: &ApiGatewayV2httpRequest,

@@ -242,17 +242,62 @@ impl std::error::Error for Cause {
     }
 }
 
-/// The connection store port. Implementations: [`crate::aws::dynamo::DynamoStore`]
-/// (production, tests on DynamoDB Local) and [`crate::memory::MemoryStore`] (dev server
-/// default, tests).
+/// The connection store port, by role: a handler or component takes the roles it uses
+/// ([`Records`], [`Subscriptions`], [`RateBuckets`], [`PresenceLedger`], [`Listings`]), and
+/// [`ConnectionStore`] is all of them, what an adapter implements and the wiring holds.
+/// Implementations: [`crate::aws::dynamo::DynamoStore`] (production, tests on DynamoDB Local)
+/// and [`crate::memory::MemoryStore`] (dev server default, tests).
+pub trait ConnectionStore:
+    Records + Subscriptions + RateBuckets + PresenceLedger + Listings
+{
+}
+
+impl<T: Records + Subscriptions + RateBuckets + PresenceLedger + Listings + ?Sized> ConnectionStore
+    for T
+{
+}
+
+/// A connection's own item: written at `$connect`, read, its token moved by a `refresh`, and
+/// deleted (at `$disconnect`, on a 410, on expiry).
 #[async_trait]
-pub trait ConnectionStore: Send + Sync {
+pub trait Records: Send + Sync {
     /// Record a new connection (overwrites an item with the same id).
     async fn insert(&self, connection: &Connection) -> Result<(), StoreError>;
 
     /// A live connection by id (strongly consistent read).
     async fn get(&self, connection_id: &str) -> Result<Option<Connection>, StoreError>;
 
+    /// Move the connection's `token_exp` (a `refresh`), if it still belongs to `user_id`.
+    async fn refresh(
+        &self,
+        connection_id: &str,
+        user_id: Uuid,
+        token_exp: i64,
+    ) -> Result<Connection, StoreError>;
+
+    /// Delete the connection if its token has expired at `now_seconds`; `true` when this call
+    /// deleted it, so that of several broadcasts finding it expired exactly one closes it.
+    async fn remove_expired(
+        &self,
+        connection_id: &str,
+        now_seconds: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Delete the connection; deleting an absent one is not an error.
+    async fn remove(&self, connection_id: &str) -> Result<(), StoreError>;
+
+    /// Delete many connections (fan-out's 410s), in as few requests as the store allows.
+    async fn remove_many(&self, connection_ids: &[String]) -> Result<(), StoreError> {
+        for id in connection_ids {
+            self.remove(id).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Which project a connection is subscribed to (the sparse project index).
+#[async_trait]
+pub trait Subscriptions: Send + Sync {
     /// Point a live connection at `project_id`. Fails with [`StoreError::NotFound`] and writes
     /// nothing when the connection is gone, so a late subscribe cannot resurrect it.
     async fn subscribe(
@@ -265,6 +310,20 @@ pub trait ConnectionStore: Send + Sync {
     /// was; [`StoreError::NotFound`] when it is gone.
     async fn unsubscribe(&self, connection_id: &str) -> Result<Connection, StoreError>;
 
+    /// Remove the connection from `project_id` if it is still subscribed to it (revocation);
+    /// `true` when this call ended the subscription.
+    async fn unsubscribe_from(
+        &self,
+        connection_id: &str,
+        project_id: Uuid,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Rates kept in the store, so that every Lambda instance draws from the same bucket: a
+/// connection's message rate and `typing` window (in its item) and named buckets (per-user
+/// `$connect` and presence rates).
+#[async_trait]
+pub trait RateBuckets: Send + Sync {
     /// Count a client message against the connection's rate at `now_ms` (one conditional
     /// write: the bucket lives in the item, so every Lambda instance sees the same one).
     /// [`StoreError::NotFound`] when the connection is gone.
@@ -297,7 +356,12 @@ pub trait ConnectionStore: Send + Sync {
         rate: MessageRate,
         now_ms: i64,
     ) -> Result<Option<i64>, StoreError>;
+}
 
+/// The presence last announced for a user in a project, so that of several handlers seeing
+/// the same change exactly one announces it.
+#[async_trait]
+pub trait PresenceLedger: Send + Sync {
     /// The presence last announced for `user_id` in `project_id`: `Some(true)` online,
     /// `Some(false)` offline, `None` when none is on record.
     async fn announced_presence(
@@ -316,42 +380,12 @@ pub trait ConnectionStore: Send + Sync {
         online: bool,
         now_ms: i64,
     ) -> Result<bool, StoreError>;
+}
 
-    /// Move the connection's `token_exp` (a `refresh`), if it still belongs to `user_id`.
-    async fn refresh(
-        &self,
-        connection_id: &str,
-        user_id: Uuid,
-        token_exp: i64,
-    ) -> Result<Connection, StoreError>;
-
-    /// Remove the connection from `project_id` if it is still subscribed to it (revocation);
-    /// `true` when this call ended the subscription.
-    async fn unsubscribe_from(
-        &self,
-        connection_id: &str,
-        project_id: Uuid,
-    ) -> Result<bool, StoreError>;
-
-    /// Delete the connection if its token has expired at `now_seconds`; `true` when this call
-    /// deleted it, so that of several broadcasts finding it expired exactly one closes it.
-    async fn remove_expired(
-        &self,
-        connection_id: &str,
-        now_seconds: i64,
-    ) -> Result<bool, StoreError>;
-
-    /// Delete the connection; deleting an absent one is not an error.
-    async fn remove(&self, connection_id: &str) -> Result<(), StoreError>;
-
-    /// Delete many connections (fan-out's 410s), in as few requests as the store allows.
-    async fn remove_many(&self, connection_ids: &[String]) -> Result<(), StoreError> {
-        for id in connection_ids {
-            self.remove(id).await?;
-        }
-        Ok(())
-    }
-
+/// Reads over many connections: a project's subscribers, a user's connections, everyone, the
+/// connections due their reconnect hint, and the table's size.
+#[async_trait]
+pub trait Listings: Send + Sync {
     /// The live subscribers of `project_id`, page by page.
     fn project_subscribers(&self, project_id: Uuid) -> PageStream<'_>;
 

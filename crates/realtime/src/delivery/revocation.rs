@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use uuid::Uuid;
 
-use crate::connection::store::{ConnectionStore, StoreError};
+use crate::connection::store::{Listings, Records, StoreError, Subscriptions};
 use crate::delivery::sender::{ConnectionSender, PostOutcome};
 use crate::wire::client::{REASON_MEMBERSHIP_REVOKED, Reply};
 
 /// Close a connection whose token expired at or before `now_seconds`: delete its item, tell it
 /// `token_expired`, close it. `true` when this call closed it (it was expired and still there).
 pub async fn expire(
-    store: &dyn ConnectionStore,
+    store: &(impl Records + ?Sized),
     sender: &dyn ConnectionSender,
     connection_id: &str,
     now_seconds: i64,
@@ -56,7 +56,7 @@ pub const USER_INDEX_SETTLE: Duration = Duration::from_secs(2);
 /// allows). A connection written after the removal committed re-checks membership itself
 /// (`$connect` and `subscribe` check again after their write).
 pub async fn revoke(
-    store: &dyn ConnectionStore,
+    store: &(impl Listings + Subscriptions + ?Sized),
     sender: &dyn ConnectionSender,
     project: Uuid,
     user: Uuid,
@@ -74,7 +74,7 @@ pub async fn revoke(
 
 /// One pass of [`revoke`] over the connections the user index lists now.
 async fn revoke_listed(
-    store: &dyn ConnectionStore,
+    store: &(impl Listings + Subscriptions + ?Sized),
     sender: &dyn ConnectionSender,
     project: Uuid,
     user: Uuid,

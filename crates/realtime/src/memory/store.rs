@@ -10,8 +10,8 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use crate::connection::store::{
-    Admission, Connection, ConnectionStore, MessageRate, Page, PageStream, StoreError, Subscriber,
-    reconnect_minute,
+    Admission, Connection, Listings, MessageRate, Page, PageStream, PresenceLedger, RateBuckets,
+    Records, StoreError, Subscriber, Subscriptions, reconnect_minute,
 };
 use crate::epoch_seconds;
 
@@ -84,6 +84,18 @@ pub struct MemoryStore {
     inner: RwLock<Inner>,
     page_size: usize,
     user_index_lag: std::time::Duration,
+    faults: Faults,
+}
+
+/// What DynamoDB may do and this store otherwise never does, on a test's request (`dev`).
+#[derive(Default)]
+struct Faults {
+    /// A project listing's second page waits for this notification.
+    second_page_after: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// `remove` never answers.
+    removes_hang: bool,
+    /// `insert` writes, then reports a timeout.
+    inserts_time_out: bool,
 }
 
 impl Default for MemoryStore {
@@ -103,6 +115,7 @@ impl MemoryStore {
             inner: RwLock::default(),
             page_size: page_size.max(1),
             user_index_lag: std::time::Duration::ZERO,
+            faults: Faults::default(),
         }
     }
 
@@ -110,6 +123,29 @@ impl MemoryStore {
     /// as DynamoDB's eventually consistent index may (tests of what must not depend on it).
     pub fn with_user_index_lag(mut self, lag: std::time::Duration) -> Self {
         self.user_index_lag = lag;
+        self
+    }
+
+    /// The same store whose project listings hold their second page back until `notify` is
+    /// notified (a fan-out that read every page before posting would wait forever).
+    #[cfg(feature = "dev")]
+    pub fn with_second_page_after(mut self, notify: std::sync::Arc<tokio::sync::Notify>) -> Self {
+        self.faults.second_page_after = Some(notify);
+        self
+    }
+
+    /// The same store whose `remove` never answers (a store that hangs after a fan-out).
+    #[cfg(feature = "dev")]
+    pub fn with_hanging_removes(mut self) -> Self {
+        self.faults.removes_hang = true;
+        self
+    }
+
+    /// The same store whose `insert` writes and then reports a timeout, as a DynamoDB
+    /// `PutItem` that succeeded after the client gave up.
+    #[cfg(feature = "dev")]
+    pub fn with_inserts_timing_out(mut self) -> Self {
+        self.faults.inserts_time_out = true;
         self
     }
 
@@ -149,7 +185,7 @@ impl MemoryStore {
 }
 
 #[async_trait]
-impl ConnectionStore for MemoryStore {
+impl Records for MemoryStore {
     async fn insert(&self, connection: &Connection) -> Result<(), StoreError> {
         let mut inner = self.write();
         inner.forget(&connection.connection_id);
@@ -165,6 +201,9 @@ impl ConnectionStore for MemoryStore {
         inner
             .written_at
             .insert(connection.connection_id.clone(), std::time::Instant::now());
+        if self.faults.inserts_time_out {
+            return Err(StoreError::Unavailable("operation timed out".into()));
+        }
         Ok(())
     }
 
@@ -178,6 +217,48 @@ impl ConnectionStore for MemoryStore {
             .cloned())
     }
 
+    async fn refresh(
+        &self,
+        connection_id: &str,
+        user_id: Uuid,
+        token_exp: i64,
+    ) -> Result<Connection, StoreError> {
+        let mut inner = self.write();
+        let connection = inner
+            .live_mut(connection_id, epoch_seconds())
+            .filter(|c| c.user_id == user_id)
+            .ok_or(StoreError::NotFound)?;
+        connection.token_exp = token_exp;
+        Ok(connection.clone())
+    }
+
+    async fn remove_expired(
+        &self,
+        connection_id: &str,
+        now_seconds: i64,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.write();
+        let expired = inner
+            .connections
+            .get(connection_id)
+            .is_some_and(|c| c.token_expired(now_seconds));
+        if expired {
+            inner.forget(connection_id);
+        }
+        Ok(expired)
+    }
+
+    async fn remove(&self, connection_id: &str) -> Result<(), StoreError> {
+        if self.faults.removes_hang {
+            std::future::pending::<()>().await;
+        }
+        self.write().forget(connection_id);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Subscriptions for MemoryStore {
     async fn subscribe(
         &self,
         connection_id: &str,
@@ -206,6 +287,27 @@ impl ConnectionStore for MemoryStore {
         Ok(old)
     }
 
+    async fn unsubscribe_from(
+        &self,
+        connection_id: &str,
+        project_id: Uuid,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.write();
+        let Some(connection) = inner
+            .live_mut(connection_id, epoch_seconds())
+            .filter(|c| c.project_id == Some(project_id))
+        else {
+            return Ok(false);
+        };
+        let old = connection.clone();
+        connection.project_id = None;
+        inner.unindex(&old);
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl RateBuckets for MemoryStore {
     async fn admit(
         &self,
         connection_id: &str,
@@ -262,7 +364,10 @@ impl ConnectionStore for MemoryStore {
             None => Ok(Some(rate.wait_ms(tat, now_ms))),
         }
     }
+}
 
+#[async_trait]
+impl PresenceLedger for MemoryStore {
     async fn announced_presence(
         &self,
         project_id: Uuid,
@@ -281,61 +386,10 @@ impl ConnectionStore for MemoryStore {
         let mut inner = self.write();
         Ok(inner.presence.insert((project_id, user_id), online) != Some(online))
     }
+}
 
-    async fn refresh(
-        &self,
-        connection_id: &str,
-        user_id: Uuid,
-        token_exp: i64,
-    ) -> Result<Connection, StoreError> {
-        let mut inner = self.write();
-        let connection = inner
-            .live_mut(connection_id, epoch_seconds())
-            .filter(|c| c.user_id == user_id)
-            .ok_or(StoreError::NotFound)?;
-        connection.token_exp = token_exp;
-        Ok(connection.clone())
-    }
-
-    async fn unsubscribe_from(
-        &self,
-        connection_id: &str,
-        project_id: Uuid,
-    ) -> Result<bool, StoreError> {
-        let mut inner = self.write();
-        let Some(connection) = inner
-            .live_mut(connection_id, epoch_seconds())
-            .filter(|c| c.project_id == Some(project_id))
-        else {
-            return Ok(false);
-        };
-        let old = connection.clone();
-        connection.project_id = None;
-        inner.unindex(&old);
-        Ok(true)
-    }
-
-    async fn remove_expired(
-        &self,
-        connection_id: &str,
-        now_seconds: i64,
-    ) -> Result<bool, StoreError> {
-        let mut inner = self.write();
-        let expired = inner
-            .connections
-            .get(connection_id)
-            .is_some_and(|c| c.token_expired(now_seconds));
-        if expired {
-            inner.forget(connection_id);
-        }
-        Ok(expired)
-    }
-
-    async fn remove(&self, connection_id: &str) -> Result<(), StoreError> {
-        self.write().forget(connection_id);
-        Ok(())
-    }
-
+#[async_trait]
+impl Listings for MemoryStore {
     async fn project_sample(
         &self,
         project_id: Uuid,
@@ -353,6 +407,7 @@ impl ConnectionStore for MemoryStore {
 
     fn project_subscribers(&self, project_id: Uuid) -> PageStream<'_> {
         let now = epoch_seconds();
+        let gate = self.faults.second_page_after.clone();
         futures::stream::unfold(Some(None::<String>), move |state| async move {
             let mut after = state?;
             loop {
@@ -362,6 +417,16 @@ impl ConnectionStore for MemoryStore {
                     (true, Some(next)) => after = Some(next),
                     (true, None) => return None,
                 }
+            }
+        })
+        .enumerate()
+        .then(move |(i, page)| {
+            let gate = gate.clone().filter(|_| i == 1);
+            async move {
+                if let Some(gate) = gate {
+                    gate.notified().await;
+                }
+                page
             }
         })
         .boxed()

@@ -15,7 +15,7 @@ use super::limits::Limits;
 use super::route::{ROUTE_CONNECT, check_member, parse_project, refuse, serves, store_unavailable};
 use crate::connection::auth::{self, Authenticator, Identity};
 use crate::connection::membership::Membership;
-use crate::connection::store::{Connection, ConnectionStore, MessageRate};
+use crate::connection::store::{Connection, Listings, MessageRate, RateBuckets, Records};
 use crate::delivery::presence::Presence;
 use crate::wire::client::{ErrorCode, ErrorFrame};
 
@@ -38,7 +38,7 @@ struct Admitted {
 
 /// `$connect` (see the module's documentation for the answers).
 pub async fn on_connect(
-    store: &dyn ConnectionStore,
+    store: &(impl Records + Listings + RateBuckets + ?Sized),
     presence: Option<&Presence>,
     membership: &dyn Membership,
     authenticator: &Authenticator,
@@ -99,7 +99,7 @@ impl Attempt<'_> {
 /// the user's connection cap and connect rate.
 async fn admit(
     attempt: &Attempt<'_>,
-    store: &dyn ConnectionStore,
+    store: &(impl Listings + RateBuckets + ?Sized),
     membership: &dyn Membership,
     authenticator: &Authenticator,
     limits: &Limits,
@@ -160,7 +160,7 @@ async fn authenticate(
 async fn record(
     attempt: &Attempt<'_>,
     admitted: &Admitted,
-    store: &dyn ConnectionStore,
+    store: &(impl Records + ?Sized),
     membership: &dyn Membership,
 ) -> Result<(), Refusal> {
     let (connection_id, user) = (attempt.connection_id, admitted.identity.user);
@@ -211,7 +211,7 @@ fn accepted(select_subprotocol: bool) -> ApiGatewayProxyResponse {
 /// Refuse a `$connect` over the user's connect rate: the bucket lives in the store, so every
 /// Lambda instance counts the same connects. A store error refuses.
 async fn check_connect_rate(
-    store: &dyn ConnectionStore,
+    store: &(impl RateBuckets + ?Sized),
     user: Uuid,
     rate: MessageRate,
 ) -> Result<(), ErrorFrame> {
@@ -235,7 +235,7 @@ async fn check_connect_rate(
 /// Refuse a user who already holds `max` open connections. The count comes from the user
 /// index, so connects racing each other may pass it by a few; a store error refuses.
 async fn check_user_cap(
-    store: &dyn ConnectionStore,
+    store: &(impl Listings + ?Sized),
     user: Uuid,
     max: usize,
 ) -> Result<(), ErrorFrame> {

@@ -4,12 +4,12 @@
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 
 use super::route::{ROUTE_DISCONNECT, refuse, response, serves};
-use crate::connection::store::ConnectionStore;
+use crate::connection::store::Records;
 use crate::delivery::presence::Presence;
 
 /// `$disconnect` (see the module's documentation).
 pub async fn on_disconnect(
-    store: &dyn ConnectionStore,
+    store: &(impl Records + ?Sized),
     presence: Option<&Presence>,
     request: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
