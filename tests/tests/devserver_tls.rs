@@ -125,6 +125,29 @@ fn broadcast(
     }
 }
 
+/// The next text frame of type `kind` on `ws` (others are skipped), within 10 s.
+async fn next_of_type<S>(ws: &mut S, kind: &str) -> serde_json::Value
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let frame = async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    if v["type"] == kind {
+                        return v;
+                    }
+                }
+                other => panic!("the socket ended: {other:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), frame)
+        .await
+        .unwrap_or_else(|_| panic!("no {kind} frame over WSS"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wss_with_the_printed_ca_and_sdk_posts_over_https_with_aws_ca_bundle() {
     let dir = std::env::temp_dir().join(format!("devhive-tls-{}", Uuid::new_v4()));
@@ -155,21 +178,7 @@ async fn wss_with_the_printed_ca_and_sdk_posts_over_https_with_aws_ca_bundle() {
         (&json!(1), &json!(1)),
         "{summary}"
     );
-    let frame = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Text(text))) => {
-                    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-                    if v["type"] == "over_tls" {
-                        return v;
-                    }
-                }
-                other => panic!("the socket ended: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("the event over WSS");
+    let frame = next_of_type(&mut ws, "over_tls").await;
     assert_eq!(frame["data"], json!({"ok": true}));
 
     // The dev server's own broadcaster (behind its Invoke API, over HTTPS with the CA) posts to
@@ -194,21 +203,7 @@ async fn wss_with_the_printed_ca_and_sdk_posts_over_https_with_aws_ca_bundle() {
         (&json!(1), &json!(1)),
         "{summary}"
     );
-    let frame = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Text(text))) => {
-                    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-                    if v["type"] == "from_the_dev_server" {
-                        return v;
-                    }
-                }
-                other => panic!("the socket ended: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("the dev server's own broadcast over WSS");
+    let frame = next_of_type(&mut ws, "from_the_dev_server").await;
     assert_eq!(frame["data"], json!({"n": 2}));
 
     // Without the CA (the system's authorities only), the SDK's client refuses the server.
