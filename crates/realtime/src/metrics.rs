@@ -1,6 +1,7 @@
 //! CloudWatch metrics as the library writes them: Embedded Metric Format lines, printed to
-//! the log (Lambda turns them into metrics, no API call). Delivery and the relay build their
-//! lines with [`Metrics`]; which namespace and stack they carry is configuration, read in
+//! the log (Lambda turns them into metrics, no API call). Delivery and the relay say what they
+//! measured; [`Metrics::print`] is the one place a line is written. Which namespace and stack
+//! they carry is configuration, read in
 //! [`crate::runtime::telemetry::metrics`], so nothing here reads the environment.
 
 /// Where CloudWatch metrics go: the Embedded Metric Format lines the broadcaster and the relay
@@ -12,6 +13,9 @@ pub struct Metrics {
     stack: String,
     function: &'static str,
 }
+
+/// One metric of a line: its name, its CloudWatch unit and its value.
+pub type MetricValue = (&'static str, &'static str, serde_json::Value);
 
 /// The namespace when `METRICS_NAMESPACE` is unset.
 pub const DEFAULT_METRICS_NAMESPACE: &str = "DevHive/Realtime";
@@ -35,8 +39,14 @@ impl Metrics {
         &self.namespace
     }
 
+    /// Print `values` as one EMF line to stdout, where Lambda's log capture turns it into
+    /// metrics: the one place the library writes a metric.
+    pub fn print(&self, values: &[MetricValue]) {
+        println!("{}", self.line(values, crate::epoch_millis()));
+    }
+
     /// One EMF line declaring and carrying `values` (name, unit, value).
-    pub fn line(&self, values: &[(&str, &str, serde_json::Value)], timestamp_ms: i64) -> String {
+    pub fn line(&self, values: &[MetricValue], timestamp_ms: i64) -> String {
         let mut line = serde_json::json!({
             "_aws": {
                 "Timestamp": timestamp_ms,

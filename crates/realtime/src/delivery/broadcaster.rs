@@ -12,7 +12,7 @@ use crate::delivery::events::{EventStore, project_stream, user_stream};
 use crate::delivery::fanout::{FanOut, Summary, deliverable};
 use crate::delivery::presence::Presence;
 use crate::delivery::revocation;
-use crate::metrics::Metrics;
+use crate::metrics::MetricValue;
 use crate::wire::invocation::{Audience, Broadcast};
 
 /// Run one invocation. Invalid input is an `Ok` result naming the field (an error would make
@@ -79,15 +79,9 @@ pub async fn invoke(
                 duration_ms,
                 "broadcast"
             );
-            println!(
-                "{}",
-                emf_line(
-                    fanout.metrics(),
-                    &summary,
-                    duration_ms,
-                    crate::epoch_millis()
-                )
-            );
+            fanout
+                .metrics()
+                .print(&metric_values(&summary, duration_ms));
             Ok(serde_json::to_value(summary).expect("plain data"))
         }
         Err(e) => {
@@ -157,26 +151,19 @@ async fn revoke_after(
     Ok(summary)
 }
 
-/// A CloudWatch Embedded Metric Format line with the summary's counts and the duration.
-pub fn emf_line(
-    metrics: &Metrics,
-    summary: &Summary,
-    duration_ms: u64,
-    timestamp_ms: i64,
-) -> String {
-    metrics.line(
-        &[
-            ("Recipients", "Count", json!(summary.recipients)),
-            ("Delivered", "Count", json!(summary.delivered)),
-            ("Gone", "Count", json!(summary.gone)),
-            ("Failed", "Count", json!(summary.failed)),
-            ("Expired", "Count", json!(summary.expired)),
-            ("Revoked", "Count", json!(summary.revoked)),
-            ("Throttled", "Count", json!(summary.throttled)),
-            ("BroadcastDuration", "Milliseconds", json!(duration_ms)),
-        ],
-        timestamp_ms,
-    )
+/// A broadcast's metrics (one Embedded Metric Format line, [`crate::metrics::Metrics::print`]):
+/// the summary's counts and the duration.
+pub fn metric_values(summary: &Summary, duration_ms: u64) -> Vec<MetricValue> {
+    vec![
+        ("Recipients", "Count", json!(summary.recipients)),
+        ("Delivered", "Count", json!(summary.delivered)),
+        ("Gone", "Count", json!(summary.gone)),
+        ("Failed", "Count", json!(summary.failed)),
+        ("Expired", "Count", json!(summary.expired)),
+        ("Revoked", "Count", json!(summary.revoked)),
+        ("Throttled", "Count", json!(summary.throttled)),
+        ("BroadcastDuration", "Milliseconds", json!(duration_ms)),
+    ]
 }
 
 #[cfg(test)]
@@ -192,8 +179,9 @@ mod tests {
             failed: 1,
             ..Summary::default()
         };
-        let m = Metrics::new("DevHive/Realtime", "stack", "broadcaster");
-        let line: Value = serde_json::from_str(&emf_line(&m, &s, 17, 1_795_236_600_000)).unwrap();
+        let m = crate::metrics::Metrics::new("DevHive/Realtime", "stack", "broadcaster");
+        let line: Value =
+            serde_json::from_str(&m.line(&metric_values(&s, 17), 1_795_236_600_000)).unwrap();
         let metrics = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(metrics["Namespace"], "DevHive/Realtime");
         for m in metrics["Metrics"].as_array().unwrap() {

@@ -61,30 +61,22 @@ pub struct Drained {
 }
 
 impl Drained {
-    /// A CloudWatch Embedded Metric Format line for one run of the relay function: the run
+    /// The metrics of one run of the relay function ([`crate::metrics::Metrics::print`]): the run
     /// itself (`RelayRuns`, the heartbeat its alarm watches), what it did, and the age of the
     /// oldest row still waiting.
-    pub fn emf_line(
-        &self,
-        metrics: &crate::metrics::Metrics,
-        oldest_age_seconds: f64,
-        timestamp_ms: i64,
-    ) -> String {
+    pub fn metric_values(&self, oldest_age_seconds: f64) -> Vec<crate::metrics::MetricValue> {
         use serde_json::json;
-        metrics.line(
-            &[
-                ("RelayRuns", "Count", json!(1)),
-                ("RelayDelivered", "Count", json!(self.delivered)),
-                ("RelayDead", "Count", json!(self.dead)),
-                ("RelayFailed", "Count", json!(self.failed)),
-                (
-                    "OutboxOldestAgeSeconds",
-                    "Seconds",
-                    json!(oldest_age_seconds),
-                ),
-            ],
-            timestamp_ms,
-        )
+        vec![
+            ("RelayRuns", "Count", json!(1)),
+            ("RelayDelivered", "Count", json!(self.delivered)),
+            ("RelayDead", "Count", json!(self.dead)),
+            ("RelayFailed", "Count", json!(self.failed)),
+            (
+                "OutboxOldestAgeSeconds",
+                "Seconds",
+                json!(oldest_age_seconds),
+            ),
+        ]
     }
 }
 

@@ -205,10 +205,7 @@ impl RelayFunction {
             "relay run"
         );
         if oldest.is_finite() {
-            println!(
-                "{}",
-                drained.emf_line(&self.metrics, oldest, crate::epoch_millis())
-            );
+            self.metrics.print(&drained.metric_values(oldest));
         }
         let mut result = serde_json::to_value(drained)?;
         result["oldest_age_s"] = serde_json::json!(oldest.is_finite().then_some(oldest));
