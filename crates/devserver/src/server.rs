@@ -452,15 +452,18 @@ async fn transport(
     tls: Option<&crate::tls::DevTls>,
     max_open: usize,
 ) -> Result<(Arc<dyn ConnectionSender>, Arc<LambdaInvoker>), ConfigError> {
-    let ca = tls.map(crate::tls::DevTls::ca_der).unwrap_or_default();
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let http = realtime_client::http::client_trusting(ca.clone());
+    // One TLS configuration (the system's certificates read once) for both clients.
+    let trust = realtime_client::http::tls_config_trusting(
+        tls.map(crate::tls::DevTls::ca_der).unwrap_or_default(),
+    );
+    let http = realtime_client::http::client_with_tls(trust.clone());
     let sender: Arc<dyn ConnectionSender> = match options.delivery {
         Delivery::Http => Arc::new(
             crate::tls::local_management_sender(
                 &format!("{scheme}://{addr}/{}", options.stage),
                 http.clone(),
-                ca,
+                trust,
                 max_open,
             )
             .await?,

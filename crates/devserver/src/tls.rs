@@ -117,13 +117,13 @@ impl DevTls {
 }
 
 /// The Management API client of the dev server's own broadcaster: the deployed broadcaster's
-/// sender (signed posts on a pool of at most `max_open` connections trusting `ca` besides the
-/// system's authorities; `DeleteConnection` through the SDK on `http`) at `endpoint` (this
+/// sender (signed posts on a pool of at most `max_open` connections with the TLS
+/// configuration `trust`; `DeleteConnection` through the SDK on `http`) at `endpoint` (this
 /// server, `http://` or `https://`); fixed local region and credentials.
 pub async fn local_management_sender(
     endpoint: &str,
     http: aws_smithy_runtime_api::client::http::SharedHttpClient,
-    ca: Vec<CertificateDer<'static>>,
+    trust: rustls::ClientConfig,
     max_open: usize,
 ) -> Result<realtime::aws::lean_sender::LeanSender, realtime::runtime::config::ConfigError> {
     use aws_types::sdk_config::SharedCredentialsProvider;
@@ -138,7 +138,7 @@ pub async fn local_management_sender(
         .region(LOCAL_REGION)
         .credentials_provider(SharedCredentialsProvider::new(local_credentials()))
         .build();
-    let raw = RawClient::trusting(ca, Some(CONNECT_TIMEOUT), Some(max_open));
+    let raw = RawClient::with_tls(trust, Some(CONNECT_TIMEOUT), Some(max_open));
     LeanSender::for_endpoint_with(&sdk, endpoint, raw)
         .await
         .map_err(realtime::runtime::config::ConfigError)

@@ -36,16 +36,41 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// a task on the runtime that opened it, and fails once that runtime is gone. The system's CA
 /// certificates are read once per process, on the first call.
 pub fn client() -> SharedHttpClient {
-    SharedHttpClient::new(Http1Client::new())
+    client_with_tls(system_tls())
 }
 
 /// [`client`] trusting `extra` certificate authorities besides the system's and
 /// `AWS_CA_BUNDLE`'s: the dev server's own clients of its `--tls` address.
 pub fn client_trusting(extra: Vec<rustls::pki_types::CertificateDer<'static>>) -> SharedHttpClient {
+    client_with_tls(tls_config_trusting(extra))
+}
+
+/// [`client`] with a TLS configuration of [`tls_config_trusting`], for a process that also
+/// hands the same configuration to a [`RawClient`] (the certificates are read once).
+pub fn client_with_tls(tls: rustls::ClientConfig) -> SharedHttpClient {
     SharedHttpClient::new(Http1Client {
-        tls: tls_config_with(extra),
+        tls,
         connectors: Mutex::default(),
     })
+}
+
+/// The TLS configuration of [`client`], trusting `extra` certificate authorities too: the
+/// process's one shared configuration when `extra` is empty, a new one (the system's
+/// certificates read again) otherwise.
+pub fn tls_config_trusting(
+    extra: Vec<rustls::pki_types::CertificateDer<'static>>,
+) -> rustls::ClientConfig {
+    if extra.is_empty() {
+        system_tls()
+    } else {
+        tls_config_with(extra)
+    }
+}
+
+/// The system's and `AWS_CA_BUNDLE`'s authorities, read once per process.
+fn system_tls() -> rustls::ClientConfig {
+    static TLS: OnceLock<rustls::ClientConfig> = OnceLock::new();
+    TLS.get_or_init(tls_config).clone()
 }
 
 /// An [`HttpClient`] handing out one [`Http1Connector`] (one pool) per connect timeout.
@@ -53,16 +78,6 @@ pub fn client_trusting(extra: Vec<rustls::pki_types::CertificateDer<'static>>) -
 struct Http1Client {
     tls: rustls::ClientConfig,
     connectors: Mutex<HashMap<Option<Duration>, SharedHttpConnector>>,
-}
-
-impl Http1Client {
-    fn new() -> Self {
-        static TLS: OnceLock<rustls::ClientConfig> = OnceLock::new();
-        Http1Client {
-            tls: TLS.get_or_init(tls_config).clone(),
-            connectors: Mutex::default(),
-        }
-    }
 }
 
 /// The same pool of keep-alive HTTP/1.1 connections as [`client`]'s (rustls, the same CA
@@ -79,35 +94,18 @@ pub struct RawClient(Http1Connector);
 
 impl RawClient {
     pub fn new(connect_timeout: Option<Duration>, max_open: Option<usize>) -> Self {
-        RawClient(Http1Connector::capped(
-            Http1Client::new().tls,
-            connect_timeout,
-            max_open,
-        ))
+        Self::with_tls(system_tls(), connect_timeout, max_open)
     }
 
-    /// [`RawClient::new`] with the caller's own TLS configuration (the bench's, measuring
-    /// handshakes with resumption off).
+    /// [`RawClient::new`] with the caller's own TLS configuration: one of
+    /// [`tls_config_trusting`] (the dev server's, trusting its `--tls` authority), or the
+    /// bench's, measuring handshakes with resumption off.
     pub fn with_tls(
         tls: rustls::ClientConfig,
         connect_timeout: Option<Duration>,
         max_open: Option<usize>,
     ) -> Self {
         RawClient(Http1Connector::capped(tls, connect_timeout, max_open))
-    }
-
-    /// [`RawClient::new`] trusting `extra` certificate authorities besides the system's and
-    /// `AWS_CA_BUNDLE`'s: the dev server's own broadcaster posting to its `--tls` address.
-    pub fn trusting(
-        extra: Vec<rustls::pki_types::CertificateDer<'static>>,
-        connect_timeout: Option<Duration>,
-        max_open: Option<usize>,
-    ) -> Self {
-        RawClient(Http1Connector::capped(
-            tls_config_with(extra),
-            connect_timeout,
-            max_open,
-        ))
     }
 
     /// Send `request`; the response's status and body, read to its end so that the

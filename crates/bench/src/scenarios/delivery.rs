@@ -195,7 +195,7 @@ fn client_floor(endpoint: &Endpoint, transport: Transport) -> Value {
             let raw = raw.clone();
             async move { raw.send(request).await.expect("the dev server answers") }
         };
-        let (one, full) = (client(true), client(false));
+        let (one, no_resumption) = (client(true), client(false));
         runtime.block_on(async {
             // The first connection (and the client's one-time set-up) is not measured.
             send(&one, false).await;
@@ -205,10 +205,10 @@ fn client_floor(endpoint: &Endpoint, transport: Transport) -> Value {
             }
             let kept = thread_cpu_s() - start;
             send(&one, true).await;
-            send(&full, true).await;
+            send(&no_resumption, true).await;
             let start = thread_cpu_s();
             for _ in 0..FLOOR_SAMPLES {
-                send(&full, true).await;
+                send(&no_resumption, true).await;
             }
             let full = thread_cpu_s() - start;
             let start = thread_cpu_s();
