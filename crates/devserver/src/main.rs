@@ -47,7 +47,7 @@ fn token(user: uuid::Uuid, ttl: u64) {
     } else {
         config
     };
-    let jwt: JwtConfig = or_exit(config.jwt());
+    let jwt: JwtConfig = or_exit(config.read());
     println!("{}", realtime::connection::auth::mint(&jwt, user, ttl));
 }
 
@@ -67,7 +67,7 @@ async fn table() {
 /// `migrate`: apply the migrations to `DATABASE_URL`.
 async fn migrate() {
     let config = Config::from_env();
-    let url = or_exit(config.database_url()).to_owned();
+    let url = or_exit(realtime::settings::database_url(&config)).to_owned();
     match realtime::postgres::migrate(&url).await {
         Ok(()) => tracing::info!(
             table = realtime::postgres::MIGRATIONS_TABLE,

@@ -91,17 +91,19 @@ impl DevServer {
             )),
             false => None,
         };
-        let max_open = config.broadcast_concurrency()?;
+        let max_open = config
+            .read::<realtime::delivery::fanout::Settings>()?
+            .concurrency;
         let (sender, invoker) =
             transport(&options, addr, &gateway, tls.as_deref(), max_open).await?;
         // Events for recovery live in memory unless EVENTS_TABLE names a table: a restarted
         // dev server starts new epochs, and resuming clients are told to refetch.
-        let wiring = match config.events_table() {
+        let events: realtime::delivery::events::Settings = config.read()?;
+        let wiring = match events.table {
             Some(_) => wiring,
-            None => {
-                let retention = config.event_retention_s()?;
-                wiring.with_events(Arc::new(realtime::memory::MemoryEventStore::new(retention)))
-            }
+            None => wiring.with_events(Arc::new(realtime::memory::MemoryEventStore::new(
+                events.retention_s,
+            ))),
         };
         let wiring = wiring
             .with_store(store)
@@ -381,7 +383,7 @@ impl DevDefaults {
             config = config.with(config::CONNECTIONS_TABLE, DEFAULT_TABLE);
         }
         let broadcaster_name = config
-            .broadcaster_function_name()
+            .get(config::BROADCASTER_FUNCTION_NAME)
             .unwrap_or(DEFAULT_BROADCASTER)
             .to_owned();
         config = config.with(config::BROADCASTER_FUNCTION_NAME, broadcaster_name.clone());
@@ -396,7 +398,7 @@ impl DevDefaults {
 
 /// The banner's membership line.
 fn membership_summary(config: &Config) -> Result<String, ConfigError> {
-    Ok(match config.membership_mode()? {
+    Ok(match config.read()? {
         config::MembershipMode::AllowAll => {
             "none (every authenticated user may open every project)".to_owned()
         }
@@ -485,7 +487,7 @@ fn console(
     addr: SocketAddr,
     options: &DevOptions,
 ) -> Result<crate::state::Console, ConfigError> {
-    let jwt = config.jwt()?;
+    let jwt: realtime::connection::auth::JwtConfig = config.read()?;
     let minting = if !addr.ip().is_loopback() {
         Err(crate::console::NOT_LOOPBACK.to_owned())
     } else if jwt.secret != DEV_JWT_SECRET.as_bytes() && !options.console_tokens_any_secret {

@@ -11,6 +11,7 @@
 //! - adapters of the ports: [`aws`] (DynamoDB, Management API), [`postgres`] (membership,
 //!   migrations), [`memory`] (dev server and tests);
 //! - [`metrics`]: the CloudWatch metric lines delivery and the relay print;
+//! - [`settings`]: what each component's settings share (it owns its own);
 //! - [`runtime`]: configuration, wiring, the Lambda entry points, logs.
 //!
 //! Publishing (typed events, Lambda Invoke) is the small `realtime-client` crate, which HTTP
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod postgres;
 pub mod relay;
 pub mod runtime;
+pub mod settings;
 pub mod wire;
 
 pub use aws_lambda_events;

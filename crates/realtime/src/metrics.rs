@@ -1,8 +1,9 @@
 //! CloudWatch metrics as the library writes them: Embedded Metric Format lines, printed to
 //! the log (Lambda turns them into metrics, no API call). Delivery and the relay say what they
 //! measured; [`Metrics::print`] is the one place a line is written. Which namespace and stack
-//! they carry is configuration, read in
-//! [`crate::runtime::telemetry::metrics`], so nothing here reads the environment.
+//! they carry is configuration ([`Settings`]).
+
+use crate::settings::{ConfigError, Env};
 
 /// Where CloudWatch metrics go: the Embedded Metric Format lines the broadcaster and the relay
 /// print, under `METRICS_NAMESPACE` with the dimensions `Stack` (`STACK_NAME`) and `Function`,
@@ -21,6 +22,44 @@ pub type MetricValue = (&'static str, &'static str, serde_json::Value);
 pub const DEFAULT_METRICS_NAMESPACE: &str = "DevHive/Realtime";
 /// The `Stack` dimension when `STACK_NAME` is unset (local runs).
 pub const LOCAL_STACK: &str = "local";
+/// The EMF namespace.
+pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+/// The `Stack` dimension: the CloudFormation stack's name.
+pub const STACK_NAME: &str = "STACK_NAME";
+
+/// The metrics' settings: `METRICS_NAMESPACE` (default [`DEFAULT_METRICS_NAMESPACE`]) and
+/// `STACK_NAME` (default [`LOCAL_STACK`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub namespace: String,
+    pub stack: String,
+}
+
+impl crate::settings::Settings for Settings {
+    const VARIABLES: &'static [&'static str] = &[METRICS_NAMESPACE, STACK_NAME];
+
+    fn read(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self::of(env))
+    }
+}
+
+impl Settings {
+    /// The settings of `env`: both have defaults, so reading them cannot fail.
+    pub fn of(env: &dyn Env) -> Self {
+        Settings {
+            namespace: env
+                .var(METRICS_NAMESPACE)
+                .unwrap_or(DEFAULT_METRICS_NAMESPACE)
+                .to_owned(),
+            stack: env.var(STACK_NAME).unwrap_or(LOCAL_STACK).to_owned(),
+        }
+    }
+
+    /// The metrics `function` writes under these settings.
+    pub fn metrics(&self, function: &'static str) -> Metrics {
+        Metrics::new(&self.namespace, &self.stack, function)
+    }
+}
 
 impl Metrics {
     pub fn new(

@@ -441,7 +441,7 @@ async fn a_rotated_secret_is_read_again_when_a_signature_fails_at_most_once_an_i
     let resolved = wiring.config().await.unwrap();
     assert_eq!(resolved.get(config::JWT_SECRET), Some(first));
     assert_eq!(
-        resolved.database_url().unwrap(),
+        resolved.get(config::DATABASE_URL).unwrap(),
         "postgres://u:p@db.internal/devhive"
     );
     assert_eq!(secrets.reads(), 2, "each secret read once at start");

@@ -25,6 +25,31 @@ use crate::connection::store::{
     Subscriber, Subscriptions, USER_INDEX, reconnect_minute,
 };
 use crate::epoch_seconds;
+use crate::settings::{ConfigError, Env, required};
+
+/// The DynamoDB table of DESIGN "Connections table".
+pub const CONNECTIONS_TABLE: &str = "CONNECTIONS_TABLE";
+
+/// The store's settings: `CONNECTIONS_TABLE` (required).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub table: String,
+}
+
+impl crate::settings::Settings for Settings {
+    const VARIABLES: &'static [&'static str] = &[CONNECTIONS_TABLE];
+
+    fn read(env: &dyn Env) -> Result<Self, ConfigError> {
+        let table = required(
+            env,
+            CONNECTIONS_TABLE,
+            "the DynamoDB connections table name",
+        )?;
+        Ok(Settings {
+            table: table.to_owned(),
+        })
+    }
+}
 
 pub const ATTR_CONNECTION_ID: &str = "connection_id";
 pub const ATTR_USER_ID: &str = "user_id";

@@ -11,6 +11,36 @@ use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, SdkError};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 
 use crate::delivery::sender::{ConnectionSender, PostOutcome};
+use crate::settings::{ConfigError, Env, required};
+
+/// The Management API's base URL: `https://{api}.execute-api.{region}.amazonaws.com/{stage}`.
+pub const WEBSOCKET_ENDPOINT: &str = "WEBSOCKET_ENDPOINT";
+
+/// The sender's settings: `WEBSOCKET_ENDPOINT` (required, an http(s) URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub endpoint: String,
+}
+
+impl crate::settings::Settings for Settings {
+    const VARIABLES: &'static [&'static str] = &[WEBSOCKET_ENDPOINT];
+
+    fn read(env: &dyn Env) -> Result<Self, ConfigError> {
+        let url = required(
+            env,
+            WEBSOCKET_ENDPOINT,
+            "the API Gateway Management API URL, https://{api}.execute-api.{region}.amazonaws.com/{stage}",
+        )?;
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(ConfigError(format!(
+                "{WEBSOCKET_ENDPOINT} must be an http(s) URL, not {url:?}"
+            )));
+        }
+        Ok(Settings {
+            endpoint: url.to_owned(),
+        })
+    }
+}
 
 /// `PostToConnection` through the AWS SDK.
 pub struct ManagementApiSender {

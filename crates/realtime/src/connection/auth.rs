@@ -9,6 +9,15 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::settings::{ConfigError, Env, Settings, required};
+
+/// The HS256 secret that signs user tokens (at least [`MIN_SECRET_BYTES`]).
+pub const JWT_SECRET: &str = "JWT_SECRET";
+/// The `iss` a token must carry, when set.
+pub const JWT_ISSUER: &str = "JWT_ISSUER";
+/// The `aud` a token must carry, when set.
+pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+
 /// The subprotocol name clients offer next to their token.
 pub const SUBPROTOCOL: &str = "devhive";
 /// Tokens longer than this are refused before any parsing.
@@ -30,7 +39,7 @@ pub trait SecretStore: Send + Sync {
     async fn secret(&self, id: &str) -> Result<String, String>;
 }
 
-/// JWT settings from the environment.
+/// The JWT settings (auth's [`Settings`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct JwtConfig {
     pub secret: Vec<u8>,
@@ -45,6 +54,26 @@ impl std::fmt::Debug for JwtConfig {
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .finish()
+    }
+}
+
+impl Settings for JwtConfig {
+    const VARIABLES: &'static [&'static str] = &[JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE];
+
+    /// `JWT_SECRET` (required, at least [`MIN_SECRET_BYTES`]), `JWT_ISSUER` and `JWT_AUDIENCE`.
+    fn read(env: &dyn Env) -> Result<Self, ConfigError> {
+        let secret = required(env, JWT_SECRET, "the HS256 secret that signs user tokens")?;
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError(format!(
+                "{JWT_SECRET} is too short ({} bytes; HS256 needs at least {MIN_SECRET_BYTES})",
+                secret.len()
+            )));
+        }
+        Ok(JwtConfig {
+            secret: secret.as_bytes().to_vec(),
+            issuer: env.var(JWT_ISSUER).map(str::to_owned),
+            audience: env.var(JWT_AUDIENCE).map(str::to_owned),
+        })
     }
 }
 

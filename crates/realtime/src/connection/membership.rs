@@ -7,6 +7,46 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::settings::{ConfigError, DATABASE_URL, Env, Settings};
+
+/// `postgres` (the default with a `DATABASE_URL`) or `none` (no checks).
+pub const MEMBERSHIP: &str = "MEMBERSHIP";
+
+/// How membership in a project is checked (membership's [`Settings`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembershipMode {
+    /// `project_members` in Postgres at this URL.
+    Postgres { database_url: String },
+    /// No checks: every authenticated user may open every project. Explicit only.
+    AllowAll,
+}
+
+impl Settings for MembershipMode {
+    const VARIABLES: &'static [&'static str] = &[MEMBERSHIP, DATABASE_URL];
+
+    /// `postgres` is the default whenever a database URL is set; `none` must be said
+    /// explicitly; neither is an error.
+    fn read(env: &dyn Env) -> Result<Self, ConfigError> {
+        match (env.var(MEMBERSHIP), env.var(DATABASE_URL)) {
+            (Some("none"), _) => Ok(MembershipMode::AllowAll),
+            (Some("postgres") | None, Some(url)) => Ok(MembershipMode::Postgres {
+                database_url: url.to_owned(),
+            }),
+            (Some("postgres"), None) => Err(ConfigError::missing(
+                DATABASE_URL,
+                "MEMBERSHIP=postgres needs it",
+            )),
+            (None, None) => Err(ConfigError(format!(
+                "neither {DATABASE_URL} nor {MEMBERSHIP}=none is set: membership checks need a database, \
+                 or must be turned off explicitly"
+            ))),
+            (Some(other), _) => Err(ConfigError(format!(
+                "{MEMBERSHIP} must be \"postgres\" or \"none\", not {other:?}"
+            ))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("membership check unavailable: {0}")]
 pub struct MembershipError(pub String);

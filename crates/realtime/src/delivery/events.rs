@@ -12,9 +12,14 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::connection::store::StoreError;
+use crate::settings::{Bounded, ConfigError, Env};
 
 /// How long events are kept unless configured otherwise (`EVENT_RETENTION_S`).
 pub const DEFAULT_RETENTION_S: i64 = 24 * 60 * 60;
+/// The DynamoDB events table; unset turns recovery off.
+pub const EVENTS_TABLE: &str = "EVENTS_TABLE";
+/// How long events are kept for recovery, in seconds (60..=1,209,600).
+pub const EVENT_RETENTION_S: &str = "EVENT_RETENTION_S";
 /// Most events one `recovered` reply carries.
 pub const MAX_RECOVERED_EVENTS: usize = 100;
 /// Most bytes of events one `recovered` reply carries (API Gateway's route response is 128 KB).
@@ -106,6 +111,31 @@ pub fn recovery(since: u64, head: u64, frames: Vec<(u64, String)>) -> Recovery {
             .filter(|f| !f.is_empty())
             .collect(),
     )
+}
+
+/// The event store's settings: `EVENTS_TABLE` (unset: no recovery) and `EVENT_RETENTION_S`
+/// (60..=1,209,600, default [`DEFAULT_RETENTION_S`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub table: Option<String>,
+    pub retention_s: i64,
+}
+
+impl crate::settings::Settings for Settings {
+    const VARIABLES: &'static [&'static str] = &[EVENTS_TABLE, EVENT_RETENTION_S];
+
+    fn read(env: &dyn Env) -> Result<Self, ConfigError> {
+        let retention = Bounded {
+            name: EVENT_RETENTION_S,
+            default: DEFAULT_RETENTION_S as usize,
+            min: 60,
+            max: 1_209_600,
+        };
+        Ok(Settings {
+            table: env.var(EVENTS_TABLE).map(str::to_owned),
+            retention_s: retention.read(env)? as i64,
+        })
+    }
 }
 
 #[cfg(test)]

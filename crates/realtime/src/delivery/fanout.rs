@@ -22,12 +22,15 @@ use crate::connection::store::{ConnectionStore, Page, StoreError, Subscriber};
 use crate::delivery::revocation;
 use crate::delivery::sender::{ConnectionSender, PostOutcome};
 use crate::metrics::{DEFAULT_METRICS_NAMESPACE, LOCAL_STACK, Metrics};
+use crate::settings::{Bounded, ConfigError, Env};
 use crate::wire::invocation::{Audience, Broadcast};
 
 /// Posts in flight at once unless configured otherwise. Picked from the sweep in BENCHMARKS.md:
 /// with API Gateway's ~20 ms round trip and its 10,000 requests/s account throttle, 400 reaches
 /// 10,000 clients fastest (more only meets the throttle sooner) at ~35 MB peak memory.
 pub const DEFAULT_CONCURRENCY: usize = 400;
+/// Posts in flight per broadcast (1..=10000).
+pub const BROADCAST_CONCURRENCY: &str = "BROADCAST_CONCURRENCY";
 /// Pages read ahead of the posts.
 const PAGES_AHEAD: usize = 2;
 
@@ -379,5 +382,28 @@ async fn deliver(
             }
             done => return done,
         }
+    }
+}
+
+/// Fan-out's settings: `BROADCAST_CONCURRENCY` (1..=10000, default [`DEFAULT_CONCURRENCY`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Posts in flight at once; also the most connections the sender holds open.
+    pub concurrency: usize,
+}
+
+impl crate::settings::Settings for Settings {
+    const VARIABLES: &'static [&'static str] = &[BROADCAST_CONCURRENCY];
+
+    fn read(env: &dyn Env) -> Result<Self, ConfigError> {
+        let concurrency = Bounded {
+            name: BROADCAST_CONCURRENCY,
+            default: DEFAULT_CONCURRENCY,
+            min: 1,
+            max: 10_000,
+        };
+        Ok(Settings {
+            concurrency: concurrency.read(env)?,
+        })
     }
 }

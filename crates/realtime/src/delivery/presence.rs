@@ -27,10 +27,14 @@ use uuid::Uuid;
 
 use crate::connection::store::{MessageRate, StoreError, Subscriber};
 use crate::delivery::fanout::FanOut;
+use crate::settings::{Bounded, ConfigError, Env};
 use crate::wire::events::{presence_frame, typing_frame};
 
 /// Live connections past which a project has no presence or typing (`PRESENCE_MAX_SUBSCRIBERS`).
 pub const DEFAULT_MAX_SUBSCRIBERS: usize = 100;
+/// Read by the message routes, `$connect`, `$disconnect`, the broadcaster and the sweeper
+/// (0..=10000; 0 turns presence and typing off).
+pub const PRESENCE_MAX_SUBSCRIBERS: &str = "PRESENCE_MAX_SUBSCRIBERS";
 /// At most one `typing` per connection per this window reaches the others.
 pub const TYPING_WINDOW_MS: i64 = 2_000;
 /// Presence changes announced for one user, across every project: two at once, then one a
@@ -360,5 +364,29 @@ impl Presence {
             self.follow_up(Some(project), gone).await;
         }
         Ok(())
+    }
+}
+
+/// Presence's settings: `PRESENCE_MAX_SUBSCRIBERS` (0..=10000, default
+/// [`DEFAULT_MAX_SUBSCRIBERS`]): projects with more live connections get no presence or typing
+/// frames and no `online` list; 0 turns presence and typing off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub max_subscribers: usize,
+}
+
+impl crate::settings::Settings for Settings {
+    const VARIABLES: &'static [&'static str] = &[PRESENCE_MAX_SUBSCRIBERS];
+
+    fn read(env: &dyn Env) -> Result<Self, ConfigError> {
+        let max = Bounded {
+            name: PRESENCE_MAX_SUBSCRIBERS,
+            default: DEFAULT_MAX_SUBSCRIBERS,
+            min: 0,
+            max: 10_000,
+        };
+        Ok(Settings {
+            max_subscribers: max.read(env)?,
+        })
     }
 }

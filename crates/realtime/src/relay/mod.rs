@@ -30,6 +30,7 @@ use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::postgres::CHANNEL;
+use crate::settings::{Bounded, ConfigError, DATABASE_URL, Env, required};
 use outbox::{Claim, Outbox};
 use realtime_client::{Invoker, PublishError};
 
@@ -39,6 +40,58 @@ pub use batch::MAX_IDS;
 pub const DEFAULT_CONCURRENCY: usize = 8;
 /// How often the outbox is read without a NOTIFY (`RELAY_POLL_MS`).
 pub const DEFAULT_POLL: Duration = Duration::from_millis(1000);
+/// Outbox claims in flight at once (1..=64).
+pub const RELAY_CONCURRENCY: &str = "RELAY_CONCURRENCY";
+/// How often the outbox is read without a NOTIFY, in milliseconds (10..=60000).
+pub const RELAY_POLL_MS: &str = "RELAY_POLL_MS";
+pub use realtime_client::sdk::BROADCASTER_FUNCTION_NAME;
+
+/// The relay's settings: `DATABASE_URL` to listen on and drain, `BROADCASTER_FUNCTION_NAME`
+/// to invoke (both required), `RELAY_CONCURRENCY` and `RELAY_POLL_MS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub database_url: String,
+    pub function: String,
+    pub concurrency: usize,
+    pub poll: Duration,
+}
+
+impl crate::settings::Settings for Settings {
+    const VARIABLES: &'static [&'static str] = &[
+        DATABASE_URL,
+        BROADCASTER_FUNCTION_NAME,
+        RELAY_CONCURRENCY,
+        RELAY_POLL_MS,
+    ];
+
+    fn read(env: &dyn Env) -> Result<Self, ConfigError> {
+        let database_url = crate::settings::database_url(env)?;
+        let function = required(
+            env,
+            BROADCASTER_FUNCTION_NAME,
+            "the function the relay invokes",
+        )?;
+        let concurrency = Bounded {
+            name: RELAY_CONCURRENCY,
+            default: DEFAULT_CONCURRENCY,
+            min: 1,
+            max: 64,
+        };
+        let poll_ms = Bounded {
+            name: RELAY_POLL_MS,
+            default: DEFAULT_POLL.as_millis() as usize,
+            min: 10,
+            max: 60_000,
+        };
+        Ok(Settings {
+            database_url: database_url.to_owned(),
+            function: function.to_owned(),
+            concurrency: concurrency.read(env)?,
+            poll: Duration::from_millis(poll_ms.read(env)? as u64),
+        })
+    }
+}
+
 /// Rows taken by one claim.
 pub const CLAIM_ROWS: i64 = 1000;
 /// After a failed claim, and between listener reconnects: 100 ms doubling to 5 s.

@@ -3,9 +3,6 @@
 //! subscriber over a buffer with [`json_subscriber`] to assert on what is logged.
 
 use tracing_subscriber::filter::Targets;
-
-use crate::metrics::{DEFAULT_METRICS_NAMESPACE, LOCAL_STACK, Metrics};
-use crate::runtime::config::{Config, METRICS_NAMESPACE, STACK_NAME};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -53,17 +50,6 @@ fn level_filter(directives: Option<&str>) -> Targets {
 /// Install the JSON subscriber on stdout for the whole process (idempotent).
 pub fn init() {
     let _ = tracing::subscriber::set_global_default(json_subscriber(std::io::stdout));
-}
-
-/// The [`Metrics`] of `function`: `METRICS_NAMESPACE` and `STACK_NAME` from `config`.
-pub fn metrics(config: &Config, function: &'static str) -> Metrics {
-    Metrics::new(
-        config
-            .get(METRICS_NAMESPACE)
-            .unwrap_or(DEFAULT_METRICS_NAMESPACE),
-        config.get(STACK_NAME).unwrap_or(LOCAL_STACK),
-        function,
-    )
 }
 
 #[cfg(test)]

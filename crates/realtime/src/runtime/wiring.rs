@@ -12,8 +12,9 @@ use crate::aws::dynamo::DynamoStore;
 use crate::aws::management_api::ManagementApiSender;
 use crate::aws::secrets::SecretsManager;
 use crate::connection::auth::Authenticator;
+use crate::connection::auth::JwtConfig;
 use crate::connection::auth::SecretStore;
-use crate::connection::lifecycle::Limits;
+use crate::connection::lifecycle::{ConnectSettings, MessageSettings};
 use crate::connection::membership::{AllowAll, Membership};
 use crate::connection::store::ConnectionStore;
 use crate::delivery::events::EventStore;
@@ -22,8 +23,8 @@ use crate::delivery::presence::Presence;
 use crate::delivery::sender::ConnectionSender;
 use crate::relay::Relay;
 use crate::runtime::config::{
-    Config, ConfigError, JWT_SECRET, MembershipMode, PRESENCE_MAX_SUBSCRIBERS, WEBSOCKET_ENDPOINT,
-    sdk_config,
+    Config, ConfigError, DATABASE_URL, JWT_SECRET, MembershipMode, PRESENCE_MAX_SUBSCRIBERS,
+    WEBSOCKET_ENDPOINT, sdk_config,
 };
 use crate::runtime::handlers::{
     Broadcaster, Connect, Disconnect, Handlers, Messages, RelayFunction, Status, Sweeper,
@@ -140,10 +141,10 @@ impl Wiring {
     /// The DynamoDB store over `CONNECTIONS_TABLE`, as its concrete type (the dev server sets
     /// its page size and creates the table).
     pub async fn dynamo_store(&self) -> Result<DynamoStore, ConfigError> {
-        let table = self.config().await?.connections_table()?.to_owned();
+        let settings: crate::aws::dynamo::Settings = self.config().await?.read()?;
         Ok(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(self.sdk().await),
-            table,
+            settings.table,
         ))
     }
 
@@ -153,14 +154,14 @@ impl Wiring {
         if let Some(events) = self.events.get() {
             return Ok(Some(events.clone()));
         }
-        let Some(table) = self.config().await?.events_table() else {
+        let settings: crate::delivery::events::Settings = self.config().await?.read()?;
+        let Some(table) = settings.table else {
             return Ok(None);
         };
-        let retention = self.config().await?.event_retention_s()?;
         let store = crate::aws::events::DynamoEventStore::new(
             aws_sdk_dynamodb::Client::new(self.sdk().await),
             table,
-            retention,
+            settings.retention_s,
         );
         let store: Arc<dyn EventStore> = Arc::new(store);
         Ok(Some(self.events.get_or_init(|| store).clone()))
@@ -177,14 +178,11 @@ impl Wiring {
         if let Some(membership) = self.membership.get() {
             return Ok(membership.clone());
         }
-        let membership: Arc<dyn Membership> = match self.config().await?.membership_mode()? {
+        let membership: Arc<dyn Membership> = match self.config().await?.read()? {
             MembershipMode::AllowAll => Arc::new(AllowAll::new()),
             MembershipMode::Postgres { database_url } => Arc::new(
                 crate::postgres::PgMembership::connect_lazy(&database_url).map_err(|e| {
-                    ConfigError(format!(
-                        "{} is not a usable Postgres URL: {e}",
-                        crate::runtime::config::DATABASE_URL
-                    ))
+                    ConfigError(format!("{DATABASE_URL} is not a usable Postgres URL: {e}"))
                 })?,
             ),
         };
@@ -194,7 +192,8 @@ impl Wiring {
     /// The JWT verifier of `JWT_SECRET` (or the secret of `JWT_SECRET_ARN`, re-read when a
     /// signature fails), `JWT_ISSUER`, `JWT_AUDIENCE`.
     pub async fn authenticator(&self) -> Result<Arc<Authenticator>, ConfigError> {
-        let authenticator = Authenticator::new(&self.config().await?.jwt()?);
+        let jwt: JwtConfig = self.config().await?.read()?;
+        let authenticator = Authenticator::new(&jwt);
         let rotating = secrets::pending(&self.env)
             .find(|(plain, _)| *plain == JWT_SECRET)
             .and_then(|(_, arn_var)| self.env.get(arn_var));
@@ -209,11 +208,12 @@ impl Wiring {
         if let Some(sender) = self.sender.get() {
             return Ok(sender.clone());
         }
-        let endpoint = self.config().await?.websocket_endpoint()?.to_owned();
+        let endpoint: crate::aws::management_api::Settings = self.config().await?.read()?;
+        let endpoint = endpoint.endpoint;
         // Posts signed and sent without the SDK's per-request pipeline (a fraction of its CPU
         // a post: BENCHMARKS.md); the SDK's sender where credentials or region are missing.
         let sdk = self.sdk().await;
-        let max_open = self.config().await?.broadcast_concurrency()?;
+        let max_open = self.fanout_settings().await?.concurrency;
         let sender: Arc<dyn ConnectionSender> =
             match crate::aws::lean_sender::LeanSender::for_endpoint(sdk, &endpoint, max_open).await
             {
@@ -230,13 +230,19 @@ impl Wiring {
     pub async fn fanout(&self) -> Result<FanOut, ConfigError> {
         let sender = self.sender().await?;
         let store = self.store().await?;
-        let concurrency = self.config().await?.broadcast_concurrency()?;
+        let concurrency = self.fanout_settings().await?.concurrency;
+        let metrics = crate::metrics::Settings::of(self.config().await?);
         Ok(FanOut::new(store, sender)
             .with_concurrency(concurrency)
-            .with_metrics(crate::runtime::telemetry::metrics(
-                self.config().await?,
-                "broadcaster",
-            )))
+            .with_metrics(metrics.metrics("broadcaster")))
+    }
+
+    async fn fanout_settings(&self) -> Result<crate::delivery::fanout::Settings, ConfigError> {
+        self.config().await?.read()
+    }
+
+    async fn presence_settings(&self) -> Result<crate::delivery::presence::Settings, ConfigError> {
+        self.config().await?.read()
     }
 
     /// Lambda `Invoke` (`AWS_ENDPOINT_URL_LAMBDA` honoured) unless an invoker was provided.
@@ -257,14 +263,7 @@ impl Wiring {
         Ok(Connect {
             authenticator: self.authenticator().await?,
             membership: self.membership().await?,
-            limits: {
-                let max = self.config().await?.max_connections_per_user()?;
-                Limits {
-                    max_connections_per_user: max,
-                    connect_rate: crate::connection::lifecycle::connect_rate(max),
-                    ..Limits::default()
-                }
-            },
+            limits: self.config().await?.read::<ConnectSettings>()?.limits(),
             store: self.store().await?,
             presence: self.presence().await?,
         })
@@ -279,7 +278,7 @@ impl Wiring {
             );
             return Ok(None);
         }
-        let max = self.config().await?.presence_max_subscribers()?;
+        let max = self.presence_settings().await?.max_subscribers;
         Self::presence_over(Arc::new(self.fanout().await?), max)
     }
 
@@ -307,10 +306,7 @@ impl Wiring {
             events: self.events().await?,
             authenticator: self.authenticator().await?,
             membership: self.membership().await?,
-            limits: Limits {
-                message_rate: self.config().await?.message_rate()?,
-                ..Limits::default()
-            },
+            limits: self.config().await?.read::<MessageSettings>()?.limits(),
             store: self.store().await?,
             presence: self.presence().await?,
         })
@@ -329,7 +325,7 @@ impl Wiring {
         Ok(Broadcaster {
             presence: Self::presence_over(
                 fanout.clone(),
-                self.config().await?.presence_max_subscribers()?,
+                self.presence_settings().await?.max_subscribers,
             )?,
             fanout,
             events: self.events().await?,
@@ -342,7 +338,7 @@ impl Wiring {
         Ok(Sweeper {
             presence: Self::presence_over(
                 fanout.clone(),
-                self.config().await?.presence_max_subscribers()?,
+                self.presence_settings().await?.max_subscribers,
             )?,
             fanout,
         })
@@ -361,26 +357,15 @@ impl Wiring {
 
     /// The relay: `DATABASE_URL` to listen on, `BROADCASTER_FUNCTION_NAME` to invoke.
     pub async fn relay(&self) -> Result<Relay, ConfigError> {
-        let url = self.config().await?.database_url()?.to_owned();
-        let function = self
-            .config()
-            .await?
-            .broadcaster_function_name()
-            .ok_or_else(|| {
-                ConfigError(format!(
-                    "{} is not set (the function the relay invokes)",
-                    crate::runtime::config::BROADCASTER_FUNCTION_NAME
-                ))
-            })?
-            .to_owned();
-        let concurrency = self.config().await?.relay_concurrency()?;
-        let poll = self.config().await?.relay_poll()?;
-        Relay::new(url, self.invoker().await, function, concurrency, poll).map_err(|e| {
-            ConfigError(format!(
-                "{} is not a usable Postgres URL: {e}",
-                crate::runtime::config::DATABASE_URL
-            ))
-        })
+        let settings: crate::relay::Settings = self.config().await?.read()?;
+        Relay::new(
+            settings.database_url,
+            self.invoker().await,
+            settings.function,
+            settings.concurrency,
+            settings.poll,
+        )
+        .map_err(|e| ConfigError(format!("{DATABASE_URL} is not a usable Postgres URL: {e}")))
     }
 }
 
@@ -410,7 +395,7 @@ impl RelayFunction {
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
         Ok(RelayFunction {
             relay: Arc::new(Wiring::new(config).relay().await?),
-            metrics: crate::runtime::telemetry::metrics(config, "relay"),
+            metrics: crate::metrics::Settings::of(config).metrics("relay"),
         })
     }
 }

@@ -2,9 +2,15 @@
 //! what `$connect` and the message routes count against (README "Limits").
 
 use crate::connection::store::MessageRate;
+use crate::settings::{Bounded, ConfigError, Env, Settings};
 
 /// Open connections one user may hold unless configured otherwise (`MAX_CONNECTIONS_PER_USER`).
 pub const DEFAULT_MAX_CONNECTIONS_PER_USER: usize = 20;
+/// Read by `$connect`: open connections per user (1..=1000).
+pub const MAX_CONNECTIONS_PER_USER: &str = "MAX_CONNECTIONS_PER_USER";
+/// Read by the message routes: messages a second per connection (1..=1000, bursts of twice
+/// that).
+pub const CLIENT_MESSAGE_RATE: &str = "CLIENT_MESSAGE_RATE";
 
 /// The per-user and per-connection bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +38,71 @@ impl Default for Limits {
             max_connections_per_user: DEFAULT_MAX_CONNECTIONS_PER_USER,
             message_rate: MessageRate::default(),
             connect_rate: connect_rate(DEFAULT_MAX_CONNECTIONS_PER_USER),
+        }
+    }
+}
+
+/// `$connect`'s settings: `MAX_CONNECTIONS_PER_USER` (1..=1000, default 20).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectSettings {
+    pub max_connections_per_user: usize,
+}
+
+impl Settings for ConnectSettings {
+    const VARIABLES: &'static [&'static str] = &[MAX_CONNECTIONS_PER_USER];
+
+    fn read(env: &dyn Env) -> Result<Self, ConfigError> {
+        let max = Bounded {
+            name: MAX_CONNECTIONS_PER_USER,
+            default: DEFAULT_MAX_CONNECTIONS_PER_USER,
+            min: 1,
+            max: 1000,
+        };
+        Ok(ConnectSettings {
+            max_connections_per_user: max.read(env)?,
+        })
+    }
+}
+
+impl ConnectSettings {
+    /// The bounds `$connect` counts against: the connections held and the `$connect` rate.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_connections_per_user: self.max_connections_per_user,
+            connect_rate: connect_rate(self.max_connections_per_user),
+            ..Limits::default()
+        }
+    }
+}
+
+/// The message routes' settings: `CLIENT_MESSAGE_RATE` (1..=1000 a second, default 10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageSettings {
+    pub message_rate: MessageRate,
+}
+
+impl Settings for MessageSettings {
+    const VARIABLES: &'static [&'static str] = &[CLIENT_MESSAGE_RATE];
+
+    fn read(env: &dyn Env) -> Result<Self, ConfigError> {
+        let rate = Bounded {
+            name: CLIENT_MESSAGE_RATE,
+            default: MessageRate::default().per_second as usize,
+            min: 1,
+            max: 1000,
+        };
+        Ok(MessageSettings {
+            message_rate: MessageRate::per_second(rate.read(env)? as u32),
+        })
+    }
+}
+
+impl MessageSettings {
+    /// The bounds the message routes count against.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            message_rate: self.message_rate,
+            ..Limits::default()
         }
     }
 }

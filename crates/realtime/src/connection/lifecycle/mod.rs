@@ -30,7 +30,10 @@ mod unsubscribe;
 
 pub use connect::on_connect;
 pub use disconnect::on_disconnect;
-pub use limits::{DEFAULT_MAX_CONNECTIONS_PER_USER, Limits, connect_rate};
+pub use limits::{
+    CLIENT_MESSAGE_RATE, ConnectSettings, DEFAULT_MAX_CONNECTIONS_PER_USER, Limits,
+    MAX_CONNECTIONS_PER_USER, MessageSettings, connect_rate,
+};
 pub use message::on_message;
 pub use position::Position;
 pub use route::{ROUTE_CONNECT, ROUTE_DEFAULT, ROUTE_DISCONNECT, check_member, response};
