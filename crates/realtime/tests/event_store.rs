@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use realtime::connection::store::{Connection, Records, StoreError};
 use realtime::delivery::events::{
-    Appended, EventStore, Head, MAX_RECOVERED_EVENTS, Recovery, project_stream,
+    Appended, EventStore, Head, MAX_RECOVERED_EVENTS, Recovery, Stream,
 };
 use realtime::delivery::fanout::FanOut;
 use realtime::delivery::sender::{ConnectionSender, PostOutcome};
@@ -39,12 +39,12 @@ fn frame(seq: u64) -> String {
     json!({"type": "task_updated", "seq": seq}).to_string()
 }
 
-async fn append(store: &dyn EventStore, stream: &str, id: Uuid) -> Appended {
+async fn append(store: &dyn EventStore, stream: &Stream, id: Uuid) -> Appended {
     store.append(stream, id, &frame).await.unwrap()
 }
 
 async fn appends_are_consecutive_and_a_repeat_keeps_its_first_seq(store: Arc<dyn EventStore>) {
-    let stream = project_stream(Uuid::new_v4());
+    let stream = Stream::project(Uuid::new_v4());
     let first = store.head(&stream).await.unwrap();
     assert_eq!(first.seq, 0, "a new stream starts at 0");
     let ids: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
@@ -72,12 +72,12 @@ async fn appends_are_consecutive_and_a_repeat_keeps_its_first_seq(store: Arc<dyn
         Recovery::Events(vec![frame(1), frame(2), frame(3)])
     );
     // Streams are separate.
-    let other = project_stream(Uuid::new_v4());
+    let other = Stream::project(Uuid::new_v4());
     assert_eq!(append(&*store, &other, ids[0]).await.seq, 1);
 }
 
 async fn concurrent_appends_get_distinct_consecutive_seqs(store: Arc<dyn EventStore>) {
-    let stream = project_stream(Uuid::new_v4());
+    let stream = Stream::project(Uuid::new_v4());
     let id_twice = Uuid::new_v4();
     let appends = (0..20).map(|i| {
         let (store, stream) = (store.clone(), stream.clone());
@@ -116,7 +116,7 @@ async fn concurrent_appends_get_distinct_consecutive_seqs(store: Arc<dyn EventSt
 }
 
 async fn since_recovers_or_resets(store: Arc<dyn EventStore>) {
-    let stream = project_stream(Uuid::new_v4());
+    let stream = Stream::project(Uuid::new_v4());
     for _ in 0..5 {
         append(&*store, &stream, Uuid::new_v4()).await;
     }
@@ -155,7 +155,7 @@ async fn since_recovers_or_resets(store: Arc<dyn EventStore>) {
 /// A client chooses `since`: at the edges (0, 2^53, 2^64 - 1) with the stream's own epoch the
 /// store answers (events or reset), never overflows.
 async fn since_at_the_edges_answers(store: Arc<dyn EventStore>) {
-    let stream = project_stream(Uuid::new_v4());
+    let stream = Stream::project(Uuid::new_v4());
     append(&*store, &stream, Uuid::new_v4()).await;
     let epoch = store.head(&stream).await.unwrap().epoch;
     assert_eq!(
@@ -171,7 +171,7 @@ async fn since_at_the_edges_answers(store: Arc<dyn EventStore>) {
 async fn events_past_retention_are_not_recovered(store: Arc<dyn EventStore>) {
     // Retention 0: every event expires as it is written (DynamoDB's TTL would delete it later;
     // reads filter it now).
-    let stream = project_stream(Uuid::new_v4());
+    let stream = Stream::project(Uuid::new_v4());
     let epoch = store.head(&stream).await.unwrap().epoch;
     append(&*store, &stream, Uuid::new_v4()).await;
     assert_eq!(
@@ -206,16 +206,16 @@ struct Down;
 impl EventStore for Down {
     async fn append(
         &self,
-        _: &str,
+        _: &Stream,
         _: Uuid,
         _: &(dyn Fn(u64) -> String + Send + Sync),
     ) -> Result<Appended, StoreError> {
         Err(StoreError::Unavailable("connection refused".into()))
     }
-    async fn head(&self, _: &str) -> Result<Head, StoreError> {
+    async fn head(&self, _: &Stream) -> Result<Head, StoreError> {
         Err(StoreError::Unavailable("connection refused".into()))
     }
-    async fn since(&self, _: &str, _: &str, _: u64) -> Result<(Head, Recovery), StoreError> {
+    async fn since(&self, _: &Stream, _: &str, _: u64) -> Result<(Head, Recovery), StoreError> {
         Err(StoreError::Unavailable("connection refused".into()))
     }
 }

@@ -9,6 +9,7 @@ use proptest::test_runner::Config;
 use realtime::connection::auth::{Authenticator, JwtConfig};
 use realtime::relay::batch::{Row, plan};
 use realtime::wire::client::ClientMessage;
+use realtime::wire::events::EventScope;
 use realtime::wire::invocation::{Audience, Broadcast};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -114,8 +115,15 @@ proptest! {
                 // What is accepted is well-formed: a canonical project (or `*` for resync
                 // only) and a frame that serializes as JSON.
                 match b.audience {
-                    Audience::Project(p) => prop_assert_eq!(&b.event.project_id, &p.to_string()),
-                    Audience::Everyone => prop_assert_eq!(b.event.kind.as_str(), "resync"),
+                    Audience::Project(p) => {
+                        prop_assert_eq!(b.event.project_id, Some(EventScope::Project(p)));
+                        let frame: Value = serde_json::from_str(&b.event.to_json()).unwrap();
+                        prop_assert_eq!(&frame["project_id"], &json!(p.to_string()));
+                    }
+                    Audience::Everyone => {
+                        prop_assert_eq!(b.event.kind.as_str(), "resync");
+                        prop_assert_eq!(b.event.project_id, Some(EventScope::Everyone));
+                    }
                     Audience::User(u) => {
                         prop_assert_eq!(b.event.kind.as_str(), "direct_message");
                         prop_assert_eq!(b.event.user_id, Some(u));

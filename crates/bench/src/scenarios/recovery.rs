@@ -94,8 +94,8 @@ async fn recovering_subscribes(
         events.to_owned(),
         86_400,
     );
-    use realtime::delivery::events::{EventStore, project_stream};
-    let stream = project_stream(stream_project);
+    use realtime::delivery::events::{EventStore, Stream};
+    let stream = Stream::project(stream_project);
     let render = |seq: u64| {
         json!({"type": "task_updated", "project_id": stream_project, "seq": seq,
                "data": {"id": Uuid::new_v4(), "title": "a task of ordinary size", "status": "in_progress"},

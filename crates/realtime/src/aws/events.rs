@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::aws::dynamo::unavailable;
 use crate::connection::store::StoreError;
 use crate::delivery::events::{
-    Appended, EventStore, Head, MAX_RECOVERED_EVENTS, Recovery, recovery,
+    Appended, EventStore, Head, MAX_RECOVERED_EVENTS, Recovery, Stream, recovery,
 };
 
 pub const ATTR_STREAM: &str = "stream";
@@ -48,8 +48,12 @@ fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn key(stream: &str, seq: u64) -> Item {
-    Item::from([(ATTR_STREAM.into(), s(stream)), (ATTR_SEQ.into(), n(seq))])
+/// The item at `seq` of `partition`: a [`Stream`]'s key, or an `event#<id>` marker.
+fn key(partition: &str, seq: u64) -> Item {
+    Item::from([
+        (ATTR_STREAM.into(), s(partition)),
+        (ATTR_SEQ.into(), n(seq)),
+    ])
 }
 
 fn int(item: &Item, name: &str) -> Option<u64> {
@@ -89,7 +93,7 @@ impl DynamoEventStore {
     /// The first seq and frame of `event_id` in `stream`, if it was appended (and is kept).
     async fn appended(
         &self,
-        stream: &str,
+        stream: &Stream,
         event_id: Uuid,
     ) -> Result<Option<(u64, String)>, StoreError> {
         let Some(marker) = self.get(key(&format!("event#{event_id}"), 0)).await? else {
@@ -98,17 +102,17 @@ impl DynamoEventStore {
         let Some(seq) = int(&marker, ATTR_FOR_SEQ) else {
             return Ok(None);
         };
-        let event = self.get(key(stream, seq)).await?;
+        let event = self.get(key(stream.as_str(), seq)).await?;
         Ok(event.and_then(|e| text(&e, ATTR_EVENT).map(|f| (seq, f.to_owned()))))
     }
 
     /// The head, created (seq 0, a new epoch) when the stream has none.
-    async fn head_or_create(&self, stream: &str, add: u64) -> Result<Head, StoreError> {
+    async fn head_or_create(&self, stream: &Stream, add: u64) -> Result<Head, StoreError> {
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(stream, 0)))
+            .set_key(Some(key(stream.as_str(), 0)))
             .update_expression("SET #e = if_not_exists(#e, :e) ADD #l :add")
             .expression_attribute_names("#e", ATTR_EPOCH)
             .expression_attribute_names("#l", ATTR_LAST_SEQ)
@@ -135,7 +139,7 @@ impl DynamoEventStore {
 impl EventStore for DynamoEventStore {
     async fn append(
         &self,
-        stream: &str,
+        stream: &Stream,
         event_id: Uuid,
         render: &(dyn Fn(u64) -> String + Send + Sync),
     ) -> Result<Appended, StoreError> {
@@ -145,7 +149,7 @@ impl EventStore for DynamoEventStore {
         let seq = head.seq;
         let frame = render(seq);
         let expires_at = crate::epoch_seconds() + self.retention_s;
-        let mut event = key(stream, seq);
+        let mut event = key(stream.as_str(), seq);
         event.insert(ATTR_EVENT.into(), s(&frame));
         event.insert(ATTR_EVENT_ID.into(), s(event_id.to_string()));
         event.insert(ATTR_EXPIRES_AT.into(), n(expires_at));
@@ -184,7 +188,7 @@ impl EventStore for DynamoEventStore {
             Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
                 // The event id was appended before (a retry) or meanwhile: leave an empty frame
                 // at this seq (recovery skips it) and deliver under the first one's.
-                let mut gap = key(stream, seq);
+                let mut gap = key(stream.as_str(), seq);
                 gap.insert(ATTR_EVENT.into(), s(""));
                 gap.insert(ATTR_EXPIRES_AT.into(), n(expires_at));
                 self.client
@@ -210,8 +214,8 @@ impl EventStore for DynamoEventStore {
         }
     }
 
-    async fn head(&self, stream: &str) -> Result<Head, StoreError> {
-        match self.get(key(stream, 0)).await? {
+    async fn head(&self, stream: &Stream) -> Result<Head, StoreError> {
+        match self.get(key(stream.as_str(), 0)).await? {
             Some(item) => match (int(&item, ATTR_LAST_SEQ), text(&item, ATTR_EPOCH)) {
                 (seq, Some(epoch)) => Ok(Head {
                     seq: seq.unwrap_or(0),
@@ -225,7 +229,7 @@ impl EventStore for DynamoEventStore {
 
     async fn since(
         &self,
-        stream: &str,
+        stream: &Stream,
         epoch: &str,
         since: u64,
     ) -> Result<(Head, Recovery), StoreError> {
@@ -238,7 +242,7 @@ impl EventStore for DynamoEventStore {
             .filter_expression("expires_at > :now")
             .expression_attribute_names("#s", ATTR_STREAM)
             .expression_attribute_names("#q", ATTR_SEQ)
-            .expression_attribute_values(":s", s(stream))
+            .expression_attribute_values(":s", s(stream.as_str()))
             .expression_attribute_values(":since", n(since))
             .expression_attribute_values(":now", n(crate::epoch_seconds()))
             .consistent_read(true)

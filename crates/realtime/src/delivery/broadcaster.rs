@@ -8,7 +8,7 @@ use realtime_client::event_id_for;
 use serde_json::{Value, json};
 
 use crate::connection::store::StoreError;
-use crate::delivery::events::{EventStore, project_stream, user_stream};
+use crate::delivery::events::{EventStore, Stream};
 use crate::delivery::fanout::{FanOut, Summary, deliverable};
 use crate::delivery::presence::Presence;
 use crate::delivery::revocation;
@@ -66,7 +66,7 @@ pub async fn invoke(
         Ok(summary) => {
             tracing::info!(
                 request_id,
-                project_id = %event.project_id,
+                project_id = event.project_id.map(|p| p.to_string()),
                 event_id = %event.event_id,
                 event_type = %event.kind,
                 audience,
@@ -85,7 +85,7 @@ pub async fn invoke(
             Ok(serde_json::to_value(summary).expect("plain data"))
         }
         Err(e) => {
-            tracing::error!(request_id, project_id = %event.project_id, event_id = %event.event_id, error = %e, "broadcast failed; the invocation will be retried");
+            tracing::error!(request_id, project_id = event.project_id.map(|p| p.to_string()), event_id = %event.event_id, error = %e, "broadcast failed; the invocation will be retried");
             Err(e)
         }
     }
@@ -102,8 +102,8 @@ async fn frame(
 ) -> Result<String, StoreError> {
     let event = &broadcast.event;
     let stream = match (events, &broadcast.audience) {
-        (Some(_), Audience::Project(project)) => project_stream(*project),
-        (Some(_), Audience::User(user)) => user_stream(*user),
+        (Some(_), Audience::Project(project)) => Stream::project(*project),
+        (Some(_), Audience::User(user)) => Stream::user(*user),
         _ => return Ok(deliverable(event)),
     };
     let Some(events) = events else {

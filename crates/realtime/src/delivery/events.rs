@@ -25,14 +25,32 @@ pub const MAX_RECOVERED_EVENTS: usize = 100;
 /// Most bytes of events one `recovered` reply carries (API Gateway's route response is 128 KB).
 pub const MAX_RECOVERED_BYTES: usize = 96 * 1024;
 
-/// The stream of a project's events.
-pub fn project_stream(project: Uuid) -> String {
-    format!("project#{project}")
+/// A stream of numbered events, by its key in the events table: a project's events
+/// (`project#<id>`) or a user's direct messages (`user#<id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Stream(String);
+
+impl Stream {
+    /// The stream of a project's events.
+    pub fn project(project: Uuid) -> Self {
+        Stream(format!("project#{project}"))
+    }
+
+    /// The stream of a user's direct messages.
+    pub fn user(user: Uuid) -> Self {
+        Stream(format!("user#{user}"))
+    }
+
+    /// Its key in the events table.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-/// The stream of a user's direct messages.
-pub fn user_stream(user: Uuid) -> String {
-    format!("user#{user}")
+impl std::fmt::Display for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// A stream's head: the last `seq` given and the stream's generation.
@@ -67,19 +85,19 @@ pub trait EventStore: Send + Sync {
     /// delivered under the `seq` given. A repeated `event_id` returns its first seq and frame.
     async fn append(
         &self,
-        stream: &str,
+        stream: &Stream,
         event_id: Uuid,
         render: &(dyn Fn(u64) -> String + Send + Sync),
     ) -> Result<Appended, StoreError>;
 
     /// The stream's head (created with a new epoch when the stream has none).
-    async fn head(&self, stream: &str) -> Result<Head, StoreError>;
+    async fn head(&self, stream: &Stream) -> Result<Head, StoreError>;
 
     /// The events after `since` if the stream is still in `epoch` and holds all of them, and
     /// they fit in [`MAX_RECOVERED_EVENTS`] and [`MAX_RECOVERED_BYTES`].
     async fn since(
         &self,
-        stream: &str,
+        stream: &Stream,
         epoch: &str,
         since: u64,
     ) -> Result<(Head, Recovery), StoreError>;

@@ -258,7 +258,7 @@ pub fn deliverable(event: &crate::wire::events::Event) -> String {
     let (payload, replaced) = event.to_deliverable();
     if replaced {
         tracing::warn!(
-            project_id = %event.project_id,
+            project_id = event.project_id.map(|p| p.to_string()),
             event_id = %event.event_id,
             event_type = %event.kind,
             "event over 128 KB: sending cache_invalidate instead"

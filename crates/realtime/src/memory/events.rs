@@ -9,13 +9,13 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::connection::store::StoreError;
-use crate::delivery::events::{Appended, EventStore, Head, Recovery, recovery};
+use crate::delivery::events::{Appended, EventStore, Head, Recovery, Stream, recovery};
 
 /// Events kept per stream at most, whatever their age (older ones go first; a client that
 /// needed them gets `reset`).
 pub const MAX_EVENTS_PER_STREAM: usize = 10_000;
 
-struct Stream {
+struct StreamState {
     head: Head,
     /// seq → (frame, expires_at epoch s, event id).
     events: BTreeMap<u64, (String, i64, Uuid)>,
@@ -24,7 +24,7 @@ struct Stream {
 
 /// Streams in memory, events kept `retention_s`.
 pub struct MemoryEventStore {
-    streams: Mutex<HashMap<String, Stream>>,
+    streams: Mutex<HashMap<Stream, StreamState>>,
     retention_s: i64,
 }
 
@@ -36,17 +36,19 @@ impl MemoryEventStore {
         }
     }
 
-    fn with_stream<T>(&self, stream: &str, f: impl FnOnce(&mut Stream) -> T) -> T {
+    fn with_stream<T>(&self, stream: &Stream, f: impl FnOnce(&mut StreamState) -> T) -> T {
         let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
         let now = crate::epoch_seconds();
-        let s = streams.entry(stream.to_owned()).or_insert_with(|| Stream {
-            head: Head {
-                seq: 0,
-                epoch: Uuid::new_v4().simple().to_string(),
-            },
-            events: BTreeMap::new(),
-            by_event_id: HashMap::new(),
-        });
+        let s = streams
+            .entry(stream.clone())
+            .or_insert_with(|| StreamState {
+                head: Head {
+                    seq: 0,
+                    epoch: Uuid::new_v4().simple().to_string(),
+                },
+                events: BTreeMap::new(),
+                by_event_id: HashMap::new(),
+            });
         // What DynamoDB's TTL would have deleted by now (it filters the same way on read).
         while let Some((&seq, (_, expires, _))) = s.events.first_key_value() {
             if *expires > now && s.events.len() <= MAX_EVENTS_PER_STREAM {
@@ -64,7 +66,7 @@ impl MemoryEventStore {
 impl EventStore for MemoryEventStore {
     async fn append(
         &self,
-        stream: &str,
+        stream: &Stream,
         event_id: Uuid,
         render: &(dyn Fn(u64) -> String + Send + Sync),
     ) -> Result<Appended, StoreError> {
@@ -94,13 +96,13 @@ impl EventStore for MemoryEventStore {
         }))
     }
 
-    async fn head(&self, stream: &str) -> Result<Head, StoreError> {
+    async fn head(&self, stream: &Stream) -> Result<Head, StoreError> {
         Ok(self.with_stream(stream, |s| s.head.clone()))
     }
 
     async fn since(
         &self,
-        stream: &str,
+        stream: &Stream,
         epoch: &str,
         since: u64,
     ) -> Result<(Head, Recovery), StoreError> {

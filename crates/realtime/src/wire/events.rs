@@ -34,15 +34,61 @@ pub fn typing_frame(project: Uuid, user: Uuid) -> String {
     json!({"type": "typing", "project_id": project, "user_id": user}).to_string()
 }
 
+/// The envelope's `project_id`: the project whose stream the event belongs to, or `*` for
+/// the `resync` sent to every client. A direct message has none (the field is left out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventScope {
+    Project(Uuid),
+    /// `*`: every client.
+    Everyone,
+}
+
+impl EventScope {
+    /// The project, when the event belongs to one.
+    pub fn project(self) -> Option<Uuid> {
+        match self {
+            EventScope::Project(project) => Some(project),
+            EventScope::Everyone => None,
+        }
+    }
+}
+
+impl std::fmt::Display for EventScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventScope::Project(project) => project.fmt(f),
+            EventScope::Everyone => f.write_str("*"),
+        }
+    }
+}
+
+impl Serialize for EventScope {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventScope {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        match &*text {
+            "*" => Ok(EventScope::Everyone),
+            id => Uuid::parse_str(id)
+                .map(EventScope::Project)
+                .map_err(|_| serde::de::Error::custom("project_id must be a UUID or \"*\"")),
+        }
+    }
+}
+
 /// What every client receives, one JSON object per WebSocket message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     #[serde(rename = "type")]
     pub kind: EventType,
-    /// A project id, or `*` for a resync sent to every client; empty (and left out) for a
-    /// direct message.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub project_id: String,
+    /// A project id, or `*` for a resync sent to every client; none (left out) for a direct
+    /// message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<EventScope>,
     /// A direct message's recipient (DESIGN "Presence, typing, direct messages").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<Uuid>,
@@ -93,7 +139,7 @@ impl Event {
         let member = |v: &Value| {
             let (project, u) = v.as_str()?.split_once(':')?;
             let project = Uuid::parse_str(project).ok()?;
-            (project.to_string() == self.project_id)
+            (self.project_id == Some(EventScope::Project(project)))
                 .then(|| Uuid::parse_str(u).ok())
                 .flatten()
         };
@@ -157,7 +203,7 @@ impl Event {
         let build = |id: Option<Value>| {
             Event {
                 kind: EventType::CacheInvalidate,
-                project_id: self.project_id.clone(),
+                project_id: self.project_id,
                 user_id: None,
                 resource: Some(
                     self.resource
@@ -203,10 +249,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_scope_is_a_project_id_or_a_star_on_the_wire() {
+        let project = Uuid::new_v4();
+        for (scope, wire) in [
+            (EventScope::Project(project), json!(project.to_string())),
+            (EventScope::Everyone, json!("*")),
+        ] {
+            assert_eq!(serde_json::to_value(scope).unwrap(), wire);
+            assert_eq!(serde_json::from_value::<EventScope>(wire).unwrap(), scope);
+        }
+        let err = serde_json::from_value::<EventScope>(json!("")).unwrap_err();
+        assert!(err.to_string().contains("UUID or \"*\""), "{err}");
+        assert_eq!(EventScope::Everyone.project(), None);
+    }
+
+    #[test]
     fn oversized_events_become_invalidations() {
         let event = Event {
             kind: EventType::TaskUpdated,
-            project_id: Uuid::nil().to_string(),
+            project_id: Some(EventScope::Project(Uuid::nil())),
             user_id: None,
             resource: None,
             action: None,

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::wire::events::{ACTIONS, Event, EventType, RESOURCES};
+use crate::wire::events::{ACTIONS, Event, EventScope, EventType, RESOURCES};
 
 /// The type of a direct message (DESIGN "Presence, typing, direct messages").
 pub use realtime_client::DIRECT_MESSAGE;
@@ -106,9 +106,9 @@ impl Broadcast {
             )
         })?;
         let event = if object.contains_key("type") {
-            Self::event(object, project, event_id, now)?
+            Self::event(object, event_id, now)?
         } else if object.contains_key("resource") {
-            Self::trigger(object, project, event_id, now)?
+            Self::trigger(object, event_id, now)?
         } else {
             return Err(invalid(
                 "type",
@@ -141,7 +141,6 @@ impl Broadcast {
     /// with an optional `resource` and `action` from their lists.
     fn event(
         object: &Map<String, Value>,
-        project: &str,
         event_id: Uuid,
         now: &str,
     ) -> Result<Event, InvalidInput> {
@@ -169,7 +168,7 @@ impl Broadcast {
         }
         Ok(Event {
             kind: event_type,
-            project_id: project.to_owned(),
+            project_id: None,
             user_id: None,
             resource,
             action,
@@ -179,12 +178,12 @@ impl Broadcast {
             event_id,
             seq: None,
             timestamp: now.to_owned(),
-        }
-        .invalidation_shape())
+        })
     }
 
     /// Who receives `event` sent to `project`: every client for `"*"` (a `resync` only, with
-    /// its fixed frame), else the project's, its id in canonical lower-case form.
+    /// its fixed frame), else the project's, its id in canonical lower-case form. The event
+    /// gets its scope here, and a `cache_invalidate` its shape.
     fn addressed(project: &str, event: Event) -> Result<(Audience, Event), InvalidInput> {
         if project == "*" {
             if event.kind != EventType::Resync {
@@ -193,6 +192,7 @@ impl Broadcast {
             // Every connection of every project gets the same fixed frame, whatever the
             // invoker put in it.
             let event = Event {
+                project_id: Some(EventScope::Everyone),
                 resource: None,
                 action: None,
                 id: None,
@@ -204,13 +204,16 @@ impl Broadcast {
         }
         let project =
             Uuid::parse_str(project).map_err(|_| invalid("project_id", "must be a UUID"))?;
-        let mut event = event;
         // One spelling per project: the canonical lower-case form, echoed and compared.
-        event.project_id = project.to_string();
+        let mut event = Event {
+            project_id: Some(EventScope::Project(project)),
+            ..event
+        }
+        .invalidation_shape();
         if let Some(data) = event.data.get_mut("project_id")
             && data.is_string()
         {
-            *data = json!(event.project_id);
+            *data = json!(project);
         }
         Ok((Audience::Project(project), event))
     }
@@ -246,7 +249,7 @@ impl Broadcast {
             audience: Audience::User(user),
             event: Event {
                 kind: EventType::Custom(DIRECT_MESSAGE.to_owned()),
-                project_id: String::new(),
+                project_id: None,
                 user_id: Some(user),
                 resource: None,
                 action: None,
@@ -263,7 +266,6 @@ impl Broadcast {
 
     fn trigger(
         object: &Map<String, Value>,
-        project: &str,
         event_id: Uuid,
         now: &str,
     ) -> Result<Event, InvalidInput> {
@@ -284,7 +286,7 @@ impl Broadcast {
         let timestamp = string(object, "timestamp")?.unwrap_or(now);
         Ok(Event {
             kind: EventType::CacheInvalidate,
-            project_id: project.to_owned(),
+            project_id: None,
             user_id: None,
             resource: Some(resource.to_owned()),
             action: Some(action.to_owned()),
@@ -294,8 +296,7 @@ impl Broadcast {
             event_id,
             seq: None,
             timestamp: now.to_owned(),
-        }
-        .invalidation_shape())
+        })
     }
 }
 
@@ -502,7 +503,7 @@ mod tests {
         for spelling in [upper.clone(), format!("{{{upper}}}"), P.replace('-', "")] {
             let b = parse(json!({"project_id": spelling, "type": "task_updated"})).unwrap();
             assert_eq!(b.audience, Audience::Project(Uuid::parse_str(P).unwrap()));
-            assert_eq!(b.event.project_id, P, "{spelling}");
+            assert_eq!(b.event.project_id.unwrap().to_string(), P, "{spelling}");
         }
         let t =
             parse(json!({"resource": "task", "id": "t", "action": "UPDATE", "projectId": upper}))

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::context::Context;
-use crate::delivery::events::Recovery;
+use crate::delivery::events::{Recovery, Stream};
 
 /// A reply's `seq`, `epoch`, `recovered` and `reset` (each left out of the frame when `None`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -21,7 +21,7 @@ pub struct Position {
 /// (the client refetches) rather than a failed subscribe.
 pub(super) async fn position(
     ctx: &Context<'_>,
-    stream: &str,
+    stream: &Stream,
     since: Option<u64>,
     epoch: Option<String>,
 ) -> Position {
@@ -51,7 +51,7 @@ pub(super) async fn position(
             reset: matches!(recovery, Some(Recovery::Reset)).then_some(true),
         },
         Err(e) => {
-            tracing::error!(route = ctx.route, connection_id = ctx.connection_id, stream, error = %e, "event store unavailable; the client is told to refetch");
+            tracing::error!(route = ctx.route, connection_id = ctx.connection_id, %stream, error = %e, "event store unavailable; the client is told to refetch");
             Position {
                 reset: Some(true),
                 ..Position::default()

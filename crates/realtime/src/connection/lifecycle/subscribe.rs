@@ -8,7 +8,7 @@ use super::context::Context;
 use super::position::{Position, position};
 use super::route::{check_member, store_unavailable};
 use crate::connection::store::Connection;
-use crate::delivery::events::project_stream;
+use crate::delivery::events::Stream;
 use crate::wire::client::{ErrorFrame, Reply};
 
 /// Subscribe `connection` to `project_id`; the `subscribed` reply (with `online` when presence
@@ -37,7 +37,7 @@ pub(super) async fn subscribe(
         epoch,
         recovered,
         reset,
-    } = position(ctx, &project_stream(project_id), since, epoch).await;
+    } = position(ctx, &Stream::project(project_id), since, epoch).await;
     Ok(Reply::Subscribed {
         message: "subscribed".to_owned(),
         project_id,

@@ -5,7 +5,7 @@
 use super::context::Context;
 use super::position::{Position, position};
 use crate::connection::store::Connection;
-use crate::delivery::events::user_stream;
+use crate::delivery::events::Stream;
 use crate::wire::client::Reply;
 
 /// The `subscribed_user` reply for `connection`'s user.
@@ -21,7 +21,7 @@ pub(super) async fn subscribe_user(
         epoch,
         recovered,
         reset,
-    } = position(ctx, &user_stream(user_id), since, epoch).await;
+    } = position(ctx, &Stream::user(user_id), since, epoch).await;
     tracing::info!(route = ctx.route, connection_id = ctx.connection_id, user_id = %user_id, "subscribed to direct messages");
     Reply::SubscribedUser {
         user_id,
