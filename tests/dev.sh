@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 bin=target/debug/devhive-realtime
 addr=${DEVHIVE_ADDR:-127.0.0.1:8080}
 store=${DEVHIVE_STORE:-}
+tls=${DEVHIVE_TLS:-}
+ca=${DEVHIVE_TLS_CA_OUT:-target/dev-tls/ca.pem}
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   case "${args[i]}" in
@@ -18,8 +20,12 @@ for ((i = 0; i < ${#args[@]}; i++)); do
     --addr=*) addr=${args[i]#--addr=} ;;
     --store) store=${args[i + 1]:-} ;;
     --store=*) store=${args[i]#--store=} ;;
+    --tls) tls=1 ;;
+    --tls-ca-out) ca=${args[i + 1]:-$ca} ;;
+    --tls-ca-out=*) ca=${args[i]#--tls-ca-out=} ;;
   esac
 done
+case "$tls" in "" | 0 | false | no | off) tls="" ;; esac
 
 python3 - "$addr" <<'PY'
 import socket, sys
@@ -52,17 +58,25 @@ fi
 if [ "$store" = dynamodb ] && [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
   services+=(dynamodb)
 fi
-# target/dev.env: what a second terminal needs (`. target/dev.env`), as the README's quick start does.
+# target/dev.env: what a second terminal needs (`. target/dev.env`), as the README's quick start
+# does. With --tls: wss:// and https:// URLs, and DEV_CA (exported), the CA the server writes at
+# start (tests/ws-listen.py trusts it).
 run='set -e
 if [ -n "${DEV_OWN_DATABASE:-}" ]; then
   "$0" migrate
   export MEMBERSHIP=${DEV_MEMBERSHIP:-none}
 fi
 mkdir -p target
-printf "DEV_WS=ws://%s\nDEV_HTTP=http://%s\nDATABASE_URL=%s\n" "$DEV_ADDR" "$DEV_ADDR" "${DATABASE_URL:-}" >target/dev.env
-echo "make dev: target/dev.env holds DEV_WS, DEV_HTTP and DATABASE_URL for another terminal (. target/dev.env); it stays after this server stops" >&2
+if [ -n "$DEV_TLS_CA" ]; then
+  printf "DEV_WS=wss://%s\nDEV_HTTP=https://%s\nDATABASE_URL=%s\nexport DEV_CA=%s\n" "$DEV_ADDR" "$DEV_ADDR" "${DATABASE_URL:-}" "$DEV_TLS_CA" >target/dev.env
+  echo "make dev: target/dev.env holds DEV_WS, DEV_HTTP, DATABASE_URL and DEV_CA (the CA to trust) for another terminal (. target/dev.env); it stays after this server stops" >&2
+else
+  printf "DEV_WS=ws://%s\nDEV_HTTP=http://%s\nDATABASE_URL=%s\n" "$DEV_ADDR" "$DEV_ADDR" "${DATABASE_URL:-}" >target/dev.env
+  echo "make dev: target/dev.env holds DEV_WS, DEV_HTTP and DATABASE_URL for another terminal (. target/dev.env); it stays after this server stops" >&2
+fi
 exec "$0" dev "$@"'
 export DEV_ADDR=$addr
+export DEV_TLS_CA=${tls:+$(realpath -m "$ca")}
 rm -f target/dev.env
 if [ ${#services[@]} -gt 0 ]; then
   own=""

@@ -2,7 +2,8 @@
 # The newcomer's path, as the README writes it: `make dev` in the background (its own
 # Postgres, on a free port), then the block between the <!-- quickstart --> markers of
 # README.md, run by bash; the subscribed client must print the message's cache_invalidate.
-# Twice: with the memory store, and with `--store dynamodb` (make dev starts DynamoDB Local).
+# Three times: with the memory store, with `--store dynamodb` (make dev starts DynamoDB Local),
+# and with `--tls` (the client connects over wss:// trusting the CA the server wrote at start).
 # Also: a second `make dev` on a taken address fails at once, before starting anything, and
 # `make invoke` with a missing fixture says so. One summary line for make test.
 set -euo pipefail
@@ -32,7 +33,9 @@ newcomer() { # DEV_ARGS
   if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     bad "make dev $1 did not listen"; stop; return
   fi
-  if out=$(timeout 60 bash -euo pipefail -c "$block" 2>&1) &&
+  if [[ "$1" == *--tls* ]] && ! grep -q '^DEV_WS=wss://' target/dev.env; then
+    bad "make dev $1: target/dev.env does not give a wss:// URL: $(cat target/dev.env)"
+  elif out=$(timeout 60 bash -euo pipefail -c "$block" 2>&1) &&
     grep -q '"type":"cache_invalidate".*"resource":"message","action":"INSERT"' <<<"$out"; then
     ok
   else
@@ -53,6 +56,7 @@ newcomer() { # DEV_ARGS
 
 newcomer ""
 newcomer "--store dynamodb"
+newcomer "--tls"
 if missing=$(make -s invoke FN=connect EVENT=tests/events/missing.json 2>&1); then
   bad "make invoke with a missing fixture succeeded"
 elif grep -q "make invoke: no fixture tests/events/missing.json" <<<"$missing" && ! grep -q Traceback <<<"$missing"; then

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""A minimal WebSocket client (standard library only) for tests/invoke.sh: connect to URL,
-print `ready` once connected, then print the first text frame the server sends, and exit.
-Fails with a clear line on anything else (non-101 answer, close, timeout)."""
+"""A minimal WebSocket client (standard library only) for tests/invoke.sh and the README's
+quick start: connect to URL, print `ready` once connected, then print the first text frame the
+server sends, and exit. A wss:// URL is verified against the system's CAs, or against the CA in
+DEV_CA when it is set (`make dev DEV_ARGS=--tls` exports it in target/dev.env). Fails with a
+clear line on anything else (a certificate not trusted, non-101 answer, close, timeout)."""
 import base64
 import os
 import socket
+import ssl
 import sys
 import urllib.parse
 
@@ -12,7 +15,15 @@ import urllib.parse
 def main() -> int:
     url = urllib.parse.urlsplit(sys.argv[1])
     timeout = float(sys.argv[2]) if len(sys.argv) > 2 else 30.0
-    sock = socket.create_connection((url.hostname, url.port or 80), timeout=timeout)
+    secure = url.scheme == "wss"
+    sock = socket.create_connection((url.hostname, url.port or (443 if secure else 80)), timeout=timeout)
+    if secure:
+        context = ssl.create_default_context(cafile=os.environ.get("DEV_CA") or None)
+        try:
+            sock = context.wrap_socket(sock, server_hostname=url.hostname)
+        except ssl.SSLError as e:
+            print(f"ws-listen: TLS handshake failed: {e}", file=sys.stderr)
+            return 1
     key = base64.b64encode(os.urandom(16)).decode()
     path = url.path or "/"
     if url.query:

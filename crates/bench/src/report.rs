@@ -291,6 +291,16 @@ fn artifacts(out: &mut Report, r: &Value) {
         );
     }
     let _ = writeln!(out);
+    artifact_goals(out, a, largest, slowest);
+}
+
+/// The artifacts' goals, on the largest bootstrap and the slowest start.
+fn artifact_goals(
+    out: &mut Report,
+    a: &Value,
+    largest: Option<(u64, &Value)>,
+    slowest: Option<(f64, &Value)>,
+) {
     out.judge(
         a,
         Goal {

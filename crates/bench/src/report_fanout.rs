@@ -118,23 +118,26 @@ fn cell(out: &mut Report, c: &Value, n: u64) {
     );
 }
 
+/// The run at N = 10,000 and its row at the default concurrency.
+fn default_row(fan: &Value) -> Option<(&Value, &Value)> {
+    let big = fan["results"]
+        .as_array()?
+        .iter()
+        .find(|r| r["clients"] == 10_000)?;
+    let default = realtime::delivery::fanout::DEFAULT_CONCURRENCY;
+    let d = big["sweep"]
+        .as_array()?
+        .iter()
+        .find(|c| c["concurrency"] == default as u64)?;
+    Some((big, d))
+}
+
 /// The goals at N = 10,000 with the default concurrency, and the Lambda model of its CPU.
 fn goals(out: &mut Report, fan: &Value) {
-    let Some(big) = fan["results"]
-        .as_array()
-        .and_then(|a| a.iter().find(|r| r["clients"] == 10_000))
-    else {
+    let Some((big, d)) = default_row(fan) else {
         return;
     };
     let default = realtime::delivery::fanout::DEFAULT_CONCURRENCY;
-    let Some(d) = big["sweep"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["concurrency"] == default as u64)
-    else {
-        return;
-    };
     let (t, peak, floor) = (f(&d["median_ms"]), f(&d["peak_rss_mb"]), f(&d["floor_ms"]));
     let over = if fan["transport"] == "tls" {
         "over TLS"
@@ -204,7 +207,11 @@ fn goals(out: &mut Report, fan: &Value) {
         "| broadcaster peak RSS ≤ {:.0} MB | {peak:.1} MB | – | {rss} |\n",
         targets::BROADCASTER_PEAK_RSS_MB,
     );
-    let cpu = f(&d["broadcaster_cpu_ms"]);
+    lambda_model(out, f(&d["broadcaster_cpu_ms"]));
+}
+
+/// What the measured CPU of the fan-out means on Lambda at the template's memory (*modelled*).
+fn lambda_model(out: &mut Report, cpu: f64) {
     if cpu > 0.0 {
         let _ = writeln!(
             out,
