@@ -49,7 +49,7 @@ pub fn event(name: &str) -> serde_json::Value {
         .and_then(|c| c.as_object_mut())
         && ctx.contains_key("connectedAt")
     {
-        let now = realtime::epoch_millis();
+        let now = realtime::time::EpochMs::now().0;
         ctx.insert("connectedAt".into(), now.into());
         ctx.insert("requestTimeEpoch".into(), now.into());
     }

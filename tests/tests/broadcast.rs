@@ -12,6 +12,7 @@ use devserver::cli::{Delivery, StoreKind};
 use e2e::dev::*;
 use futures::StreamExt;
 use realtime::connection::store::Connection;
+use realtime::time::EpochMs;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -156,7 +157,7 @@ async fn faults_are_retried(delivery: Delivery) {
             Uuid::new_v4(),
             Some(project),
             // Opened a minute ago: a 410 from a younger one may be a $connect still running.
-            realtime::epoch_millis() - 60_000,
+            EpochMs::now().minus_ms(60_000),
         );
         server.app.store().insert(&stale).await.unwrap();
     }
@@ -251,7 +252,7 @@ async fn randomised_isolation_nothing_crosses_nothing_lost_nothing_doubled() {
     const PROJECTS: usize = 50;
     const PER_PROJECT: usize = 20;
     const EVENTS: usize = 1000;
-    let seed = realtime::epoch_millis() as u64;
+    let seed = EpochMs::now().0 as u64;
     let mut rng = SplitMix(seed);
     let server = Arc::new(start(StoreKind::Dynamodb, |_| {}).await);
     let projects: Vec<Uuid> = (0..PROJECTS).map(|_| Uuid::new_v4()).collect();

@@ -15,15 +15,16 @@ use e2e::pg::Projects;
 use futures::{SinkExt, StreamExt};
 use realtime::connection::auth::{Claims, DEV_JWT_SECRET, NumericDate, mint_claims};
 use realtime::runtime::config;
+use realtime::time::{EpochMs, EpochSecs};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite;
 use uuid::Uuid;
 
 /// A token for `user` whose `exp` is `exp` (epoch seconds), signed with `secret`.
-fn token_until(user: Uuid, exp: i64, secret: &str) -> String {
+fn token_until(user: Uuid, exp: EpochSecs, secret: &str) -> String {
     let claims = Claims {
         sub: user.to_string(),
-        exp: NumericDate(exp as u64),
+        exp: NumericDate(exp.0 as u64),
         nbf: None,
         iat: None,
         iss: None,
@@ -283,7 +284,7 @@ async fn a_membership_moved_by_update_is_revoked() {
 async fn an_expired_token_stops_delivery_and_a_refreshed_one_keeps_it() {
     let server = start(StoreKind::Dynamodb, |_| {}).await;
     let project = Uuid::new_v4();
-    let exp = realtime::epoch_seconds() + 2;
+    let exp = EpochSecs::now().plus_secs(2);
     let (lapsing_user, refreshing_user) = (Uuid::new_v4(), Uuid::new_v4());
     let mut lapsing = subscribed_client(
         &server,
@@ -299,13 +300,13 @@ async fn an_expired_token_stops_delivery_and_a_refreshed_one_keeps_it() {
     .await;
 
     // Refusals change nothing: another user's token, an expired one, a forged one.
-    let long = realtime::epoch_seconds() + 600;
+    let long = EpochSecs::now().plus_secs(600);
     for (bad, why) in [
         (token(Uuid::new_v4()), "another sub"),
         (
             token_until(
                 refreshing_user,
-                realtime::epoch_seconds() - 3600,
+                EpochSecs::now().minus_secs(3600),
                 DEV_JWT_SECRET,
             ),
             "expired",
@@ -313,7 +314,7 @@ async fn an_expired_token_stops_delivery_and_a_refreshed_one_keeps_it() {
         (
             token_until(
                 refreshing_user,
-                realtime::epoch_seconds() - 10,
+                EpochSecs::now().minus_secs(10),
                 DEV_JWT_SECRET,
             ),
             "expired within the signature check's clock-skew leeway",
@@ -352,7 +353,7 @@ async fn an_expired_token_stops_delivery_and_a_refreshed_one_keeps_it() {
     .await;
     assert_eq!(
         recv(&mut refreshing).await,
-        json!({"type": "refreshed", "expires_at": long})
+        json!({"type": "refreshed", "expires_at": long.0})
     );
 
     // Events go out every 100 ms across `exp`: the lapsing client gets each one broadcast
@@ -362,17 +363,17 @@ async fn an_expired_token_stops_delivery_and_a_refreshed_one_keeps_it() {
     let mut n = 0;
     let mut last_before_exp = None;
     let expired_at = loop {
-        let sent_at = realtime::epoch_millis();
+        let sent_at = EpochMs::now();
         event_to(&server, project, n).await;
         assert_eq!(recv(&mut refreshing).await["data"]["n"], n);
         let frame = recv(&mut lapsing).await;
         if frame["type"] == "error" {
             assert_eq!(frame["code"], "token_expired");
-            break realtime::epoch_millis();
+            break EpochMs::now();
         }
         assert_eq!(frame["data"]["n"], n);
         assert!(
-            sent_at < exp * 1000,
+            sent_at < exp.ms(),
             "an event broadcast after exp was delivered"
         );
         last_before_exp = Some(n);
@@ -385,7 +386,7 @@ async fn an_expired_token_stops_delivery_and_a_refreshed_one_keeps_it() {
         "events before exp were delivered"
     );
     assert!(
-        expired_at >= exp * 1000,
+        expired_at >= exp.ms(),
         "told token_expired only once exp has passed"
     );
     assert!(closed_with(&mut lapsing).await >= 1000);
@@ -405,7 +406,7 @@ async fn messages_of_an_expired_connection_get_token_expired_except_refresh() {
     let server = start(StoreKind::Dynamodb, |_| {}).await;
     let user = Uuid::new_v4();
     // Within the verifier's 30 s leeway, so $connect accepts it, but already past.
-    let past = realtime::epoch_seconds() - 5;
+    let past = EpochSecs::now().minus_secs(5);
     let mut ws = connect(
         &server,
         &format!("/?token={}", token_until(user, past, DEV_JWT_SECRET)),
@@ -420,7 +421,7 @@ async fn messages_of_an_expired_connection_get_token_expired_except_refresh() {
         send(&mut ws, message.clone()).await;
         assert_eq!(recv(&mut ws).await["code"], "token_expired", "{message}");
     }
-    let later = realtime::epoch_seconds() + 600;
+    let later = EpochSecs::now().plus_secs(600);
     send(
         &mut ws,
         json!({"action": "refresh", "token": token_until(user, later, DEV_JWT_SECRET)}),

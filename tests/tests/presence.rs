@@ -11,6 +11,7 @@ use devserver::cli::StoreKind;
 use e2e::dev::*;
 use realtime::connection::store::Connection;
 use realtime::runtime::config;
+use realtime::time::{EpochMs, EpochSecs};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -106,7 +107,7 @@ async fn one_user_is_one_presence_however_many_tabs(kind: StoreKind) {
         "ghost0000000000=",
         carol,
         Some(project),
-        realtime::epoch_millis() - 60_000,
+        EpochMs::now().minus_ms(60_000),
     );
     server.app.store().insert(&ghost).await.unwrap();
     let result = invoke_broadcaster(
@@ -467,13 +468,8 @@ async fn the_online_list_leaves_out_expired_tokens(kind: StoreKind) {
     let server = server(kind).await;
     let project = Uuid::new_v4();
     let (lapsed, bob) = (Uuid::new_v4(), Uuid::new_v4());
-    let expired = Connection::new(
-        "lapsed000000000=",
-        lapsed,
-        Some(project),
-        realtime::epoch_millis(),
-    )
-    .with_token_exp(realtime::epoch_seconds() - 1);
+    let expired = Connection::new("lapsed000000000=", lapsed, Some(project), EpochMs::now())
+        .with_token_exp(EpochSecs::now().minus_secs(1));
     server.app.store().insert(&expired).await.unwrap();
     let mut watcher = tab(&server, bob).await;
     send(

@@ -147,7 +147,7 @@ async fn run(opts: BenchOptions) {
         .unwrap_or_default();
     results.insert(
         "date".into(),
-        json!(realtime::rfc3339(realtime::epoch_millis())),
+        json!(realtime::rfc3339(realtime::time::EpochMs::now())),
     );
     results.insert("machine".into(), machine());
     results.insert("quick".into(), json!(opts.quick));
@@ -176,7 +176,7 @@ async fn run(opts: BenchOptions) {
             Scenario::Compare => scenarios::compare::run(&opts).await,
             Scenario::All => unreachable!("not in EVERY"),
         };
-        v["date"] = json!(realtime::rfc3339(realtime::epoch_millis()));
+        v["date"] = json!(realtime::rfc3339(realtime::time::EpochMs::now()));
         v["command"] = json!(format!(
             "make bench SCENARIO={}{}{}",
             scenario.key(),

@@ -205,8 +205,8 @@ pub async fn token(
         },
     };
     let token = auth::mint(jwt, user, ttl);
-    let exp = realtime::epoch_millis() / 1000 + ttl as i64;
-    axum::Json(serde_json::json!({ "token": token, "user_id": user, "exp": exp })).into_response()
+    let exp = realtime::time::EpochSecs::now().plus_secs(ttl as i64);
+    axum::Json(serde_json::json!({ "token": token, "user_id": user, "exp": exp.0 })).into_response()
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use aws_lambda_events::apigw::{
 };
 use http::HeaderMap;
 use realtime::aws_lambda_events;
+use realtime::time::EpochMs;
 
 pub const API_ID: &str = "local";
 
@@ -15,7 +16,7 @@ pub const API_ID: &str = "local";
 #[derive(Debug, Clone)]
 pub struct ConnectionContext {
     pub connection_id: String,
-    pub connected_at: i64,
+    pub connected_at: EpochMs,
     pub domain_name: String,
     pub stage: String,
     pub source_ip: String,
@@ -31,7 +32,7 @@ fn context(
     route: &str,
     event_type: &str,
 ) -> ApiGatewayWebsocketProxyRequestContext {
-    let now = realtime::epoch_millis();
+    let now = EpochMs::now();
     let mut identity = ApiGatewayRequestIdentity::default();
     identity.source_ip = Some(c.source_ip.clone());
     identity.user_agent = c.user_agent.clone();
@@ -42,8 +43,8 @@ fn context(
     ctx.stage = Some(c.stage.clone());
     ctx.domain_name = Some(c.domain_name.clone());
     ctx.connection_id = Some(c.connection_id.clone());
-    ctx.connected_at = c.connected_at;
-    ctx.request_time_epoch = now;
+    ctx.connected_at = c.connected_at.0;
+    ctx.request_time_epoch = now.0;
     ctx.request_id = Some(request_id());
     ctx.extended_request_id = ctx.request_id.clone();
     ctx.apiid = Some(API_ID.to_owned());
@@ -122,7 +123,7 @@ pub fn http_get(
     ctx.stage = Some("$default".to_owned());
     ctx.request_id = Some(request_id());
     ctx.apiid = Some(API_ID.to_owned());
-    ctx.time_epoch = realtime::epoch_millis();
+    ctx.time_epoch = EpochMs::now().0;
     ctx.http = description;
     let mut event = ApiGatewayV2httpRequest::default();
     event.version = Some("2.0".to_owned());

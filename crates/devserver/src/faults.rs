@@ -44,7 +44,7 @@ impl Faults {
             p429: options.fault_429,
             p500: options.fault_500,
             bucket,
-            rng: AtomicU64::new(realtime::epoch_millis() as u64 | 1),
+            rng: AtomicU64::new(realtime::time::EpochMs::now().0 as u64 | 1),
         }
     }
 

@@ -17,6 +17,7 @@ use std::sync::{Arc, RwLock};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::SinkExt;
 use futures::stream::SplitSink;
+use realtime::time::EpochMs;
 use tokio::sync::{Mutex, Notify, watch};
 
 use crate::events::ConnectionContext;
@@ -51,7 +52,7 @@ pub enum PostError {
 impl Socket {
     pub fn new(ctx: Arc<ConnectionContext>, sink: SplitSink<WebSocket, Message>) -> Self {
         Socket {
-            last_active_at: AtomicI64::new(ctx.connected_at),
+            last_active_at: AtomicI64::new(ctx.connected_at.0),
             ctx,
             sink: Mutex::new(sink),
             closed_with: AtomicU16::new(0),
@@ -61,11 +62,11 @@ impl Socket {
 
     pub fn touch(&self) {
         self.last_active_at
-            .store(realtime::epoch_millis(), Ordering::Relaxed);
+            .store(EpochMs::now().0, Ordering::Relaxed);
     }
 
-    pub fn last_active_at(&self) -> i64 {
-        self.last_active_at.load(Ordering::Relaxed)
+    pub fn last_active_at(&self) -> EpochMs {
+        EpochMs(self.last_active_at.load(Ordering::Relaxed))
     }
 
     /// Write one frame.

@@ -31,7 +31,8 @@ pub const INVOCATION_TIMEOUT: Duration = Duration::from_secs(30);
 fn invocation(payload: Value, request_id: &str) -> LambdaEvent<Value> {
     let mut context = Context::default();
     context.request_id = request_id.to_owned();
-    context.deadline = realtime::epoch_millis() as u64 + INVOCATION_TIMEOUT.as_millis() as u64;
+    context.deadline =
+        realtime::time::EpochMs::now().0 as u64 + INVOCATION_TIMEOUT.as_millis() as u64;
     LambdaEvent::new(payload, context)
 }
 

@@ -10,6 +10,7 @@ use realtime::connection::store::{
     Admission, Connection, Listings, MessageRate, PageStream, PresenceLedger, RateBuckets, Records,
     StoreError, Subscriptions,
 };
+use realtime::time::{EpochMs, EpochSecs};
 use uuid::Uuid;
 
 pub struct HealingStore(pub DynamoStore);
@@ -63,11 +64,16 @@ impl Records for HealingStore {
         healing!(self, self.0.get(id).await)
     }
 
-    async fn refresh(&self, id: &str, user: Uuid, exp: i64) -> Result<Connection, StoreError> {
+    async fn refresh(
+        &self,
+        id: &str,
+        user: Uuid,
+        exp: EpochSecs,
+    ) -> Result<Connection, StoreError> {
         healing!(self, self.0.refresh(id, user, exp).await)
     }
 
-    async fn remove_expired(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+    async fn remove_expired(&self, id: &str, now: EpochSecs) -> Result<bool, StoreError> {
         healing!(self, self.0.remove_expired(id, now).await)
     }
 
@@ -97,11 +103,22 @@ impl Subscriptions for HealingStore {
 
 #[async_trait]
 impl RateBuckets for HealingStore {
-    async fn admit(&self, id: &str, rate: MessageRate, now: i64) -> Result<Admission, StoreError> {
+    async fn admit(
+        &self,
+        id: &str,
+        rate: MessageRate,
+        now: EpochMs,
+    ) -> Result<Admission, StoreError> {
         healing!(self, self.0.admit(id, rate, now).await)
     }
 
-    async fn typing(&self, id: &str, p: Uuid, now: i64, window: i64) -> Result<bool, StoreError> {
+    async fn typing(
+        &self,
+        id: &str,
+        p: Uuid,
+        now: EpochMs,
+        window: i64,
+    ) -> Result<bool, StoreError> {
         healing!(self, self.0.typing(id, p, now, window).await)
     }
 
@@ -109,7 +126,7 @@ impl RateBuckets for HealingStore {
         &self,
         bucket: &str,
         rate: MessageRate,
-        now: i64,
+        now: EpochMs,
     ) -> Result<Option<i64>, StoreError> {
         healing!(self, self.0.take_token(bucket, rate, now).await)
     }
@@ -126,7 +143,7 @@ impl PresenceLedger for HealingStore {
         p: Uuid,
         user: Uuid,
         online: bool,
-        now: i64,
+        now: EpochMs,
     ) -> Result<bool, StoreError> {
         healing!(self, self.0.announce_presence(p, user, online, now).await)
     }

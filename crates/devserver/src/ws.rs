@@ -99,7 +99,7 @@ pub async fn upgrade(
     };
     let ctx = ConnectionContext {
         connection_id: new_connection_id(),
-        connected_at: realtime::epoch_millis(),
+        connected_at: realtime::time::EpochMs::now(),
         domain_name: headers
             .get("host")
             .and_then(|h| h.to_str().ok())

@@ -12,6 +12,7 @@
 //!   migrations), [`memory`] (dev server and tests);
 //! - [`metrics`]: the CloudWatch metric lines delivery and the relay print;
 //! - [`settings`]: what each component's settings share (it owns its own);
+//! - [`time`]: points in time, typed by unit ([`time::EpochMs`], [`time::EpochSecs`]);
 //! - [`runtime`]: configuration, wiring, the Lambda entry points, logs.
 //!
 //! Publishing (typed events, Lambda Invoke) is the small `realtime-client` crate, which HTTP
@@ -27,53 +28,43 @@ pub mod postgres;
 pub mod relay;
 pub mod runtime;
 pub mod settings;
+pub mod time;
 pub mod wire;
 
 pub use aws_lambda_events;
 pub use lambda_runtime;
 pub use realtime_client;
 
-/// Current time as epoch seconds, the unit of the table's `expires_at` TTL attribute.
-pub fn epoch_seconds() -> i64 {
-    epoch_millis() / 1000
-}
-
-/// Current time as epoch milliseconds, the unit of `connected_at`.
-pub fn epoch_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// Epoch milliseconds as an RFC 3339 UTC timestamp, always with milliseconds
-/// (`2026-11-22T05:00:00.120Z`), the precision the Postgres trigger writes too.
-pub fn rfc3339(epoch_millis: i64) -> String {
+/// `at` as an RFC 3339 UTC timestamp, always with milliseconds (`2026-11-22T05:00:00.120Z`),
+/// the precision the Postgres trigger writes too.
+pub fn rfc3339(at: time::EpochMs) -> String {
     use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
-    let seconds = DateTime::from_secs(epoch_millis.div_euclid(1000))
+    let seconds = DateTime::from_secs(at.secs().0)
         .fmt(DateTimeFormat::DateTime)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned());
     format!(
         "{}.{:03}Z",
         seconds.trim_end_matches('Z'),
-        epoch_millis.rem_euclid(1000)
+        at.0.rem_euclid(1000)
     )
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::time::EpochMs;
+
     #[test]
     fn timestamps_always_carry_milliseconds() {
         assert_eq!(
-            super::rfc3339(1_795_665_600_000),
+            super::rfc3339(EpochMs(1_795_665_600_000)),
             "2026-11-26T04:00:00.000Z"
         );
         assert_eq!(
-            super::rfc3339(1_795_665_600_120),
+            super::rfc3339(EpochMs(1_795_665_600_120)),
             "2026-11-26T04:00:00.120Z"
         );
         assert_eq!(
-            super::rfc3339(1_795_665_600_007),
+            super::rfc3339(EpochMs(1_795_665_600_007)),
             "2026-11-26T04:00:00.007Z"
         );
     }

@@ -4,6 +4,7 @@
 //! they carry is configuration ([`Settings`]).
 
 use crate::settings::{ConfigError, Env};
+use crate::time::EpochMs;
 
 /// Where CloudWatch metrics go: the Embedded Metric Format lines the broadcaster and the relay
 /// print, under `METRICS_NAMESPACE` with the dimensions `Stack` (`STACK_NAME`) and `Function`,
@@ -81,14 +82,14 @@ impl Metrics {
     /// Print `values` as one EMF line to stdout, where Lambda's log capture turns it into
     /// metrics: the one place the library writes a metric.
     pub fn print(&self, values: &[MetricValue]) {
-        println!("{}", self.line(values, crate::epoch_millis()));
+        println!("{}", self.line(values, EpochMs::now()));
     }
 
     /// One EMF line declaring and carrying `values` (name, unit, value).
-    pub fn line(&self, values: &[MetricValue], timestamp_ms: i64) -> String {
+    pub fn line(&self, values: &[MetricValue], timestamp: EpochMs) -> String {
         let mut line = serde_json::json!({
             "_aws": {
-                "Timestamp": timestamp_ms,
+                "Timestamp": timestamp.0,
                 "CloudWatchMetrics": [{
                     "Namespace": self.namespace,
                     "Dimensions": [["Stack", "Function"]],
@@ -121,7 +122,7 @@ mod tests {
         );
         let line: serde_json::Value = serde_json::from_str(&m.line(
             &[("Delivered", "Count", serde_json::json!(3))],
-            1_795_665_600_000,
+            EpochMs(1_795_665_600_000),
         ))
         .unwrap();
         let declared = &line["_aws"]["CloudWatchMetrics"][0];

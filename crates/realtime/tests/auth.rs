@@ -23,8 +23,9 @@ fn config() -> JwtConfig {
     }
 }
 
+/// Now in epoch seconds, the unit of the claims.
 fn now() -> i64 {
-    realtime::epoch_seconds()
+    realtime::time::EpochSecs::now().0
 }
 
 fn good_claims() -> Value {

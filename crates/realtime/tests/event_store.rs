@@ -246,7 +246,7 @@ async fn the_broadcaster_delivers_with_seq_and_nothing_without_one() {
             "c1",
             Uuid::new_v4(),
             Some(project),
-            realtime::epoch_millis(),
+            realtime::time::EpochMs::now(),
         ))
         .await
         .unwrap();

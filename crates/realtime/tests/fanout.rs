@@ -18,14 +18,15 @@ use realtime::delivery::fanout::{FanOut, Summary};
 use realtime::delivery::sender::{ConnectionSender, PostOutcome};
 use realtime::memory::MemoryStore;
 use realtime::realtime_client::{EventType, Invocation, Invoker, PublishError, Publisher};
+use realtime::time::{EpochMs, EpochSecs};
 use realtime::wire::invocation::Broadcast;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// When the test's connections opened: a minute ago, past the fan-out's connecting grace (a
 /// 410 from a younger one is not taken as gone).
-fn opened() -> i64 {
-    realtime::epoch_millis() - 60_000
+fn opened() -> EpochMs {
+    EpochMs::now().minus_ms(60_000)
 }
 
 /// A sender that answers from a script per connection (default: delivered), and records.
@@ -152,7 +153,7 @@ async fn delivers_to_every_live_subscriber_but_the_excluded_one() {
         "expired",
         Uuid::new_v4(),
         Some(project),
-        realtime::epoch_millis() - 25 * 3600 * 1000,
+        EpochMs::now().minus_ms(25 * 3600 * 1000),
     );
     store.insert(&expired).await.unwrap();
     let sender = Arc::new(Scripted::default());
@@ -234,8 +235,11 @@ async fn retries_throttles_and_server_errors_and_removes_only_the_gone() {
 async fn a_410_from_a_connection_still_connecting_keeps_it() {
     let store = Arc::new(MemoryStore::new());
     let project = Uuid::new_v4();
-    let now = realtime::epoch_millis();
-    for (id, at) in [("young", now - 1_000), ("old", now - 60_000)] {
+    let now = EpochMs::now();
+    for (id, at) in [
+        ("young", now.minus_ms(1_000)),
+        ("old", now.minus_ms(60_000)),
+    ] {
         let c = Connection::new(id, Uuid::new_v4(), Some(project), at);
         store.insert(&c).await.unwrap();
     }
@@ -424,9 +428,9 @@ async fn oversized_events_go_out_as_cache_invalidate() {
 #[tokio::test]
 async fn the_sweep_hints_only_the_connections_due_this_minute() {
     let store = Arc::new(MemoryStore::with_page_size(4));
-    let now = realtime::epoch_millis();
+    let now = EpochMs::now();
     // 1 h 55 min ago (due now), 1 h 50 min ago, and just now.
-    let due_at = now - (2 * 3600 - 5 * 60) * 1000;
+    let due_at = now.minus_ms((2 * 3600 - 5 * 60) * 1000);
     let mut due = Vec::new();
     for i in 0..9 {
         let project = (i % 2 == 0).then(Uuid::new_v4);
@@ -437,7 +441,7 @@ async fn the_sweep_hints_only_the_connections_due_this_minute() {
             .unwrap();
         due.push(id);
     }
-    for (id, at) in [("later", now - 110 * 60 * 1000), ("fresh", now)] {
+    for (id, at) in [("later", now.minus_ms(110 * 60 * 1000)), ("fresh", now)] {
         store
             .insert(&Connection::new(id, Uuid::new_v4(), None, at))
             .await
@@ -447,7 +451,7 @@ async fn the_sweep_hints_only_the_connections_due_this_minute() {
     sender.script("due3", vec![PostOutcome::Gone]);
     let fanout = FanOut::new(store.clone(), sender.clone());
     // The minute of `due_at + 1 h 55 min`, as the schedule would run it.
-    let run_at = reconnect_minute(due_at) * 60_000 + 1_000;
+    let run_at = EpochMs(reconnect_minute(due_at) * 60_000 + 1_000);
     let result = realtime::delivery::sweeper::sweep(&fanout, None, run_at, soon())
         .await
         .unwrap();
@@ -478,8 +482,8 @@ async fn the_sweep_hints_only_the_connections_due_this_minute() {
 #[tokio::test]
 async fn a_connection_the_sweep_finds_gone_goes_offline_in_its_project() {
     let store = Arc::new(MemoryStore::new());
-    let now = realtime::epoch_millis();
-    let due_at = now - (2 * 3600 - 5 * 60) * 1000;
+    let now = EpochMs::now();
+    let due_at = now.minus_ms((2 * 3600 - 5 * 60) * 1000);
     let (project, elsewhere) = (Uuid::new_v4(), Uuid::new_v4());
     let (leaving, staying) = (Uuid::new_v4(), Uuid::new_v4());
     for (id, user, project, at) in [
@@ -496,7 +500,7 @@ async fn a_connection_the_sweep_finds_gone_goes_offline_in_its_project() {
     sender.script("due", vec![PostOutcome::Gone]);
     let fanout = Arc::new(FanOut::new(store.clone(), sender.clone()));
     let presence = realtime::delivery::presence::Presence::new(fanout.clone(), 100);
-    let run_at = reconnect_minute(due_at) * 60_000 + 1_000;
+    let run_at = EpochMs(reconnect_minute(due_at) * 60_000 + 1_000);
     let result = realtime::delivery::sweeper::sweep(&fanout, Some(&presence), run_at, soon())
         .await
         .unwrap();
@@ -532,7 +536,7 @@ async fn resync_reaches_every_connection() {
         "gone",
         Uuid::new_v4(),
         None,
-        realtime::epoch_millis() - 25 * 3600 * 1000,
+        EpochMs::now().minus_ms(25 * 3600 * 1000),
     );
     store.insert(&expired).await.unwrap();
     let sender = Arc::new(Scripted::default());
@@ -687,9 +691,9 @@ async fn without_a_function_name_the_client_does_nothing() {
 async fn a_connection_past_its_token_gets_token_expired_and_is_closed_never_the_event() {
     let store = Arc::new(MemoryStore::new());
     let (project, _) = project_with(&*store, 3).await;
-    let now = realtime::epoch_seconds();
-    let stale =
-        Connection::new("stale", Uuid::new_v4(), Some(project), opened()).with_token_exp(now - 1);
+    let now = EpochSecs::now();
+    let stale = Connection::new("stale", Uuid::new_v4(), Some(project), opened())
+        .with_token_exp(now.minus_secs(1));
     store.insert(&stale).await.unwrap();
     let sender = Arc::new(Scripted::default());
     let fanout = FanOut::new(store.clone(), sender.clone());

@@ -18,7 +18,12 @@ async fn bad_messages_get_error_frames_and_change_nothing() {
     let (store, client, table) = common::dynamo_store().await;
     let members = Arc::new(MemberList::new([(PROJECT, USER)]));
     let authenticator = Authenticator::new(&common::dev_jwt());
-    let before = Connection::new("conn-1", USER, Some(PROJECT), realtime::epoch_millis());
+    let before = Connection::new(
+        "conn-1",
+        USER,
+        Some(PROJECT),
+        realtime::time::EpochMs::now(),
+    );
     store.insert(&before).await.unwrap();
     let stranger = uuid::Uuid::new_v4();
 

@@ -75,7 +75,7 @@ async fn a_subscribe_whose_check_preceded_the_removal_does_not_stay_subscribed()
             "conn-1",
             USER,
             None,
-            realtime::epoch_millis(),
+            realtime::time::EpochMs::now(),
         ))
         .await
         .unwrap();
@@ -161,7 +161,7 @@ async fn a_revocation_ends_a_subscription_the_user_index_does_not_show_yet() {
             "conn-3",
             USER,
             Some(PROJECT),
-            realtime::epoch_millis(),
+            realtime::time::EpochMs::now(),
         ))
         .await
         .unwrap();

@@ -13,6 +13,7 @@ use realtime::connection::store::{
     StoreError, reconnect_minute,
 };
 use realtime::memory::MemoryStore;
+use realtime::time::{EpochMs, EpochSecs};
 use uuid::Uuid;
 
 const PAGE: usize = 10;
@@ -55,13 +56,13 @@ impl Subject {
 }
 
 fn live(id: &str, user: Uuid, project: Option<Uuid>) -> Connection {
-    Connection::new(id, user, project, realtime::epoch_millis())
+    Connection::new(id, user, project, EpochMs::now())
 }
 
 fn expired(id: &str, user: Uuid, project: Option<Uuid>) -> Connection {
-    let connected_at = realtime::epoch_millis() - (CONNECTION_TTL_SECONDS + 60) * 1000;
+    let connected_at = EpochMs::now().minus_ms((CONNECTION_TTL_SECONDS + 60) * 1000);
     let c = Connection::new(id, user, project, connected_at);
-    assert!(!c.is_live(realtime::epoch_seconds()));
+    assert!(!c.is_live(EpochSecs::now()));
     c
 }
 
@@ -309,9 +310,9 @@ async fn remove_many_deletes_them_all(s: Subject) {
 /// The reconnect index: among 3,000 connections opened over three hours, one minute's query
 /// finds exactly those that reach 1 h 55 min in that minute, over many pages, live ones only.
 async fn reconnect_due_finds_exactly_one_minute(s: Subject) {
-    let base = realtime::epoch_millis() - 2 * 3600 * 1000;
-    let opened: Vec<(String, i64)> = (0..3000)
-        .map(|i| (format!("due-{i:04}"), base + i * 3_600))
+    let base = EpochMs::now().minus_ms(2 * 3600 * 1000);
+    let opened: Vec<(String, EpochMs)> = (0..3000)
+        .map(|i| (format!("due-{i:04}"), base.plus_ms(i * 3_600)))
         .collect();
     futures::stream::iter(opened.iter())
         .for_each_concurrent(32, |(id, at)| {
@@ -322,7 +323,7 @@ async fn reconnect_due_finds_exactly_one_minute(s: Subject) {
             }
         })
         .await;
-    let minute = reconnect_minute(base + 1500 * 3_600);
+    let minute = reconnect_minute(base.plus_ms(1500 * 3_600));
     let mut expected: Vec<String> = opened
         .iter()
         .filter(|(_, at)| reconnect_minute(*at) == minute)
@@ -333,8 +334,13 @@ async fn reconnect_due_finds_exactly_one_minute(s: Subject) {
         "one minute of connections opened 3.6 s apart"
     );
     // An item of the same minute whose TTL has passed (DynamoDB deletes it days late).
-    let mut stale = Connection::new("due-stale", Uuid::new_v4(), None, base + 1500 * 3_600);
-    stale.expires_at = realtime::epoch_seconds() - 1;
+    let mut stale = Connection::new(
+        "due-stale",
+        Uuid::new_v4(),
+        None,
+        base.plus_ms(1500 * 3_600),
+    );
+    stale.expires_at = EpochSecs::now().minus_secs(1);
     s.store.insert(&stale).await.unwrap();
 
     let pages: Vec<_> = s.store.reconnect_due(minute).try_collect().await.unwrap();
@@ -348,26 +354,27 @@ async fn reconnect_due_finds_exactly_one_minute(s: Subject) {
     expected.sort();
     assert_eq!(found, expected);
     assert_eq!(
-        reconnect_minute(base) * 60 - base / 1000,
-        6900 - (base / 1000).rem_euclid(60),
+        reconnect_minute(base) * 60 - base.secs().0,
+        6900 - base.secs().0.rem_euclid(60),
         "due 1 h 55 min after connecting"
     );
 }
 
 async fn token_exp_round_trips_and_is_indexed(s: Subject) {
     let (user, p) = (Uuid::new_v4(), Uuid::new_v4());
-    let c = live("conn-a", user, Some(p)).with_token_exp(1_900_000_000);
+    let c = live("conn-a", user, Some(p)).with_token_exp(EpochSecs(1_900_000_000));
     s.store.insert(&c).await.unwrap();
     assert_eq!(s.store.get("conn-a").await.unwrap(), Some(c));
     let listed: Vec<_> = s.store.project_subscribers(p).try_collect().await.unwrap();
     assert_eq!(
-        listed[0][0].token_exp, 1_900_000_000,
+        listed[0][0].token_exp,
+        EpochSecs(1_900_000_000),
         "the project index projects it"
     );
     let mine: Vec<_> = s.store.user_connections(user).try_collect().await.unwrap();
     assert_eq!(
         (mine[0][0].token_exp, mine[0][0].project_id),
-        (1_900_000_000, Some(p)),
+        (EpochSecs(1_900_000_000), Some(p)),
         "the user index projects token_exp and project_id"
     );
 }
@@ -411,7 +418,7 @@ async fn admit_allows_a_burst_then_the_rate(s: Subject) {
         .insert(&live("conn-a", Uuid::new_v4(), None))
         .await
         .unwrap();
-    let now = realtime::epoch_millis();
+    let now = EpochMs::now();
     let mut admitted = 0;
     for _ in 0..30 {
         if let Admission::Admitted(c) = s.store.admit("conn-a", rate, now).await.unwrap() {
@@ -421,11 +428,17 @@ async fn admit_allows_a_burst_then_the_rate(s: Subject) {
     }
     assert_eq!(admitted, 20, "a burst of twice the rate");
     assert_eq!(
-        s.store.admit("conn-a", rate, now + 99).await.unwrap(),
+        s.store
+            .admit("conn-a", rate, now.plus_ms(99))
+            .await
+            .unwrap(),
         Admission::Limited
     );
     assert!(matches!(
-        s.store.admit("conn-a", rate, now + 100).await.unwrap(),
+        s.store
+            .admit("conn-a", rate, now.plus_ms(100))
+            .await
+            .unwrap(),
         Admission::Admitted(_)
     ));
     // Another connection has its own allowance; a closed one is not found.
@@ -447,28 +460,28 @@ async fn admit_allows_a_burst_then_the_rate(s: Subject) {
 async fn refresh_moves_token_exp_for_the_same_user_only(s: Subject) {
     let user = Uuid::new_v4();
     s.store
-        .insert(&live("conn-a", user, None).with_token_exp(1_800_000_000))
+        .insert(&live("conn-a", user, None).with_token_exp(EpochSecs(1_800_000_000)))
         .await
         .unwrap();
     assert_eq!(
         s.store
-            .refresh("conn-a", Uuid::new_v4(), 1_900_000_000)
+            .refresh("conn-a", Uuid::new_v4(), EpochSecs(1_900_000_000))
             .await,
         Err(StoreError::NotFound),
         "another user's token changes nothing"
     );
     assert_eq!(
         s.store.get("conn-a").await.unwrap().unwrap().token_exp,
-        1_800_000_000
+        EpochSecs(1_800_000_000)
     );
     let c = s
         .store
-        .refresh("conn-a", user, 1_900_000_000)
+        .refresh("conn-a", user, EpochSecs(1_900_000_000))
         .await
         .unwrap();
-    assert_eq!(c.token_exp, 1_900_000_000);
+    assert_eq!(c.token_exp, EpochSecs(1_900_000_000));
     assert_eq!(
-        s.store.refresh("gone", user, 1).await,
+        s.store.refresh("gone", user, EpochSecs(1)).await,
         Err(StoreError::NotFound)
     );
     assert_eq!(s.raw_items().await, 1);
@@ -498,14 +511,14 @@ async fn unsubscribe_from_ends_only_that_project(s: Subject) {
 }
 
 async fn remove_expired_removes_only_expired_tokens_once(s: Subject) {
-    let now = realtime::epoch_seconds();
+    let now = EpochSecs::now();
     let user = Uuid::new_v4();
     s.store
-        .insert(&live("fresh", user, None).with_token_exp(now + 60))
+        .insert(&live("fresh", user, None).with_token_exp(now.plus_secs(60)))
         .await
         .unwrap();
     s.store
-        .insert(&live("stale", user, None).with_token_exp(now - 1))
+        .insert(&live("stale", user, None).with_token_exp(now.minus_secs(1)))
         .await
         .unwrap();
     assert!(!s.store.remove_expired("fresh", now).await.unwrap());
@@ -524,19 +537,19 @@ async fn typing_admits_one_per_window_for_the_subscribed_project(s: Subject) {
         .insert(&live("conn-t", user, Some(project)))
         .await
         .unwrap();
-    let now = realtime::epoch_millis();
-    let typing = |at: i64, p: Uuid| s.store.typing("conn-t", p, at, 2_000);
+    let now = EpochMs::now();
+    let typing = |at: EpochMs, p: Uuid| s.store.typing("conn-t", p, at, 2_000);
     assert!(typing(now, project).await.unwrap());
     assert!(
-        !typing(now + 1_999, project).await.unwrap(),
+        !typing(now.plus_ms(1_999), project).await.unwrap(),
         "within the window"
     );
     assert!(
-        typing(now + 2_000, project).await.unwrap(),
+        typing(now.plus_ms(2_000), project).await.unwrap(),
         "the next window"
     );
     assert!(
-        !typing(now + 10_000, Uuid::new_v4()).await.unwrap(),
+        !typing(now.plus_ms(10_000), Uuid::new_v4()).await.unwrap(),
         "another project"
     );
     assert!(!s.store.typing("gone", project, now, 2_000).await.unwrap());
@@ -552,7 +565,7 @@ async fn project_sample_reads_at_most_its_limit(s: Subject) {
             .unwrap();
     }
     let mut expired = live("conn-x", Uuid::new_v4(), Some(project));
-    expired.expires_at = realtime::epoch_seconds() - 1;
+    expired.expires_at = EpochSecs::now().minus_secs(1);
     s.store.insert(&expired).await.unwrap();
     let (all, more) = s.store.project_sample(project, 10).await.unwrap();
     assert_eq!((all.len(), more), (5, false));
@@ -568,7 +581,7 @@ async fn take_token_allows_a_burst_then_says_how_long_to_wait(s: Subject) {
         per_second: 1,
         burst: 2,
     };
-    let now = realtime::epoch_millis();
+    let now = EpochMs::now();
     assert_eq!(s.store.take_token("b", rate, now).await.unwrap(), None);
     assert_eq!(s.store.take_token("b", rate, now).await.unwrap(), None);
     let wait = s.store.take_token("b", rate, now).await.unwrap();
@@ -579,7 +592,10 @@ async fn take_token_allows_a_burst_then_says_how_long_to_wait(s: Subject) {
         "each name is its own bucket"
     );
     assert_eq!(
-        s.store.take_token("b", rate, now + 1_000).await.unwrap(),
+        s.store
+            .take_token("b", rate, now.plus_ms(1_000))
+            .await
+            .unwrap(),
         None
     );
     // The records are not connections: no listing shows them.
@@ -591,7 +607,7 @@ async fn take_token_allows_a_burst_then_says_how_long_to_wait(s: Subject) {
 /// of several announcements of the same state.
 async fn presence_is_announced_once_per_change(s: Subject) {
     let (project, user) = (Uuid::new_v4(), Uuid::new_v4());
-    let now = realtime::epoch_millis();
+    let now = EpochMs::now();
     assert_eq!(
         s.store.announced_presence(project, user).await.unwrap(),
         None

@@ -91,7 +91,7 @@ pub async fn run(opts: &BenchOptions) -> Value {
         c / b
     );
     let result = json!({
-        "date": realtime::rfc3339(realtime::epoch_millis()),
+        "date": realtime::rfc3339(realtime::time::EpochMs::now()),
         "clients": n, "concurrency": CONCURRENCY, "post_latency_ms": 20, "rate_limit_per_s": 10000,
         "baseline": baseline.display().to_string(),
         "baseline_runs_ms": base_ms, "current_runs_ms": current_ms,

@@ -192,7 +192,7 @@ pub async fn run(opts: &BenchOptions) -> Value {
         "last_frame_after_s": landed,
         "floor_invoke_free": figure(rows, floor),
         "dead_letters": dead,
-        "date": realtime::rfc3339(realtime::epoch_millis()),
+        "date": realtime::rfc3339(realtime::time::EpochMs::now()),
     });
     result
 }

@@ -84,7 +84,7 @@ pub async fn run(opts: &BenchOptions) -> Value {
         }
     }
     let result = json!({
-        "date": realtime::rfc3339(realtime::epoch_millis()),
+        "date": realtime::rfc3339(realtime::time::EpochMs::now()),
         "command": "make bench SCENARIO=presence",
         "rows": rows,
     });

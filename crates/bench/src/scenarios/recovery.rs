@@ -71,7 +71,7 @@ pub async fn run(opts: &BenchOptions) -> Value {
     let (p50, p99) = recovering_subscribes(addr, &events, subscribes).await;
 
     let result = json!({
-        "date": realtime::rfc3339(realtime::epoch_millis()),
+        "date": realtime::rfc3339(realtime::time::EpochMs::now()),
         "clients": n, "rounds": rounds, "concurrency": CONCURRENCY, "post_latency_ms": 20,
         "append": {"with_events_table_runs_ms": on_ms, "without_runs_ms": off_ms,
                    "with_p50_ms": on, "without_p50_ms": off, "added_p50_ms": on - off},

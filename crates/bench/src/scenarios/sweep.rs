@@ -135,7 +135,7 @@ pub async fn run(opts: &BenchOptions) -> Value {
 
     let (cost, total) = per_1000_connection_hours(&rows);
     let result = json!({
-        "date": realtime::rfc3339(realtime::epoch_millis()),
+        "date": realtime::rfc3339(realtime::time::EpochMs::now()),
         "open": open, "runs": runs, "post_latency_ms": 20, "item_bytes_p50": item_size,
         "by_due": rows, "cost_per_1000_connection_hours": cost, "total": total,
     });
@@ -166,7 +166,7 @@ async fn due_row(
         // The due connections: `due` of them moved into the current minute (the sweeper reads
         // the clock itself; a run that lands in the next minute is repeated).
         let (response, ms_billed, peak) = loop {
-            let minute = realtime::epoch_millis().div_euclid(60_000);
+            let minute = realtime::time::EpochMs::now().minute();
             set_reconnect_at(dynamo, table, &ids[..due], minute).await;
             while rx.try_recv().is_ok() {}
             let (ms_billed, response, peak) = tokio::task::spawn_blocking({

@@ -24,8 +24,8 @@ use crate::connection::store::{
     Page, PageStream, PresenceLedger, RECONNECT_INDEX, RateBuckets, Records, StoreError,
     Subscriber, Subscriptions, USER_INDEX, reconnect_minute,
 };
-use crate::epoch_seconds;
 use crate::settings::{ConfigError, Env, required};
+use crate::time::{EpochMs, EpochSecs};
 
 /// The DynamoDB table of DESIGN "Connections table".
 pub const CONNECTIONS_TABLE: &str = "CONNECTIONS_TABLE";
@@ -196,7 +196,7 @@ impl DynamoStore {
         let mut values = values;
         values
             .entry(":now".to_owned())
-            .or_insert_with(|| number(epoch_seconds()));
+            .or_insert_with(|| number(EpochSecs::now().0));
         let result = self
             .client
             .update_item()
@@ -228,7 +228,7 @@ impl DynamoStore {
     async fn scan_page(
         &self,
         start: Option<Item>,
-        now: i64,
+        now: EpochSecs,
     ) -> Result<(Page, Option<Item>), StoreError> {
         let out = self
             .client
@@ -236,7 +236,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .filter_expression("expires_at > :now")
             .projection_expression("connection_id, user_id, project_id, expires_at, token_exp")
-            .expression_attribute_values(":now", number(now))
+            .expression_attribute_values(":now", number(now.0))
             .set_exclusive_start_key(start)
             .set_limit(self.page_limit)
             .send()
@@ -283,7 +283,7 @@ impl DynamoStore {
         &self,
         (index, key, value): (&str, &str, AttributeValue),
         start: Option<Item>,
-        now: i64,
+        now: EpochSecs,
         limit: Option<i32>,
     ) -> Result<(Page, Option<Item>), StoreError> {
         let out = self
@@ -295,7 +295,7 @@ impl DynamoStore {
             .filter_expression("expires_at > :now")
             .expression_attribute_names("#k", key)
             .expression_attribute_values(":p", value)
-            .expression_attribute_values(":now", number(now))
+            .expression_attribute_values(":now", number(now.0))
             .set_exclusive_start_key(start)
             .set_limit(limit)
             .send()
@@ -325,7 +325,7 @@ impl Records for DynamoStore {
 
     async fn get(&self, connection_id: &str) -> Result<Option<Connection>, StoreError> {
         let item = self.read(connection_id).await?;
-        let now = epoch_seconds();
+        let now = EpochSecs::now();
         Ok(item
             .as_ref()
             .and_then(connection_from_item)
@@ -336,10 +336,10 @@ impl Records for DynamoStore {
         &self,
         connection_id: &str,
         user_id: Uuid,
-        token_exp: i64,
+        token_exp: EpochSecs,
     ) -> Result<Connection, StoreError> {
         let values = Item::from([
-            (":e".to_owned(), number(token_exp)),
+            (":e".to_owned(), number(token_exp.0)),
             (":u".to_owned(), AttributeValue::S(user_id.to_string())),
         ]);
         self.update_live_if(
@@ -355,7 +355,7 @@ impl Records for DynamoStore {
     async fn remove_expired(
         &self,
         connection_id: &str,
-        now_seconds: i64,
+        now: EpochSecs,
     ) -> Result<bool, StoreError> {
         let (k, v) = Self::key(connection_id);
         let result = self
@@ -364,7 +364,7 @@ impl Records for DynamoStore {
             .table_name(&self.table)
             .key(k, v)
             .condition_expression("token_exp <= :now")
-            .expression_attribute_values(":now", number(now_seconds))
+            .expression_attribute_values(":now", number(now.0))
             .send()
             .await;
         match result {
@@ -488,14 +488,13 @@ impl RateBuckets for DynamoStore {
         &self,
         connection_id: &str,
         rate: MessageRate,
-        now_ms: i64,
+        now: EpochMs,
     ) -> Result<Admission, StoreError> {
         let interval = rate.interval_ms();
-        let now = now_ms.div_euclid(1000);
         let idle = Item::from([
-            (":now".to_owned(), number(now)),
-            (":now_ms".to_owned(), number(now_ms)),
-            (":next".to_owned(), number(now_ms + interval)),
+            (":now".to_owned(), number(now.secs().0)),
+            (":now_ms".to_owned(), number(now.0)),
+            (":next".to_owned(), number(now.plus_ms(interval).0)),
         ]);
         match self
             .update_live_if(
@@ -512,12 +511,9 @@ impl RateBuckets for DynamoStore {
             Err(e) => return Err(e),
         }
         let busy = Item::from([
-            (":now".to_owned(), number(now)),
+            (":now".to_owned(), number(now.secs().0)),
             (":i".to_owned(), number(interval)),
-            (
-                ":limit".to_owned(),
-                number(now_ms + interval * (i64::from(rate.burst.max(1)) - 1)),
-            ),
+            (":limit".to_owned(), number(busy_limit(rate, now).0)),
         ]);
         match self
             .update_live_if(
@@ -542,13 +538,13 @@ impl RateBuckets for DynamoStore {
         &self,
         connection_id: &str,
         project_id: Uuid,
-        now_ms: i64,
+        now: EpochMs,
         window_ms: i64,
     ) -> Result<bool, StoreError> {
         let values = Item::from([
-            (":now".to_owned(), number(now_ms.div_euclid(1000))),
-            (":now_ms".to_owned(), number(now_ms)),
-            (":cut".to_owned(), number(now_ms - window_ms)),
+            (":now".to_owned(), number(now.secs().0)),
+            (":now_ms".to_owned(), number(now.0)),
+            (":cut".to_owned(), number(now.minus_ms(window_ms).0)),
             (":p".to_owned(), AttributeValue::S(project_id.to_string())),
         ]);
         match self
@@ -572,11 +568,11 @@ impl RateBuckets for DynamoStore {
         &self,
         bucket: &str,
         rate: MessageRate,
-        now_ms: i64,
+        now: EpochMs,
     ) -> Result<Option<i64>, StoreError> {
         let (k, v) = Self::key(&record_key("rate", bucket));
         let interval = rate.interval_ms();
-        let expires = number(now_ms.div_euclid(1000) + BUCKET_TTL_SECONDS);
+        let expires = number(now.secs().plus_secs(BUCKET_TTL_SECONDS).0);
         let idle = self
             .client
             .update_item()
@@ -584,8 +580,8 @@ impl RateBuckets for DynamoStore {
             .key(k.clone(), v.clone())
             .update_expression("SET rate_tat = :next, expires_at = :exp")
             .condition_expression("attribute_not_exists(rate_tat) OR rate_tat <= :now_ms")
-            .expression_attribute_values(":next", number(now_ms + interval))
-            .expression_attribute_values(":now_ms", number(now_ms))
+            .expression_attribute_values(":next", number(now.plus_ms(interval).0))
+            .expression_attribute_values(":now_ms", number(now.0))
             .expression_attribute_values(":exp", expires.clone())
             .send()
             .await;
@@ -594,7 +590,6 @@ impl RateBuckets for DynamoStore {
             Err(e) if conditional_failed(&e) => {}
             Err(e) => return Err(unavailable(e)),
         }
-        let limit = now_ms + interval * (i64::from(rate.burst.max(1)) - 1);
         let busy = self
             .client
             .update_item()
@@ -603,7 +598,7 @@ impl RateBuckets for DynamoStore {
             .update_expression("SET rate_tat = rate_tat + :i, expires_at = :exp")
             .condition_expression("rate_tat <= :limit")
             .expression_attribute_values(":i", number(interval))
-            .expression_attribute_values(":limit", number(limit))
+            .expression_attribute_values(":limit", number(busy_limit(rate, now).0))
             .expression_attribute_values(":exp", expires)
             .send()
             .await;
@@ -611,8 +606,11 @@ impl RateBuckets for DynamoStore {
             Ok(_) => Ok(None),
             Err(e) if conditional_failed(&e) => {
                 let item = self.read(&record_key("rate", bucket)).await?;
-                let tat = item.as_ref().and_then(|i| int(i, ATTR_RATE_TAT));
-                Ok(Some(rate.wait_ms(tat, now_ms).max(1)))
+                let tat = item
+                    .as_ref()
+                    .and_then(|i| int(i, ATTR_RATE_TAT))
+                    .map(EpochMs);
+                Ok(Some(rate.wait_ms(tat, now).max(1)))
             }
             Err(e) => Err(unavailable(e)),
         }
@@ -627,9 +625,9 @@ impl PresenceLedger for DynamoStore {
         user_id: Uuid,
     ) -> Result<Option<bool>, StoreError> {
         let item = self.read(&presence_key(project_id, user_id)).await?;
-        let now = epoch_seconds();
+        let now = EpochSecs::now();
         Ok(item
-            .filter(|i| int(i, ATTR_EXPIRES_AT).is_some_and(|e| e > now))
+            .filter(|i| int(i, ATTR_EXPIRES_AT).is_some_and(|e| EpochSecs(e) > now))
             .and_then(|i| i.get(ATTR_PRESENCE_ONLINE)?.as_bool().ok().copied()))
     }
 
@@ -638,10 +636,10 @@ impl PresenceLedger for DynamoStore {
         project_id: Uuid,
         user_id: Uuid,
         online: bool,
-        now_ms: i64,
+        now: EpochMs,
     ) -> Result<bool, StoreError> {
         let (k, v) = Self::key(&presence_key(project_id, user_id));
-        let now = now_ms.div_euclid(1000);
+        let now = now.secs();
         let result = self
             .client
             .update_item()
@@ -652,8 +650,8 @@ impl PresenceLedger for DynamoStore {
                 "attribute_not_exists(presence_online) OR presence_online <> :o OR expires_at <= :now",
             )
             .expression_attribute_values(":o", AttributeValue::Bool(online))
-            .expression_attribute_values(":now", number(now))
-            .expression_attribute_values(":exp", number(now + CONNECTION_TTL_SECONDS))
+            .expression_attribute_values(":now", number(now.0))
+            .expression_attribute_values(":exp", number(now.plus_secs(CONNECTION_TTL_SECONDS).0))
             .send()
             .await;
         match result {
@@ -667,7 +665,7 @@ impl PresenceLedger for DynamoStore {
 #[async_trait]
 impl Listings for DynamoStore {
     fn project_subscribers(&self, project_id: Uuid) -> PageStream<'_> {
-        let now = epoch_seconds();
+        let now = EpochSecs::now();
         let partition = AttributeValue::S(project_id.to_string());
         self.pages(move |start| {
             self.query_page(
@@ -692,7 +690,7 @@ impl Listings for DynamoStore {
             .query_page(
                 (PROJECT_INDEX, ATTR_PROJECT_ID, partition),
                 None,
-                epoch_seconds(),
+                EpochSecs::now(),
                 Some(limit),
             )
             .await?;
@@ -700,7 +698,7 @@ impl Listings for DynamoStore {
     }
 
     fn reconnect_due(&self, minute: i64) -> PageStream<'_> {
-        let now = epoch_seconds();
+        let now = EpochSecs::now();
         let partition = number(minute);
         self.pages(move |start| {
             self.query_page(
@@ -713,7 +711,7 @@ impl Listings for DynamoStore {
     }
 
     fn user_connections(&self, user_id: Uuid) -> PageStream<'_> {
-        let now = epoch_seconds();
+        let now = EpochSecs::now();
         let partition = AttributeValue::S(user_id.to_string());
         self.pages(move |start| {
             self.query_page(
@@ -726,7 +724,7 @@ impl Listings for DynamoStore {
     }
 
     fn all_subscribers(&self) -> PageStream<'_> {
-        let now = epoch_seconds();
+        let now = EpochSecs::now();
         self.pages(move |start| self.scan_page(start, now))
     }
 
@@ -746,6 +744,12 @@ impl Listings for DynamoStore {
 
 fn number(n: i64) -> AttributeValue {
     AttributeValue::N(n.to_string())
+}
+
+/// The latest `tat` a busy GCRA bucket may hold to take one more message at `now`: it then
+/// moves on by one interval and must stay within the burst.
+fn busy_limit(rate: MessageRate, now: EpochMs) -> EpochMs {
+    now.plus_ms(rate.interval_ms() * (i64::from(rate.burst.max(1)) - 1))
 }
 
 /// A failed DynamoDB call as a [`StoreError`], the SDK's error kept as its cause; a missing
@@ -774,13 +778,13 @@ fn item_from_connection(c: &Connection) -> Item {
             ATTR_USER_ID.to_owned(),
             AttributeValue::S(c.user_id.to_string()),
         ),
-        (ATTR_CONNECTED_AT.to_owned(), number(c.connected_at)),
+        (ATTR_CONNECTED_AT.to_owned(), number(c.connected_at.0)),
         (
             ATTR_RECONNECT_AT.to_owned(),
             number(reconnect_minute(c.connected_at)),
         ),
-        (ATTR_EXPIRES_AT.to_owned(), number(c.expires_at)),
-        (ATTR_TOKEN_EXP.to_owned(), number(c.token_exp)),
+        (ATTR_EXPIRES_AT.to_owned(), number(c.expires_at.0)),
+        (ATTR_TOKEN_EXP.to_owned(), number(c.token_exp.0)),
     ]);
     if let Some(p) = c.project_id {
         item.insert(ATTR_PROJECT_ID.to_owned(), AttributeValue::S(p.to_string()));
@@ -801,26 +805,26 @@ fn uuid(item: &Item, name: &str) -> Option<Uuid> {
 }
 
 fn connection_from_item(item: &Item) -> Option<Connection> {
-    let expires_at = int(item, ATTR_EXPIRES_AT)?;
+    let expires_at = EpochSecs(int(item, ATTR_EXPIRES_AT)?);
     Some(Connection {
         connection_id: string(item, ATTR_CONNECTION_ID)?.to_owned(),
         user_id: uuid(item, ATTR_USER_ID)?,
         project_id: uuid(item, ATTR_PROJECT_ID),
-        connected_at: int(item, ATTR_CONNECTED_AT).unwrap_or(0),
+        connected_at: EpochMs(int(item, ATTR_CONNECTED_AT).unwrap_or(0)),
         expires_at,
         // Items written before tokens were tracked live no longer than the item.
-        token_exp: int(item, ATTR_TOKEN_EXP).unwrap_or(expires_at),
+        token_exp: int(item, ATTR_TOKEN_EXP).map_or(expires_at, EpochSecs),
     })
 }
 
 fn subscriber_from_item(item: &Item) -> Option<Subscriber> {
-    let expires_at = int(item, ATTR_EXPIRES_AT)?;
+    let expires_at = EpochSecs(int(item, ATTR_EXPIRES_AT)?);
     Some(Subscriber {
         connection_id: string(item, ATTR_CONNECTION_ID)?.to_owned(),
         user_id: uuid(item, ATTR_USER_ID)?,
         project_id: uuid(item, ATTR_PROJECT_ID),
         expires_at,
-        token_exp: int(item, ATTR_TOKEN_EXP).unwrap_or(expires_at),
+        token_exp: int(item, ATTR_TOKEN_EXP).map_or(expires_at, EpochSecs),
     })
 }
 

@@ -22,6 +22,7 @@ use crate::connection::store::StoreError;
 use crate::delivery::events::{
     Appended, EventStore, Head, MAX_RECOVERED_EVENTS, Recovery, Stream, recovery,
 };
+use crate::time::EpochSecs;
 
 pub const ATTR_STREAM: &str = "stream";
 pub const ATTR_SEQ: &str = "seq";
@@ -83,7 +84,7 @@ impl DynamoEventStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let now = crate::epoch_seconds() as u64;
+        let now = EpochSecs::now().0 as u64;
         // TTL deletion lags: an expired item is as good as gone.
         Ok(out
             .item
@@ -148,14 +149,14 @@ impl EventStore for DynamoEventStore {
         let head = self.head_or_create(stream, 1).await?;
         let seq = head.seq;
         let frame = render(seq);
-        let expires_at = crate::epoch_seconds() + self.retention_s;
+        let expires_at = EpochSecs::now().plus_secs(self.retention_s);
         let mut event = key(stream.as_str(), seq);
         event.insert(ATTR_EVENT.into(), s(&frame));
         event.insert(ATTR_EVENT_ID.into(), s(event_id.to_string()));
-        event.insert(ATTR_EXPIRES_AT.into(), n(expires_at));
+        event.insert(ATTR_EXPIRES_AT.into(), n(expires_at.0));
         let mut marker = key(&format!("event#{event_id}"), 0);
         marker.insert(ATTR_FOR_SEQ.into(), n(seq));
-        marker.insert(ATTR_EXPIRES_AT.into(), n(expires_at));
+        marker.insert(ATTR_EXPIRES_AT.into(), n(expires_at.0));
         // `stream` is a DynamoDB reserved word: conditions name it through `#s`.
         let put = |item: Item, absent: bool| {
             let builder = Put::builder().table_name(&self.table).set_item(Some(item));
@@ -190,7 +191,7 @@ impl EventStore for DynamoEventStore {
                 // at this seq (recovery skips it) and deliver under the first one's.
                 let mut gap = key(stream.as_str(), seq);
                 gap.insert(ATTR_EVENT.into(), s(""));
-                gap.insert(ATTR_EXPIRES_AT.into(), n(expires_at));
+                gap.insert(ATTR_EXPIRES_AT.into(), n(expires_at.0));
                 self.client
                     .put_item()
                     .table_name(&self.table)
@@ -244,7 +245,7 @@ impl EventStore for DynamoEventStore {
             .expression_attribute_names("#q", ATTR_SEQ)
             .expression_attribute_values(":s", s(stream.as_str()))
             .expression_attribute_values(":since", n(since))
-            .expression_attribute_values(":now", n(crate::epoch_seconds()))
+            .expression_attribute_values(":now", n(EpochSecs::now().0))
             .consistent_read(true)
             .limit((MAX_RECOVERED_EVENTS + 1) as i32)
             .send();

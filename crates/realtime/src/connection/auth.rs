@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::settings::{ConfigError, Env, Settings, required};
+use crate::time::EpochSecs;
 
 /// The HS256 secret that signs user tokens (at least [`MIN_SECRET_BYTES`]).
 pub const JWT_SECRET: &str = "JWT_SECRET";
@@ -144,11 +145,11 @@ pub struct TokenSource<'a> {
     pub select_subprotocol: bool,
 }
 
-/// A verified token: its user and its `exp` (epoch seconds).
+/// A verified token: its user and its `exp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity {
     pub user: Uuid,
-    pub expires_at: i64,
+    pub expires_at: EpochSecs,
 }
 
 /// Shortest time between two re-reads of a rotating secret: a flood of forged tokens causes
@@ -293,7 +294,7 @@ impl Authenticator {
             .map_err(|_| AuthError::Invalid("sub is not a UUID".into()))?;
         Ok(Identity {
             user,
-            expires_at: i64::try_from(data.claims.exp.0).unwrap_or(i64::MAX),
+            expires_at: EpochSecs(i64::try_from(data.claims.exp.0).unwrap_or(i64::MAX)),
         })
     }
 }

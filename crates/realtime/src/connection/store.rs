@@ -10,6 +10,8 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use uuid::Uuid;
 
+use crate::time::{EpochMs, EpochSecs};
+
 /// How long a connection item lives: API Gateway closes sockets after 2 h, so 24 h is a
 /// generous upper bound for items whose `$disconnect` never ran.
 pub const CONNECTION_TTL_SECONDS: i64 = 24 * 60 * 60;
@@ -26,13 +28,16 @@ pub const USER_INDEX: &str = "user_id-index";
 /// scanning the table.
 pub const RECONNECT_INDEX: &str = "reconnect_at-index";
 
-/// The epoch minute in which a connection opened at `connected_at` (epoch ms) is due its
-/// reconnect hint: [`RECONNECT_HINT_LEAD`](crate::wire::events::RECONNECT_HINT_LEAD) before
-/// API Gateway's maximum duration (1 h 55 min after it opened).
-pub fn reconnect_minute(connected_at: i64) -> i64 {
+/// The epoch minute in which a connection opened at `connected_at` is due its reconnect hint:
+/// [`RECONNECT_HINT_LEAD`](crate::wire::events::RECONNECT_HINT_LEAD) before API Gateway's
+/// maximum duration (1 h 55 min after it opened).
+pub fn reconnect_minute(connected_at: EpochMs) -> i64 {
     let after =
         crate::wire::events::MAX_CONNECTION_DURATION - crate::wire::events::RECONNECT_HINT_LEAD;
-    (connected_at.div_euclid(1000) + after.as_secs() as i64).div_euclid(60)
+    connected_at
+        .secs()
+        .plus_secs(after.as_secs() as i64)
+        .minute()
 }
 
 /// One connection, as stored.
@@ -41,24 +46,23 @@ pub struct Connection {
     pub connection_id: String,
     pub user_id: Uuid,
     pub project_id: Option<Uuid>,
-    /// Epoch milliseconds.
-    pub connected_at: i64,
-    /// Epoch seconds; the TTL attribute.
-    pub expires_at: i64,
-    /// Epoch seconds: the `exp` of the token the connection authenticated with (moved by a
-    /// `refresh`). Nothing is delivered to the connection from then on.
-    pub token_exp: i64,
+    pub connected_at: EpochMs,
+    /// The TTL attribute.
+    pub expires_at: EpochSecs,
+    /// The `exp` of the token the connection authenticated with (moved by a `refresh`).
+    /// Nothing is delivered to the connection from then on.
+    pub token_exp: EpochSecs,
 }
 
 impl Connection {
-    /// A connection opened at `connected_at` (epoch ms), expiring 24 h later.
+    /// A connection opened at `connected_at`, expiring 24 h later.
     pub fn new(
         connection_id: impl Into<String>,
         user_id: Uuid,
         project_id: Option<Uuid>,
-        connected_at: i64,
+        connected_at: EpochMs,
     ) -> Self {
-        let expires_at = connected_at.div_euclid(1000) + CONNECTION_TTL_SECONDS;
+        let expires_at = connected_at.secs().plus_secs(CONNECTION_TTL_SECONDS);
         Connection {
             connection_id: connection_id.into(),
             user_id,
@@ -69,19 +73,19 @@ impl Connection {
         }
     }
 
-    /// The same connection, authorized until `token_exp` (epoch seconds).
-    pub fn with_token_exp(mut self, token_exp: i64) -> Self {
+    /// The same connection, authorized until `token_exp`.
+    pub fn with_token_exp(mut self, token_exp: EpochSecs) -> Self {
         self.token_exp = token_exp;
         self
     }
 
-    pub fn is_live(&self, now_seconds: i64) -> bool {
-        self.expires_at > now_seconds
+    pub fn is_live(&self, now: EpochSecs) -> bool {
+        self.expires_at > now
     }
 
-    /// Whether the connection's token has expired at `now_seconds`.
-    pub fn token_expired(&self, now_seconds: i64) -> bool {
-        self.token_exp <= now_seconds
+    /// Whether the connection's token has expired at `now`.
+    pub fn token_expired(&self, now: EpochSecs) -> bool {
+        self.token_exp <= now
     }
 }
 
@@ -93,8 +97,8 @@ pub struct Subscriber {
     /// The project the connection is subscribed to, where the index projects it (the user
     /// index does; in the project index it is the partition itself).
     pub project_id: Option<Uuid>,
-    pub expires_at: i64,
-    pub token_exp: i64,
+    pub expires_at: EpochSecs,
+    pub token_exp: EpochSecs,
 }
 
 impl From<&Connection> for Subscriber {
@@ -141,17 +145,21 @@ impl MessageRate {
         (1000 / i64::from(self.per_second.max(1))).max(1)
     }
 
-    /// The bucket's next `tat` if a message arriving at `now_ms` is admitted; `None` when it
-    /// is over the rate (the bucket is left as it was).
-    pub fn admit(&self, tat: Option<i64>, now_ms: i64) -> Option<i64> {
-        let next = tat.unwrap_or(now_ms).max(now_ms) + self.interval_ms();
-        (next - now_ms <= self.window_ms()).then_some(next)
+    /// The bucket's next `tat` if a message arriving at `now` is admitted; `None` when it is
+    /// over the rate (the bucket is left as it was).
+    pub fn admit(&self, tat: Option<EpochMs>, now: EpochMs) -> Option<EpochMs> {
+        let next = self.next_tat(tat, now);
+        (next.ms_since(now) <= self.window_ms()).then_some(next)
     }
 
-    /// How long after `now_ms` a bucket at `tat` admits the next message (0: now).
-    pub fn wait_ms(&self, tat: Option<i64>, now_ms: i64) -> i64 {
-        let next = tat.unwrap_or(now_ms).max(now_ms) + self.interval_ms();
-        (next - now_ms - self.window_ms()).max(0)
+    /// How many milliseconds after `now` a bucket at `tat` admits the next message (0: now).
+    pub fn wait_ms(&self, tat: Option<EpochMs>, now: EpochMs) -> i64 {
+        (self.next_tat(tat, now).ms_since(now) - self.window_ms()).max(0)
+    }
+
+    /// The bucket's `tat` once a message arriving at `now` is counted.
+    fn next_tat(&self, tat: Option<EpochMs>, now: EpochMs) -> EpochMs {
+        tat.unwrap_or(now).max(now).plus_ms(self.interval_ms())
     }
 
     /// The burst, in milliseconds of the bucket.
@@ -272,16 +280,13 @@ pub trait Records: Send + Sync {
         &self,
         connection_id: &str,
         user_id: Uuid,
-        token_exp: i64,
+        token_exp: EpochSecs,
     ) -> Result<Connection, StoreError>;
 
-    /// Delete the connection if its token has expired at `now_seconds`; `true` when this call
-    /// deleted it, so that of several broadcasts finding it expired exactly one closes it.
-    async fn remove_expired(
-        &self,
-        connection_id: &str,
-        now_seconds: i64,
-    ) -> Result<bool, StoreError>;
+    /// Delete the connection if its token has expired at `now`; `true` when this call deleted
+    /// it, so that of several broadcasts finding it expired exactly one closes it.
+    async fn remove_expired(&self, connection_id: &str, now: EpochSecs)
+    -> Result<bool, StoreError>;
 
     /// Delete the connection; deleting an absent one is not an error.
     async fn remove(&self, connection_id: &str) -> Result<(), StoreError>;
@@ -324,37 +329,37 @@ pub trait Subscriptions: Send + Sync {
 /// `$connect` and presence rates).
 #[async_trait]
 pub trait RateBuckets: Send + Sync {
-    /// Count a client message against the connection's rate at `now_ms` (one conditional
-    /// write: the bucket lives in the item, so every Lambda instance sees the same one).
+    /// Count a client message against the connection's rate at `now` (one conditional write:
+    /// the bucket lives in the item, so every Lambda instance sees the same one).
     /// [`StoreError::NotFound`] when the connection is gone.
     async fn admit(
         &self,
         connection_id: &str,
         rate: MessageRate,
-        now_ms: i64,
+        now: EpochMs,
     ) -> Result<Admission, StoreError>;
 
     /// Let one `typing` of the connection through: `true` when it is subscribed to
-    /// `project_id` and its last `typing` let through was at least `window_ms` before `now_ms`
-    /// (one conditional write on the item, so every Lambda instance sees the same window);
-    /// `false` drops it.
+    /// `project_id` and its last `typing` let through was at least `window_ms` milliseconds
+    /// before `now` (one conditional write on the item, so every Lambda instance sees the same
+    /// window); `false` drops it.
     async fn typing(
         &self,
         connection_id: &str,
         project_id: Uuid,
-        now_ms: i64,
+        now: EpochMs,
         window_ms: i64,
     ) -> Result<bool, StoreError>;
 
     /// Take one token from the rate bucket `bucket` (GCRA, as [`MessageRate::admit`]) at
-    /// `now_ms`: `None` when taken, `Some(ms)` to wait before the next one is free. The bucket
-    /// is one record in the store, so every Lambda instance draws from the same one (the
-    /// per-user `$connect` rate and presence rate).
+    /// `now`: `None` when taken, `Some(ms)` to wait (milliseconds) before the next one is free.
+    /// The bucket is one record in the store, so every Lambda instance draws from the same one
+    /// (the per-user `$connect` rate and presence rate).
     async fn take_token(
         &self,
         bucket: &str,
         rate: MessageRate,
-        now_ms: i64,
+        now: EpochMs,
     ) -> Result<Option<i64>, StoreError>;
 }
 
@@ -378,7 +383,7 @@ pub trait PresenceLedger: Send + Sync {
         project_id: Uuid,
         user_id: Uuid,
         online: bool,
-        now_ms: i64,
+        now: EpochMs,
     ) -> Result<bool, StoreError>;
 }
 
@@ -419,7 +424,7 @@ mod tests {
     fn the_rate_admits_a_burst_then_one_per_interval() {
         let rate = MessageRate::per_second(10);
         assert_eq!((rate.interval_ms(), rate.burst), (100, 20));
-        let (mut tat, now) = (None, 1_000_000);
+        let (mut tat, now) = (None, EpochMs(1_000_000));
         let admitted = (0..100)
             .filter(|_| match rate.admit(tat, now) {
                 Some(next) => {
@@ -431,11 +436,14 @@ mod tests {
             .count();
         assert_eq!(admitted, 20);
         // One interval later exactly one more fits; an idle bucket is full again.
-        assert!(rate.admit(tat, now + 99).is_none());
-        assert_eq!(rate.admit(tat, now + 100), Some(now + 2_100));
-        assert_eq!(rate.admit(tat, now + 60_000), Some(now + 60_100));
+        assert!(rate.admit(tat, now.plus_ms(99)).is_none());
+        assert_eq!(rate.admit(tat, now.plus_ms(100)), Some(now.plus_ms(2_100)));
+        assert_eq!(
+            rate.admit(tat, now.plus_ms(60_000)),
+            Some(now.plus_ms(60_100))
+        );
         // The wait tells when the next one fits.
-        assert_eq!(rate.wait_ms(tat, now + 50), 50);
-        assert_eq!(rate.wait_ms(tat, now + 100), 0);
+        assert_eq!(rate.wait_ms(tat, now.plus_ms(50)), 50);
+        assert_eq!(rate.wait_ms(tat, now.plus_ms(100)), 0);
     }
 }

@@ -30,7 +30,7 @@ pub async fn invoke(
     let broadcast = match Broadcast::parse(
         payload,
         event_id_for(request_id),
-        &crate::rfc3339(crate::epoch_millis()),
+        &crate::rfc3339(crate::time::EpochMs::now()),
     ) {
         Ok(b) => b,
         Err(invalid) => {
@@ -169,6 +169,7 @@ pub fn metric_values(summary: &Summary, duration_ms: u64) -> Vec<MetricValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::EpochMs;
 
     #[test]
     fn emf_declares_every_value_it_carries() {
@@ -181,7 +182,8 @@ mod tests {
         };
         let m = crate::metrics::Metrics::new("DevHive/Realtime", "stack", "broadcaster");
         let line: Value =
-            serde_json::from_str(&m.line(&metric_values(&s, 17), 1_795_236_600_000)).unwrap();
+            serde_json::from_str(&m.line(&metric_values(&s, 17), EpochMs(1_795_236_600_000)))
+                .unwrap();
         let metrics = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(metrics["Namespace"], "DevHive/Realtime");
         for m in metrics["Metrics"].as_array().unwrap() {

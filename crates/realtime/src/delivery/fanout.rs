@@ -288,7 +288,7 @@ impl Job {
         let tally = &self.tally;
         // Authorization is decided at every delivery: past its token's `exp` a connection
         // gets `token_expired` and is closed, never the event.
-        let now = crate::epoch_seconds();
+        let now = crate::time::EpochSecs::now();
         if s.token_exp <= now {
             let (store, sender) = (&*self.store, &*self.sender);
             if revocation::expire(store, sender, &s.connection_id, now, self.deadline).await {
@@ -312,8 +312,9 @@ impl Job {
                 tally.delivered.fetch_add(1, Ordering::Relaxed);
             }
             PostOutcome::Gone
-                if s.expires_at - crate::connection::store::CONNECTION_TTL_SECONDS
-                    > now - CONNECTING_GRACE_S =>
+                if s.expires_at
+                    .minus_secs(crate::connection::store::CONNECTION_TTL_SECONDS)
+                    > now.minus_secs(CONNECTING_GRACE_S) =>
             {
                 tracing::debug!(connection_id = %s.connection_id, "410 from a connection still connecting; kept");
                 tally.failed.fetch_add(1, Ordering::Relaxed);

@@ -28,6 +28,7 @@ use uuid::Uuid;
 use crate::connection::store::{MessageRate, StoreError, Subscriber};
 use crate::delivery::fanout::FanOut;
 use crate::settings::{Bounded, ConfigError, Env};
+use crate::time::{EpochMs, EpochSecs};
 use crate::wire::events::{presence_frame, typing_frame};
 
 /// Live connections past which a project has no presence or typing (`PRESENCE_MAX_SUBSCRIBERS`).
@@ -94,7 +95,7 @@ impl Presence {
         except: Option<&str>,
     ) -> Result<bool, StoreError> {
         let store = &*self.fanout.store;
-        let now = crate::epoch_seconds();
+        let now = EpochSecs::now();
         let mut pages = store.user_connections(user);
         while let Some(page) = pages.next().await {
             for s in page? {
@@ -122,7 +123,7 @@ impl Presence {
         let mut waited = false;
         loop {
             match store
-                .take_token(&bucket, PRESENCE_RATE, crate::epoch_millis())
+                .take_token(&bucket, PRESENCE_RATE, EpochMs::now())
                 .await?
             {
                 None => return Ok(Some(waited)),
@@ -160,7 +161,7 @@ impl Presence {
             return Ok(Vec::new());
         }
         if !store
-            .announce_presence(project, user, online, crate::epoch_millis())
+            .announce_presence(project, user, online, EpochMs::now())
             .await?
         {
             return Ok(Vec::new());
@@ -228,7 +229,7 @@ impl Presence {
             }
         };
         // Connections whose token has expired receive nothing more: their users are not online.
-        let now = crate::epoch_seconds();
+        let now = EpochSecs::now();
         let mut online: BTreeSet<Uuid> = audience
             .iter()
             .filter(|s| s.token_exp > now)
@@ -346,7 +347,7 @@ impl Presence {
         project: Uuid,
     ) -> Result<(), StoreError> {
         let bucket = format!("typing#{user}");
-        let now = crate::epoch_millis();
+        let now = EpochMs::now();
         if self
             .fanout
             .store

@@ -13,18 +13,19 @@ use uuid::Uuid;
 
 use crate::connection::store::{Listings, Records, StoreError, Subscriptions};
 use crate::delivery::sender::{ConnectionSender, PostOutcome};
+use crate::time::EpochSecs;
 use crate::wire::client::{REASON_MEMBERSHIP_REVOKED, Reply};
 
-/// Close a connection whose token expired at or before `now_seconds`: delete its item, tell it
+/// Close a connection whose token expired at or before `now`: delete its item, tell it
 /// `token_expired`, close it. `true` when this call closed it (it was expired and still there).
 pub async fn expire(
     store: &(impl Records + ?Sized),
     sender: &dyn ConnectionSender,
     connection_id: &str,
-    now_seconds: i64,
+    now: EpochSecs,
     deadline: Instant,
 ) -> bool {
-    match store.remove_expired(connection_id, now_seconds).await {
+    match store.remove_expired(connection_id, now).await {
         Ok(true) => {}
         Ok(false) => return false,
         Err(e) => {

@@ -14,17 +14,18 @@ use serde_json::{Value, json};
 use crate::connection::store::StoreError;
 use crate::delivery::fanout::FanOut;
 use crate::delivery::presence::Presence;
+use crate::time::EpochMs;
 use crate::wire::events::RECONNECT_HINT;
 
-/// Send the hint to every connection due in the minute of `now_ms` (epoch milliseconds).
+/// Send the hint to every connection due in the minute of `now`.
 pub async fn sweep(
     fanout: &FanOut,
     presence: Option<&Presence>,
-    now_ms: i64,
+    now: EpochMs,
     deadline: Instant,
 ) -> Result<Value, StoreError> {
     let started = Instant::now();
-    let minute = now_ms.div_euclid(60_000);
+    let minute = now.minute();
     let pages = fanout.store.reconnect_due(minute);
     let (summary, left) = fanout
         .deliver(pages, RECONNECT_HINT.as_bytes(), None, deadline)

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::connection::store::StoreError;
 use crate::delivery::events::{Appended, EventStore, Head, Recovery, Stream, recovery};
+use crate::time::EpochSecs;
 
 /// Events kept per stream at most, whatever their age (older ones go first; a client that
 /// needed them gets `reset`).
@@ -17,8 +18,8 @@ pub const MAX_EVENTS_PER_STREAM: usize = 10_000;
 
 struct StreamState {
     head: Head,
-    /// seq → (frame, expires_at epoch s, event id).
-    events: BTreeMap<u64, (String, i64, Uuid)>,
+    /// seq → (frame, expires_at, event id).
+    events: BTreeMap<u64, (String, EpochSecs, Uuid)>,
     by_event_id: HashMap<Uuid, u64>,
 }
 
@@ -38,7 +39,7 @@ impl MemoryEventStore {
 
     fn with_stream<T>(&self, stream: &Stream, f: impl FnOnce(&mut StreamState) -> T) -> T {
         let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        let now = crate::epoch_seconds();
+        let now = EpochSecs::now();
         let s = streams
             .entry(stream.clone())
             .or_insert_with(|| StreamState {
@@ -70,7 +71,7 @@ impl EventStore for MemoryEventStore {
         event_id: Uuid,
         render: &(dyn Fn(u64) -> String + Send + Sync),
     ) -> Result<Appended, StoreError> {
-        let expires = crate::epoch_seconds() + self.retention_s;
+        let expires = EpochSecs::now().plus_secs(self.retention_s);
         Ok(self.with_stream(stream, |s| {
             if let Some(&seq) = s.by_event_id.get(&event_id)
                 && let Some((frame, _, _)) = s.events.get(&seq)

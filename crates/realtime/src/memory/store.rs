@@ -13,7 +13,7 @@ use crate::connection::store::{
     Admission, Connection, Listings, MessageRate, Page, PageStream, PresenceLedger, RateBuckets,
     Records, StoreError, Subscriber, Subscriptions, reconnect_minute,
 };
-use crate::epoch_seconds;
+use crate::time::{EpochMs, EpochSecs};
 
 /// Default page size: about what a 1 MB DynamoDB page holds for this item shape.
 pub const DEFAULT_PAGE_SIZE: usize = 5_000;
@@ -25,12 +25,12 @@ struct Inner {
     by_project: HashMap<Uuid, BTreeSet<String>>,
     /// The user index: user → connection ids.
     by_user: HashMap<Uuid, BTreeSet<String>>,
-    /// Each connection's message-rate bucket (GCRA `tat`, epoch ms).
-    rate_tat: HashMap<String, i64>,
-    /// When each connection's last `typing` was let through (epoch ms).
-    typing_at: HashMap<String, i64>,
-    /// Rate buckets by name (GCRA `tat`, epoch ms).
-    buckets: HashMap<String, i64>,
+    /// Each connection's message-rate bucket (GCRA `tat`).
+    rate_tat: HashMap<String, EpochMs>,
+    /// When each connection's last `typing` was let through.
+    typing_at: HashMap<String, EpochMs>,
+    /// Rate buckets by name (GCRA `tat`).
+    buckets: HashMap<String, EpochMs>,
     /// Presence last announced per (project, user).
     presence: HashMap<(Uuid, Uuid), bool>,
     /// When each connection was written, for [`MemoryStore::with_user_index_lag`].
@@ -73,7 +73,7 @@ impl Inner {
         }
     }
 
-    fn live_mut(&mut self, connection_id: &str, now: i64) -> Option<&mut Connection> {
+    fn live_mut(&mut self, connection_id: &str, now: EpochSecs) -> Option<&mut Connection> {
         self.connections
             .get_mut(connection_id)
             .filter(|c| c.is_live(now))
@@ -162,7 +162,12 @@ impl MemoryStore {
     }
 
     /// One page of `project_id` after `after` (exclusive); the next start key if more follow.
-    fn page(&self, project_id: Uuid, after: Option<&str>, now: i64) -> (Page, Option<String>) {
+    fn page(
+        &self,
+        project_id: Uuid,
+        after: Option<&str>,
+        now: EpochSecs,
+    ) -> (Page, Option<String>) {
         use std::ops::Bound::{Excluded, Unbounded};
         let inner = self.read();
         let Some(ids) = inner.by_project.get(&project_id) else {
@@ -208,7 +213,7 @@ impl Records for MemoryStore {
     }
 
     async fn get(&self, connection_id: &str) -> Result<Option<Connection>, StoreError> {
-        let now = epoch_seconds();
+        let now = EpochSecs::now();
         Ok(self
             .read()
             .connections
@@ -221,11 +226,11 @@ impl Records for MemoryStore {
         &self,
         connection_id: &str,
         user_id: Uuid,
-        token_exp: i64,
+        token_exp: EpochSecs,
     ) -> Result<Connection, StoreError> {
         let mut inner = self.write();
         let connection = inner
-            .live_mut(connection_id, epoch_seconds())
+            .live_mut(connection_id, EpochSecs::now())
             .filter(|c| c.user_id == user_id)
             .ok_or(StoreError::NotFound)?;
         connection.token_exp = token_exp;
@@ -235,13 +240,13 @@ impl Records for MemoryStore {
     async fn remove_expired(
         &self,
         connection_id: &str,
-        now_seconds: i64,
+        now: EpochSecs,
     ) -> Result<bool, StoreError> {
         let mut inner = self.write();
         let expired = inner
             .connections
             .get(connection_id)
-            .is_some_and(|c| c.token_expired(now_seconds));
+            .is_some_and(|c| c.token_expired(now));
         if expired {
             inner.forget(connection_id);
         }
@@ -266,7 +271,7 @@ impl Subscriptions for MemoryStore {
     ) -> Result<Connection, StoreError> {
         let mut inner = self.write();
         let connection = inner
-            .live_mut(connection_id, epoch_seconds())
+            .live_mut(connection_id, EpochSecs::now())
             .ok_or(StoreError::NotFound)?;
         let old = connection.clone();
         connection.project_id = Some(project_id);
@@ -279,7 +284,7 @@ impl Subscriptions for MemoryStore {
     async fn unsubscribe(&self, connection_id: &str) -> Result<Connection, StoreError> {
         let mut inner = self.write();
         let connection = inner
-            .live_mut(connection_id, epoch_seconds())
+            .live_mut(connection_id, EpochSecs::now())
             .ok_or(StoreError::NotFound)?;
         let old = connection.clone();
         connection.project_id = None;
@@ -294,7 +299,7 @@ impl Subscriptions for MemoryStore {
     ) -> Result<bool, StoreError> {
         let mut inner = self.write();
         let Some(connection) = inner
-            .live_mut(connection_id, epoch_seconds())
+            .live_mut(connection_id, EpochSecs::now())
             .filter(|c| c.project_id == Some(project_id))
         else {
             return Ok(false);
@@ -312,15 +317,15 @@ impl RateBuckets for MemoryStore {
         &self,
         connection_id: &str,
         rate: MessageRate,
-        now_ms: i64,
+        now: EpochMs,
     ) -> Result<Admission, StoreError> {
         let mut inner = self.write();
         let connection = inner
-            .live_mut(connection_id, now_ms.div_euclid(1000))
+            .live_mut(connection_id, now.secs())
             .ok_or(StoreError::NotFound)?
             .clone();
         let tat = inner.rate_tat.get(connection_id).copied();
-        Ok(match rate.admit(tat, now_ms) {
+        Ok(match rate.admit(tat, now) {
             Some(next) => {
                 inner.rate_tat.insert(connection_id.to_owned(), next);
                 Admission::Admitted(connection)
@@ -333,18 +338,18 @@ impl RateBuckets for MemoryStore {
         &self,
         connection_id: &str,
         project_id: Uuid,
-        now_ms: i64,
+        now: EpochMs,
         window_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut inner = self.write();
         let subscribed = inner
-            .live_mut(connection_id, now_ms.div_euclid(1000))
+            .live_mut(connection_id, now.secs())
             .is_some_and(|c| c.project_id == Some(project_id));
         let last = inner.typing_at.get(connection_id).copied();
-        if !subscribed || last.is_some_and(|t| t > now_ms - window_ms) {
+        if !subscribed || last.is_some_and(|t| t > now.minus_ms(window_ms)) {
             return Ok(false);
         }
-        inner.typing_at.insert(connection_id.to_owned(), now_ms);
+        inner.typing_at.insert(connection_id.to_owned(), now);
         Ok(true)
     }
 
@@ -352,16 +357,16 @@ impl RateBuckets for MemoryStore {
         &self,
         bucket: &str,
         rate: MessageRate,
-        now_ms: i64,
+        now: EpochMs,
     ) -> Result<Option<i64>, StoreError> {
         let mut inner = self.write();
         let tat = inner.buckets.get(bucket).copied();
-        match rate.admit(tat, now_ms) {
+        match rate.admit(tat, now) {
             Some(next) => {
                 inner.buckets.insert(bucket.to_owned(), next);
                 Ok(None)
             }
-            None => Ok(Some(rate.wait_ms(tat, now_ms))),
+            None => Ok(Some(rate.wait_ms(tat, now))),
         }
     }
 }
@@ -381,7 +386,7 @@ impl PresenceLedger for MemoryStore {
         project_id: Uuid,
         user_id: Uuid,
         online: bool,
-        _now_ms: i64,
+        _now: EpochMs,
     ) -> Result<bool, StoreError> {
         let mut inner = self.write();
         Ok(inner.presence.insert((project_id, user_id), online) != Some(online))
@@ -406,7 +411,7 @@ impl Listings for MemoryStore {
     }
 
     fn project_subscribers(&self, project_id: Uuid) -> PageStream<'_> {
-        let now = epoch_seconds();
+        let now = EpochSecs::now();
         let pages = futures::stream::unfold(Some(None::<String>), move |state| async move {
             let mut after = state?;
             loop {
@@ -441,7 +446,7 @@ impl Listings for MemoryStore {
     }
 
     fn user_connections(&self, user_id: Uuid) -> PageStream<'_> {
-        let now = epoch_seconds();
+        let now = EpochSecs::now();
         let inner = self.read();
         let live: Vec<Subscriber> = inner
             .by_user
@@ -475,7 +480,7 @@ impl Listings for MemoryStore {
 impl MemoryStore {
     /// Live connections matching `filter`, sorted by id, in pages.
     fn live_pages(&self, filter: impl Fn(&Connection) -> bool) -> PageStream<'_> {
-        let now = epoch_seconds();
+        let now = EpochSecs::now();
         let mut live: Vec<Subscriber> = self
             .read()
             .connections

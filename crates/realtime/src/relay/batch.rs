@@ -145,7 +145,7 @@ fn coalesced(
 ) -> Vec<(Vec<i64>, Value)> {
     let timestamp = group
         .timestamp
-        .unwrap_or_else(|| json!(crate::rfc3339(crate::epoch_millis())));
+        .unwrap_or_else(|| json!(crate::rfc3339(crate::time::EpochMs::now())));
     let all_rows: Vec<i64> = group.rows.iter().map(|(id, _)| *id).collect();
     if group.record_ids.len() == 1 {
         let payload = json!({"resource": resource, "id": group.record_ids[0], "action": action,

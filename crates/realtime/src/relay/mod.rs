@@ -301,7 +301,7 @@ impl Relay {
     /// accepted and dead-letter what was refused, in the claim's transaction.
     async fn deliver(&self, claim: Claim, counters: &Counters) {
         let (planned, mut refused) =
-            batch::plan(&claim.rows, &crate::rfc3339(crate::epoch_millis()));
+            batch::plan(&claim.rows, &crate::rfc3339(crate::time::EpochMs::now()));
         for r in &refused {
             tracing::error!(outbox_ids = ?r.outbox_ids, error = %r.error, "outbox rows refused; moved to the dead-letter table");
         }

@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::time::EpochMs;
+
 /// Time kept back from the invocation's deadline to report and clean up.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
 // Removing gone connections after the deadline fits in the margin.
@@ -31,7 +33,7 @@ pub fn deadline_with_margin(lambda_deadline_ms: u64, margin: Duration) -> Instan
 /// (0), or when it is no epoch time at all: `cargo lambda watch` sends its timeout (600,000)
 /// where Lambda sends the deadline.
 fn time_left(lambda_deadline_ms: u64) -> Duration {
-    let now_ms = crate::epoch_millis().max(0) as u64;
+    let now_ms = EpochMs::now().0.max(0) as u64;
     const A_DAY_MS: u64 = 24 * 60 * 60 * 1000;
     if lambda_deadline_ms == 0 || lambda_deadline_ms + A_DAY_MS < now_ms {
         DEFAULT_BUDGET
@@ -46,7 +48,7 @@ mod tests {
 
     #[test]
     fn deadlines_keep_a_margin() {
-        let in_ten_s = crate::epoch_millis() as u64 + 10_000;
+        let in_ten_s = EpochMs::now().0 as u64 + 10_000;
         let d = deadline_from(in_ten_s).saturating_duration_since(Instant::now());
         assert!(
             d <= Duration::from_secs(10) - DEADLINE_MARGIN + Duration::from_millis(50),
@@ -59,7 +61,7 @@ mod tests {
             "a timeout where the deadline belongs (cargo lambda watch) is no deadline"
         );
         // A short deadline keeps two thirds of it, not nothing.
-        let in_one_s = crate::epoch_millis() as u64 + 1_000;
+        let in_one_s = EpochMs::now().0 as u64 + 1_000;
         let d = deadline_from(in_one_s).saturating_duration_since(Instant::now());
         assert!(
             d >= Duration::from_millis(600) && d <= Duration::from_millis(680),

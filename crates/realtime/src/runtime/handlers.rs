@@ -134,7 +134,7 @@ impl Broadcaster {
         tracing::debug!(
             request_id = %event.context.request_id,
             deadline_ms = event.context.deadline,
-            now_ms = crate::epoch_millis(),
+            now_ms = crate::time::EpochMs::now().0,
             "invocation"
         );
         let deadline = deadline::deadline_from(event.context.deadline);
@@ -164,7 +164,8 @@ impl Sweeper {
     ) -> Result<serde_json::Value, Error> {
         let deadline = deadline::deadline_from(event.context.deadline);
         let presence = self.presence.as_deref();
-        Ok(sweeper::sweep(&self.fanout, presence, crate::epoch_millis(), deadline).await?)
+        let now = crate::time::EpochMs::now();
+        Ok(sweeper::sweep(&self.fanout, presence, now, deadline).await?)
     }
 }
 

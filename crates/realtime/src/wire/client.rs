@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::time::EpochSecs;
+
 /// The API's message routes besides `$default` (route selection: `$request.body.action`).
 pub const MESSAGE_ROUTES: [&str; 6] = [
     "subscribe",
@@ -251,9 +253,10 @@ pub enum Reply {
         reason: Option<String>,
     },
     Pong,
-    /// A `refresh` was accepted: nothing is delivered past `expires_at` (epoch seconds).
+    /// A `refresh` was accepted: nothing is delivered past `expires_at` (epoch seconds, a
+    /// bare number).
     Refreshed {
-        expires_at: i64,
+        expires_at: EpochSecs,
     },
     Error(ErrorFrame),
 }
@@ -466,7 +469,7 @@ mod tests {
             (Reply::Pong, json!({"type": "pong"})),
             (
                 Reply::Refreshed {
-                    expires_at: 1_800_000_000,
+                    expires_at: EpochSecs(1_800_000_000),
                 },
                 json!({"type": "refreshed", "expires_at": 1_800_000_000}),
             ),

@@ -96,8 +96,9 @@ pub fn fixture<T: DeserializeOwned>(name: &str) -> T {
 /// `connectedAt`, so the fixture's fixed date would make them expire).
 pub fn ws_fixture(name: &str) -> ApiGatewayWebsocketProxyRequest {
     let mut event: ApiGatewayWebsocketProxyRequest = fixture(name);
-    event.request_context.connected_at = realtime::epoch_millis();
-    event.request_context.request_time_epoch = realtime::epoch_millis();
+    let now = realtime::time::EpochMs::now();
+    event.request_context.connected_at = now.0;
+    event.request_context.request_time_epoch = now.0;
     event
 }
 

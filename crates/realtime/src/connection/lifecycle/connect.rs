@@ -17,6 +17,7 @@ use crate::connection::auth::{self, Authenticator, Identity};
 use crate::connection::membership::Membership;
 use crate::connection::store::{Connection, Listings, MessageRate, RateBuckets, Records};
 use crate::delivery::presence::Presence;
+use crate::time::EpochMs;
 use crate::wire::client::{ErrorCode, ErrorFrame};
 
 /// A refusal, and the user it refused when the token was read.
@@ -166,9 +167,9 @@ async fn record(
     let (connection_id, user) = (attempt.connection_id, admitted.identity.user);
     let opened = attempt.request.request_context.connected_at;
     let connected_at = if opened > 0 {
-        opened
+        EpochMs(opened)
     } else {
-        crate::epoch_millis()
+        EpochMs::now()
     };
     let connection = Connection::new(connection_id, user, admitted.project, connected_at)
         .with_token_exp(admitted.identity.expires_at);
@@ -217,7 +218,7 @@ async fn check_connect_rate(
 ) -> Result<(), ErrorFrame> {
     let bucket = format!("connect#{user}");
     match store
-        .take_token(&bucket, rate, crate::epoch_millis())
+        .take_token(&bucket, rate, EpochMs::now())
         .await
         .map_err(store_unavailable)?
     {

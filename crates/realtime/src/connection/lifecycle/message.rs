@@ -13,6 +13,7 @@ use crate::connection::membership::Membership;
 use crate::connection::store::{Admission, Connection, ConnectionStore, StoreError};
 use crate::delivery::events::EventStore;
 use crate::delivery::presence::Presence;
+use crate::time::EpochMs;
 use crate::wire::client::{ClientMessage, ErrorCode, ErrorFrame, Reply};
 
 /// Message routes: the reply frame as the route response (nothing for a `typing`).
@@ -75,8 +76,8 @@ async fn handle(
     limits: &Limits,
     message: ClientMessage,
 ) -> Result<Option<Reply>, ErrorFrame> {
-    let now_ms = crate::epoch_millis();
-    let connection = admit(ctx, limits, &message, now_ms).await?;
+    let now = EpochMs::now();
+    let connection = admit(ctx, limits, &message, now).await?;
     let reply = match message {
         ClientMessage::Ping => {
             tracing::debug!(route = ctx.route, connection_id = ctx.connection_id, "ping");
@@ -90,7 +91,7 @@ async fn handle(
         ClientMessage::Unsubscribe => unsubscribe::unsubscribe(ctx).await?,
         ClientMessage::Refresh { token } => refresh::refresh(ctx, connection, &token).await?,
         ClientMessage::Typing { project_id } => {
-            typing::typing(ctx, connection, project_id, now_ms).await?;
+            typing::typing(ctx, connection, project_id, now).await?;
             return Ok(None);
         }
         ClientMessage::SubscribeUser { since, epoch } => {
@@ -107,7 +108,7 @@ async fn admit(
     ctx: &Context<'_>,
     limits: &Limits,
     message: &ClientMessage,
-    now_ms: i64,
+    now: EpochMs,
 ) -> Result<Connection, ErrorFrame> {
     let (store, connection_id) = (ctx.store, ctx.connection_id);
     let connection = if *message == ClientMessage::Ping {
@@ -119,7 +120,7 @@ async fn admit(
     } else {
         let rate = limits.message_rate;
         match store
-            .admit(connection_id, rate, now_ms)
+            .admit(connection_id, rate, now)
             .await
             .map_err(store_unavailable)?
         {
@@ -136,7 +137,7 @@ async fn admit(
         }
     };
     let refresh = matches!(message, ClientMessage::Refresh { .. });
-    if !refresh && connection.token_expired(now_ms.div_euclid(1000)) {
+    if !refresh && connection.token_expired(now.secs()) {
         return Err(ErrorFrame::token_expired());
     }
     Ok(connection)

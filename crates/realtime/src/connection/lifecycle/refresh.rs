@@ -4,6 +4,7 @@
 use super::context::Context;
 use super::route::store_unavailable;
 use crate::connection::store::Connection;
+use crate::time::EpochSecs;
 use crate::wire::client::{ErrorCode, ErrorFrame, Reply};
 
 /// Refresh `connection` with `token`; the `refreshed` reply.
@@ -30,7 +31,7 @@ pub(super) async fn refresh(
     }
     // The signature check tolerates clock skew on `exp`; a refresh does not: a token that has
     // already expired would answer `refreshed` with a past `expires_at`.
-    if identity.expires_at <= crate::epoch_seconds() {
+    if identity.expires_at <= EpochSecs::now() {
         return Err(unauthorized(format!(
             "the new token expired at {} (exp); get a fresh one",
             identity.expires_at
@@ -40,7 +41,7 @@ pub(super) async fn refresh(
         .refresh(connection_id, user, identity.expires_at)
         .await
         .map_err(store_unavailable)?;
-    tracing::info!(route, connection_id, user_id = %user, token_exp = identity.expires_at, "token refreshed");
+    tracing::info!(route, connection_id, user_id = %user, token_exp = identity.expires_at.0, "token refreshed");
     Ok(Reply::Refreshed {
         expires_at: identity.expires_at,
     })

@@ -8,6 +8,7 @@ use super::context::Context;
 use super::route::store_unavailable;
 use crate::connection::store::Connection;
 use crate::delivery::presence::TYPING_WINDOW_MS;
+use crate::time::EpochMs;
 use crate::wire::client::{ErrorCode, ErrorFrame};
 
 /// Tell `project_id`'s other connections that `connection`'s user is typing, if admitted.
@@ -15,7 +16,7 @@ pub(super) async fn typing(
     ctx: &Context<'_>,
     connection: Connection,
     project_id: Uuid,
-    now_ms: i64,
+    now: EpochMs,
 ) -> Result<(), ErrorFrame> {
     let (route, connection_id) = (ctx.route, ctx.connection_id);
     if connection.project_id != Some(project_id) {
@@ -32,7 +33,7 @@ pub(super) async fn typing(
     };
     let admitted = ctx
         .store
-        .typing(connection_id, project_id, now_ms, TYPING_WINDOW_MS)
+        .typing(connection_id, project_id, now, TYPING_WINDOW_MS)
         .await
         .map_err(store_unavailable)?;
     if admitted {
