@@ -64,6 +64,15 @@ pub struct Bounded {
 }
 
 impl Bounded {
+    pub const fn new(name: &'static str, default: usize, min: usize, max: usize) -> Self {
+        Bounded {
+            name,
+            default,
+            min,
+            max,
+        }
+    }
+
     /// The value of [`Bounded::name`]: `default` when unset, an error naming the range when
     /// it is not a number within it.
     pub fn read(&self, env: &dyn Env) -> Result<usize, ConfigError> {
@@ -103,12 +112,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_bounded_number_defaults_and_names_its_range() {
-        let n = Bounded {
-            name: "N",
-            default: 7,
-            min: 1,
-            max: 10,
-        };
+        let n = Bounded::new("N", 7, 1, 10);
         assert_eq!(n.read(&vars(&[])), Ok(7));
         assert_eq!(n.read(&vars(&[("N", "10")])), Ok(10));
         for bad in ["0", "11", "-1", "ten"] {

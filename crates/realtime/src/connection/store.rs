@@ -126,11 +126,14 @@ pub struct MessageRate {
 
 impl Default for MessageRate {
     fn default() -> Self {
-        MessageRate::per_second(10)
+        MessageRate::per_second(Self::DEFAULT_PER_SECOND)
     }
 }
 
 impl MessageRate {
+    /// Messages a second unless configured otherwise (`CLIENT_MESSAGE_RATE`).
+    pub const DEFAULT_PER_SECOND: u32 = 10;
+
     /// `per_second` sustained, a burst of twice that.
     pub fn per_second(per_second: u32) -> Self {
         let per_second = per_second.max(1);

@@ -143,15 +143,15 @@ impl crate::settings::Settings for Settings {
     const VARIABLES: &'static [&'static str] = &[EVENTS_TABLE, EVENT_RETENTION_S];
 
     fn read(env: &dyn Env) -> Result<Self, ConfigError> {
-        let retention = Bounded {
-            name: EVENT_RETENTION_S,
-            default: DEFAULT_RETENTION_S as usize,
-            min: 60,
-            max: 1_209_600,
-        };
+        const RETENTION: Bounded = Bounded::new(
+            EVENT_RETENTION_S,
+            DEFAULT_RETENTION_S as usize,
+            60,
+            1_209_600,
+        );
         Ok(Settings {
             table: env.var(EVENTS_TABLE).map(str::to_owned),
-            retention_s: retention.read(env)? as i64,
+            retention_s: RETENTION.read(env)? as i64,
         })
     }
 }

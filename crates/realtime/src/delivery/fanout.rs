@@ -397,14 +397,10 @@ impl crate::settings::Settings for Settings {
     const VARIABLES: &'static [&'static str] = &[BROADCAST_CONCURRENCY];
 
     fn read(env: &dyn Env) -> Result<Self, ConfigError> {
-        let concurrency = Bounded {
-            name: BROADCAST_CONCURRENCY,
-            default: DEFAULT_CONCURRENCY,
-            min: 1,
-            max: 10_000,
-        };
+        const CONCURRENCY: Bounded =
+            Bounded::new(BROADCAST_CONCURRENCY, DEFAULT_CONCURRENCY, 1, 10_000);
         Ok(Settings {
-            concurrency: concurrency.read(env)?,
+            concurrency: CONCURRENCY.read(env)?,
         })
     }
 }

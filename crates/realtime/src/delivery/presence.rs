@@ -380,14 +380,10 @@ impl crate::settings::Settings for Settings {
     const VARIABLES: &'static [&'static str] = &[PRESENCE_MAX_SUBSCRIBERS];
 
     fn read(env: &dyn Env) -> Result<Self, ConfigError> {
-        let max = Bounded {
-            name: PRESENCE_MAX_SUBSCRIBERS,
-            default: DEFAULT_MAX_SUBSCRIBERS,
-            min: 0,
-            max: 10_000,
-        };
+        const MAX: Bounded =
+            Bounded::new(PRESENCE_MAX_SUBSCRIBERS, DEFAULT_MAX_SUBSCRIBERS, 0, 10_000);
         Ok(Settings {
-            max_subscribers: max.read(env)?,
+            max_subscribers: MAX.read(env)?,
         })
     }
 }

@@ -71,23 +71,14 @@ impl crate::settings::Settings for Settings {
             BROADCASTER_FUNCTION_NAME,
             "the function the relay invokes",
         )?;
-        let concurrency = Bounded {
-            name: RELAY_CONCURRENCY,
-            default: DEFAULT_CONCURRENCY,
-            min: 1,
-            max: 64,
-        };
-        let poll_ms = Bounded {
-            name: RELAY_POLL_MS,
-            default: DEFAULT_POLL.as_millis() as usize,
-            min: 10,
-            max: 60_000,
-        };
+        const CONCURRENCY: Bounded = Bounded::new(RELAY_CONCURRENCY, DEFAULT_CONCURRENCY, 1, 64);
+        const POLL_MS: Bounded =
+            Bounded::new(RELAY_POLL_MS, DEFAULT_POLL.as_millis() as usize, 10, 60_000);
         Ok(Settings {
             database_url: database_url.to_owned(),
             function: function.to_owned(),
-            concurrency: concurrency.read(env)?,
-            poll: Duration::from_millis(poll_ms.read(env)? as u64),
+            concurrency: CONCURRENCY.read(env)?,
+            poll: Duration::from_millis(POLL_MS.read(env)? as u64),
         })
     }
 }

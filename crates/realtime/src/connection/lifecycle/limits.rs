@@ -52,14 +52,14 @@ impl Settings for ConnectSettings {
     const VARIABLES: &'static [&'static str] = &[MAX_CONNECTIONS_PER_USER];
 
     fn read(env: &dyn Env) -> Result<Self, ConfigError> {
-        let max = Bounded {
-            name: MAX_CONNECTIONS_PER_USER,
-            default: DEFAULT_MAX_CONNECTIONS_PER_USER,
-            min: 1,
-            max: 1000,
-        };
+        const MAX: Bounded = Bounded::new(
+            MAX_CONNECTIONS_PER_USER,
+            DEFAULT_MAX_CONNECTIONS_PER_USER,
+            1,
+            1000,
+        );
         Ok(ConnectSettings {
-            max_connections_per_user: max.read(env)?,
+            max_connections_per_user: MAX.read(env)?,
         })
     }
 }
@@ -85,14 +85,14 @@ impl Settings for MessageSettings {
     const VARIABLES: &'static [&'static str] = &[CLIENT_MESSAGE_RATE];
 
     fn read(env: &dyn Env) -> Result<Self, ConfigError> {
-        let rate = Bounded {
-            name: CLIENT_MESSAGE_RATE,
-            default: MessageRate::default().per_second as usize,
-            min: 1,
-            max: 1000,
-        };
+        const RATE: Bounded = Bounded::new(
+            CLIENT_MESSAGE_RATE,
+            MessageRate::DEFAULT_PER_SECOND as usize,
+            1,
+            1000,
+        );
         Ok(MessageSettings {
-            message_rate: MessageRate::per_second(rate.read(env)? as u32),
+            message_rate: MessageRate::per_second(RATE.read(env)? as u32),
         })
     }
 }
