@@ -41,7 +41,7 @@ const CAUSES: &[(&str, &str)] = &[
     ),
     (
         "FANOUT_OVER_FLOOR",
-        "as above: at concurrency 400 the posts wait for CPU, not for the quota; fewer in flight come closest to the floor (section 1's tables)",
+        "two cores run the broadcaster's cold TLS handshakes, the dev server (API Gateway) and 10,000 clients at once: at concurrency 400 the posts wait for CPU, not for the quota; fewer in flight come closest to the floor (section 1's tables, [notes](#issue-35-the-cost-of-one-delivery-over-tls-2026-12-06-07200825-utc))",
     ),
     (
         "WARM_CPU_US_PER_POST",
