@@ -513,7 +513,7 @@ impl RateBuckets for DynamoStore {
         let busy = Item::from([
             (":now".to_owned(), number(now.secs().0)),
             (":i".to_owned(), number(interval)),
-            (":limit".to_owned(), number(busy_limit(rate, now).0)),
+            (":limit".to_owned(), number(rate.latest_tat(now).0)),
         ]);
         match self
             .update_live_if(
@@ -598,7 +598,7 @@ impl RateBuckets for DynamoStore {
             .update_expression("SET rate_tat = rate_tat + :i, expires_at = :exp")
             .condition_expression("rate_tat <= :limit")
             .expression_attribute_values(":i", number(interval))
-            .expression_attribute_values(":limit", number(busy_limit(rate, now).0))
+            .expression_attribute_values(":limit", number(rate.latest_tat(now).0))
             .expression_attribute_values(":exp", expires)
             .send()
             .await;
@@ -744,12 +744,6 @@ impl Listings for DynamoStore {
 
 fn number(n: i64) -> AttributeValue {
     AttributeValue::N(n.to_string())
-}
-
-/// The latest `tat` a busy GCRA bucket may hold to take one more message at `now`: it then
-/// moves on by one interval and must stay within the burst.
-fn busy_limit(rate: MessageRate, now: EpochMs) -> EpochMs {
-    now.plus_ms(rate.interval_ms() * (i64::from(rate.burst.max(1)) - 1))
 }
 
 /// A failed DynamoDB call as a [`StoreError`], the SDK's error kept as its cause; a missing

@@ -151,8 +151,14 @@ impl MessageRate {
     /// The bucket's next `tat` if a message arriving at `now` is admitted; `None` when it is
     /// over the rate (the bucket is left as it was).
     pub fn admit(&self, tat: Option<EpochMs>, now: EpochMs) -> Option<EpochMs> {
-        let next = self.next_tat(tat, now);
-        (next.ms_since(now) <= self.window_ms()).then_some(next)
+        (tat.unwrap_or(now) <= self.latest_tat(now)).then(|| self.next_tat(tat, now))
+    }
+
+    /// The latest `tat` at which a bucket still admits a message arriving at `now`: its next
+    /// `tat` (one interval on) then stays within the burst. [`Self::admit`] and the DynamoDB
+    /// adapter's conditional update both compare against it.
+    pub fn latest_tat(&self, now: EpochMs) -> EpochMs {
+        now.plus_ms(self.window_ms() - self.interval_ms())
     }
 
     /// How many milliseconds after `now` a bucket at `tat` admits the next message (0: now).
