@@ -359,7 +359,7 @@ e2e::both_stores!(
 );
 
 /// DynamoDB Local keeps its tables in memory: restarted under a running dev server, the table
-/// is gone. The dev server re-creates it at the next operation instead of failing forever.
+/// is gone. The dev server notices and re-creates it instead of failing forever.
 #[tokio::test]
 async fn a_lost_table_is_recreated() {
     let server = start(StoreKind::Dynamodb, |_| {}).await;
@@ -386,7 +386,21 @@ async fn a_lost_table_is_recreated() {
         .await
         .unwrap();
 
-    // The next connection finds the table gone, has it re-created, and is recorded.
+    // The server re-creates the table (within a second or so); a connection then is recorded.
+    let recreated = async {
+        while dynamo
+            .describe_table()
+            .table_name(&lost)
+            .send()
+            .await
+            .is_err()
+        {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(WAIT, recreated)
+        .await
+        .expect("the dev server re-created its table");
     let (mut after, _) = client(&server, project).await;
     send(&mut after, json!({"action": "ping"})).await;
     assert_eq!(recv(&mut after).await, json!({"type": "pong"}));

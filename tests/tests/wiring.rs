@@ -54,7 +54,7 @@ async fn the_dev_server_honours_every_setting_the_lambdas_honour() {
 
     // And the values are the ones in effect, not merely read.
     let handlers = &server.app.handlers;
-    assert_eq!(handlers.broadcaster.fanout.concurrency, 7);
+    assert_eq!(handlers.broadcaster.fanout.concurrency(), 7);
     assert_eq!(server.app.broadcaster_name, "fan-out");
     let jwt = realtime::connection::auth::JwtConfig {
         secret: SECRET.as_bytes().to_vec(),

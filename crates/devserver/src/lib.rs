@@ -19,7 +19,6 @@ pub mod management;
 pub mod not_found;
 pub mod server;
 pub mod state;
-pub mod store;
 pub mod tls;
 pub mod ws;
 

@@ -40,21 +40,40 @@ pub fn aws_error(status: StatusCode, error_type: &'static str, message: &str) ->
 }
 
 fn gone() -> Response {
-    aws_error(StatusCode::GONE, "GoneException", "the connection is gone")
+    answer(Posted::Gone)
 }
 
 fn fault_response(fault: Fault) -> Response {
-    match fault {
-        Fault::Throttled => aws_error(
+    answer(Posted::Faulted(fault))
+}
+
+/// What the Management API answers for `posted`: its status, AWS error type and message.
+fn answer_of(posted: Posted) -> (StatusCode, &'static str, &'static str) {
+    match posted {
+        Posted::Delivered => (StatusCode::OK, "", ""),
+        Posted::Gone => (StatusCode::GONE, "GoneException", "the connection is gone"),
+        Posted::TooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLargeException",
+            "payload over 128 KB",
+        ),
+        Posted::Faulted(Fault::Throttled) => (
             StatusCode::TOO_MANY_REQUESTS,
             "LimitExceededException",
             "rate exceeded",
         ),
-        Fault::Internal => aws_error(
+        Posted::Faulted(Fault::Internal) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerErrorException",
             "injected fault",
         ),
+    }
+}
+
+fn answer(posted: Posted) -> Response {
+    match answer_of(posted) {
+        (StatusCode::OK, _, _) => StatusCode::OK.into_response(),
+        (status, error_type, message) => aws_error(status, error_type, message),
     }
 }
 
@@ -94,24 +113,16 @@ pub async fn post(
     if let Some(response) = unsigned(&headers, true) {
         return response;
     }
-    match app
-        .gateway
-        .post_to_connection(connection_id(&params), body)
-        .await
-    {
-        Posted::Delivered => StatusCode::OK.into_response(),
-        Posted::Gone => gone(),
-        Posted::TooLarge => aws_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PayloadTooLargeException",
-            "payload over 128 KB",
-        ),
-        Posted::Faulted(fault) => fault_response(fault),
-    }
+    answer(
+        app.gateway
+            .post_to_connection(connection_id(&params), body)
+            .await,
+    )
 }
 
 /// The broadcaster's [`ConnectionSender`] with `--delivery direct`: [`Gateway::post_to_connection`]
-/// without HTTP, its answers classified as `ManagementApiSender` classifies the HTTP ones.
+/// without HTTP, its answers classified by the one classification of the HTTP ones
+/// ([`realtime::aws::management_api::classify`]).
 pub struct DirectSender {
     pub gateway: Arc<Gateway>,
 }
@@ -128,13 +139,8 @@ impl ConnectionSender for DirectSender {
         let Ok(posted) = posted else {
             return PostOutcome::Failed("the post's task failed".to_owned());
         };
-        match posted {
-            Posted::Delivered => PostOutcome::Delivered,
-            Posted::Gone => PostOutcome::Gone,
-            Posted::TooLarge => PostOutcome::Failed("HTTP 413: payload over 128 KB".to_owned()),
-            Posted::Faulted(Fault::Throttled) => PostOutcome::Throttled,
-            Posted::Faulted(Fault::Internal) => PostOutcome::Retry("HTTP 500".to_owned()),
-        }
+        let (status, _, message) = answer_of(posted);
+        realtime::aws::management_api::classify(status.as_u16(), message.as_bytes())
     }
 
     async fn close(&self, connection_id: &str) -> PostOutcome {

@@ -407,7 +407,7 @@ fn membership_summary(config: &Config) -> Result<String, ConfigError> {
 }
 
 /// The connection store: DynamoDB (its table created when missing, and re-created when it
-/// disappears under the running server), or memory; and its banner line.
+/// disappears under the running server: [`watch_table`]), or memory; and its banner line.
 async fn store(
     wiring: &Wiring,
     config: &Config,
@@ -440,7 +440,36 @@ async fn store(
         .unwrap_or("AWS")
         .to_owned();
     let summary = format!("dynamodb (table {} at {endpoint})", store.table());
-    Ok((Arc::new(crate::store::HealingStore(store)), summary))
+    if config.get(config::AWS_ENDPOINT_URL_DYNAMODB).is_some() {
+        tokio::spawn(watch_table(
+            store.client().clone(),
+            store.table().to_owned(),
+        ));
+    }
+    Ok((Arc::new(store), summary))
+}
+
+/// How often [`watch_table`] looks for the table.
+const TABLE_WATCH: Duration = Duration::from_secs(1);
+
+/// DynamoDB Local keeps its tables in memory, so restarting it loses the table under a running
+/// dev server: look for it every [`TABLE_WATCH`] and re-create it (empty) when it is gone, so
+/// that the server recovers without the store knowing. Only against a local endpoint
+/// (`AWS_ENDPOINT_URL_DYNAMODB`): production tables come from template.yaml, never from code.
+async fn watch_table(client: aws_sdk_dynamodb::Client, table: String) {
+    let mut every = tokio::time::interval(TABLE_WATCH);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match realtime::aws::dynamo::ensure_table(&client, &table).await {
+            Ok(true) => tracing::warn!(
+                table,
+                "the connections table was gone (DynamoDB Local restarted?): re-created it, empty"
+            ),
+            Ok(false) => {}
+            Err(error) => tracing::debug!(%error, table, "cannot look for the connections table"),
+        }
+    }
 }
 
 /// How the in-process broadcaster reaches the sockets, and how the relay reaches the
@@ -461,15 +490,11 @@ async fn transport(
     );
     let http = realtime_client::http::client_with_tls(trust.clone());
     let sender: Arc<dyn ConnectionSender> = match options.delivery {
-        Delivery::Http => Arc::new(
-            crate::tls::local_management_sender(
-                &format!("{scheme}://{addr}/{}", options.stage),
-                http.clone(),
-                trust,
-                max_open,
-            )
-            .await?,
-        ),
+        Delivery::Http => Arc::new(crate::tls::local_management_sender(
+            &format!("{scheme}://{addr}/{}", options.stage),
+            trust,
+            max_open,
+        )),
         Delivery::Direct => Arc::new(DirectSender {
             gateway: gateway.clone(),
         }),

@@ -117,31 +117,18 @@ impl DevTls {
 }
 
 /// The Management API client of the dev server's own broadcaster: the deployed broadcaster's
-/// sender (signed posts on a pool of at most `max_open` connections with the TLS
-/// configuration `trust`; `DeleteConnection` through the SDK on `http`) at `endpoint` (this
-/// server, `http://` or `https://`); fixed local region and credentials.
-pub async fn local_management_sender(
+/// sender (signed requests on a pool of at most `max_open` connections with the TLS
+/// configuration `trust`) at `endpoint` (this server, `http://` or `https://`); fixed local
+/// region and credentials.
+pub fn local_management_sender(
     endpoint: &str,
-    http: aws_smithy_runtime_api::client::http::SharedHttpClient,
     trust: rustls::ClientConfig,
     max_open: usize,
-) -> Result<realtime::aws::lean_sender::LeanSender, realtime::runtime::config::ConfigError> {
-    use aws_types::sdk_config::SharedCredentialsProvider;
-    use realtime::aws::lean_sender::{CONNECT_TIMEOUT, LeanSender};
+) -> realtime::aws::management_api::ManagementApiSender {
+    use realtime::aws::management_api::{CONNECT_TIMEOUT, ManagementApiSender};
     use realtime_client::http::RawClient;
-    use realtime_client::sdk::{LOCAL_REGION, local_credentials};
-    let sdk = aws_types::SdkConfig::builder()
-        .behavior_version(
-            aws_smithy_runtime_api::client::behavior_version::BehaviorVersion::latest(),
-        )
-        .http_client(http)
-        .region(LOCAL_REGION)
-        .credentials_provider(SharedCredentialsProvider::new(local_credentials()))
-        .build();
     let raw = RawClient::with_tls(trust, Some(CONNECT_TIMEOUT), Some(max_open));
-    LeanSender::for_endpoint_with(&sdk, endpoint, raw)
-        .await
-        .map_err(realtime::runtime::config::ConfigError)
+    ManagementApiSender::local_with(endpoint, raw)
 }
 
 /// (CA certificate PEM, server chain, server key): the server certificate for `localhost`,

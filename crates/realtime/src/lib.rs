@@ -7,6 +7,8 @@
 //! - [`connection`]: a connection's life — auth, membership, the connection store port, the
 //!   `$connect`/`$disconnect`/message routes, status;
 //! - [`delivery`]: the broadcaster, fan-out, and the sender port;
+//! - [`recovery`]: resuming after a reconnect — the events after a client's `since`, or
+//!   `reset`;
 //! - [`relay`]: Postgres notifications into broadcaster invocations;
 //! - adapters of the ports: [`aws`] (DynamoDB, Management API), [`postgres`] (membership,
 //!   migrations), [`memory`] (dev server and tests);
@@ -25,6 +27,7 @@ pub mod delivery;
 pub mod memory;
 pub mod metrics;
 pub mod postgres;
+pub mod recovery;
 pub mod relay;
 pub mod runtime;
 pub mod settings;

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use realtime::backoff::Backoff;
 use realtime::connection::store::{
-    Connection, ConnectionStore, Listings, Records, reconnect_minute,
+    Connection, ConnectionStore, Listings, Records, StoreError, reconnect_minute,
 };
 use realtime::delivery::fanout::{FanOut, Summary};
 use realtime::delivery::sender::{ConnectionSender, PostOutcome};
@@ -132,6 +132,22 @@ fn event(project: Uuid, extra: Value) -> Broadcast {
     Broadcast::parse(&payload, Uuid::new_v4(), "2026-11-22T05:00:00.000Z").unwrap()
 }
 
+/// Deliver `b` (its event, or its `cache_invalidate` when too large) to its audience, as the
+/// broadcaster does once it has the frame.
+async fn broadcast(
+    fanout: &FanOut,
+    b: &Broadcast,
+    deadline: Instant,
+) -> Result<Summary, StoreError> {
+    let frame = realtime::delivery::fanout::deliverable(&b.event);
+    let to = fanout.recipients(&b.audience);
+    let exclude = b.exclude_connection_id.as_deref();
+    Ok(fanout
+        .deliver(to, frame.as_bytes(), exclude, deadline)
+        .await?
+        .summary)
+}
+
 fn soon() -> Instant {
     Instant::now() + Duration::from_secs(10)
 }
@@ -158,13 +174,13 @@ async fn delivers_to_every_live_subscriber_but_the_excluded_one() {
     store.insert(&expired).await.unwrap();
     let sender = Arc::new(Scripted::default());
     let fanout = FanOut::new(store.clone(), sender.clone());
-    let summary = fanout
-        .broadcast(
-            &event(project, json!({"exclude_connection_id": "c0003"})),
-            soon(),
-        )
-        .await
-        .unwrap();
+    let summary = broadcast(
+        &fanout,
+        &event(project, json!({"exclude_connection_id": "c0003"})),
+        soon(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         summary,
         Summary {
@@ -199,12 +215,8 @@ async fn retries_throttles_and_server_errors_and_removes_only_the_gone() {
         "c0004",
         vec![PostOutcome::Retry("timeout".into()), PostOutcome::Gone],
     );
-    let fanout = FanOut {
-        backoff: fast(),
-        ..FanOut::new(store.clone(), sender.clone())
-    };
-    let summary = fanout
-        .broadcast(&event(project, json!({})), soon())
+    let fanout = FanOut::new(store.clone(), sender.clone()).with_backoff(fast());
+    let summary = broadcast(&fanout, &event(project, json!({})), soon())
         .await
         .unwrap();
     assert_eq!(
@@ -247,8 +259,7 @@ async fn a_410_from_a_connection_still_connecting_keeps_it() {
     sender.script("young", vec![PostOutcome::Gone]);
     sender.script("old", vec![PostOutcome::Gone]);
     let fanout = FanOut::new(store.clone(), sender.clone());
-    let summary = fanout
-        .broadcast(&event(project, json!({})), soon())
+    let summary = broadcast(&fanout, &event(project, json!({})), soon())
         .await
         .unwrap();
     assert_eq!((summary.gone, summary.failed), (1, 1), "{summary:?}");
@@ -268,13 +279,13 @@ async fn a_hanging_post_ends_at_the_deadline() {
     });
     let fanout = FanOut::new(store.clone(), sender.clone());
     let began = Instant::now();
-    let summary = fanout
-        .broadcast(
-            &event(project, json!({})),
-            Instant::now() + Duration::from_millis(200),
-        )
-        .await
-        .unwrap();
+    let summary = broadcast(
+        &fanout,
+        &event(project, json!({})),
+        Instant::now() + Duration::from_millis(200),
+    )
+    .await
+    .unwrap();
     assert!(
         began.elapsed() < Duration::from_millis(1500),
         "returned {:?} after a 200 ms deadline",
@@ -297,21 +308,18 @@ async fn gives_up_at_the_deadline_and_keeps_the_connection() {
         always: Some(PostOutcome::Retry("429".into())),
         ..Default::default()
     });
-    let fanout = FanOut {
-        backoff: Backoff {
-            base: Duration::from_millis(10),
-            cap: Duration::from_millis(40),
-        },
-        ..FanOut::new(store.clone(), sender.clone())
-    };
+    let fanout = FanOut::new(store.clone(), sender.clone()).with_backoff(Backoff {
+        base: Duration::from_millis(10),
+        cap: Duration::from_millis(40),
+    });
     let began = Instant::now();
-    let summary = fanout
-        .broadcast(
-            &event(project, json!({})),
-            Instant::now() + Duration::from_millis(300),
-        )
-        .await
-        .unwrap();
+    let summary = broadcast(
+        &fanout,
+        &event(project, json!({})),
+        Instant::now() + Duration::from_millis(300),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         summary,
         Summary {
@@ -347,8 +355,7 @@ async fn concurrency_is_bounded() {
         ..Default::default()
     });
     let fanout = FanOut::new(store, sender.clone()).with_concurrency(16);
-    let summary = fanout
-        .broadcast(&event(project, json!({})), soon())
+    let summary = broadcast(&fanout, &event(project, json!({})), soon())
         .await
         .unwrap();
     assert_eq!(summary.delivered, 300);
@@ -393,7 +400,7 @@ async fn posting_starts_before_the_last_page_is_read() {
     let fanout = FanOut::new(store, Arc::new(Notifying(posted)));
     let summary = tokio::time::timeout(
         Duration::from_secs(10),
-        fanout.broadcast(&event(project, json!({})), soon()),
+        broadcast(&fanout, &event(project, json!({})), soon()),
     )
     .await
     .expect("fan-out must post while paging")
@@ -408,8 +415,7 @@ async fn oversized_events_go_out_as_cache_invalidate() {
     let sender = Arc::new(Scripted::default());
     let fanout = FanOut::new(store, sender.clone());
     let big = json!({"data": {"id": "t-9", "blob": "x".repeat(200 * 1024)}});
-    let summary = fanout
-        .broadcast(&event(project, big), soon())
+    let summary = broadcast(&fanout, &event(project, big), soon())
         .await
         .unwrap();
     assert_eq!(summary.delivered, 2);
@@ -513,6 +519,59 @@ async fn a_connection_the_sweep_finds_gone_goes_offline_in_its_project() {
     );
 }
 
+/// `$disconnect` of a user's last connection in a project announces it offline at once, with
+/// no wait inside (it ran 3 s when it debounced; on the memory store it takes microseconds).
+/// The receivers debounce (DESIGN "Presence, typing, direct messages").
+#[tokio::test]
+async fn disconnect_announces_the_last_tab_offline_without_waiting() {
+    use realtime::aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+    let store = Arc::new(MemoryStore::new());
+    let project = Uuid::new_v4();
+    let (leaving, staying) = (Uuid::new_v4(), Uuid::new_v4());
+    for (id, user) in [("tab1", leaving), ("tab2", leaving), ("other", staying)] {
+        store
+            .insert(&Connection::new(id, user, Some(project), opened()))
+            .await
+            .unwrap();
+    }
+    let sender = Arc::new(Scripted::default());
+    let fanout = Arc::new(FanOut::new(store.clone(), sender.clone()));
+    let presence = realtime::delivery::presence::Presence::new(fanout.clone(), 100);
+    assert!(
+        presence
+            .joined("tab1", leaving, project, false)
+            .await
+            .is_some()
+    );
+    sender.delivered.lock().unwrap().clear();
+    let disconnect = |id: &str| {
+        let mut request = ApiGatewayWebsocketProxyRequest::default();
+        request.request_context.route_key = Some("$disconnect".to_owned());
+        request.request_context.connection_id = Some(id.to_owned());
+        request
+    };
+    let started = Instant::now();
+    realtime::connection::lifecycle::on_disconnect(&*store, Some(&presence), &disconnect("tab1"))
+        .await;
+    assert!(
+        sender.delivered.lock().unwrap().is_empty(),
+        "the user still has tab2 there"
+    );
+    realtime::connection::lifecycle::on_disconnect(&*store, Some(&presence), &disconnect("tab2"))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "$disconnect waited {:?}",
+        started.elapsed()
+    );
+    let offline =
+        json!({"type": "presence", "project_id": project, "user_id": leaving, "state": "offline"});
+    assert_eq!(
+        *sender.delivered.lock().unwrap(),
+        vec![("other".to_owned(), offline)]
+    );
+}
+
 #[tokio::test]
 async fn resync_reaches_every_connection() {
     let store = Arc::new(MemoryStore::with_page_size(3));
@@ -548,7 +607,7 @@ async fn resync_reaches_every_connection() {
     )
     .unwrap();
     assert_eq!(
-        fanout.broadcast(&resync, soon()).await.unwrap().delivered,
+        broadcast(&fanout, &resync, soon()).await.unwrap().delivered,
         10,
         "every live connection, subscribed or not"
     );
@@ -564,8 +623,7 @@ async fn dynamodb_removes_gone_connections_in_batches() {
         sender.script(&format!("c{i:04}"), vec![PostOutcome::Gone]);
     }
     let fanout = FanOut::new(store, sender.clone());
-    let summary = fanout
-        .broadcast(&event(project, json!({})), soon())
+    let summary = broadcast(&fanout, &event(project, json!({})), soon())
         .await
         .unwrap();
     assert_eq!(
@@ -697,8 +755,7 @@ async fn a_connection_past_its_token_gets_token_expired_and_is_closed_never_the_
     store.insert(&stale).await.unwrap();
     let sender = Arc::new(Scripted::default());
     let fanout = FanOut::new(store.clone(), sender.clone());
-    let summary = fanout
-        .broadcast(&event(project, json!({})), soon())
+    let summary = broadcast(&fanout, &event(project, json!({})), soon())
         .await
         .unwrap();
     assert_eq!((summary.delivered, summary.expired), (3, 1), "{summary:?}");
@@ -719,8 +776,7 @@ async fn a_connection_past_its_token_gets_token_expired_and_is_closed_never_the_
     assert_eq!(store.get("stale").await.unwrap(), None, "its item is gone");
 
     // The next broadcast finds nothing to expire: it was told once.
-    let again = fanout
-        .broadcast(&event(project, json!({})), soon())
+    let again = broadcast(&fanout, &event(project, json!({})), soon())
         .await
         .unwrap();
     assert_eq!((again.delivered, again.expired), (3, 0));
@@ -778,8 +834,7 @@ async fn removing_a_member_delivers_the_event_then_ends_their_subscriptions() {
 
     // Nothing of the project reaches the removed member afterwards.
     sender.delivered.lock().unwrap().clear();
-    fanout
-        .broadcast(&event(project, json!({})), soon())
+    broadcast(&fanout, &event(project, json!({})), soon())
         .await
         .unwrap();
     assert_eq!(sender.delivered_ids(), vec!["k1"]);
@@ -850,7 +905,7 @@ async fn a_hanging_clean_up_ends_within_the_grace_after_the_deadline() {
     let deadline = Instant::now() + Duration::from_millis(200);
     let summary = tokio::time::timeout(
         Duration::from_secs(10),
-        fanout.broadcast(&event(project, json!({})), deadline),
+        broadcast(&fanout, &event(project, json!({})), deadline),
     )
     .await
     .expect("the clean-up is bounded")

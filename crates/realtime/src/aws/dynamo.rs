@@ -746,20 +746,13 @@ fn number(n: i64) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
 
-/// A failed DynamoDB call as a [`StoreError`], the SDK's error kept as its cause; a missing
-/// table is told apart by its error code.
+/// A failed DynamoDB call as a [`StoreError`], the SDK's error kept as its cause.
 pub(crate) fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
 where
-    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    E: std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let missing = e.code() == Some("ResourceNotFoundException");
-    let cause = Cause::new(e);
-    if missing {
-        StoreError::TableMissing(cause)
-    } else {
-        StoreError::Unavailable(cause)
-    }
+    StoreError::Unavailable(Cause::new(e))
 }
 
 fn item_from_connection(c: &Connection) -> Item {

@@ -19,9 +19,7 @@ use uuid::Uuid;
 
 use crate::aws::dynamo::unavailable;
 use crate::connection::store::StoreError;
-use crate::delivery::events::{
-    Appended, EventStore, Head, MAX_RECOVERED_EVENTS, Recovery, Stream, recovery,
-};
+use crate::delivery::events::{Appended, EventStore, Head, MAX_RECOVERED_EVENTS, Recovery, Stream};
 use crate::time::EpochSecs;
 
 pub const ATTR_STREAM: &str = "stream";
@@ -262,7 +260,7 @@ impl EventStore for DynamoEventStore {
             .filter_map(|i| Some((int(i, ATTR_SEQ)?, text(i, ATTR_EVENT)?.to_owned())))
             .filter(|(seq, _)| *seq <= head.seq)
             .collect();
-        let found = recovery(since, head.seq, frames);
+        let found = crate::recovery::from_frames(since, head.seq, frames);
         Ok((head, found))
     }
 }

@@ -4,6 +4,5 @@
 
 pub mod dynamo;
 pub mod events;
-pub mod lean_sender;
 pub mod management_api;
 pub mod secrets;

@@ -199,9 +199,6 @@ pub enum StoreError {
     /// The connection does not exist (closed, never opened, or expired).
     #[error("connection not found")]
     NotFound,
-    /// The table itself is not there (the dev server's DynamoDB Local restarted, say).
-    #[error("store table missing: {0}")]
-    TableMissing(#[source] Cause),
     /// The backing store failed; the operation may or may not have happened.
     #[error("connection store unavailable: {0}")]
     Unavailable(#[source] Cause),

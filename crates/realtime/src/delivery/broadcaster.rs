@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::connection::store::StoreError;
 use crate::delivery::events::{EventStore, Stream};
-use crate::delivery::fanout::{FanOut, Summary, deliverable};
+use crate::delivery::fanout::{Delivered, FanOut, Summary, deliverable};
 use crate::delivery::presence::Presence;
 use crate::delivery::revocation;
 use crate::metrics::MetricValue;
@@ -39,8 +39,16 @@ pub async fn invoke(
         }
     };
     let result = match frame(events, &broadcast, request_id).await {
-        Ok(frame) => match fanout.broadcast_leaving(&broadcast, &frame, deadline).await {
-            Ok((summary, left)) => {
+        Ok(frame) => match fanout
+            .deliver(
+                fanout.recipients(&broadcast.audience),
+                frame.as_bytes(),
+                broadcast.exclude_connection_id.as_deref(),
+                deadline,
+            )
+            .await
+        {
+            Ok(Delivered { summary, left }) => {
                 let summary = revoke_after(fanout, presence, &broadcast, deadline, summary).await;
                 if let (Some(presence), Audience::Project(project)) =
                     (presence, &broadcast.audience)

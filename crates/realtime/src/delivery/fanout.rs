@@ -18,12 +18,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::backoff::Backoff;
-use crate::connection::store::{ConnectionStore, Page, StoreError, Subscriber};
+use crate::connection::store::{ConnectionStore, Page, PageStream, StoreError, Subscriber};
 use crate::delivery::revocation;
 use crate::delivery::sender::{ConnectionSender, PostOutcome};
 use crate::metrics::{DEFAULT_METRICS_NAMESPACE, LOCAL_STACK, Metrics};
 use crate::settings::{Bounded, ConfigError, Env};
-use crate::wire::invocation::{Audience, Broadcast};
+use crate::wire::invocation::Audience;
 
 /// Posts in flight at once unless configured otherwise. Picked from the sweep in BENCHMARKS.md:
 /// with API Gateway's ~20 ms round trip and its 10,000 requests/s account throttle, 400 reaches
@@ -73,8 +73,10 @@ pub const CLEANUP_GRACE: Duration = Duration::from_millis(1000);
 pub struct FanOut {
     pub store: Arc<dyn ConnectionStore>,
     pub sender: Arc<dyn ConnectionSender>,
-    pub concurrency: usize,
-    pub backoff: Backoff,
+    /// Posts in flight at once; at least 1 ([`Self::with_concurrency`]).
+    concurrency: usize,
+    /// How throttled and failed posts are retried.
+    backoff: Backoff,
     /// Where its metric lines go.
     pub metrics: Metrics,
 }
@@ -91,9 +93,13 @@ struct Tally {
     left: Mutex<Vec<Subscriber>>,
 }
 
-/// A fan-out's counts and the connections it found gone or expired (presence counts them as
-/// leaving).
-pub type Delivered = (Summary, Vec<Subscriber>);
+/// What a fan-out did.
+#[derive(Debug)]
+pub struct Delivered {
+    pub summary: Summary,
+    /// The connections it found gone or expired: presence counts them as leaving.
+    pub left: Vec<Subscriber>,
+}
 
 impl FanOut {
     pub fn new(store: Arc<dyn ConnectionStore>, sender: Arc<dyn ConnectionSender>) -> Self {
@@ -116,76 +122,39 @@ impl FanOut {
         &self.metrics
     }
 
+    /// At most `concurrency` posts in flight (0 is taken as 1).
     pub fn with_concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = concurrency.max(1);
         self
     }
 
-    /// Deliver `broadcast` (its event, or its `cache_invalidate` when too large) to its
-    /// audience. Posts stop being retried at `deadline`. A store error while listing
-    /// ends the broadcast with that error after the posts already started have finished.
-    /// For tests and benchmarks: the broadcaster renders the frame first (its `seq`).
-    #[cfg(feature = "dev")]
-    pub async fn broadcast(
-        &self,
-        broadcast: &Broadcast,
-        deadline: Instant,
-    ) -> Result<Summary, StoreError> {
-        let payload = deliverable(&broadcast.event);
-        self.broadcast_frame(broadcast, &payload, deadline).await
+    /// Retry throttled and failed posts on `backoff`.
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
     }
 
-    /// Deliver `payload` (the broadcast's frame as already rendered, e.g. with its `seq`) to
-    /// the broadcast's audience. For tests and benchmarks.
-    #[cfg(feature = "dev")]
-    pub async fn broadcast_frame(
-        &self,
-        broadcast: &Broadcast,
-        payload: &str,
-        deadline: Instant,
-    ) -> Result<Summary, StoreError> {
-        Ok(self
-            .broadcast_leaving(broadcast, payload, deadline)
-            .await?
-            .0)
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
     }
 
-    /// [`Self::broadcast_frame`], with the connections found gone or expired.
-    pub async fn broadcast_leaving(
-        &self,
-        broadcast: &Broadcast,
-        payload: &str,
-        deadline: Instant,
-    ) -> Result<Delivered, StoreError> {
-        let pages = match broadcast.audience {
+    /// The connections `audience` names, page by page: what [`Self::deliver`] posts to for a
+    /// broadcast.
+    pub fn recipients(&self, audience: &Audience) -> PageStream<'_> {
+        match *audience {
             Audience::Project(project) => self.store.project_subscribers(project),
             Audience::Everyone => self.store.all_subscribers(),
             Audience::User(user) => self.store.user_connections(user),
-        };
-        self.post_all(
-            pages,
-            payload.as_bytes(),
-            broadcast.exclude_connection_id.as_deref(),
-            deadline,
-        )
-        .await
+        }
     }
 
-    /// Deliver `payload` to every connection of `pages` but `exclude` (the reconnect sweep's
-    /// audience, presence and typing).
+    /// Deliver `payload` to every connection of `pages` but `exclude`: a broadcast's
+    /// [`recipients`](Self::recipients), the reconnect sweep's, presence's and typing's
+    /// audiences. Posts stop being retried at `deadline`. A store error while listing ends the
+    /// fan-out with that error after the posts already started have finished.
     pub async fn deliver(
         &self,
-        pages: crate::connection::store::PageStream<'_>,
-        payload: &[u8],
-        exclude: Option<&str>,
-        deadline: Instant,
-    ) -> Result<Delivered, StoreError> {
-        self.post_all(pages, payload, exclude, deadline).await
-    }
-
-    async fn post_all(
-        &self,
-        mut pages: crate::connection::store::PageStream<'_>,
+        mut pages: PageStream<'_>,
         payload: &[u8],
         exclude: Option<&str>,
         deadline: Instant,
@@ -249,7 +218,7 @@ impl FanOut {
             revoked: 0,
             throttled: tally.throttled.into_inner(),
         };
-        Ok((summary, left))
+        Ok(Delivered { summary, left })
     }
 }
 

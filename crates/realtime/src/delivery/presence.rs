@@ -7,10 +7,15 @@
 //! reads, so a tab that left a moment ago (still in the index) does not keep the user online.
 //!
 //! One user cannot flood a project: the state last announced is a record (one conditional
-//! write picks the one handler that tells a change), a connection that closes is announced
-//! offline only after [`LEAVE_DEBOUNCE`] (a reload is announced neither offline nor online),
-//! and a user's presence changes and typing frames each have a rate ([`PRESENCE_RATE`],
-//! [`TYPING_RATE`]), so one token causes at most about 200 posts a second (README "Limits").
+//! write picks the one handler that tells a change), and a user's presence changes and typing
+//! frames each have a rate ([`PRESENCE_RATE`], [`TYPING_RATE`]), so one token causes at most
+//! about 200 posts a second after a burst (docs/design.md "Limits").
+//!
+//! Nothing here waits: a Lambda that sleeps is billed for it and holds the account's
+//! concurrency. A connection that closes is announced offline at once when it was the user's
+//! last in the project; the receivers debounce it (`clients/web` shows an `offline` only when
+//! no `online` follows within 3 s), so a reload is not shown as leaving and coming back
+//! (DESIGN "Presence, typing, direct messages").
 //!
 //! Why a bound: each change is one post to every other connection of the project, so N users
 //! arriving together cost about N²/2 posts. A project with more than
@@ -26,7 +31,7 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use crate::connection::store::{MessageRate, StoreError, Subscriber};
-use crate::delivery::fanout::FanOut;
+use crate::delivery::fanout::{Delivered, FanOut};
 use crate::settings::{Bounded, ConfigError, Env};
 use crate::time::{EpochMs, EpochSecs};
 use crate::wire::events::{presence_frame, typing_frame};
@@ -38,12 +43,15 @@ pub const DEFAULT_MAX_SUBSCRIBERS: usize = 100;
 pub const PRESENCE_MAX_SUBSCRIBERS: &str = "PRESENCE_MAX_SUBSCRIBERS";
 /// At most one `typing` per connection per this window reaches the others.
 pub const TYPING_WINDOW_MS: i64 = 2_000;
-/// Presence changes announced for one user, across every project: two at once, then one a
-/// second. Each is one post per connection of the project (up to the subscriber bound), so
-/// this is what bounds the posts one user's churn can cause (README "Limits").
+/// Arrivals (`online`) announced for one user, across every project: as many at once as the
+/// user may have connections (`MAX_CONNECTIONS_PER_USER`'s default, so that a browser opening
+/// every tab at once is announced whole), then one a second. An `offline` follows an announced
+/// `online` and takes no token, so a user's changes are at most twice this. Each is one post
+/// per connection of the project (up to the subscriber bound), so this is what bounds the
+/// posts one user's churn can cause (docs/design.md "Limits").
 pub const PRESENCE_RATE: MessageRate = MessageRate {
     per_second: 1,
-    burst: 2,
+    burst: crate::connection::lifecycle::DEFAULT_MAX_CONNECTIONS_PER_USER as u32,
 };
 /// `typing` frames told for one user, across every connection and project, on top of each
 /// connection's [`TYPING_WINDOW_MS`]: two at once, then one a second (the rest are dropped).
@@ -51,12 +59,6 @@ pub const TYPING_RATE: MessageRate = MessageRate {
     per_second: 1,
     burst: 2,
 };
-/// How long after a connection closes its user is announced offline: a tab that comes back
-/// within it (a reload, a network blip, a deploy) is announced neither offline nor online.
-pub const LEAVE_DEBOUNCE: Duration = Duration::from_secs(3);
-/// Longest a change waits for its user's rate; a change still over it is not announced (the
-/// record keeps the last announced state, so the next change corrects it).
-const MAX_RATE_WAIT_MS: i64 = 1_000;
 /// How long presence and typing posts may take: they run inside a route's invocation.
 pub const POST_BUDGET: Duration = Duration::from_secs(3);
 /// Connections found gone while telling a change, followed up as leaving, per change.
@@ -115,25 +117,17 @@ impl Presence {
         Ok(false)
     }
 
-    /// Take one of `user`'s presence tokens, waiting up to [`MAX_RATE_WAIT_MS`] for it:
-    /// `Some(waited)` when taken, `None` when the user is over [`PRESENCE_RATE`].
-    async fn within_rate(&self, user: Uuid) -> Result<Option<bool>, StoreError> {
-        let store = &*self.fanout.store;
+    /// Take one of `user`'s presence tokens: `false` when the user is over [`PRESENCE_RATE`]
+    /// (never waited for: the arrival is not announced, the record keeps the last announced
+    /// state, and the others' next `subscribed` lists the user).
+    async fn within_rate(&self, user: Uuid) -> Result<bool, StoreError> {
         let bucket = format!("presence#{user}");
-        let mut waited = false;
-        loop {
-            match store
-                .take_token(&bucket, PRESENCE_RATE, EpochMs::now())
-                .await?
-            {
-                None => return Ok(Some(waited)),
-                Some(wait) if !waited && wait <= MAX_RATE_WAIT_MS => {
-                    tokio::time::sleep(Duration::from_millis(wait.max(0) as u64)).await;
-                    waited = true;
-                }
-                Some(_) => return Ok(None),
-            }
-        }
+        let wait = self
+            .fanout
+            .store
+            .take_token(&bucket, PRESENCE_RATE, EpochMs::now())
+            .await?;
+        Ok(wait.is_none())
     }
 
     /// Announce `user` `online` (or offline) in `project` to its connections but
@@ -152,12 +146,10 @@ impl Presence {
         if store.announced_presence(project, user).await? == Some(online) {
             return Ok(Vec::new());
         }
-        let Some(waited) = self.within_rate(user).await? else {
+        // Only arrivals take the rate: an offline is announced only after an online was, so
+        // offlines are bounded by it too, and a user who leaves is never left shown online.
+        if online && !self.within_rate(user).await? {
             tracing::warn!(connection_id, user_id = %user, project_id = %project, online, "presence changing faster than its rate; this change is not announced");
-            return Ok(Vec::new());
-        };
-        // A user announced offline after a wait may have come back in the meantime.
-        if waited && !online && self.elsewhere(user, project, connection_id).await? {
             return Ok(Vec::new());
         }
         if !store
@@ -193,7 +185,7 @@ impl Presence {
             .deliver(pages, frame.as_bytes(), except, deadline)
             .await
         {
-            Ok((summary, left)) => {
+            Ok(Delivered { summary, left }) => {
                 tracing::debug!(
                     delivered = summary.delivered,
                     gone = summary.gone,
@@ -248,20 +240,6 @@ impl Presence {
             }
         }
         Some(online.into_iter().collect())
-    }
-
-    /// `connection_id` of `user` has closed while subscribed to `project`: if no other
-    /// connection of the user is there, wait [`LEAVE_DEBOUNCE`] before [`Self::left`], so that a
-    /// tab that reconnects at once is never announced offline and online again.
-    pub async fn closed(&self, connection_id: &str, user: Uuid, project: Uuid) {
-        if matches!(
-            self.elsewhere(user, project, Some(connection_id)).await,
-            Ok(true)
-        ) {
-            return;
-        }
-        tokio::time::sleep(LEAVE_DEBOUNCE).await;
-        self.left(connection_id, user, project).await;
     }
 
     /// `connection_id` of `user` has left `project` (unsubscribed, closed, revoked, expired or

@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::connection::store::StoreError;
-use crate::delivery::fanout::FanOut;
+use crate::delivery::fanout::{Delivered, FanOut};
 use crate::delivery::presence::Presence;
 use crate::time::EpochMs;
 use crate::wire::events::RECONNECT_HINT;
@@ -27,7 +27,7 @@ pub async fn sweep(
     let started = Instant::now();
     let minute = now.minute();
     let pages = fanout.store.reconnect_due(minute);
-    let (summary, left) = fanout
+    let Delivered { summary, left } = fanout
         .deliver(pages, RECONNECT_HINT.as_bytes(), None, deadline)
         .await?;
     if let Some(presence) = presence {

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::connection::store::StoreError;
-use crate::delivery::events::{Appended, EventStore, Head, Recovery, Stream, recovery};
+use crate::delivery::events::{Appended, EventStore, Head, Recovery, Stream};
 use crate::time::EpochSecs;
 
 /// Events kept per stream at most, whatever their age (older ones go first; a client that
@@ -119,7 +119,7 @@ impl EventStore for MemoryEventStore {
                 .take(crate::delivery::events::MAX_RECOVERED_EVENTS + 1)
                 .map(|(seq, (f, _, _))| (*seq, f.clone()))
                 .collect();
-            let found = recovery(since, head.seq, frames);
+            let found = crate::recovery::from_frames(since, head.seq, frames);
             (head, found)
         }))
     }

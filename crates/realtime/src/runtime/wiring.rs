@@ -210,19 +210,20 @@ impl Wiring {
         }
         let endpoint: crate::aws::management_api::Settings = self.config().await?.read()?;
         let endpoint = endpoint.endpoint;
-        // Posts signed and sent without the SDK's per-request pipeline (a fraction of its CPU
-        // a post: BENCHMARKS.md); the SDK's sender where credentials or region are missing.
+        // Requests signed and sent without the SDK's per-request pipeline (a fraction of its
+        // CPU a post: docs/performance.md), with the region and credentials of Lambda's
+        // environment.
         let sdk = self.sdk().await;
         let max_open = self.fanout_settings().await?.concurrency;
-        let sender: Arc<dyn ConnectionSender> =
-            match crate::aws::lean_sender::LeanSender::for_endpoint(sdk, &endpoint, max_open).await
-            {
-                Ok(lean) => Arc::new(lean),
-                Err(error) => {
-                    tracing::warn!(%error, "posting through the SDK's PostToConnection");
-                    Arc::new(ManagementApiSender::for_endpoint(sdk, &endpoint))
-                }
-            };
+        let sender: Arc<dyn ConnectionSender> = Arc::new(
+            ManagementApiSender::for_endpoint(sdk, &endpoint, max_open)
+                .await
+                .map_err(|e| {
+                    ConfigError(format!(
+                        "cannot sign requests to the Management API at {endpoint}: {e}"
+                    ))
+                })?,
+        );
         Ok(self.sender.get_or_init(|| async { sender }).await.clone())
     }
 

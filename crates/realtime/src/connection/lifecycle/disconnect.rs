@@ -42,7 +42,7 @@ pub async fn on_disconnect(
     if let (Some(presence), Some(c)) = (presence, leaving)
         && let Some(project) = c.project_id
     {
-        presence.closed(connection_id, c.user_id, project).await;
+        presence.left(connection_id, c.user_id, project).await;
     }
     response(200, String::new())
 }

@@ -20,7 +20,6 @@ mod context;
 mod disconnect;
 mod limits;
 mod message;
-mod position;
 mod refresh;
 mod route;
 mod subscribe;
@@ -28,6 +27,7 @@ mod subscribe_user;
 mod typing;
 mod unsubscribe;
 
+pub use crate::recovery::Position;
 pub use connect::on_connect;
 pub use disconnect::on_disconnect;
 pub use limits::{
@@ -35,5 +35,4 @@ pub use limits::{
     MAX_CONNECTIONS_PER_USER, MessageSettings, connect_rate,
 };
 pub use message::on_message;
-pub use position::Position;
 pub use route::{ROUTE_CONNECT, ROUTE_DEFAULT, ROUTE_DISCONNECT, check_member, response};

@@ -59,7 +59,7 @@ pub async fn check_member(
 pub(super) fn store_unavailable(e: StoreError) -> ErrorFrame {
     match e {
         StoreError::NotFound => ErrorFrame::new(ErrorCode::NotFound, "connection is closed"),
-        StoreError::Unavailable(_) | StoreError::TableMissing(_) => {
+        StoreError::Unavailable(_) => {
             ErrorFrame::new(ErrorCode::Unavailable, "connection store unavailable")
         }
     }

@@ -5,10 +5,10 @@
 use uuid::Uuid;
 
 use super::context::Context;
-use super::position::{Position, position};
 use super::route::{check_member, store_unavailable};
 use crate::connection::store::Connection;
 use crate::delivery::events::Stream;
+use crate::recovery::{Position, position};
 use crate::wire::client::{ErrorFrame, Reply};
 
 /// Subscribe `connection` to `project_id`; the `subscribed` reply (with `online` when presence
@@ -37,7 +37,14 @@ pub(super) async fn subscribe(
         epoch,
         recovered,
         reset,
-    } = position(ctx, &Stream::project(project_id), since, epoch).await;
+    } = position(
+        ctx.events,
+        &Stream::project(project_id),
+        since,
+        epoch,
+        ctx.connection_id,
+    )
+    .await;
     Ok(Reply::Subscribed {
         message: "subscribed".to_owned(),
         project_id,

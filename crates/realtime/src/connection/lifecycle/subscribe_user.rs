@@ -3,9 +3,9 @@
 //! receives its direct messages anyway.
 
 use super::context::Context;
-use super::position::{Position, position};
 use crate::connection::store::Connection;
 use crate::delivery::events::Stream;
+use crate::recovery::{Position, position};
 use crate::wire::client::Reply;
 
 /// The `subscribed_user` reply for `connection`'s user.
@@ -21,7 +21,14 @@ pub(super) async fn subscribe_user(
         epoch,
         recovered,
         reset,
-    } = position(ctx, &Stream::user(user_id), since, epoch).await;
+    } = position(
+        ctx.events,
+        &Stream::user(user_id),
+        since,
+        epoch,
+        ctx.connection_id,
+    )
+    .await;
     tracing::info!(route = ctx.route, connection_id = ctx.connection_id, user_id = %user_id, "subscribed to direct messages");
     Reply::SubscribedUser {
         user_id,
