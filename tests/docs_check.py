@@ -9,7 +9,16 @@
 - every markdown table's rows have as many cells as its header;
 - docs/configuration.md's "Variables" table lists exactly `ALL_VARIABLES` of
   crates/realtime/src/runtime/config.rs;
-- every path the README's repository map names exists.
+- every path the README's repository map names exists;
+- every document that lists the WebSocket API's routes names all of them, and no other: the
+  routes are `$connect`, `$disconnect`, `$default` (crates/realtime/src/connection/lifecycle/
+  route.rs) and `MESSAGE_ROUTES` (crates/realtime/src/wire/client.rs), which template.yaml's
+  RouteKeys must equal too; the lists are docs/dev-server.md's "Frames are routed by …",
+  docs/deploy.md's "The stack: the WebSocket API (…", docs/protocol.md's "API Gateway routes it
+  by its `action` …" and its client → server table, and the README's diagram;
+- the bootstrap bound is one number: the Makefile's `MAX_BOOTSTRAP_BYTES`, the "Lambda artifact"
+  row of docs/design.md "Limits" (in MB, 10^6 bytes) and `BOOTSTRAP_BYTES` of
+  crates/bench/src/targets.rs.
 
 One line per failure on stderr, then `docs-check: N passed, M failed`.
 Usage: python3 tests/docs_check.py [repository root]
@@ -200,6 +209,96 @@ if listed:
     check(documented == expected,
           "docs/configuration.md \"Variables\" and ALL_VARIABLES differ: missing "
           f"{sorted(expected - documented)}, not read {sorted(documented - expected)}")
+
+
+def read(rel):
+    full = os.path.join(ROOT, rel)
+    return open(full, encoding="utf-8").read() if os.path.isfile(full) else ""
+
+
+def backticked(text):
+    return set(re.findall(r"`([^`\s]+)`", text))
+
+
+# 6. The routes, as the code accepts them, against every list of them.
+route_rs = read("crates/realtime/src/connection/lifecycle/route.rs")
+client_rs = read("crates/realtime/src/wire/client.rs")
+special = set(re.findall(r'pub const ROUTE_(?:CONNECT|DISCONNECT|DEFAULT): &str = "([^"]+)";', route_rs))
+message_list = re.search(r"pub const MESSAGE_ROUTES: \[&str; \d+\] = \[(.*?)\];", client_rs, re.S)
+legacy_list = re.search(r"pub const LEGACY_TYPES: \[&str; \d+\] = \[(.*?)\];", client_rs, re.S)
+check(len(special) == 3, "crates/realtime/src/connection/lifecycle/route.rs: no ROUTE_CONNECT, "
+      "ROUTE_DISCONNECT and ROUTE_DEFAULT")
+check(message_list is not None and legacy_list is not None,
+      "crates/realtime/src/wire/client.rs: no MESSAGE_ROUTES or LEGACY_TYPES")
+if len(special) == 3 and message_list and legacy_list:
+    message_routes = set(re.findall(r'"([^"]+)"', message_list.group(1)))
+    legacy = set(re.findall(r'"([^"]+)"', legacy_list.group(1)))
+    routes = special | message_routes
+    template_routes = set(re.findall(r"^\s+RouteKey:\s*(\S+)\s*$", read("template.yaml"), re.M))
+    template_routes = {r for r in template_routes if not r.startswith(("GET", "POST"))}
+    check(template_routes == routes, f"template.yaml's WebSocket RouteKeys and the code's routes differ: "
+          f"missing {sorted(routes - template_routes)}, extra {sorted(template_routes - routes)}")
+
+    def route_list(rel, where, span, want, also=frozenset()):
+        """`span`, the text of `rel` that lists the routes, names every route of `want` and
+        nothing else but `also`."""
+        if span is None:
+            check(False, f"{rel}: no {where} (the list of the routes) found")
+            return
+        named = backticked(span)
+        check(want <= named and named <= want | also,
+              f"{rel}: {where} lists the routes {sorted(named & (want | also))}: missing "
+              f"{sorted(want - named)}, not routes {sorted(named - want - also)}")
+
+    text = read("docs/dev-server.md")
+    m = re.search(r"Frames are routed by `action` like API Gateway \((.*?)\)", text, re.S)
+    route_list("docs/dev-server.md", "\"Frames are routed by …\"", m and m.group(1),
+               message_routes | {"$default"}, legacy | {"type"})
+    text = read("docs/deploy.md")
+    m = re.search(r"The stack: the WebSocket API \((.*?);", text, re.S)
+    route_list("docs/deploy.md", "\"The stack: the WebSocket API (…\"", m and m.group(1), routes)
+    text = read("docs/protocol.md")
+    m = re.search(r"API Gateway routes it\s+by\s+its\s+`action`(.*?reaches\s+`\$default`)", text, re.S)
+    route_list("docs/protocol.md", "\"API Gateway routes it by its `action` …\"", m and m.group(1),
+               message_routes | {"$default"}, legacy | {"type", "action", "$request.body.action"})
+    table = re.search(r"\n\| send \| reply \|\n(.*?)\n\n", text, re.S)
+    actions = set(re.findall(r'^\| `\{"action":"(\w+)"', table.group(1), re.M)) if table else set()
+    check(actions == message_routes, "docs/protocol.md: the client → server table's `action` rows "
+          f"and the message routes differ: missing {sorted(message_routes - actions)}, "
+          f"extra {sorted(actions - message_routes)}")
+    # The README's diagram: on each line, the names between its first │ and the next │, ─, ▶ or
+    # run of spaces (split at |) are the routes it draws.
+    readme_text = read("README.md")
+    diagram = next((b for b in readme_text.split("```")[1::2] if "API Gateway WebSocket API" in b), None)
+    drawn = set()
+    for line in (diagram or "").split("\n"):
+        if "│" in line:
+            segment = re.split(r"[│─▶]|\s{2,}", line.split("│", 1)[1].strip(), maxsplit=1)[0]
+            drawn |= {w for w in re.split(r"[|\s]+", segment) if re.fullmatch(r"\$?[a-z_]+", w)}
+    check(diagram is not None and routes <= drawn and drawn <= routes,
+          f"README.md's diagram draws the routes {sorted(drawn)}: missing {sorted(routes - drawn)}, "
+          f"not routes {sorted(drawn - routes)}")
+
+# 7. The bootstrap bound: the Makefile, docs/design.md "Limits" and the bench's goal agree.
+makefile_bound = re.search(r"^MAX_BOOTSTRAP_BYTES\s*:?=\s*(\d+)\s*$", read("Makefile"), re.M)
+design = read("docs/design.md")
+limits = design.split("\n## Limits\n", 1)[1].split("\n## ", 1)[0] if "\n## Limits\n" in design else ""
+row = next((r for r in limits.split("\n") if r.startswith("| Lambda artifact")), None)
+design_mb = re.match(r"\|[^|]*\|\s*([\d.]+) MB", row) if row else None
+targets_rs = read("crates/bench/src/targets.rs")
+target = re.search(r"pub const BOOTSTRAP_BYTES: u64 = ([\d_]+);", targets_rs)
+target_mb = re.search(r"pub const BOOTSTRAP_MB: f64 = ([\d_.]+);", targets_rs)
+bounds = {
+    "the Makefile's MAX_BOOTSTRAP_BYTES": int(makefile_bound.group(1)) if makefile_bound else None,
+    "docs/design.md \"Limits\" (Lambda artifact)": round(float(design_mb.group(1)) * 1e6) if design_mb else None,
+    "crates/bench/src/targets.rs BOOTSTRAP_BYTES": (int(target.group(1).replace("_", "")) if target else
+        round(float(target_mb.group(1).replace("_", "")) * 1e6) if target_mb else None),
+}
+for name, value in bounds.items():
+    check(value is not None, f"the bootstrap bound: {name} not found")
+found_bounds = {v for v in bounds.values() if v is not None}
+check(len(found_bounds) <= 1, "the bootstrap bound differs: " + ", ".join(
+    f"{name} {value / 1e6:g} MB ({value} bytes)" for name, value in bounds.items() if value is not None))
 
 print(f"docs-check: {citations} citations, {len(markdown_files())} markdown files", file=sys.stderr)
 print(f"docs-check: {passed} passed, {failed} failed")

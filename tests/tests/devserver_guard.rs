@@ -1,4 +1,4 @@
-//! The dev server against web pages (issue 32, item 4), black-box over real sockets: a request
+//! The dev server against web pages it must not serve, black-box over real sockets: a request
 //! addressed to a foreign name (DNS rebinding) reaches no route; the console's token endpoint
 //! answers only its own page, and only under the development secret unless told otherwise; the
 //! Invoke and Management APIs want what the AWS SDKs send (a Signature Version 4

@@ -1,7 +1,7 @@
 //! template.yaml against the code: each function's environment has every variable its
 //! configuration asks for (secrets by ARN only); the table, index, projection and TTL are the
 //! store's; the routes are the protocol's (`ping` answered by API Gateway); no IAM statement
-//! grants `Resource: "*"`; and the operational contract of issue 18 — the account logging role,
+//! grants `Resource: "*"`; and the operational contract — the account logging role,
 //! metrics namespace and dimensions, one alarm topic, the dashboard, secrets read at run time,
 //! reserved concurrency and timeouts, aliases with gradual deployment, retained data in prod,
 //! custom domains, tracing, CORS and throttling, and a build cache that hashes only sources.
@@ -318,7 +318,7 @@ fn no_iam_statement_grants_every_resource() {
     }
 }
 
-// ------------------------------------------------------------------ issue 18: operations
+// ------------------------------------------------------------------ operations
 
 fn resource<'a>(t: &'a Yaml, name: &str) -> &'a Yaml {
     let r = &t["Resources"][name];

@@ -1,4 +1,4 @@
-// Another origin's page against the dev server, in Chromium (issue 32, item 4): the one request a
+// Another origin's page against the dev server, in Chromium (a cross-site page): the one request a
 // page may send anywhere without a preflight, a "simple" text/plain POST, does not reach the
 // broadcaster through the Invoke API; the dev console's own invocations (console.test.mjs) do.
 import { test } from "node:test";

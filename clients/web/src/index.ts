@@ -54,6 +54,13 @@ export interface RealtimeOptions {
   stableMs?: number;
   /** How many event_ids each subscription remembers for de-duplication (default 1000). */
   dedupeSize?: number;
+  /**
+   * After a connection's first `subscribed` reply, ask again with `since` this much later, once: the
+   * server's subscriber index may have missed an event committed meanwhile (default 1500; 0: never).
+   */
+  recheckMs?: number;
+  /** A user announced `offline` stays in `presence().users()` this long, unless back `online` (default 3000; 0: none). */
+  presenceDebounceMs?: number;
   /** Injectable for tests; default to the globals. `null` disables the window/document hooks. */
   WebSocket?: new (url: string, protocols: string[]) => WebSocketLike;
   setTimeout?: (fn: () => void, ms: number) => unknown;
@@ -92,7 +99,7 @@ export interface Realtime {
   onEvent(handler: (event: RealtimeEvent, projectId: string) => void): () => void;
   /** The server ended a subscription (`unsubscribed` with a reason, or `forbidden`/`not_found` on subscribe); it is dropped. */
   onRevoked(handler: (projectId: string, reason: string) => void): () => void;
-  /** Who is online in a project: rebuilt from `online` at every `subscribed`, then updated by `presence`. */
+  /** Who is online in a project: rebuilt from `online` at every `subscribed`, then updated by `presence` (an `offline` user stays presenceDebounceMs). */
   presence(projectId: string): UserSet;
   /** Who typed in a project in the last 3 s; `notify()` tells the others you are typing. */
   typing(projectId: string): Typing;
@@ -146,6 +153,8 @@ export function createRealtime(o: RealtimeOptions): Realtime {
   const cap = o.backoffMaxMs || 2e4;
   const stable = o.stableMs || 6e4;
   const dedupe = o.dedupeSize || 1e3;
+  const recheck = o.recheckMs ?? 1500;
+  const pdMs = o.presenceDebounceMs ?? 3e3;
 
   const L = {
     s: new Set<Function>(),
@@ -296,6 +305,8 @@ export function createRealtime(o: RealtimeOptions): Realtime {
           if (l) lost();
         }
       },
+      /** asks again with since, as a gap does (the recheck); nothing while no seq is known */
+      again: () => seq != null && resub(),
       stop: () => ct(gapT),
     };
   }
@@ -360,21 +371,26 @@ export function createRealtime(o: RealtimeOptions): Realtime {
     };
   };
   type Room = ReturnType<typeof mkRoom>;
-  const mkRoom = () => ({ on: userSet(), ty: userSet(), tt: new Map<string, unknown>(), at: -Infinity });
+  // tt, pt: per user, the timer that removes them from ty (typing), on (presence debounce)
+  const mkRoom = () => ({ on: userSet(), ty: userSet(), tt: new Map<string, unknown>(), pt: new Map<string, unknown>(), at: -Infinity });
   const rooms = new Map<string, Room>();
   const room = (p: string) => rooms.get(p) || rooms.set(p, mkRoom()).get(p)!;
-  // A typing user stays 3 s after their last frame.
-  function typed(r: Room, id: string) {
-    ct(r.tt.get(id));
-    r.tt.set(
-      id,
-      st(() => {
-        r.tt.delete(id);
-        r.ty.put(id, false);
-      }, 3e3),
-    );
-    r.ty.put(id, true);
+  // A user's frame for set s: cancels the removal pending in m, adds them (`add`), then removes
+  // them `ms` later (at once for 0). A typing user stays 3 s after their last frame; a user
+  // announced offline stays pdMs, so a reload (offline, then online again) changes nothing.
+  function mark(s: Room["on"], m: Map<string, unknown>, id: string, add: boolean, ms?: number) {
+    ct(m.get(id));
+    m.delete(id);
+    if (add) s.put(id, true);
+    if (ms != null) {
+      const x = () => {
+        m.delete(id);
+        s.put(id, false);
+      };
+      ms ? m.set(id, st(x, ms)) : x();
+    }
   }
+  const clear = (m: Map<string, unknown>) => (m.forEach(ct), m.clear());
 
   function channel(p: string) {
     const handlers = new Set<Function>();
@@ -405,8 +421,8 @@ export function createRealtime(o: RealtimeOptions): Realtime {
         // nobody is known online or typing in a project not subscribed to
         const r = rooms.get(p);
         if (r) {
-          r.tt.forEach(ct);
-          r.tt.clear();
+          clear(r.tt);
+          clear(r.pt);
           r.on.all([]);
           r.ty.all([]);
         }
@@ -517,10 +533,24 @@ export function createRealtime(o: RealtimeOptions): Realtime {
         cur = c;
         next = null;
       }
+      // The subscriber index lags the subscription (up to ~1 s): an event committed meanwhile
+      // reached the others, not c, and only a later one would show the gap. So once per
+      // connection (this recheck's own reply schedules none), ask again with since.
+      if (!c.subd && recheck)
+        c.t.push(
+          st(() => {
+            sq.again();
+            uc == c && us.again();
+          }, recheck),
+        );
       c.subd = true;
       sq.reply(f, c.since, overlap);
-      // an older server sends no `online`: what we know stays
-      if (Array.isArray(f.online)) room(p).on.all(f.online);
+      // an older server sends no `online`: what we know stays; pending removals are settled by it
+      if (Array.isArray(f.online)) {
+        const r = room(p);
+        clear(r.pt);
+        r.on.all(f.online);
+      }
       if (!uc || uc.dead) userSub(c);
     }
 
@@ -556,8 +586,11 @@ export function createRealtime(o: RealtimeOptions): Realtime {
       } else if (t != "pong" && t != "refreshed") {
         const u = f.user_id;
         if (u != null) {
-          if (t == "presence" && (f.state == "online" || f.state == "offline")) room(p).on.put(String(u), f.state == "online");
-          if (t == "typing") typed(room(p), String(u));
+          const r = room(p);
+          const id = String(u);
+          const on = f.state == "online";
+          if (t == "presence" && (on || f.state == "offline")) mark(r.on, r.pt, id, on, on ? undefined : pdMs);
+          if (t == "typing") mark(r.ty, r.tt, id, true, 3e3);
         }
         sq.deliver(f);
         if (t == "direct_message" && L.d.size) us.deliver(f);

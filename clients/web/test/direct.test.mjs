@@ -70,7 +70,7 @@ test("direct messages: after a reconnect, subscribe_user with since/epoch; recov
 });
 
 test("direct messages: a gap on a live socket is asked for after gapWaitMs and delivered in order", async () => {
-  const { h, got } = direct();
+  const { h, got } = direct({ recheckMs: 0 }); // only the gap asks here (the recheck: recheck.test.mjs)
   const { ws } = await h.connect(P, { seq: 0, epoch: "e1" });
   ws.recv(subscribedUser(10));
   ws.recv(dm(11));

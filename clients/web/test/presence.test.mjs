@@ -17,6 +17,8 @@ test("presence: the set comes from the subscribed reply's online, then follows p
   ws.recv(presence(U3, "online")); // no change: not reported again
   ws.recv(presence(U1, "offline"));
   ws.recv(presence(U4, "offline")); // not known: no change
+  assert.deepEqual(sorted(pr.users()), [U1, U2, U3], "an offline user stays for the debounce");
+  await h.clock.advance(3000);
   assert.deepEqual(sorted(pr.users()), [U2, U3]);
   assert.deepEqual(changes, [[U1, U2], [U1, U2, U3], [U2, U3]]);
   assert.deepEqual(h.rt.presence(P.toUpperCase()).users().sort(), [U2, U3], "ids compared in lower case");
@@ -42,6 +44,7 @@ test("presence: three frames for three users make three members, each change rep
   assert.deepEqual(changes, [[U1], [U1, U2], [U1, U2, U3]]);
   off();
   ws.recv(presence(U3, "offline"));
+  await h.clock.advance(3000);
   assert.equal(changes.length, 3, "off() stops the reports");
   assert.deepEqual(sorted(pr.users()), [U1, U2]);
   h.rt.close();
@@ -79,4 +82,82 @@ test("presence: forgotten when the project's subscription ends", async () => {
   assert.deepEqual(pr.users(), []);
   assert.deepEqual(changes, [[U1], []]);
   h.rt.close();
+});
+
+test("presence debounce: a reload (offline, online again within 3 s) is not shown; a real leave is, 3 s later", async () => {
+  const h = harness();
+  const pr = h.rt.presence(P);
+  const changes = [];
+  const { ws } = await h.connect(P, { seq: 0, epoch: "e1", online: [U1, U2] });
+  pr.onChange((users) => changes.push(sorted(users)));
+  // U2 reloads: the server says offline at once, then online when the new page subscribes
+  ws.recv(presence(U2, "offline"));
+  await h.clock.advance(2000);
+  assert.deepEqual(sorted(pr.users()), [U1, U2], "still shown during the debounce");
+  ws.recv(presence(U2, "online"));
+  await h.clock.advance(10_000);
+  assert.deepEqual(sorted(pr.users()), [U1, U2]);
+  assert.deepEqual(changes, [], "the set never changed: no onChange");
+  // U2 really leaves
+  ws.recv(presence(U2, "offline"));
+  await h.clock.advance(2999);
+  assert.deepEqual(sorted(pr.users()), [U1, U2]);
+  assert.deepEqual(changes, []);
+  await h.clock.advance(1);
+  assert.deepEqual(pr.users(), [U1]);
+  assert.deepEqual(changes, [[U1]]);
+  h.rt.close();
+});
+
+test("presence debounce: presenceDebounceMs sets it (0: at once)", async () => {
+  let h = harness({ presenceDebounceMs: 500 });
+  let { ws } = await h.connect(P, { seq: 0, epoch: "e1", online: [U1, U2] });
+  ws.recv(presence(U2, "offline"));
+  await h.clock.advance(499);
+  assert.deepEqual(sorted(h.rt.presence(P).users()), [U1, U2]);
+  await h.clock.advance(1);
+  assert.deepEqual(h.rt.presence(P).users(), [U1]);
+  h.rt.close();
+
+  h = harness({ presenceDebounceMs: 0 });
+  ({ ws } = await h.connect(P, { seq: 0, epoch: "e1", online: [U1, U2] }));
+  ws.recv(presence(U2, "offline"));
+  assert.deepEqual(h.rt.presence(P).users(), [U1]);
+  h.rt.close();
+});
+
+test("presence debounce: a subscribed reply's online settles pending removals (listed: kept, absent: gone at once)", async () => {
+  const h = harness();
+  const pr = h.rt.presence(P);
+  const changes = [];
+  const { ws } = await h.connect(P, { seq: 0, epoch: "e1", online: [U1, U2, U3] });
+  pr.onChange((users) => changes.push(sorted(users)));
+  ws.recv(presence(U2, "offline"));
+  ws.recv(presence(U3, "offline"));
+  ws.drop();
+  await h.clock.advance(250);
+  h.last().open();
+  h.last().recv({ type: "subscribed", message: "subscribed", project_id: P, seq: 0, epoch: "e1", online: [U1, U2] });
+  assert.deepEqual(sorted(pr.users()), [U1, U2], "U3 gone at once, U2 back");
+  assert.deepEqual(changes, [[U1, U2]]);
+  await h.clock.advance(10_000);
+  assert.deepEqual(sorted(pr.users()), [U1, U2], "U2's removal was cancelled");
+  assert.deepEqual(changes, [[U1, U2]]);
+  h.rt.close();
+});
+
+test("presence debounce: unsubscribe and close leave no timer behind", async () => {
+  const h = harness();
+  const { ws, sub } = await h.connect(P, { seq: 0, epoch: "e1", online: [U1, U2] });
+  ws.recv(presence(U2, "offline"));
+  assert.ok(h.clock.delays().includes(3000));
+  sub.unsubscribe();
+  await flush();
+  assert.deepEqual(h.clock.delays(), [], "no timer left (none keeps node alive)");
+  assert.deepEqual(h.rt.presence(P).users(), []);
+
+  const { ws: ws2 } = await h.connect(P, { seq: 0, epoch: "e1", online: [U1, U2] });
+  ws2.recv(presence(U2, "offline"));
+  h.rt.close();
+  assert.deepEqual(h.clock.delays(), []);
 });

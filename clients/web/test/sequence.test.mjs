@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { harness, flush, ev, P } from "./helpers.mjs";
 
 test("out-of-order within 1 s: both delivered at once, no re-subscribe", async () => {
-  const h = harness();
+  const h = harness({ recheckMs: 0 }); // gaps only (the recheck: recheck.test.mjs)
   const { ws } = await h.connect(P, { seq: 5, epoch: "e1" });
   assert.equal(ws.subscribes().length, 1);
   ws.recv(ev(7));
@@ -17,7 +17,7 @@ test("out-of-order within 1 s: both delivered at once, no re-subscribe", async (
 });
 
 test("a gap not filled within gapWaitMs re-subscribes with since = contiguous seq; recovered fills it", async () => {
-  const h = harness();
+  const h = harness({ recheckMs: 0 });
   const { ws } = await h.connect(P, { seq: 5, epoch: "e1" });
   ws.recv(ev(6));
   ws.recv(ev(9));
@@ -157,7 +157,7 @@ test("today's server (no seq): first subscribe is no reset, a reconnect is (even
 });
 
 test("an event that arrives before the subscribed reply is not lost or repeated", async () => {
-  const h = harness();
+  const h = harness({ recheckMs: 0 });
   h.rt.subscribe(P, () => {});
   await flush();
   const ws = h.last();
@@ -173,7 +173,7 @@ test("an event that arrives before the subscribed reply is not lost or repeated"
 });
 
 test("resync and direct_message pass through without disturbing the project's seq", async () => {
-  const h = harness();
+  const h = harness({ recheckMs: 0 });
   const { ws } = await h.connect(P, { seq: 1, epoch: "e1" });
   ws.recv({ type: "resync", project_id: "*" });
   ws.recv({ type: "direct_message", user_id: "u1", data: { text: "hi" }, event_id: "d1", seq: 40 });

@@ -28,5 +28,6 @@ sub.unsubscribe();
 offStatus();
 unbind();
 rt.close();
+createRealtime({ url: "wss://example/dev", getToken: async () => "jwt", recheckMs: 0, presenceDebounceMs: 3000 }).close();
 // @ts-expect-error: the token getter must return a promise
 createRealtime({ url: "wss://example/dev", getToken: () => "jwt" });
