@@ -33,6 +33,9 @@ addr = sys.argv[1]
 host, _, port = addr.rpartition(":")
 host = host.strip("[]")
 s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+# As the server binds (tokio sets SO_REUSEADDR): the TIME-WAIT sockets a stopped dev server's
+# own connections leave on the port do not stop it from listening again.
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind((host, int(port)))
 except (OSError, ValueError) as e:

@@ -294,7 +294,11 @@ async fn status_requires_a_member_bearer_token() {
     let w = World::new().await;
     let mut request = http_fixture("status");
     request.headers.remove("authorization");
-    assert_eq!(w.status_of(request).await.0, 401);
+    let (status, body) = w.status_of(request).await;
+    assert_eq!(status, 401);
+    // The refusal names the header this endpoint takes (not the WebSocket's ?token=).
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("Authorization: Bearer"), "{body}");
 
     let mut request = http_fixture("status");
     request

@@ -225,11 +225,7 @@ impl DynamoStore {
         }
     }
 
-    async fn scan_page(
-        &self,
-        start: Option<Item>,
-        now: EpochSecs,
-    ) -> Result<(Page, Option<Item>), StoreError> {
+    async fn scan_page(&self, start: Option<Item>, now: EpochSecs) -> Result<Listed, StoreError> {
         let out = self
             .client
             .scan()
@@ -242,35 +238,42 @@ impl DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let page = out
-            .items()
-            .iter()
-            .filter_map(subscriber_from_item)
-            .collect();
-        Ok((page, out.last_evaluated_key))
+        let (page, malformed) = subscribers(out.items());
+        Ok((page, malformed, out.last_evaluated_key))
     }
 
-    /// Page through a query or scan, skipping pages the filter emptied.
+    /// Page through a query or scan, skipping pages the filter emptied; the items skipped as
+    /// malformed are told once, with their count, when the listing ends.
     fn pages<'a, F, Fut>(&'a self, read: F) -> PageStream<'a>
     where
         F: Fn(Option<Item>) -> Fut + Send + Sync + 'a,
-        Fut: std::future::Future<Output = Result<(Page, Option<Item>), StoreError>> + Send + 'a,
+        Fut: std::future::Future<Output = Result<Listed, StoreError>> + Send + 'a,
     {
         let read = std::sync::Arc::new(read);
-        // State: Some(start key) while pages remain; the first read starts with no key.
-        futures::stream::unfold(Some(None::<Item>), move |state| {
+        // State: the start key while pages remain (the first read starts with none), and the
+        // malformed items skipped so far.
+        futures::stream::unfold(Some((None::<Item>, 0)), move |state| {
             let read = read.clone();
             async move {
-                let mut start = state?;
+                let (mut start, mut malformed) = state?;
                 loop {
-                    match read(start).await {
-                        Err(e) => return Some((Err(e), None)),
-                        Ok((page, next)) if !page.is_empty() => {
-                            return Some((Ok(page), next.map(Some)));
+                    let listed = read(start).await;
+                    if let Ok((_, skipped, _)) = &listed {
+                        malformed += skipped;
+                    }
+                    match listed {
+                        Ok((page, _, next)) if !page.is_empty() && next.is_some() => {
+                            return Some((Ok(page), next.map(|n| (Some(n), malformed))));
                         }
-                        // A page whose items were all filtered out: keep going, or stop at the end.
-                        Ok((_, Some(next))) => start = Some(next),
-                        Ok((_, None)) => return None,
+                        // A page whose items were all filtered out: keep going.
+                        Ok((page, _, Some(next))) if page.is_empty() => start = Some(next),
+                        end => {
+                            warn_malformed(malformed);
+                            return match end {
+                                Ok((page, _, _)) if page.is_empty() => None,
+                                other => Some((other.map(|(page, _, _)| page), None)),
+                            };
+                        }
                     }
                 }
             }
@@ -285,7 +288,7 @@ impl DynamoStore {
         start: Option<Item>,
         now: EpochSecs,
         limit: Option<i32>,
-    ) -> Result<(Page, Option<Item>), StoreError> {
+    ) -> Result<Listed, StoreError> {
         let out = self
             .client
             .query()
@@ -301,12 +304,8 @@ impl DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let page = out
-            .items()
-            .iter()
-            .filter_map(subscriber_from_item)
-            .collect();
-        Ok((page, out.last_evaluated_key))
+        let (page, malformed) = subscribers(out.items());
+        Ok((page, malformed, out.last_evaluated_key))
     }
 }
 
@@ -686,7 +685,7 @@ impl Listings for DynamoStore {
     ) -> Result<(Page, bool), StoreError> {
         let partition = AttributeValue::S(project_id.to_string());
         let limit = i32::try_from(limit.max(1)).unwrap_or(i32::MAX);
-        let (page, next) = self
+        let (page, malformed, next) = self
             .query_page(
                 (PROJECT_INDEX, ATTR_PROJECT_ID, partition),
                 None,
@@ -694,6 +693,7 @@ impl Listings for DynamoStore {
                 Some(limit),
             )
             .await?;
+        warn_malformed(malformed);
         Ok((page, next.is_some()))
     }
 
@@ -802,6 +802,29 @@ fn connection_from_item(item: &Item) -> Option<Connection> {
         // Items written before tokens were tracked live no longer than the item.
         token_exp: int(item, ATTR_TOKEN_EXP).map_or(expires_at, EpochSecs),
     })
+}
+
+/// One page of a listing: its connections, how many items were skipped as malformed, and
+/// where the next page starts.
+type Listed = (Page, usize, Option<Item>);
+
+/// The connections of `items`, and how many were skipped as malformed (no connection id, a
+/// `user_id` that is not a UUID, no `expires_at`).
+fn subscribers(items: &[Item]) -> (Page, usize) {
+    let page: Page = items.iter().filter_map(subscriber_from_item).collect();
+    let malformed = items.len() - page.len();
+    (page, malformed)
+}
+
+/// One line for a listing that skipped malformed items: without it a fan-out answers
+/// `recipients: 0` and nothing says why.
+fn warn_malformed(count: usize) {
+    if count > 0 {
+        tracing::warn!(
+            count,
+            "connection items skipped as malformed (no connection_id or expires_at, or a user_id that is not a UUID)"
+        );
+    }
 }
 
 fn subscriber_from_item(item: &Item) -> Option<Subscriber> {

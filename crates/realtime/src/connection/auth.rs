@@ -85,6 +85,9 @@ pub enum AuthError {
         "missing token: pass it as ?token=<jwt>, or offer the subprotocols [\"devhive\", <jwt>] (Sec-WebSocket-Protocol: devhive, <jwt>)"
     )]
     Missing,
+    /// An HTTP request (the status endpoint) without `Authorization`.
+    #[error("missing token: send it as Authorization: Bearer <jwt>")]
+    MissingBearer,
     #[error("token too large")]
     TooLarge,
     #[error("token given twice with different values")]
@@ -373,7 +376,7 @@ pub fn token_from_request<'a>(
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     let value = headers
         .get(http::header::AUTHORIZATION)
-        .ok_or(AuthError::Missing)?
+        .ok_or(AuthError::MissingBearer)?
         .to_str()
         .map_err(|_| AuthError::Invalid("unreadable Authorization header".into()))?;
     let (scheme, token) = value

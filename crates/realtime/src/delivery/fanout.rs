@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
@@ -88,6 +88,8 @@ struct Tally {
     failed: AtomicUsize,
     expired: AtomicUsize,
     throttled: AtomicUsize,
+    /// A post was retried for another reason than throttling (told once).
+    retrying: AtomicBool,
     gone: Mutex<Vec<String>>,
     /// The connections this fan-out ended (gone or token expired): they left their project.
     left: Mutex<Vec<Subscriber>>,
@@ -273,7 +275,7 @@ impl Job {
             &s.connection_id,
             &self.payload,
             self.deadline,
-            &tally.throttled,
+            &tally,
         )
         .await
         {
@@ -311,7 +313,7 @@ async fn deliver(
     connection_id: &str,
     payload: &[u8],
     deadline: Instant,
-    throttled: &AtomicUsize,
+    tally: &Tally,
 ) -> PostOutcome {
     let mut attempt = 0;
     loop {
@@ -331,7 +333,15 @@ async fn deliver(
         match outcome {
             PostOutcome::Throttled | PostOutcome::Retry(_) => {
                 if outcome == PostOutcome::Throttled {
-                    throttled.fetch_add(1, Ordering::Relaxed);
+                    tally.throttled.fetch_add(1, Ordering::Relaxed);
+                } else if !tally.retrying.swap(true, Ordering::Relaxed) {
+                    // Said at once, once a fan-out: an unreachable Management API (a wrong
+                    // WEBSOCKET_ENDPOINT, no dev server) is otherwise only told at the deadline.
+                    tracing::warn!(
+                        connection_id,
+                        ?outcome,
+                        "a post failed and is retried until the deadline"
+                    );
                 }
                 let delay = backoff.delay(attempt);
                 if Instant::now() + delay >= deadline {

@@ -1,5 +1,5 @@
 //! The per-user and per-connection bounds of DESIGN "Connection life", with their defaults:
-//! what `$connect` and the message routes count against (README "Limits").
+//! what `$connect` and the message routes count against (DESIGN "Limits").
 
 use crate::connection::store::MessageRate;
 use crate::settings::{Bounded, ConfigError, Env, Settings};
