@@ -367,7 +367,7 @@ async fn a_user_who_comes_straight_back_is_announced_leaving_and_back(kind: Stor
 /// the loop does, a member gets at most the user's arrival rate of `online` frames (a burst,
 /// then 1 a second) and no more `offline`s than `online`s, and in the end the user is
 /// announced offline.
-async fn one_users_churn_reaches_a_member_at_most_twice_a_second(kind: StoreKind) {
+async fn one_users_churn_is_bounded_by_the_arrival_rate(kind: StoreKind) {
     let server = server(kind).await;
     let project = Uuid::new_v4();
     let (churner, bob) = (Uuid::new_v4(), Uuid::new_v4());
@@ -487,7 +487,7 @@ e2e::both_stores!(
     typing_reaches_the_others_at_most_once_per_window,
     direct_messages_reach_every_tab_of_the_user_and_recover,
     a_user_who_comes_straight_back_is_announced_leaving_and_back,
-    one_users_churn_reaches_a_member_at_most_twice_a_second,
+    one_users_churn_is_bounded_by_the_arrival_rate,
     the_online_list_leaves_out_expired_tokens,
     typing_of_one_user_is_bounded_across_tabs,
 );

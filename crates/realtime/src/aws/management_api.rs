@@ -201,8 +201,11 @@ impl ManagementApiSender {
         match tokio::time::timeout(TIMEOUT, self.http.send(request)).await {
             Ok(Ok((status, body))) => classify(status.as_u16(), &body),
             // Connect, TLS and I/O errors and timeouts are retried, as the SDK's dispatch
-            // failures are.
-            Ok(Err(error)) => PostOutcome::Retry(error.to_string()),
+            // failures are; the reason names the whole chain (a certificate, a refused
+            // connection), not only "io error".
+            Ok(Err(error)) => PostOutcome::Retry(
+                aws_smithy_types::error::display::DisplayErrorContext(&error).to_string(),
+            ),
             Err(_) => PostOutcome::Retry(format!("no answer in {TIMEOUT:?}")),
         }
     }
