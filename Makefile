@@ -102,7 +102,7 @@ sam-local-down: ## Stop what make sam-local-up started
 
 SCENARIO ?= all
 
-bench: ## Benchmarks (crates/bench) → BENCHMARKS.md and target/bench/results.json: every scenario (fanout delivery latency capacity throughput artifacts recovery drain sweep presence; SCENARIO=<one> for one); BENCH_LONG=1 adds the long runs; BENCH_QUICK=1 a smoke run; BASELINE_BROADCASTER=<a release broadcaster> adds compare
+bench: ## Benchmarks (crates/bench): prints the tables BENCHMARKS.md is written from and writes target/bench/results.json: every scenario (fanout delivery latency capacity throughput artifacts recovery drain sweep presence; SCENARIO=<one> for one); BENCH_LONG=1 adds the long runs; BENCH_QUICK=1 a smoke run; BASELINE_BROADCASTER=<a release broadcaster> adds compare
 	$(if $(filter all artifacts,$(SCENARIO)),$(MAKE) build)
 	$(CARGO) build --release --locked -p bench -p devserver $(addprefix -p ,$(FUNCTIONS))
 	ulimit -Hn 262144 2>/dev/null || true; ulimit -n $$(ulimit -Hn); \

@@ -2,8 +2,9 @@
 //!
 //! The dev server and the broadcaster run as their own release processes (so each one's memory
 //! is its own) and every client is a real WebSocket from here, on 127.0.0.x addresses only.
-//! Every loop is bounded in count and time. Results go to `target/bench/results.json` and
-//! `BENCHMARKS.md`; timings never fail anything. The goals are in [`targets`], once each.
+//! Every loop is bounded in count and time. Results go to `target/bench/results.json` and the
+//! tables read off them to stdout (BENCHMARKS.md is written by hand from those tables); timings
+//! never fail anything. The goals are in [`targets`], once each.
 
 use std::path::PathBuf;
 
@@ -13,12 +14,9 @@ use serde_json::{Value, json};
 
 mod clients;
 mod cost;
+mod goals;
 mod procs;
 mod report;
-mod report_delivery;
-mod report_fanout;
-mod report_fields;
-mod report_summary;
 mod scenarios;
 mod stats;
 mod targets;
@@ -79,7 +77,7 @@ pub struct BenchOptions {
     /// Smaller sizes and shorter runs (a smoke run of the harness).
     #[arg(long, env = "BENCH_QUICK", value_parser = FalseyValueParser::new())]
     pub quick: bool,
-    /// Also the long runs: the seed's algorithm at 10,000 clients and the unbounded presence
+    /// Also the long runs: DevHive's Go broadcaster's algorithm at 10,000 clients and the unbounded presence
     /// storm in one project (several minutes each).
     #[arg(long, env = "BENCH_LONG", value_parser = FalseyValueParser::new())]
     pub long: bool,
@@ -89,13 +87,10 @@ pub struct BenchOptions {
     /// Where results.json goes.
     #[arg(long, default_value = "target/bench")]
     pub out: PathBuf,
-    /// The report to write.
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    pub report: PathBuf,
     /// The release broadcaster binary the `compare` scenario measures this build against.
     #[arg(long, env = "BASELINE_BROADCASTER")]
     pub baseline_broadcaster: Option<PathBuf>,
-    /// Re-render the report from the existing results.json without running anything.
+    /// Print the tables of the existing results.json (under `--out`) without running anything.
     #[arg(long)]
     pub render_only: bool,
 }
@@ -132,7 +127,7 @@ async fn run(opts: BenchOptions) {
         let path = opts.out.join("results.json");
         let read = std::fs::read_to_string(&path).map_err(|e| e.to_string());
         match read.and_then(|s| serde_json::from_str::<Value>(&s).map_err(|e| e.to_string())) {
-            Ok(results) => return report::write_report(&results, &opts),
+            Ok(results) => return report::print(&results),
             Err(e) => {
                 eprintln!("--render-only needs {} from a run: {e}", path.display());
                 std::process::exit(2);
@@ -189,28 +184,6 @@ async fn run(opts: BenchOptions) {
         std::fs::write(&path, serde_json::to_string_pretty(&results).unwrap())
             .expect("write results.json");
     }
-    let results = Value::Object(results);
     eprintln!("results: {}", path.display());
-    report::write_report(&results, &opts);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flags_from_make_take_1_and_0() {
-        // `make bench BENCH_LONG=1` reaches the bench as the environment. No other test reads
-        // these variables.
-        let parse = |v: &str| {
-            unsafe { std::env::set_var("BENCH_LONG", v) };
-            let long = BenchOptions::try_parse_from(["devhive-bench"]).map(|o| o.long);
-            unsafe { std::env::remove_var("BENCH_LONG") };
-            long.map_err(|e| e.to_string())
-        };
-        assert_eq!(parse("1"), Ok(true));
-        assert_eq!(parse("0"), Ok(false));
-        assert_eq!(parse(""), Ok(false));
-        assert!(BenchOptions::try_parse_from(["devhive-bench", "--quick"]).is_ok_and(|o| o.quick));
-    }
+    report::print(&Value::Object(results));
 }

@@ -1,763 +1,584 @@
-//! BENCHMARKS.md from `results.json`: one section per scenario, each goal from [`crate::targets`]
-//! beside the figure with its verdict, the cost model computed from the run, the hand-written
-//! `## Notes` of the old file kept, and the raw results at the end.
+//! What the bench prints after a run: the goals' summary, then each scenario's tables, in
+//! markdown, read off `results.json`. BENCHMARKS.md is written by hand from them; nothing here
+//! writes prose or a file.
 
-use std::fmt::Write;
+use std::fmt;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::BenchOptions;
 use crate::cost;
-use crate::report_fields::{f, run_line};
-use crate::report_summary::{Goal, Report};
-use crate::targets;
+use crate::goals;
+use crate::stats::f;
 
-const NOTES: &str = "\n## Notes";
-const RAW: &str = "\n## Raw results";
-
-pub(crate) fn write_report(results: &Value, opts: &BenchOptions) {
-    let previous = std::fs::read_to_string(&opts.report).unwrap_or_default();
-    let notes = previous
-        .find(NOTES)
-        .map(|i| {
-            let rest = &previous[i..];
-            rest[..rest.find(RAW).unwrap_or(rest.len())].to_owned()
-        })
-        .unwrap_or_default();
-    let raw = format!(
-        "{RAW}\n\nThe run's `target/bench/results.json`, as written.\n\n<details><summary>results.json</summary>\n\n```json\n{}\n```\n\n</details>\n",
-        serde_json::to_string_pretty(results).unwrap_or_default()
-    );
-    std::fs::write(&opts.report, render(results) + &notes + &raw).expect("write the report");
-    eprintln!("report: {}", opts.report.display());
+/// A markdown table under its title.
+pub(crate) struct Table {
+    pub title: String,
+    pub header: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
 }
 
-/// BENCHMARKS.md's generated part (before the notes).
-pub(crate) fn render(r: &Value) -> String {
+impl fmt::Display for Table {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(out, "### {}\n\n| {} |", self.title, self.header.join(" | "))?;
+        writeln!(out, "|{}", "---|".repeat(self.header.len()))?;
+        for row in &self.rows {
+            writeln!(out, "| {} |", row.join(" | "))?;
+        }
+        writeln!(out)
+    }
+}
+
+/// A column: its header, the JSON pointer of its cell in a row, and the cell's decimals.
+type Col = (&'static str, &'static str, usize);
+
+/// A table of `rows`, one cell per column of `cols`, its title `what` with when and how
+/// `scenario` measured it.
+fn table(
+    scenario: &Value,
+    what: &str,
+    rows: impl IntoIterator<Item = Value>,
+    cols: &[Col],
+) -> Table {
+    let cells = |row: Value| {
+        let at = |(_, pointer, digits): &Col| cell(row.pointer(pointer), *digits);
+        cols.iter().map(at).collect()
+    };
+    Table {
+        title: title(scenario, what),
+        header: cols.iter().map(|c| c.0).collect(),
+        rows: rows.into_iter().map(cells).collect(),
+    }
+}
+
+/// A value as a cell: numbers with `digits` decimals, arrays as lists, `–` when absent.
+fn cell(v: Option<&Value>, digits: usize) -> String {
+    match v {
+        Some(Value::Number(x)) => num(x.as_f64().unwrap_or(f64::NAN), digits),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| cell(Some(x), digits))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "–".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// `x` with `digits` decimals, `–` when it is absent (NaN).
+pub(crate) fn num(x: f64, digits: usize) -> String {
+    if x.is_finite() {
+        format!("{x:.digits$}")
+    } else {
+        "–".into()
+    }
+}
+
+/// The elements of an array of the results, cloned (none when it is not one).
+fn each(v: &Value) -> impl Iterator<Item = Value> + '_ {
+    v.as_array().into_iter().flatten().cloned()
+}
+
+/// "what (date, `command`)": a title naming when and how its figures were measured.
+fn title(scenario: &Value, what: &str) -> String {
+    let date = scenario["date"].as_str().unwrap_or("date not recorded");
+    let command = scenario["command"].as_str().unwrap_or("make bench");
+    format!("{what} ({date}, `{command}`)")
+}
+
+/// Every table of a run's results: the summary first, then each scenario's present.
+pub(crate) fn tables(r: &Value) -> Vec<Table> {
+    type Scenario = fn(&Value) -> Vec<Table>;
+    let scenarios: [(&str, Scenario); 12] = [
+        ("fanout", fanout),
+        ("delivery", delivery),
+        ("delivery_sdk", delivery),
+        ("latency", latency),
+        ("capacity", capacity),
+        ("throughput", throughput),
+        ("artifacts", artifacts),
+        ("recovery", recovery),
+        ("drain", drain),
+        ("sweep", sweep),
+        ("presence", presence),
+        ("compare", compare),
+    ];
+    let mut out = vec![goals::summary(r)];
+    for (key, tables) in scenarios {
+        if let Some(v) = r.get(key).filter(|v| v.is_object()) {
+            out.extend(tables(v));
+        }
+    }
+    out.extend(
+        cost::model(r)
+            .map(|m| costs(&m, &r["fanout"]))
+            .into_iter()
+            .flatten(),
+    );
+    out
+}
+
+/// The tables on stdout, under a line naming the machine.
+pub(crate) fn print(r: &Value) {
     let m = &r["machine"];
-    let mut head = String::new();
-    let _ = writeln!(head, "# Benchmarks\n");
-    let _ = writeln!(
-        head,
-        "Generated by `make bench` (every scenario; `BENCH_LONG=1` adds the long runs), results last \
-         written {}. Machine: {} CPUs, {}; {:.0} GB RAM; {}/{}. Every figure is **measured** on this \
-         machine by the command its section names, unless labelled *modelled* (computed from \
-         measured figures, the design and list prices) or *floor* (the lower bound a model allows). \
-         Release builds; every client is a real WebSocket on 127.0.0.x; DynamoDB Local, Postgres 15 \
-         and the dev server (playing API Gateway's Management API and Lambda's Invoke) share the \
-         machine with the clients. Medians unless stated. Goals from `crates/bench/src/targets.rs` \
-         beside each figure; the raw results are at the end.{}\n",
-        r["date"].as_str().unwrap_or(""),
+    let quick = r["quick"] == true;
+    println!(
+        "# devhive-bench results, {}: {} CPUs, {}, {} GB, {}/{}{}\n",
+        cell(r.get("date"), 0),
         m["cpus"],
-        m["cpu"].as_str().unwrap_or(""),
-        f(&m["memory_gb"]),
-        m["os"].as_str().unwrap_or(""),
-        m["arch"].as_str().unwrap_or(""),
-        if r["quick"].as_bool() == Some(true) {
-            " **Quick mode: reduced sizes, not the goals' conditions.**"
+        cell(m.get("cpu"), 0),
+        num(f(&m["memory_gb"]), 0),
+        cell(m.get("os"), 0),
+        cell(m.get("arch"), 0),
+        if quick {
+            " (BENCH_QUICK: reduced sizes, not the goals' conditions)"
         } else {
             ""
         }
     );
-    let mut out = Report::default();
-    crate::report_fanout::fanout(&mut out, r);
-    crate::report_delivery::delivery(&mut out, r);
-    latency(&mut out, r);
-    capacity(&mut out, r);
-    throughput(&mut out, r);
-    artifacts(&mut out, r);
-    recovery(&mut out, r);
-    drain(&mut out, r);
-    sweep(&mut out, r);
-    presence(&mut out, r);
-    costs(&mut out, r);
-    compare(&mut out, r);
-    out.finish(&head)
-}
-
-fn latency(out: &mut Report, r: &Value) {
-    let Some(l) = r.get("latency") else { return };
-    let _ = writeln!(out, "## 2. Commit to client\n\n{}\n", run_line(l));
-    let any = ["https", "http", "direct"]
-        .iter()
-        .find_map(|k| l.get(*k))
-        .unwrap_or(&Value::Null);
-    let _ = writeln!(
-        out,
-        "The path AWS runs: INSERT into `messages` (autocommit) → trigger writes the outbox row and \
-         notifies → the relay (in the dev server) claims it and invokes the broadcaster \
-         asynchronously through the dev server's Lambda Invoke API (the AWS SDK) → the broadcaster \
-         appends the event and posts through the dev server's Management API (SigV4-signed, the \
-         deployed broadcaster's sender) \
-         → {} subscribed clients; {} commits one after another. Memory store; no added Management \
-         API latency. `https`: both APIs over TLS (`dev --tls`), as on AWS. `http`: the same over \
-         plain HTTP (comparison, no goal). `direct` (`--delivery direct`): the posts called \
-         in-process, the floor of this path on one machine without the local HTTP hop (no goal; \
-         not what AWS runs). The clients' WebSockets are plain in every row.\n",
-        any["clients"], any["commits"]
-    );
-    let _ = writeln!(
-        out,
-        "| delivery | client | p50 ms | p99 ms | max ms | lost |\n|---|---|---|---|---|---|"
-    );
-    for delivery in ["https", "http", "direct"] {
-        let Some(run) = l.get(delivery) else { continue };
-        for (which, key) in [("first", "first_client"), ("last", "last_client")] {
-            let d = &run[key];
-            let _ = writeln!(
-                out,
-                "| {delivery} | {which} | {:.2} | {:.2} | {:.2} | {} |",
-                f(&d["p50_ms"]),
-                f(&d["p99_ms"]),
-                f(&d["max_ms"]),
-                run["lost_deliveries"]
-            );
-        }
+    for table in tables(r) {
+        print!("{table}");
     }
-    // Before `dev --tls` the path AWS runs was measured over plain HTTP (`http`).
-    let (key, run) = match (l.get("https"), l.get("http")) {
-        (Some(run), _) => ("https", run),
-        (None, Some(run)) => ("http", run),
-        (None, None) => return,
-    };
-    let p99 = f(&run["last_client"]["p99_ms"]);
-    let floor = f(&l["direct"]["last_client"]["p99_ms"]);
-    let verdict = out.judge(
-        l,
-        Goal {
-            id: "COMMIT_TO_CLIENT_P99_MS",
-            section: "2. Commit to client",
-            goal: format!(
-                "commit → last of {} clients, the path AWS runs (`{key}`), p99 ≤ {:.0} ms",
-                run["clients"],
-                targets::COMMIT_TO_CLIENT_P99_MS
-            ),
-            measured: format!("{p99:.1} ms"),
-            floor: format!("{floor:.1} ms (`direct`: the posts in-process)"),
-            met: Some(p99 <= targets::COMMIT_TO_CLIENT_P99_MS),
-        },
-    );
-    let _ = writeln!(
-        out,
-        "\nGoal, the path AWS runs (`{key}`), last client p99 ≤ {:.0} ms: {p99:.1} ms (floor, \
-         `direct`: {floor:.1} ms), {verdict}.\n",
-        targets::COMMIT_TO_CLIENT_P99_MS,
-    );
 }
 
-fn capacity(out: &mut Report, r: &Value) {
-    let Some(c) = r.get("capacity") else { return };
-    let _ = writeln!(out, "## 3. Capacity\n\n{}\n", run_line(c));
-    let _ = writeln!(
-        out,
-        "Idle connections held by the release dev server (memory store), clients from 8 source \
-         addresses. RSS before: {:.1} MB. Open files per process here: at most {} (the hard \
-         limit; raising it is refused), which caps the sizes below.\n",
-        f(&c["baseline_rss_mb"]),
+fn fanout(fan: &Value) -> Vec<Table> {
+    let cols = [
+        ("concurrency", "/c", 0),
+        ("median ms", "/at/median_ms", 0),
+        ("floor ms", "/at/floor_ms", 0),
+        ("× floor", "/ratio", 2),
+        ("runs ms", "/at/runs_ms", 0),
+        ("delivered (min)", "/at/delivered_min", 0),
+        ("429s (runs)", "/at/throttled_runs", 0),
+        ("CPU ms", "/at/broadcaster_cpu_ms", 0),
+        ("CPU µs a post", "/us", 0),
+        ("peak RSS MB", "/at/peak_rss_mb", 1),
+    ];
+    let mut out = Vec::new();
+    for size in each(&fan["results"]) {
+        let n = f(&size["clients"]);
+        let cells = each(&size["sweep"]).chain(size.get("plain_http").cloned());
+        let rows = cells.map(|c| {
+            let plain = if c["transport"] == "http" {
+                " (plain HTTP)"
+            } else {
+                ""
+            };
+            let ratio = f(&c["median_ms"]) / f(&c["floor_ms"]);
+            let us = f(&c["broadcaster_cpu_ms"]) * 1000.0 / n;
+            json!({"c": format!("{}{plain}", c["concurrency"]), "ratio": ratio, "us": us, "at": c})
+        });
+        let what = format!("fanout, N = {n}, over TLS; plain HTTP in its row");
+        out.push(table(fan, &what, rows, &cols));
+    }
+    let baselines = each(&fan["results"]).map(|size| {
+        let sweep = each(&size["sweep"]).map(|c| f(&c["median_ms"]));
+        let best = sweep.fold(f64::INFINITY, f64::min);
+        let go = f(&size["go_baseline"]["measured_ms"]);
+        json!({"at": size, "faster": go / best})
+    });
+    let cols = [
+        ("N", "/at/clients", 0),
+        ("index read ms", "/at/index_read/median_ms", 0),
+        ("items", "/at/index_read/items", 0),
+        ("pages", "/at/index_read/pages", 0),
+        (
+            "Go broadcaster's algorithm ms",
+            "/at/go_baseline/measured_ms",
+            0,
+        ),
+        ("its deliveries", "/at/go_baseline/delivered", 0),
+        ("best cell, × faster", "/faster", 0),
+    ];
+    let what = "fanout: the index read alone; DevHive's Go broadcaster";
+    out.push(table(fan, what, baselines, &cols));
+    out.extend(lambda_model(fan));
+    out
+}
+
+/// The fan-out to 10,000 at the default concurrency on Lambda: its CPU on a vCPU's share.
+fn lambda_model(fan: &Value) -> Option<Table> {
+    let default = realtime::delivery::fanout::DEFAULT_CONCURRENCY as u64;
+    let size = each(&fan["results"]).find(|r| r["clients"] == 10_000)?;
+    let cell = each(&size["sweep"]).find(|c| c["concurrency"] == default)?;
+    let cpu = f(&cell["broadcaster_cpu_ms"]);
+    let at = |mb: f64| json!([mb, cost::vcpu_share(mb), cpu, cost::lambda_ms(0.0, cpu, mb)]);
+    let cols = [
+        ("memory MB", "/0", 0),
+        ("vCPU share", "/1", 2),
+        ("CPU ms here", "/2", 0),
+        ("least ms", "/3", 0),
+    ];
+    let what = "fanout to 10,000 at the default concurrency on Lambda, modelled from its CPU here";
+    let rows = [at(cost::BROADCASTER_MB), at(cost::MB_PER_VCPU)];
+    Some(table(fan, what, rows, &cols))
+}
+
+/// A `delivery` run: this build's (`delivery`), or the SDK sender's kept from before the lean
+/// sender (`delivery_sdk`, with its commit).
+fn delivery(d: &Value) -> Vec<Table> {
+    let sender = if d["sender"] == "sdk" {
+        "SDK `PostToConnection`"
+    } else {
+        "lean sender"
+    };
+    let commit = d["commit"]
+        .as_str()
+        .map_or(String::new(), |c| format!(", commit {c}"));
+    let transports = [("tls", "TLS"), ("http", "plain HTTP")];
+    let of =
+        |(key, label): (&str, &str)| Some(json!({"over": label, "at": d["transports"].get(key)?}));
+    let rows = transports.into_iter().filter_map(of);
+    let cols = [
+        ("posting over", "/over", 0),
+        ("cold µs", "/at/cold_cpu_us_per_post", 0),
+        ("cold runs", "/at/cold_cpu_us_per_post_runs", 0),
+        ("warm µs", "/at/warm_cpu_us_per_post", 0),
+        ("warm runs", "/at/warm_cpu_us_per_post_runs", 0),
+        ("connections cold", "/at/cold_connections", 0),
+        ("warm", "/at/warm_new_connections", 0),
+        ("dev server µs cold", "/at/server_cold_cpu_us_per_post", 0),
+        ("warm", "/at/server_warm_cpu_us_per_post", 0),
+        ("delivered (min)", "/at/delivered_min", 0),
+    ];
+    let what = format!(
+        "delivery, {sender}{commit}: broadcaster CPU a post, N = {}, concurrency {}, {} runs",
+        d["clients"], d["concurrency"], d["repeats"]
+    );
+    let floor = |(key, label): (&str, &str)| {
+        Some(json!({"over": label, "at": d["transports"][key].get("client_floor")?}))
+    };
+    let floors: Vec<Value> = transports.into_iter().filter_map(floor).collect();
+    let floor_cols = [
+        ("transport", "/over", 0),
+        ("new connection, full handshake µs", "/at/connection_us", 0),
+        ("resumed µs", "/at/resumed_connection_us", 0),
+        ("a request, kept alive µs", "/at/request_us", 0),
+    ];
+    let client = "delivery: the broadcaster's HTTP client alone, CPU";
+    let mut out = vec![table(d, &what, rows, &cols)];
+    if !floors.is_empty() {
+        out.push(table(d, client, floors, &floor_cols));
+    }
+    out
+}
+
+fn latency(l: &Value) -> Vec<Table> {
+    let runs = ["https", "http", "direct"]
+        .into_iter()
+        .filter_map(|d| Some((d, l.get(d)?)));
+    let rows = runs.flat_map(|(d, run)| {
+        [
+            ("first", &run["first_client"]),
+            ("last", &run["last_client"]),
+        ]
+        .map(
+            |(which, at)| json!({"d": d, "which": which, "at": at, "lost": run["lost_deliveries"]}),
+        )
+    });
+    let cols = [
+        ("delivery", "/d", 0),
+        ("client", "/which", 0),
+        ("p50 ms", "/at/p50_ms", 2),
+        ("p99 ms", "/at/p99_ms", 2),
+        ("max ms", "/at/max_ms", 2),
+        ("lost", "/lost", 0),
+    ];
+    vec![table(l, "latency: commit to client", rows, &cols)]
+}
+
+fn capacity(c: &Value) -> Vec<Table> {
+    let what = format!(
+        "capacity: idle connections; RSS before {} MB, open files at most {}",
+        num(f(&c["baseline_rss_mb"]), 1),
         c["open_file_limit"]
     );
-    let _ = writeln!(
-        out,
-        "| connections | server RSS MB | bytes per connection | goal ≤ {:.0} B |\n|---|---|---|---|",
-        targets::BYTES_PER_IDLE_CONNECTION
-    );
-    let within = |per: f64| per <= targets::BYTES_PER_IDLE_CONNECTION;
-    let mut worst: Option<(f64, &Value)> = None;
-    for s in c["steps"].as_array().into_iter().flatten() {
-        let per = f(&s["bytes_per_connection"]);
-        let _ = writeln!(
-            out,
-            "| {} | {:.1} | {:.0} | {} |",
-            s["connections"],
-            f(&s["rss_mb"]),
-            per,
-            targets::verdict(within(per))
-        );
-        if worst.is_none_or(|(w, _)| per > w) {
-            worst = Some((per, &s["connections"]));
-        }
-    }
-    let _ = writeln!(out);
-    if let Some((per, at)) = worst {
-        out.judge(
-            c,
-            Goal {
-                id: "BYTES_PER_IDLE_CONNECTION",
-                section: "3. Capacity",
-                goal: format!(
-                    "dev server memory per idle connection ≤ {:.0} B",
-                    targets::BYTES_PER_IDLE_CONNECTION
-                ),
-                measured: format!("{per:.0} B (the most, at {at} connections)"),
-                floor: "–".into(),
-                met: Some(within(per)),
-            },
-        );
-    }
+    let cols = [
+        ("connections", "/connections", 0),
+        ("server RSS MB", "/rss_mb", 1),
+        ("bytes per connection", "/bytes_per_connection", 0),
+    ];
+    vec![table(c, &what, each(&c["steps"]), &cols)]
 }
 
-fn throughput(out: &mut Report, r: &Value) {
-    let Some(t) = r.get("throughput") else { return };
-    let ratio = f(&t["delivered_ratio"]);
-    let verdict = out.judge(
-        t,
-        Goal {
-            id: "DELIVERED_RATIO",
-            section: "4. Sustained load",
-            goal: format!(
-                "{} events/s to {} clients for {} s: every delivery",
-                t["events_per_s"], t["clients"], t["seconds"]
-            ),
-            measured: format!("{:.2} %", ratio * 100.0),
-            floor: "–".into(),
-            met: Some(ratio >= targets::DELIVERED_RATIO),
-        },
-    );
-    let _ = writeln!(out, "## 4. Sustained load\n\n{}\n", run_line(t));
-    let _ = writeln!(
-        out,
-        "{} clients in {} projects; {} events/s for {} s through the dev server's Lambda Invoke API \
-         (`Event`), DynamoDB Local store, {} ms added per Management API call. Sending took {:.1} s. \
-         Each event reaches its project's clients: the counts are deliveries. The dev server's CPU \
-         is over the sending (100 % = one core), its RSS read at the end of it.\n",
-        t["clients"],
-        t["projects"],
-        t["events_per_s"],
-        t["seconds"],
-        t["post_latency_ms"],
-        f(&t["sending_s"])
-    );
-    let _ = writeln!(
-        out,
-        "| deliveries / expected | goal: all | p50 ms | p99 ms | max ms | dev server CPU | dev server RSS MB (peak) |\n|---|---|---|---|---|---|---|"
-    );
-    let _ = writeln!(
-        out,
-        "| {} / {} = {:.2} % | {} | {:.1} | {:.1} | {:.1} | {:.0} % | {:.0} ({:.0}) |\n",
-        t["delivered"],
-        t["expected"],
-        ratio * 100.0,
-        verdict,
-        f(&t["p50_ms"]),
-        f(&t["p99_ms"]),
-        f(&t["max_ms"]),
-        f(&t["dev_server_cpu_percent"]),
-        f(&t["dev_server_rss_mb"]),
-        f(&t["dev_server_peak_rss_mb"])
-    );
+fn throughput(t: &Value) -> Vec<Table> {
+    let row = json!({"at": t, "percent": f(&t["delivered_ratio"]) * 100.0});
+    let cols = [
+        ("clients", "/at/clients", 0),
+        ("projects", "/at/projects", 0),
+        ("events/s", "/at/events_per_s", 0),
+        ("s", "/at/seconds", 0),
+        ("delivered", "/at/delivered", 0),
+        ("expected", "/at/expected", 0),
+        ("%", "/percent", 2),
+        ("p50 ms", "/at/p50_ms", 1),
+        ("p99 ms", "/at/p99_ms", 1),
+        ("max ms", "/at/max_ms", 1),
+        ("dev server CPU %", "/at/dev_server_cpu_percent", 0),
+        ("RSS MB (peak)", "/at/dev_server_peak_rss_mb", 0),
+    ];
+    vec![table(t, "throughput: sustained load", [row], &cols)]
 }
 
-fn artifacts(out: &mut Report, r: &Value) {
-    let Some(a) = r.get("artifacts") else { return };
-    let _ = writeln!(out, "## 5. Artifacts\n\n{}\n", run_line(a));
-    let _ = writeln!(
-        out,
-        "`bootstrap` sizes from `make build` (cargo-lambda, release, arm64; the workspace's release \
-         profile: fat LTO, stripped, `opt-level = \"s\"`, the SDK clients off the per-post path at \
-         `\"z\"`; MB = 10^6 bytes). Start-up: process start to its first request to a local Runtime \
-         API, on this machine's {} CPU (release build of the same code; no arm64 CPU here).\n",
-        r["machine"]["arch"].as_str().unwrap_or("")
-    );
-    let _ = writeln!(
-        out,
-        "| function | arm64 bootstrap | goal ≤ {:.0} MB | start → first request, median (p90) | goal ≤ {:.0} ms |\n|---|---|---|---|---|",
-        targets::BOOTSTRAP_BYTES as f64 / 1e6,
-        targets::START_TO_FIRST_REQUEST_MS
-    );
-    let mut largest: Option<(u64, &Value)> = None;
-    let mut slowest: Option<(f64, &Value)> = None;
-    for row in a["functions"].as_array().into_iter().flatten() {
-        let size = row["arm64_bootstrap_bytes"].as_u64();
-        let start = &row["start_to_first_request_ms"];
-        if let Some(b) = size.filter(|b| largest.is_none_or(|(l, _)| *b > l)) {
-            largest = Some((b, &row["function"]));
-        }
-        let median = f(&start["median"]);
-        if slowest.is_none_or(|(s, _)| median > s) {
-            slowest = Some((median, &row["function"]));
-        }
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {:.1} ms ({:.1}) | {} |",
-            row["function"].as_str().unwrap_or(""),
-            size.map_or("not built (run make build)".to_owned(), |b| format!(
-                "{:.2} MB ({b} bytes)",
-                b as f64 / 1e6
-            )),
-            size.map_or("–", |b| targets::verdict(b <= targets::BOOTSTRAP_BYTES)),
-            median,
-            f(&start["p90"]),
-            targets::verdict(median <= targets::START_TO_FIRST_REQUEST_MS)
-        );
-    }
-    let _ = writeln!(out);
-    artifact_goals(out, a, largest, slowest);
+fn artifacts(a: &Value) -> Vec<Table> {
+    let cols = [
+        ("function", "/function", 0),
+        ("bootstrap bytes", "/arm64_bootstrap_bytes", 0),
+        (
+            "start → first request ms, median",
+            "/start_to_first_request_ms/median",
+            1,
+        ),
+        ("p90", "/start_to_first_request_ms/p90", 1),
+    ];
+    let what = "artifacts: arm64 bootstrap sizes, start-up on this machine";
+    vec![table(a, what, each(&a["functions"]), &cols)]
 }
 
-/// The artifacts' goals, on the largest bootstrap and the slowest start.
-fn artifact_goals(
-    out: &mut Report,
-    a: &Value,
-    largest: Option<(u64, &Value)>,
-    slowest: Option<(f64, &Value)>,
-) {
-    out.judge(
-        a,
-        Goal {
-            id: "BOOTSTRAP_BYTES",
-            section: "5. Artifacts",
-            goal: format!(
-                "each arm64 `bootstrap` ≤ {:.1} MB",
-                targets::BOOTSTRAP_BYTES as f64 / 1e6
-            ),
-            measured: largest.map_or("not built".into(), |(b, name)| {
-                format!(
-                    "{:.2} MB (the largest: {})",
-                    b as f64 / 1e6,
-                    name.as_str().unwrap_or("")
-                )
-            }),
-            floor: "–".into(),
-            met: largest.map(|(b, _)| b <= targets::BOOTSTRAP_BYTES),
-        },
+fn recovery(v: &Value) -> Vec<Table> {
+    let cols = [
+        ("fan-out p50 ms, with the append", "/append/with_p50_ms", 1),
+        ("without", "/append/without_p50_ms", 1),
+        ("added", "/append/added_p50_ms", 1),
+        (
+            "`subscribe` recovering 100, p50 ms",
+            "/subscribe_recovering_100/p50_ms",
+            1,
+        ),
+        ("p99 ms", "/subscribe_recovering_100/p99_ms", 1),
+        ("subscribes", "/subscribe_recovering_100/runs", 0),
+    ];
+    let what = format!(
+        "recovery: the append on a fan-out to {} ({} rounds ABBA)",
+        v["clients"], v["rounds"]
     );
-    if let Some((median, name)) = slowest {
-        out.judge(
-            a,
-            Goal {
-                id: "START_TO_FIRST_REQUEST_MS",
-                section: "5. Artifacts",
-                goal: format!(
-                    "exec → first Runtime API request ≤ {:.0} ms, median",
-                    targets::START_TO_FIRST_REQUEST_MS
-                ),
-                measured: format!(
-                    "{median:.1} ms (the slowest: {})",
-                    name.as_str().unwrap_or("")
-                ),
-                floor: "–".into(),
-                met: Some(median <= targets::START_TO_FIRST_REQUEST_MS),
-            },
-        );
-    }
+    vec![table(v, &what, [v.clone()], &cols)]
 }
 
-fn recovery(out: &mut Report, r: &Value) {
-    let Some(v) = r.get("recovery") else { return };
-    let a = &v["append"];
-    let s = &v["subscribe_recovering_100"];
-    let _ = writeln!(out, "## 6. Recovery\n\n{}\n", run_line(v));
-    let _ = writeln!(
-        out,
-        "The append before fan-out: one event to {} clients by the release broadcaster with the \
-         events table (DynamoDB Local) and without it, {} runs of each alternated ABBA on the same \
-         clients ({} posts in flight, {} ms a post). A recovering `subscribe`: {} of them, each \
-         recovering 100 events of ~300 bytes through the dev server's WebSocket route (the \
-         Lambda's code) from DynamoDB Local.\n",
-        v["clients"], v["rounds"], v["concurrency"], v["post_latency_ms"], s["runs"]
-    );
-    let added = f(&a["added_p50_ms"]);
-    let p99 = f(&s["p99_ms"]);
-    let append = out.judge(
-        v,
-        Goal {
-            id: "APPEND_ADDED_P50_MS",
-            section: "6. Recovery",
-            goal: format!(
-                "what the events table's append adds to a fan-out to {}, p50 ≤ {:.0} ms",
-                v["clients"],
-                targets::APPEND_ADDED_P50_MS
-            ),
-            measured: format!("{added:.1} ms"),
-            floor: "–".into(),
-            met: Some(added <= targets::APPEND_ADDED_P50_MS),
-        },
-    );
-    let recovering = out.judge(
-        v,
-        Goal {
-            id: "RECOVERING_SUBSCRIBE_P99_MS",
-            section: "6. Recovery",
-            goal: format!(
-                "a `subscribe` recovering 100 events, p99 ≤ {:.0} ms",
-                targets::RECOVERING_SUBSCRIBE_P99_MS
-            ),
-            measured: format!("{p99:.1} ms"),
-            floor: "–".into(),
-            met: Some(p99 <= targets::RECOVERING_SUBSCRIBE_P99_MS),
-        },
-    );
-    let _ = writeln!(out, "| measure | measured | goal | |\n|---|---|---|---|");
-    let _ = writeln!(
-        out,
-        "| fan-out p50 with the append − without | {:.1} − {:.1} = {added:.1} ms | ≤ {:.0} ms | {} |",
-        f(&a["with_p50_ms"]),
-        f(&a["without_p50_ms"]),
-        targets::APPEND_ADDED_P50_MS,
-        append
-    );
-    let _ = writeln!(
-        out,
-        "| `subscribe` recovering 100, p50 / p99 | {:.1} / {p99:.1} ms | p99 ≤ {:.0} ms | {} |\n",
-        f(&s["p50_ms"]),
-        targets::RECOVERING_SUBSCRIBE_P99_MS,
-        recovering
-    );
+fn drain(d: &Value) -> Vec<Table> {
+    let cols = [
+        ("rows/s", "/aws_shaped/rows_per_s", 0),
+        ("s", "/aws_shaped/seconds", 2),
+        (
+            "floor: Postgres alone, rows/s",
+            "/floor_invoke_free/rows_per_s",
+            0,
+        ),
+        ("s", "/floor_invoke_free/seconds", 2),
+        ("frames received", "/frames_received", 0),
+        ("the last after s", "/last_frame_after_s", 2),
+        ("dead letters", "/dead_letters", 0),
+    ];
+    let what = format!("drain: {} rows over {} projects", d["rows"], d["projects"]);
+    vec![table(d, &what, [d.clone()], &cols)]
 }
 
-fn drain(out: &mut Report, r: &Value) {
-    let Some(d) = r.get("drain") else { return };
-    let _ = writeln!(out, "## 7. Relay drain\n\n{}\n", run_line(d));
-    let _ = writeln!(
-        out,
-        "A backlog of {} changes over {} projects committed in one transaction (the projects taking \
-         turns, so each {}-row claim holds rows of every project: many invocations per claim), \
-         drained by the dev server's relay ({} claims at once) through its Lambda Invoke API into \
-         the broadcaster, one subscribed client per project. *Floor*: the same relay code with an \
-         Invoke that costs nothing, so only Postgres's claims and deletes remain.\n",
-        d["rows"], d["projects"], d["claim_rows"], d["relay_concurrency"]
+fn sweep(s: &Value) -> Vec<Table> {
+    let cols = [
+        ("due in the minute", "/due", 0),
+        ("billed ms (p50)", "/billed_p50_ms", 0),
+        ("floor ms", "/floor_ms", 0),
+        ("index query RRU", "/query_rru", 1),
+        ("peak RSS MB", "/peak_rss_mb", 1),
+    ];
+    let cost_cols = [
+        ("item bytes", "/item_bytes_p50", 0),
+        ("hints", "/cost_per_1000_connection_hours/hints", 7),
+        (
+            "index writes",
+            "/cost_per_1000_connection_hours/index_writes",
+            7,
+        ),
+        (
+            "index queries",
+            "/cost_per_1000_connection_hours/index_queries",
+            7,
+        ),
+        (
+            "invocations",
+            "/cost_per_1000_connection_hours/invocations",
+            7,
+        ),
+        ("compute", "/cost_per_1000_connection_hours/compute", 7),
+        ("total", "/total", 5),
+    ];
+    let what = format!(
+        "sweep: due connections among {} open, {} runs each",
+        s["open"], s["runs"]
     );
-    let rate = f(&d["aws_shaped"]["rows_per_s"]);
-    let verdict = out.judge(
-        d,
-        Goal {
-            id: "DRAIN_ROWS_PER_S",
-            section: "7. Relay drain",
-            goal: format!(
-                "the relay drains a backlog of {} changes at ≥ {:.0} rows/s",
-                d["rows"],
-                targets::DRAIN_ROWS_PER_S
-            ),
-            measured: format!("{rate:.0} rows/s"),
-            floor: format!(
-                "{:.0} rows/s at most (Postgres alone)",
-                f(&d["floor_invoke_free"]["rows_per_s"])
-            ),
-            met: Some(rate >= targets::DRAIN_ROWS_PER_S),
-        },
-    );
-    let _ = writeln!(
-        out,
-        "| path | rows/s | seconds | goal ≥ {:.0} rows/s |\n|---|---|---|---|",
-        targets::DRAIN_ROWS_PER_S
-    );
-    let _ = writeln!(
-        out,
-        "| relay → Invoke → broadcaster → clients | {rate:.0} | {:.2} | {} |",
-        f(&d["aws_shaped"]["seconds"]),
-        verdict
-    );
-    let _ = writeln!(
-        out,
-        "| floor: Postgres alone | {:.0} | {:.2} | – |\n",
-        f(&d["floor_invoke_free"]["rows_per_s"]),
-        f(&d["floor_invoke_free"]["seconds"])
-    );
-    let _ = writeln!(
-        out,
-        "Frames received by the clients: {}, the last {:.2} s after the commit; dead letters: {}.\n",
-        d["frames_received"],
-        f(&d["last_frame_after_s"]),
-        d["dead_letters"]
-    );
+    let cost = "sweep: cost per 1,000 connection-hours, modelled, $";
+    vec![
+        table(s, &what, each(&s["by_due"]), &cols),
+        table(s, cost, [s.clone()], &cost_cols),
+    ]
 }
 
-fn sweep(out: &mut Report, r: &Value) {
-    let Some(s) = r.get("sweep") else { return };
-    let _ = writeln!(out, "## 8. Reconnect sweep\n\n{}\n", run_line(s));
-    let _ = writeln!(
-        out,
-        "The release `sweeper` under a local Runtime API, one scheduled invocation per run (a fresh \
-         process each time), against DynamoDB Local and the dev server's Management API ({} ms a \
-         post, the quota above), with `due` connections in the current minute of \
-         `reconnect_at-index` among {} open ones; {} runs each. Connection items: {:.0} bytes \
-         (median, measured).\n",
-        s["post_latency_ms"],
-        s["open"],
-        s["runs"],
-        f(&s["item_bytes_p50"])
-    );
-    let _ = writeln!(
-        out,
-        "| due in the minute | billed ms (p50) | floor ms | index query | peak RSS MB |\n|---|---|---|---|---|"
-    );
-    for row in s["by_due"].as_array().into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "| {} | {:.0} | {:.0} | {} RRU | {:.1} |",
-            row["due"],
-            f(&row["billed_p50_ms"]),
-            f(&row["floor_ms"]),
-            row["query_rru"],
-            f(&row["peak_rss_mb"])
-        );
-    }
-    let c = &s["cost_per_1000_connection_hours"];
-    let _ = writeln!(
-        out,
-        "\n*Modelled* cost per 1,000 connection-hours (each connection living the full 2 hours: 500 \
-         hints an hour, so the first row is a minute's sweep): hints ${:.6}, index writes ${:.6}, \
-         index queries ${:.7}, invocations ${:.6}, compute ${:.7}: **${:.5}**; its floor is the \
-         hints themselves ($0.000500).\n",
-        f(&c["hints"]),
-        f(&c["index_writes"]),
-        f(&c["index_queries"]),
-        f(&c["invocations"]),
-        f(&c["compute"]),
-        f(&s["total"])
-    );
-}
-
-fn presence(out: &mut Report, r: &Value) {
-    let Some(p) = r.get("presence") else { return };
-    let _ = writeln!(out, "## 9. Presence\n\n{}\n", run_line(p));
-    let _ = writeln!(
-        out,
-        "Clients of distinct users opened at once (the project given at `$connect`) through the \
-         release dev server (its `$connect` runs the connect function's code; presence posts go \
-         through its Management API at 20 ms a post under the quota above; DynamoDB Local). \
-         Counted: the `presence` frames the clients received, each one a post API Gateway bills. \
-         Beside it, *modelled*: the count when users arrive one after another (arrival k tells the \
-         k − 1 already there, while k ≤ the bound), and the same without a bound.\n"
-    );
-    let _ = writeln!(
-        out,
-        "| users × projects | `PRESENCE_MAX_SUBSCRIBERS` | connected | in s | presence posts | modelled, one after another | modelled, no bound |\n|---|---|---|---|---|---|---|"
-    );
-    for row in p["rows"].as_array().into_iter().flatten() {
-        let users = row["users"].as_u64().unwrap_or(0);
+fn presence(p: &Value) -> Vec<Table> {
+    let rows = each(&p["rows"]).map(|row| {
         let projects = row["projects"].as_u64().unwrap_or(1).max(1);
-        let layout = format!("{} × {projects}", users / projects);
-        if row.get("skipped").is_some() {
-            let _ = writeln!(
-                out,
-                "| {layout} | {} | not run (long: `BENCH_LONG=1`) | | | {} | {} |",
-                row["bound"], row["predicted_posts"], row["unbounded_posts"]
-            );
-            continue;
-        }
-        let _ = writeln!(
-            out,
-            "| {layout} | {} | {} | {:.1} | {} | {} | {} |",
-            row["bound"],
-            row["connected"],
-            f(&row["connect_s"]),
-            row["presence_posts"],
-            row["predicted_posts"],
-            row["unbounded_posts"]
+        let layout = format!(
+            "{} × {projects}",
+            row["users"].as_u64().unwrap_or(0) / projects
         );
-    }
-    let _ = writeln!(out);
+        let run = if row.get("skipped").is_some() {
+            "not run (`BENCH_LONG=1`)"
+        } else {
+            "run"
+        };
+        json!({"layout": layout, "run": run, "at": row})
+    });
+    let cols = [
+        ("users × projects", "/layout", 0),
+        ("`PRESENCE_MAX_SUBSCRIBERS`", "/at/bound", 0),
+        ("run", "/run", 0),
+        ("connected", "/at/connected", 0),
+        ("in s", "/at/connect_s", 1),
+        ("presence posts", "/at/presence_posts", 0),
+        ("modelled, one after another", "/at/predicted_posts", 0),
+        ("modelled, no bound", "/at/unbounded_posts", 0),
+    ];
+    vec![table(p, "presence: users connecting at once", rows, &cols)]
 }
 
-fn costs(out: &mut Report, r: &Value) {
-    let Some(m) = cost::model(r) else {
-        let _ = writeln!(
-            out,
-            "## 10. Cost (modelled)\n\nNot computed: it needs this run's fan-out (N = 100, 1,000 and \
-             10,000 at the default concurrency) and sweep (the connection item's size).\n"
-        );
-        return;
-    };
-    let _ = writeln!(
-        out,
-        "## 10. Cost (modelled)\n\n*Modelled* from this run's measured figures (the fan-out medians \
-         at the default concurrency, the connection item of {:.0} bytes) at us-east-1 list prices: \
-         Lambda arm64 $0.20 per million requests and $0.0000133334 per GB-second (broadcaster {:.0} MB); \
-         API Gateway WebSocket $1.00 per million messages and $0.25 per million connection minutes; \
-         DynamoDB on-demand $0.625 per million write units, $0.125 per million read units. \
-         The broadcaster is billed for the longer of the fan-out's time here and its measured CPU \
-         time on Lambda's share of a vCPU at its memory ({:.0}/1,769). Nothing here was measured \
-         on AWS (`crates/bench/src/cost.rs`).\n",
-        f(&m["item_bytes"]),
-        cost::BROADCASTER_GB * 1024.0,
-        cost::BROADCASTER_GB * 1024.0
-    );
-    // Modelled from the fan-out's figures: its date and command are the model's.
-    per_million(out, &m, &r["fanout"]);
-    user_day(out, &m["user_day"], &r["fanout"]);
+fn compare(c: &Value) -> Vec<Table> {
+    let cols = [
+        ("clients", "/clients", 0),
+        ("baseline median ms", "/baseline_median_ms", 0),
+        ("this build ms", "/current_median_ms", 0),
+        ("ratio", "/ratio", 3),
+    ];
+    let what = "compare: two broadcaster builds on the same clients, ABBA";
+    vec![table(c, what, [c.clone()], &cols)]
 }
 
-/// The model's table per million deliveries.
-fn per_million(out: &mut Report, m: &Value, measured: &Value) {
-    let _ = writeln!(
-        out,
-        "Per million deliveries (goal ≤ {:.2}× API Gateway's own floor of $1.00):\n\n\
-         | clients per event | fan-out ms here | broadcaster CPU ms | billed ms on Lambda | messages | broadcaster | GSI reads | event appends ({} WRU each) | total | × floor | |\n|---|---|---|---|---|---|---|---|---|---|---|",
-        targets::COST_OVER_MESSAGE_FLOOR,
-        cost::APPEND_WRU
-    );
-    let within = |over: f64| over <= targets::COST_OVER_MESSAGE_FLOOR;
-    let mut worst: Option<(f64, &Value)> = None;
-    for row in m["per_million"].as_array().into_iter().flatten() {
-        let over = f(&row["over_floor"]);
-        if worst.is_none_or(|(w, _)| over > w) {
-            worst = Some((over, &row["audience"]));
-        }
-        let _ = writeln!(
-            out,
-            "| {} | {:.0} | {:.0} | {:.0} | ${:.3} | ${:.4} | ${:.4} | ${:.4} | ${:.3} | {over:.3} | {} |",
-            row["audience"],
-            f(&row["fanout_ms"]),
-            f(&row["cpu_ms"]),
-            f(&row["billed_ms"]),
-            f(&row["messages"]),
-            f(&row["broadcaster"]),
-            f(&row["gsi_reads"]),
-            f(&row["appends"]),
-            f(&row["total"]),
-            targets::verdict(within(over))
-        );
-    }
-    if let Some((over, audience)) = worst {
-        out.judge(
-            measured,
-            Goal {
-                id: "COST_OVER_MESSAGE_FLOOR",
-                section: "10. Cost (modelled)",
-                goal: format!(
-                    "cost per million deliveries ≤ {:.2}× API Gateway's $1.00 for the messages",
-                    targets::COST_OVER_MESSAGE_FLOOR
-                ),
-                measured: format!("{over:.3}× *modelled* (the most: {audience} clients an event)"),
-                floor: "$1.00 a million (the messages alone)".into(),
-                met: Some(within(over)),
-            },
-        );
-    }
-}
-
-/// The model's active user-day.
-fn user_day(out: &mut Report, d: &Value, measured: &Value) {
-    let total = f(&d["total"]);
-    let messages: f64 = [
+/// The cost model's tables: per million deliveries, the durations billed, the user-day. Its
+/// inputs are the fan-out's (and the sweep's item size): its date and command are theirs.
+fn costs(m: &Value, fan: &Value) -> Vec<Table> {
+    let cols = [
+        ("clients per event", "/audience", 0),
+        ("fan-out ms here", "/fanout_ms", 0),
+        ("CPU ms here", "/cpu_ms", 0),
+        ("billed ms on Lambda", "/billed_ms", 0),
+        ("messages", "/messages", 3),
+        ("broadcaster", "/broadcaster", 4),
+        ("GSI reads", "/gsi_reads", 4),
+        ("event appends", "/appends", 4),
+        ("total", "/total", 3),
+        ("× floor", "/over_floor", 3),
+    ];
+    let handlers = cost::HANDLERS
+        .iter()
+        .map(|h| json!([h.route, h.function, h.ms, h.mb, h.source]));
+    let source = "modelled from the fanout scenario: its time, or its CPU on a vCPU's share";
+    let broadcaster = ["the fan-out to 1,000", "BroadcasterFunction"];
+    let fanout = json!([
+        broadcaster[0],
+        broadcaster[1],
+        m["user_day"]["fanout_ms"],
+        cost::BROADCASTER_MB,
+        source
+    ]);
+    let billed_cols = [
+        ("route", "/0", 0),
+        ("function", "/1", 0),
+        ("ms an invocation", "/2", 0),
+        ("MB", "/3", 0),
+        ("from", "/4", 0),
+    ];
+    let (now, before) = (&m["user_day"], &m["user_day_before"]);
+    let items = [
         "events",
         "keepalive",
         "per_connection_messages",
         "connection_minutes",
+    ];
+    let day = items
+        .iter()
+        .chain(&["lambda", "dynamodb", "total"])
+        .map(|k| json!([k, now[k], before[k]]));
+    let day_cols = [
+        ("item", "/0", 0),
+        ("now", "/1", 7),
+        ("a last-tab `$disconnect` held 3 s", "/2", 7),
+    ];
+    vec![
+        table(
+            fan,
+            "cost, modelled: per million deliveries, $",
+            each(&m["per_million"]),
+            &cols,
+        ),
+        table(
+            fan,
+            "cost, modelled: the durations a user-day bills",
+            handlers.chain([fanout]),
+            &billed_cols,
+        ),
+        table(fan, "cost, modelled: an active user-day, $", day, &day_cols),
     ]
-    .iter()
-    .map(|k| f(&d[*k]))
-    .sum();
-    let verdict = out.judge(
-        measured,
-        Goal {
-            id: "USER_DAY_DOLLARS",
-            section: "10. Cost (modelled)",
-            goal: format!("an active user-day ≤ ${}", targets::USER_DAY_DOLLARS),
-            measured: format!("${total:.6} *modelled*"),
-            floor: format!("${messages:.6} (API Gateway's messages and minutes alone)"),
-            met: Some(total <= targets::USER_DAY_DOLLARS),
-        },
-    );
-    let _ = writeln!(
-        out,
-        "\nPer active user-day (goal ≤ ${}): a tab open 8 hours receiving 500 events; the web \
-         client's keepalive every 8 minutes ({:.0} pings and their pongs, answered by API Gateway's \
-         mock integration: no Lambda); {:.0} connections (API Gateway's 2-hour cut, each replaced on \
-         the sweeper's hint), each with `$connect`, `subscribe`, `$disconnect` (assumed 80 ms at \
-         256 MB each) and ~10 write units; the events' share of a fan-out to {} billed at {:.0} ms.\n",
-        targets::USER_DAY_DOLLARS,
-        f(&d["pings"]),
-        f(&d["connections"]),
-        d["audience"],
-        f(&d["fanout_ms"])
-    );
-    let _ = writeln!(out, "| item | cost |\n|---|---|");
-    for (label, key) in [
-        ("500 events delivered (messages)", "events"),
-        ("keepalive (messages)", "keepalive"),
-        (
-            "per connection: `subscribe`, `subscribed`, the hint (messages)",
-            "per_connection_messages",
-        ),
-        ("480 connection minutes", "connection_minutes"),
-        ("Lambda: handlers and the fan-out's share", "lambda"),
-        (
-            "DynamoDB: connection writes, the deliveries' reads",
-            "dynamodb",
-        ),
-    ] {
-        let _ = writeln!(out, "| {label} | ${:.7} |", f(&d[key]));
-    }
-    let _ = writeln!(out, "| **total** | **${total:.6}** ({verdict}) |\n",);
-}
-
-fn compare(out: &mut Report, r: &Value) {
-    let Some(c) = r.get("compare") else { return };
-    let _ = writeln!(out, "## 11. Two broadcaster builds\n\n{}\n", run_line(c));
-    let _ = writeln!(
-        out,
-        "The same {} clients, runs alternated ABBA ({} posts in flight, {} ms a post). Baseline \
-         `{}`: median {:.0} ms; this build: {:.0} ms; ratio {:.3}.\n",
-        c["clients"],
-        c["concurrency"],
-        c["post_latency_ms"],
-        c["baseline"].as_str().unwrap_or(""),
-        f(&c["baseline_median_ms"]),
-        f(&c["current_median_ms"]),
-        f(&c["ratio"])
-    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    /// The results of the run BENCHMARKS.md is written from, committed beside it.
+    fn committed() -> Value {
+        serde_json::from_str(include_str!("../../../bench-results.json")).expect("JSON")
+    }
 
     #[test]
-    fn every_goal_is_printed_with_its_verdict_and_skipped_runs_say_so() {
-        let default = realtime::delivery::fanout::DEFAULT_CONCURRENCY;
-        let r = json!({
-            "machine": {"cpus": 2},
-            "fanout": {"date": "2026-12-01T10:00:00Z", "command": "make bench SCENARIO=fanout",
-                "results": [{"clients": 10000,
-                "sweep": [{"concurrency": default, "median_ms": 2000.0, "floor_ms": 520.0,
-                           "runs_ms": [2000.0], "delivered_min": 10000, "peak_rss_mb": 30.0}],
-                "seed_baseline": {"skipped": "long"}}]},
-            "delivery": {"clients": 2000, "concurrency": 400, "repeats": 3, "post_latency_ms": 20,
-                "transports": {"tls": {"cold_cpu_us_per_post": 320.0, "warm_cpu_us_per_post": 20.0,
-                                       "cold_connections": 400.0, "warm_new_connections": 0.0,
-                                       "delivered_min": 2000.0,
-                                       "client_floor": {"request_us": 8.0, "connection_us": 900.0,
-                                                        "resumed_connection_us": 400.0,
-                                                        "samples": 200}}}},
-            "recovery": {"append": {"with_p50_ms": 40.0, "without_p50_ms": 35.0, "added_p50_ms": 5.0},
-                         "subscribe_recovering_100": {"p50_ms": 10.0, "p99_ms": 25.0}},
-        });
-        let text = render(&r);
-        assert!(
-            text.contains("| ≤ 1500 ms | 2000 ms | 520 ms | **missed** |"),
-            "{text}"
+    fn a_table_is_markdown_with_its_title() {
+        let rows = [json!({"a": 1.25, "b": [1, 2]}), json!({})];
+        let t = table(
+            &json!({"date": "d"}),
+            "t",
+            rows,
+            &[("a", "/a", 1), ("b", "/b", 0)],
         );
-        assert!(text.contains("| broadcaster peak RSS ≤ 32 MB | 30.0 MB | – | met |"));
-        assert!(text.contains(
-            "| warm ≤ 25 µs of broadcaster CPU a post | 20 µs | not measured (see the notes) | met |"
-        ));
-        assert!(text.contains("| TLS | 900 | 400 |"), "{text}");
-        assert!(text.contains(
-            "| cold ≤ 75 µs a post, everything included | 320 µs | 100 µs: the warm cost + 400 new connections × 400 µs (resumed) ÷ 2000 posts | **missed** |"
-        ));
-        // 10,000 × 20 µs at 1,024/1,769 of a vCPU: 346 ms, modelled.
-        assert!(text.contains("| 346 ms *modelled*"), "{text}");
-        assert!(text.contains("not run (`BENCH_LONG=1`)"));
-        assert!(text.contains("= 5.0 ms | ≤ 10 ms | met |"));
-        assert!(text.contains("| p99 ≤ 20 ms | **missed** |"));
-        // Without the sweep's item size the cost cannot be modelled, and says so.
-        assert!(text.contains("Not computed"));
-        // The summary comes first and holds every goal judged below, with the scenario's date
-        // and command, and a cause for each missed goal that has one.
-        let summary =
-            &text[text.find("## Summary").expect("a summary")..text.find("## 1.").unwrap()];
-        assert!(
-            summary.contains("(4 met, 4 missed, 1 not run)"),
-            "{summary}"
+        assert_eq!(
+            t.to_string(),
+            "### t (d, `make bench`)\n\n| a | b |\n|---|---|\n| 1.2 | 1, 2 |\n| – | – |\n\n"
         );
-        assert!(summary.contains(
-            "| 1. Fan-out | fan-out to 10,000 at concurrency 400 over plain HTTP ≤ 1500 ms | 2000 ms | 520 ms (the quota model) | **missed** | 2026-12-01 | `make bench SCENARIO=fanout` | two cores"
-        ), "{summary}");
-        assert!(summary.contains("| 6. Recovery | a `subscribe` recovering 100 events, p99 ≤ 20 ms | 25.0 ms | – | **missed** |"));
-        assert!(summary.contains("| not run | 2026-12-01 |"));
-        assert_eq!(summary.matches("| met |").count(), 4, "{summary}");
+    }
+
+    #[test]
+    fn every_scenario_of_a_full_run_has_its_tables_and_every_cell_is_filled() {
+        let tables = tables(&committed());
+        let scenarios = [
+            "fanout",
+            "delivery",
+            "latency",
+            "capacity",
+            "throughput",
+            "artifacts",
+            "recovery",
+            "drain",
+            "sweep",
+            "presence",
+            "cost",
+        ];
+        for what in scenarios {
+            assert!(
+                tables.iter().any(|t| t.title.starts_with(what)),
+                "no {what} table"
+            );
+        }
+        // A pointer that names no field shows as `–` everywhere; a column of only `–` is one.
+        for t in &tables {
+            for (i, header) in t.header.iter().enumerate() {
+                assert!(
+                    t.rows.iter().any(|row| row[i] != "–"),
+                    "{}: {header} is empty",
+                    t.title
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_full_run_judges_every_goal_of_targets() {
+        let goals = include_str!("targets.rs").matches("\npub const ").count();
+        assert_eq!(goals::summary(&committed()).rows.len(), goals);
     }
 }

@@ -3,6 +3,13 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
+/// A number of the results, NaN when it is absent.
+pub(crate) fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
 pub(crate) fn median(v: &[f64]) -> f64 {
     percentile(v, 50.0)
 }

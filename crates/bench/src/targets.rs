@@ -1,13 +1,14 @@
-//! Every goal the benchmarks are judged by, named once. The report prints each beside its
+//! Every goal the benchmarks are judged by, named once. The summary prints each beside its
 //! figure; nothing else in the crate writes a threshold.
 
 /// Fan-out to 10,000 clients, invocation to last client.
 pub const FANOUT_10K_MS: f64 = 1_500.0;
-/// Fan-out to 10,000 clients at concurrency 400: measured time over the quota model's floor
-/// (issue 35: 1.5×, over TLS; 1.15× before, over plain HTTP).
+/// Fan-out to 10,000 clients at concurrency 400 over TLS: measured time over the quota model's
+/// floor.
 pub const FANOUT_OVER_FLOOR: f64 = 1.5;
-/// Fan-out speed-up over the seed's algorithm at 10,000 clients.
-pub const SEED_SPEEDUP: f64 = 100.0;
+/// Fan-out speed-up at 10,000 clients over the algorithm of DevHive's Go broadcaster (one GSI
+/// page, one post at a time).
+pub const GO_SPEEDUP: f64 = 100.0;
 /// Broadcaster peak RSS at 10,000 recipients.
 pub const BROADCASTER_PEAK_RSS_MB: f64 = 32.0;
 /// Broadcaster CPU per post over TLS, warm (the next invocation of a process), N = 2,000,
@@ -18,15 +19,15 @@ pub const COLD_CPU_US_PER_POST: f64 = 75.0;
 /// A 10,000-connection fan-out on Lambda at the template's memory, modelled from the measured
 /// CPU per post: the CPU alone at that memory's share of a vCPU.
 pub const FANOUT_10K_LAMBDA_MODELLED_MS: f64 = 1_500.0;
-/// Commit to last of 1,000 clients on the path AWS runs, over TLS, p99 (issue 35; 15 ms
-/// before, when that path was plain HTTP).
+/// Commit to last of 1,000 clients on the path AWS runs (both APIs over TLS), p99.
 pub const COMMIT_TO_CLIENT_P99_MS: f64 = 60.0;
 /// Dev server memory per idle connection.
 pub const BYTES_PER_IDLE_CONNECTION: f64 = 5_120.0;
 /// Sustained load: delivered / expected.
 pub const DELIVERED_RATIO: f64 = 1.0;
-/// Each arm64 `bootstrap`.
-pub const BOOTSTRAP_BYTES: u64 = 6_000_000;
+/// Each arm64 `bootstrap`: the bound `make build` enforces (the Makefile's
+/// `MAX_BOOTSTRAP_BYTES`, docs/design.md "Limits").
+pub const BOOTSTRAP_BYTES: u64 = 6_300_000;
 /// Exec to first Runtime API request.
 pub const START_TO_FIRST_REQUEST_MS: f64 = 20.0;
 
@@ -40,19 +41,3 @@ pub const DRAIN_ROWS_PER_S: f64 = 5_000.0;
 pub const COST_OVER_MESSAGE_FLOOR: f64 = 1.05;
 /// Cost of one active user-day (a tab open 8 hours receiving 500 events), dollars.
 pub const USER_DAY_DOLLARS: f64 = 0.0008;
-
-/// `met` or `**missed**`.
-pub fn verdict(ok: bool) -> &'static str {
-    if ok { "met" } else { "**missed**" }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn verdicts_say_missed_loudly() {
-        assert_eq!(verdict(true), "met");
-        assert_eq!(verdict(false), "**missed**");
-    }
-}

@@ -18,7 +18,6 @@ use uuid::Uuid;
 use crate::BenchOptions;
 use crate::clients::*;
 use crate::procs::*;
-use crate::report_fields::f;
 use crate::scenarios::fanout::{POST_LATENCY_MS, fanout_server_tls};
 use crate::stats::*;
 

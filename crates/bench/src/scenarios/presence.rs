@@ -1,5 +1,4 @@
-//! What presence costs when everyone arrives at once (issue "Presence, typing, direct
-//! messages", "Cost"): 1,000 connections of 1,000 users connect to their project together,
+//! What presence costs when everyone arrives at once: 1,000 connections of 1,000 users connect to their project together,
 //! through the release dev server (its `$connect` runs the connect function's code, presence
 //! posts go through its Management API at 20 ms a post under the 10,000/s quota, DynamoDB
 //! Local). Measured: the presence frames the clients received (each one a post API Gateway

@@ -275,7 +275,7 @@ impl Job {
             &s.connection_id,
             &self.payload,
             self.deadline,
-            &tally,
+            tally,
         )
         .await
         {

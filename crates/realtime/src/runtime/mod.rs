@@ -12,7 +12,7 @@ pub mod wiring;
 
 /// The tokio runtime a function runs on: one thread. Lambda runs one invocation at a time,
 /// below 1,769 MB on less than one vCPU, and a multi-threaded runtime spent ~40 % more CPU per
-/// post (BENCHMARKS.md, "Fan-out").
+/// post (docs/performance.md "One thread for every function").
 pub fn function_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
