@@ -45,11 +45,14 @@ pub async fn start_with(
         config = config.with(name, value.clone());
     }
     if kind == StoreKind::Dynamodb {
-        let endpoint = std::env::var(config::AWS_ENDPOINT_URL_DYNAMODB)
-            .expect("AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `make test`");
-        config = config
-            .with(config::AWS_ENDPOINT_URL_DYNAMODB, endpoint)
-            .with(config::CONNECTIONS_TABLE, format!("dev-{}", Uuid::new_v4()));
+        // DynamoDB Local, unless the caller put something in front of it (tests/faults).
+        if !vars
+            .iter()
+            .any(|(name, _)| *name == config::AWS_ENDPOINT_URL_DYNAMODB)
+        {
+            config = config.with(config::AWS_ENDPOINT_URL_DYNAMODB, dynamodb_local());
+        }
+        config = config.with(config::CONNECTIONS_TABLE, format!("dev-{}", Uuid::new_v4()));
     }
     DevServer::new(options, config)
         .await
@@ -57,6 +60,48 @@ pub async fn start_with(
         .start()
         .await
         .expect("listen")
+}
+
+/// DynamoDB Local's address, as `make test` exports it.
+pub fn dynamodb_local() -> String {
+    std::env::var(config::AWS_ENDPOINT_URL_DYNAMODB)
+        .expect("AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `make test`")
+}
+
+/// DynamoDB as AWS documents it in front of DynamoDB Local (`tests/faults/dynamodb.py` with
+/// `args`), for as long as the returned value lives; and its endpoint.
+pub fn faulty_dynamodb(args: &[&str]) -> (FaultProxy, String) {
+    use std::io::BufRead;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/faults/dynamodb.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .args(["--upstream", &dynamodb_local()])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs tests/faults/dynamodb.py");
+    let stdout = child.stdout.take().unwrap();
+    let proxy = FaultProxy(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the fault proxy prints where it listens");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("the fault proxy did not start: {line:?}"))
+        .to_owned();
+    (proxy, format!("http://{addr}"))
+}
+
+/// The fault proxy's process, stopped when dropped.
+pub struct FaultProxy(std::process::Child);
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A dev server over DynamoDB Local with `DATABASE_URL` set (so membership is checked in
