@@ -115,6 +115,42 @@ pub struct DevOptions {
     /// Megabytes of payload those invocations may hold before 429.
     #[arg(long, env = "DEVHIVE_INVOKE_QUEUE_MB", default_value_t = 64)]
     pub invoke_queue_mb: usize,
+    /// Probability (0..1) that an asynchronous invocation is delivered twice (Lambda's
+    /// asynchronous invocation is at least once).
+    #[arg(long = "invoke-duplicate-rate", env = "DEVHIVE_INVOKE_DUPLICATE_RATE", default_value_t = 0.0, value_parser = probability)]
+    pub invoke_duplicate_rate: f64,
+    /// Each asynchronous invocation waits a random time up to this many milliseconds before it
+    /// runs, so that invocations run late and out of order (as Lambda's event queue may).
+    #[arg(
+        long = "invoke-delay-ms",
+        env = "DEVHIVE_INVOKE_DELAY_MS",
+        default_value_t = 0
+    )]
+    pub invoke_delay_ms: u64,
+    /// Probability (0..1) that an attempt of an asynchronous invocation fails with a function
+    /// error before its handler runs.
+    #[arg(long = "invoke-error-rate", env = "DEVHIVE_INVOKE_ERROR_RATE", default_value_t = 0.0, value_parser = probability)]
+    pub invoke_error_rate: f64,
+    /// A failed asynchronous invocation is retried twice, as Lambda does (about 1 and 2 minutes
+    /// later): after this many milliseconds and after twice it; then it is dead-lettered.
+    #[arg(
+        long = "invoke-retry-ms",
+        env = "DEVHIVE_INVOKE_RETRY_MS",
+        default_value_t = 60_000
+    )]
+    pub invoke_retry_ms: u64,
+    /// An asynchronous invocation older than this is dead-lettered instead of run (the
+    /// template's MaximumEventAgeInSeconds).
+    #[arg(
+        long = "invoke-max-age-s",
+        env = "DEVHIVE_INVOKE_MAX_AGE_S",
+        default_value_t = 300
+    )]
+    pub invoke_max_age_s: u64,
+    /// Seed of the injected faults (Management API and Invoke), for a reproducible run; 0 seeds
+    /// from the clock.
+    #[arg(long = "fault-seed", env = "DEVHIVE_FAULT_SEED", default_value_t = 0)]
+    pub fault_seed: u64,
     /// How the in-process broadcaster delivers: http (as on AWS) or direct (no local HTTP hop).
     #[arg(long, env = "DEVHIVE_DELIVERY", value_enum, default_value_t = Delivery::Http)]
     pub delivery: Delivery,
@@ -167,6 +203,12 @@ impl Default for DevOptions {
             handshake_timeout_s: 10,
             invoke_queue: 1000,
             invoke_queue_mb: 64,
+            invoke_duplicate_rate: 0.0,
+            invoke_delay_ms: 0,
+            invoke_error_rate: 0.0,
+            invoke_retry_ms: 60_000,
+            invoke_max_age_s: 300,
+            fault_seed: 0,
             cors_origins: "*".into(),
             web_dir: DEFAULT_WEB_DIR.into(),
             allow_hosts: Vec::new(),

@@ -1,6 +1,9 @@
-//! Management API fault injection, for tests and benchmarks of the broadcaster: an added
-//! latency per call, random 429s and 500s, and API Gateway's account throttle as a token bucket
-//! (a steady rate, and a burst that a full bucket lets through at once).
+//! Fault injection, for tests and benchmarks of the broadcaster, seeded by `--fault-seed`:
+//! - the Management API: an added latency per call, random 429s and 500s, and API Gateway's
+//!   account throttle as a token bucket (a steady rate, and a burst that a full bucket lets
+//!   through at once);
+//! - Lambda's asynchronous invocations (`lambda_api`): delivered twice at a rate, late by a
+//!   random delay (so out of order), failing at a rate (then retried and dead-lettered).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +24,9 @@ pub struct Faults {
     p500: f64,
     bucket: Option<Mutex<Bucket>>,
     rng: AtomicU64,
+    invoke_duplicate: f64,
+    invoke_delay: Duration,
+    invoke_error: f64,
 }
 
 struct Bucket {
@@ -44,8 +50,29 @@ impl Faults {
             p429: options.fault_429,
             p500: options.fault_500,
             bucket,
-            rng: AtomicU64::new(realtime::time::EpochMs::now().0 as u64 | 1),
+            rng: AtomicU64::new(match options.fault_seed {
+                0 => realtime::time::EpochMs::now().0 as u64 | 1,
+                seed => seed,
+            }),
+            invoke_duplicate: options.invoke_duplicate_rate,
+            invoke_delay: Duration::from_millis(options.invoke_delay_ms),
+            invoke_error: options.invoke_error_rate,
         }
+    }
+
+    /// Whether an asynchronous invocation is delivered twice.
+    pub fn invoke_twice(&self) -> bool {
+        self.invoke_duplicate > 0.0 && self.uniform() < self.invoke_duplicate
+    }
+
+    /// How late an asynchronous invocation runs.
+    pub fn invoke_delay(&self) -> Duration {
+        self.invoke_delay.mul_f64(self.uniform())
+    }
+
+    /// Whether an attempt of an asynchronous invocation fails before its handler runs.
+    pub fn invoke_fails(&self) -> bool {
+        self.invoke_error > 0.0 && self.uniform() < self.invoke_error
     }
 
     /// Wait the configured latency, then decide whether the call fails.

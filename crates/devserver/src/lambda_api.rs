@@ -119,18 +119,55 @@ fn queue(app: Arc<App>, payload: Value, request_id: String, bytes: usize) -> Res
     tokio::spawn(async move {
         // Held until this invocation has run.
         let _place = place;
-        // Queued like Lambda's asynchronous invocations: at most CONCURRENCY run at once,
-        // each with its own timeout from the moment it starts.
+        let accepted = tokio::time::Instant::now();
+        let faults = &app.gateway.faults;
+        tokio::time::sleep(faults.invoke_delay()).await;
+        let deliveries = if faults.invoke_twice() { 2 } else { 1 };
+        for _ in 0..deliveries {
+            deliver(&app, &payload, &request_id, accepted).await;
+        }
+    });
+    StatusCode::ACCEPTED.into_response()
+}
+
+/// Attempts of an asynchronous invocation: the first and Lambda's two retries.
+const ATTEMPTS: u32 = 3;
+
+/// One delivery of an asynchronous invocation, as Lambda makes it: queued (at most
+/// `INVOKE_CONCURRENCY` run at once, each with its own timeout from the moment it starts), a
+/// failed attempt retried after `--invoke-retry-ms` and twice that, then dead-lettered; an
+/// event older than `--invoke-max-age-s` is dead-lettered instead of run.
+async fn deliver(app: &App, payload: &Value, request_id: &str, accepted: tokio::time::Instant) {
+    let options = &app.options;
+    let max_age = Duration::from_secs(options.invoke_max_age_s);
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            let wait = options.invoke_retry_ms * u64::from(attempt);
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+        if accepted.elapsed() > max_age {
+            return app
+                .invoke_queue
+                .dead_letter(request_id, "older than --invoke-max-age-s");
+        }
         let Ok(_slot) = app.invocations.acquire().await else {
             return;
         };
-        let _ = app
-            .handlers
-            .broadcaster
-            .handle(invocation(payload, &request_id))
-            .await;
-    });
-    StatusCode::ACCEPTED.into_response()
+        let failed = if app.gateway.faults.invoke_fails() {
+            Some("injected function error".to_owned())
+        } else {
+            let run = app
+                .handlers
+                .broadcaster
+                .handle(invocation(payload.clone(), request_id));
+            run.await.err().map(|e| e.to_string())
+        };
+        let Some(error) = failed else {
+            return;
+        };
+        tracing::warn!(request_id, attempt = attempt + 1, %error, "asynchronous invocation failed");
+    }
+    app.invoke_queue.dead_letter(request_id, "failed 3 times");
 }
 
 /// A `RequestResponse` invocation: run now, answered with its result (a failure as Lambda

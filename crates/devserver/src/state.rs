@@ -26,6 +26,9 @@ pub const INVOKE_CONCURRENCY: usize = 16;
 pub struct InvokeQueue {
     pending: AtomicUsize,
     bytes: AtomicUsize,
+    /// Invocations that went to the dead-letter queue (on AWS, the template's
+    /// BroadcastDeadLetterQueue).
+    dead: AtomicUsize,
     max_pending: usize,
     max_bytes: usize,
 }
@@ -41,6 +44,7 @@ impl InvokeQueue {
         InvokeQueue {
             pending: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
+            dead: AtomicUsize::new(0),
             max_pending,
             max_bytes,
         }
@@ -59,6 +63,22 @@ impl InvokeQueue {
 
     pub fn pending(&self) -> usize {
         self.pending.load(Ordering::SeqCst)
+    }
+
+    /// The invocation `request_id` is given up on (`why`): counted and told, as Lambda sends
+    /// it to the on-failure destination.
+    pub fn dead_letter(&self, request_id: &str, why: &str) {
+        self.dead.fetch_add(1, Ordering::SeqCst);
+        tracing::error!(
+            request_id,
+            reason = why,
+            "asynchronous invocation dead-lettered (on AWS: BroadcastDeadLetterQueue)"
+        );
+    }
+
+    /// Invocations dead-lettered so far.
+    pub fn dead_lettered(&self) -> usize {
+        self.dead.load(Ordering::SeqCst)
     }
 }
 

@@ -142,10 +142,21 @@ impl Wiring {
     /// its page size and creates the table).
     pub async fn dynamo_store(&self) -> Result<DynamoStore, ConfigError> {
         let settings: crate::aws::dynamo::Settings = self.config().await?.read()?;
-        Ok(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(self.sdk().await),
-            settings.table,
-        ))
+        Ok(DynamoStore::new(self.dynamodb().await?, settings.table))
+    }
+
+    /// The DynamoDB client: at `AWS_ENDPOINT_URL_DYNAMODB` when the configuration names one
+    /// (DynamoDB Local, or a fault proxy in front of it: tests/faults), else the SDK's.
+    async fn dynamodb(&self) -> Result<aws_sdk_dynamodb::Client, ConfigError> {
+        let mut builder = aws_sdk_dynamodb::config::Builder::from(self.sdk().await);
+        if let Some(endpoint) = self
+            .config()
+            .await?
+            .get(crate::runtime::config::AWS_ENDPOINT_URL_DYNAMODB)
+        {
+            builder = builder.endpoint_url(endpoint);
+        }
+        Ok(aws_sdk_dynamodb::Client::from_conf(builder.build()))
     }
 
     /// The event store: the one provided, else DynamoDB over `EVENTS_TABLE` when it is set,
@@ -159,7 +170,7 @@ impl Wiring {
             return Ok(None);
         };
         let store = crate::aws::events::DynamoEventStore::new(
-            aws_sdk_dynamodb::Client::new(self.sdk().await),
+            self.dynamodb().await?,
             table,
             settings.retention_s,
         );
