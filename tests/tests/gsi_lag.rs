@@ -33,7 +33,11 @@ async fn an_event_right_after_subscribe_misses_a_lagging_index_and_the_recheck_r
     let mut ws = connect(&server, &format!("/?token={}", token(Uuid::new_v4())))
         .await
         .unwrap();
-    send(&mut ws, json!({"action": "subscribe", "project_id": project})).await;
+    send(
+        &mut ws,
+        json!({"action": "subscribe", "project_id": project}),
+    )
+    .await;
     let (seq, epoch) = subscribed(&recv(&mut ws).await, project);
 
     let event = json!({"project_id": project, "type": "task_updated", "data": {"id": "t1"}});
@@ -69,12 +73,19 @@ async fn without_the_lag_the_same_event_arrives_live() {
     let mut ws = connect(&server, &format!("/?token={}", token(Uuid::new_v4())))
         .await
         .unwrap();
-    send(&mut ws, json!({"action": "subscribe", "project_id": project})).await;
+    send(
+        &mut ws,
+        json!({"action": "subscribe", "project_id": project}),
+    )
+    .await;
     let (seq, _) = subscribed(&recv(&mut ws).await, project);
     let event = json!({"project_id": project, "type": "task_updated", "data": {"id": "t1"}});
     let summary = invoke_broadcaster(&server, &event).await;
     assert_eq!(summary["recipients"], json!(1), "{summary}");
     let frame = recv(&mut ws).await;
-    assert_eq!((&frame["seq"], &frame["data"]["id"]), (&json!(seq + 1), &json!("t1")));
+    assert_eq!(
+        (&frame["seq"], &frame["data"]["id"]),
+        (&json!(seq + 1), &json!("t1"))
+    );
     server.shutdown().await;
 }
