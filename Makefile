@@ -18,7 +18,7 @@ REGION ?= $(shell awk -v s='[$(ENV).global.parameters]' '$$0 == s { f = 1; next 
 INVOKE_PORT ?= 9000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help dev test lint build sam-build validate deploy deploy-guided logs watch invoke sam-local sam-local-up sam-local-down bench clean
+.PHONY: help dev test chaos lint build sam-build validate deploy deploy-guided logs watch invoke sam-local sam-local-up sam-local-down bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -37,9 +37,15 @@ test: $(TOOLS) ## Every test: workspace tests on DynamoDB Local and Postgres 15,
 	$(CARGO) build --workspace --locked
 	@mkdir -p target
 	set -o pipefail; tests/with-services.sh sh -c '$(CARGO) test --workspace --locked && tests/invoke.sh' 2>&1 | tee target/test.log
-	set -o pipefail; { tests/client-deps.sh && tests/web.sh && tests/browser.sh && tests/quickstart.sh && tests/checkov.sh && $(VENV)/bin/python tests/template_check.py && python3 tests/docs_check.py && python3 tests/text_check.py && python3 tests/fn_length.py && tests/docs_examples.sh; } 2>&1 | tee -a target/test.log
+	set -o pipefail; { tests/client-deps.sh && tests/web.sh && tests/browser.sh && CHAOS_SEEDS=1-2 CHAOS_WRITES=150 tests/chaos/run.sh && tests/quickstart.sh && tests/checkov.sh && $(VENV)/bin/python tests/template_check.py && python3 tests/docs_check.py && python3 tests/text_check.py && python3 tests/fn_length.py && tests/docs_examples.sh; } 2>&1 | tee -a target/test.log
 	$(MAKE) --no-print-directory validate
 	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } /^[a-z-]+: [0-9]+ passed, [0-9]+ failed$$/ { p += $$2; f += $$4 } END { printf "%d passed, %d failed, %d ignored\n", p, f, i; exit (f + i > 0) }' target/test.log
+
+CHAOS_SEEDS ?= 1-20
+CHAOS_WRITES ?= 1000
+chaos: ## The convergence checker: seeded schedules of writes under AWS's documented faults, every clients/web client compared with Postgres (CHAOS_SEEDS=1-20, CHAOS_WRITES=1000; more variables in tests/chaos/check.mjs); make test runs 2 short ones
+	$(CARGO) build --locked -p devserver
+	CHAOS_SEEDS=$(CHAOS_SEEDS) CHAOS_WRITES=$(CHAOS_WRITES) CHAOS_DURATION_MS=$${CHAOS_DURATION_MS:-$$(( $(CHAOS_WRITES) * 25 ))} tests/chaos/run.sh
 
 lint: ## cargo fmt --check and clippy -D warnings on every target (CI runs it)
 	$(CARGO) fmt --all --check

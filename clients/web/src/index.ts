@@ -95,6 +95,12 @@ export interface Realtime {
   onStatus(handler: (status: Status) => void): () => void;
   /** Events may have been lost (server said reset, epoch changed, or a reconnect could not resume): refetch the project. */
   onReset(handler: (projectId: string) => void): () => void;
+  /**
+   * A subscription's first `subscribed` reply (a fresh subscribe, without `since`): the stream holds
+   * from here, and data fetched before may predate it: refetch the project once. Not for resumes,
+   * rechecks, gap re-subscribes or replacements (their events are recovered).
+   */
+  onSubscribed(handler: (projectId: string) => void): () => void;
   /** Every delivered event of every subscription (after de-duplication). */
   onEvent(handler: (event: RealtimeEvent, projectId: string) => void): () => void;
   /** The server ended a subscription (`unsubscribed` with a reason, or `forbidden`/`not_found` on subscribe); it is dropped. */
@@ -159,6 +165,7 @@ export function createRealtime(o: RealtimeOptions): Realtime {
   const L = {
     s: new Set<Function>(),
     r: new Set<Function>(),
+    b: new Set<Function>(), // onSubscribed
     e: new Set<Function>(),
     v: new Set<Function>(),
     d: new Set<Function>(), // onDirect
@@ -275,7 +282,7 @@ export function createRealtime(o: RealtimeOptions): Realtime {
       deliver,
       /** `since`/`epoch` for a (re)subscribe; none while no seq is known */
       ask: (): { since?: number; epoch?: string } => (seq == null ? {} : epoch == null ? { since: seq } : { since: seq, epoch }),
-      /** a reply; `since`: its request carried since; `quiet`: nothing can have been missed without since */
+      /** a reply; `since`: its request carried since; `quiet`: nothing can have been missed without since. True for the first */
       reply(f: any, since: unknown, quiet: boolean) {
         const first = !ever;
         const s = f.seq;
@@ -304,6 +311,7 @@ export function createRealtime(o: RealtimeOptions): Realtime {
           advance();
           if (l) lost();
         }
+        return first;
       },
       /** asks again with since, as a gap does (the recheck); nothing while no seq is known */
       again: () => seq != null && resub(),
@@ -544,7 +552,7 @@ export function createRealtime(o: RealtimeOptions): Realtime {
           }, recheck),
         );
       c.subd = true;
-      sq.reply(f, c.since, overlap);
+      const first = sq.reply(f, c.since, overlap);
       // an older server sends no `online`: what we know stays; pending removals are settled by it
       if (Array.isArray(f.online)) {
         const r = room(p);
@@ -552,6 +560,8 @@ export function createRealtime(o: RealtimeOptions): Realtime {
         r.on.all(f.online);
       }
       if (!uc || uc.dead) userSub(c);
+      // the stream holds from the first reply on; what the app fetched before may predate it
+      first && emit(L.b, p);
     }
 
     function revoke(reason: string) {
@@ -643,6 +653,7 @@ export function createRealtime(o: RealtimeOptions): Realtime {
     },
     onStatus: listen(L.s),
     onReset: listen(L.r),
+    onSubscribed: listen(L.b),
     onEvent: listen(L.e),
     onRevoked: listen(L.v),
     presence(projectId) {

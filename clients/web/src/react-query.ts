@@ -52,7 +52,9 @@ const containsProject = (p: string) => (q: { queryKey: readonly unknown[] }) =>
  *   every record id the event names (`id`, `data.id`, `ids`, `data.ids`) also invalidates
  *   `[resource, project_id, id]` (prefix matching already covers it; explicit for exact-key users);
  * - `resync`: every query (`"project_id":"*"`) or every query whose key contains the project id;
- * - onReset and onRevoked: every query whose key contains the project id.
+ * - onReset, onRevoked and onSubscribed: every query whose key contains the project id (on the
+ *   first `subscribed` that is the one refetch of DESIGN "Sequence and recovery": data fetched
+ *   before the subscription held, e.g. at mount, may have missed an event).
  */
 export function bindQueryClient(rt: Realtime, queryClient: QueryClientLike, options: BindOptions = {}): () => void {
   const { keyFor } = options;
@@ -78,6 +80,7 @@ export function bindQueryClient(rt: Realtime, queryClient: QueryClientLike, opti
       ids.forEach((id) => inv([...k, id]));
     }),
     rt.onReset(project),
+    rt.onSubscribed(project),
     rt.onRevoked(project),
   ];
   return () => offs.forEach((off) => off());

@@ -34,7 +34,10 @@ async function setup(options) {
       .filter((q) => q.state.isInvalidated)
       .map((q) => q.queryKey);
   const clear = () => qc.getQueryCache().findAll().forEach((q) => qc.setQueryData(q.queryKey, { cached: true }));
-  return { h, qc, ws, invalidated, clear, unbind };
+  // the first subscribed invalidated P's queries (the one refetch after subscribing): fresh again
+  const atSubscribe = invalidated();
+  clear();
+  return { h, qc, ws, invalidated, clear, unbind, atSubscribe };
 }
 
 const sameKeys = (actual, expected) =>
@@ -148,6 +151,34 @@ test("onReset invalidates every query whose key contains the project id (also ne
   h.rt.close();
 });
 
+test("the first subscribed invalidates the project's queries (a fetch at mount may predate it); recheck, resume, gap do not", async () => {
+  const { h, ws, invalidated, atSubscribe } = await setup();
+  const ofP = KEYS.filter((k) => JSON.stringify(k).includes(P));
+  sameKeys(atSubscribe, ofP);
+  assert.ok(atSubscribe.some((k) => k[0] === "search"), "nested { projectId } matched");
+  await h.clock.advance(1500); // the recheck
+  ws.recv({ type: "subscribed", project_id: P, seq: 0, epoch: "e1", recovered: [] });
+  sameKeys(invalidated(), []);
+  ws.drop();
+  await h.clock.advance(250);
+  const ws2 = h.last();
+  ws2.open();
+  ws2.recv({ type: "subscribed", project_id: P, seq: 0, epoch: "e1", recovered: [] }); // the resume
+  sameKeys(invalidated(), []);
+  ws2.recv(ev(2)); // a gap: 1 missing
+  await h.clock.advance(1000);
+  assert.equal(ws2.subscribes().at(-1).since, 0);
+  ws2.recv({ type: "subscribed", project_id: P, seq: 2, epoch: "e1", recovered: [ev(1, { resource: "sprint" }), ev(2)] });
+  sameKeys(invalidated(), KEYS.filter((k) => (k[0] === "task" || k[0] === "sprint") && k[1] === P));
+  assert.deepEqual(h.resets, []);
+  // another project's first subscribed: only its queries
+  const { invalidated: inv2, h: h2 } = await setup();
+  await h2.connect(Q, { seq: 7, epoch: "e1" });
+  sameKeys(inv2(), KEYS.filter((k) => JSON.stringify(k).includes(Q)));
+  h.rt.close();
+  h2.rt.close();
+});
+
 test("custom keyFor replaces the mapping; null skips; unbind stops invalidation", async () => {
   const { h, ws, invalidated, clear, unbind } = await setup({
     keyFor: (e) => (e.type === "message_created" ? ["me"] : null),
@@ -159,6 +190,8 @@ test("custom keyFor replaces the mapping; null skips; unbind stops invalidation"
   sameKeys(invalidated(), []);
   unbind();
   ws.recv({ type: "message_created", project_id: P, event_id: "b", seq: 3 });
+  sameKeys(invalidated(), []);
+  await h.connect(Q, { seq: 0, epoch: "e1" }); // a first subscribed: unbound too
   sameKeys(invalidated(), []);
   h.rt.close();
 });
@@ -194,9 +227,14 @@ test("a revoked subscription invalidates that project's queries", async () => {
 test("the binding needs only invalidateQueries (duck-typed client)", async () => {
   const h = harness();
   const seen = [];
-  bindQueryClient(h.rt, { invalidateQueries: (f) => seen.push(f.queryKey) });
+  bindQueryClient(h.rt, { invalidateQueries: (f) => seen.push(f) });
   const { ws } = await h.connect(P, { seq: 0, epoch: "e1" });
+  // the first subscribed: a predicate over the project's queries
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0].queryKey, undefined);
+  assert.equal(seen[0].predicate({ queryKey: ["task", P, "t1"] }), true);
+  assert.equal(seen[0].predicate({ queryKey: ["task", Q] }), false);
   ws.recv({ type: "sprint_created", project_id: P, event_id: "s", seq: 1 });
-  assert.deepEqual(seen, [["sprint", P]]);
+  assert.deepEqual(seen.slice(1).map((f) => f.queryKey), [["sprint", P]]);
   h.rt.close();
 });

@@ -99,8 +99,13 @@ impl DevServer {
         // Events for recovery live in memory unless EVENTS_TABLE names a table: a restarted
         // dev server starts new epochs, and resuming clients are told to refetch.
         let events: realtime::delivery::events::Settings = config.read()?;
-        let wiring = match events.table {
-            Some(_) => wiring,
+        let wiring = match &events.table {
+            Some(table) => {
+                if config.get(config::AWS_ENDPOINT_URL_DYNAMODB).is_some() {
+                    events_table(&wiring.dynamodb().await?, table).await?;
+                }
+                wiring
+            }
             None => wiring.with_events(Arc::new(realtime::memory::MemoryEventStore::new(
                 events.retention_s,
             ))),
@@ -447,6 +452,19 @@ async fn store(
         ));
     }
     Ok((Arc::new(store), summary))
+}
+
+/// The events table `table` on a local DynamoDB endpoint, created when missing (as
+/// template.yaml declares it); production tables come from the template, never from code.
+async fn events_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), ConfigError> {
+    if client.describe_table().table_name(table).send().await.is_ok() {
+        return Ok(());
+    }
+    realtime::aws::events::create_table(client, table)
+        .await
+        .map_err(|e| ConfigError(format!("cannot create the events table {table}: {e}")))?;
+    tracing::info!(table, "created the events table (dev only)");
+    Ok(())
 }
 
 /// How often [`watch_table`] looks for the table.

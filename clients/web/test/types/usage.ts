@@ -11,6 +11,7 @@ const sub = rt.subscribe("aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", (event: Realtim
 });
 const offStatus: () => void = rt.onStatus((s: Status) => void s);
 rt.onReset((projectId: string) => void projectId);
+const offSubscribed: () => void = rt.onSubscribed((projectId: string) => void projectId);
 rt.onRevoked((projectId: string, reason: string) => void [projectId, reason]);
 const online: UserSet = rt.presence("aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa");
 const ids: string[] = online.users();
@@ -26,6 +27,7 @@ const unbind: () => void = bindQueryClient(rt, queryClient);
 bindQueryClient(rt, queryClient, { keyFor: (e) => ["x", e.project_id] });
 sub.unsubscribe();
 offStatus();
+offSubscribed();
 unbind();
 rt.close();
 createRealtime({ url: "wss://example/dev", getToken: async () => "jwt", recheckMs: 0, presenceDebounceMs: 3000 }).close();

@@ -147,7 +147,7 @@ impl Wiring {
 
     /// The DynamoDB client: at `AWS_ENDPOINT_URL_DYNAMODB` when the configuration names one
     /// (DynamoDB Local, or a fault proxy in front of it: tests/faults), else the SDK's.
-    async fn dynamodb(&self) -> Result<aws_sdk_dynamodb::Client, ConfigError> {
+    pub async fn dynamodb(&self) -> Result<aws_sdk_dynamodb::Client, ConfigError> {
         let mut builder = aws_sdk_dynamodb::config::Builder::from(self.sdk().await);
         if let Some(endpoint) = self
             .config()
