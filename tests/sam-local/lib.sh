@@ -15,7 +15,9 @@
 # read-only /var/task, the environment SAM passes), not the OS.
 
 SL_ROOT=${SL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-SL_DIR="$SL_ROOT/target/sam-local"
+# Its physical path: runc refuses a container rootfs whose path goes through a symlink (a
+# target/ linked elsewhere).
+SL_DIR=$(mkdir -p "$SL_ROOT/target/sam-local" && cd "$SL_ROOT/target/sam-local" && pwd -P)
 export DOCKER_HOST="unix://$SL_DIR/docker.sock"
 SL_BASE=public.ecr.aws/lambda/provided:al2023-arm64
 SL_RAPID=public.ecr.aws/lambda/provided:al2023-rapid-arm64

@@ -37,7 +37,9 @@ const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500)
 pub struct Socket {
     pub ctx: Arc<ConnectionContext>,
     last_active_at: AtomicI64,
-    sink: Mutex<SplitSink<WebSocket, Message>>,
+    /// `None` once [`Socket::finish`] has dropped it (with the stream dropped, that closes
+    /// the TCP connection).
+    sink: Mutex<Option<SplitSink<WebSocket, Message>>>,
     /// Set when the server closes the socket; wakes the socket's reader.
     closed_with: AtomicU16,
     closing: Notify,
@@ -54,7 +56,7 @@ impl Socket {
         Socket {
             last_active_at: AtomicI64::new(ctx.connected_at.0),
             ctx,
-            sink: Mutex::new(sink),
+            sink: Mutex::new(Some(sink)),
             closed_with: AtomicU16::new(0),
             closing: Notify::new(),
         }
@@ -74,10 +76,15 @@ impl Socket {
         if self.closed_with.load(Ordering::Acquire) != 0 {
             return Err(PostError::Gone);
         }
-        let write = async { self.sink.lock().await.send(message).await };
+        let write = async {
+            match self.sink.lock().await.as_mut() {
+                Some(sink) => sink.send(message).await.map_err(|_| PostError::Gone),
+                None => Err(PostError::Gone),
+            }
+        };
         match tokio::time::timeout(SEND_TIMEOUT, write).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(PostError::Gone),
+            Ok(Err(gone)) => Err(gone),
             Err(_) => {
                 tracing::warn!(
                     connection_id = %self.ctx.connection_id,
@@ -102,11 +109,9 @@ impl Socket {
                 reason: reason.into(),
             };
             let send = async {
-                self.sink
-                    .lock()
-                    .await
-                    .send(Message::Close(Some(frame)))
-                    .await
+                if let Some(sink) = self.sink.lock().await.as_mut() {
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                }
             };
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, send).await;
             self.closing.notify_one();
@@ -123,10 +128,14 @@ impl Socket {
         self.closing.notified().await
     }
 
-    /// Flush and close the write half (completes a close handshake the peer started).
+    /// Flush and close the write half (completes a close handshake the peer started), then
+    /// drop it: with the read half dropped too, the TCP connection closes, so the client's
+    /// `close()` is answered before `$disconnect` runs, as on API Gateway.
     pub async fn finish(&self) {
-        let close = async { self.sink.lock().await.close().await };
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
+        let Some(mut sink) = self.sink.lock().await.take() else {
+            return;
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
     }
 }
 

@@ -222,15 +222,12 @@ impl Running {
             .gateway
             .close_all(ws::CLOSE_GOING_AWAY, "Going away")
             .await;
-        let drained = tokio::time::timeout(
-            Duration::from_secs(10),
-            self.app.gateway.wait_open(|n| n == 0),
-        )
-        .await;
+        let drained =
+            tokio::time::timeout(SHUTDOWN_GRACE, self.app.gateway.wait_open(|n| n == 0)).await;
         if drained.is_err() {
             tracing::warn!(
                 open = self.app.gateway.open_count(),
-                "shutdown: some sockets did not finish $disconnect"
+                "shutdown: stopping before every $disconnect finished (their items expire by TTL)"
             );
         }
         if let Some(stop) = self.stop.take() {
@@ -457,7 +454,13 @@ async fn store(
 /// The events table `table` on a local DynamoDB endpoint, created when missing (as
 /// template.yaml declares it); production tables come from the template, never from code.
 async fn events_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), ConfigError> {
-    if client.describe_table().table_name(table).send().await.is_ok() {
+    if client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok()
+    {
         return Ok(());
     }
     realtime::aws::events::create_table(client, table)
@@ -466,6 +469,10 @@ async fn events_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
     tracing::info!(table, "created the events table (dev only)");
     Ok(())
 }
+
+/// How long stopping waits for the closed sockets' `$disconnect`s (each may tell presence to
+/// every other connection of its project: with 100 clients of one project, N² posts).
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 /// How often [`watch_table`] looks for the table.
 const TABLE_WATCH: Duration = Duration::from_secs(1);

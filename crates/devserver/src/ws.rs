@@ -239,6 +239,9 @@ async fn run(app: Arc<App>, socket: Arc<Socket>, mut stream: SplitStream<WebSock
         }
     };
 
+    // The read half goes first: once `disconnect` has closed and dropped the write half, the
+    // TCP connection is closed and the client has its answer before `$disconnect` runs.
+    drop(stream);
     // Boxed, like the per-message work: the `$disconnect` event is a large struct, and held
     // across an await here it would be part of every idle connection's task (BENCHMARKS.md).
     Box::pin(disconnect(&app, &socket, code, reason)).await;
