@@ -24,13 +24,11 @@ async fn server_on(endpoint: String) -> Running {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_right_after_subscribe_misses_a_lagging_index_and_the_recheck_recovers_it() {
-    // A fixed 3 s: far longer than subscribing and broadcasting take, so the miss is certain.
-    let (_proxy, endpoint) = faulty_dynamodb(&["--gsi-lag-ms", "3000", "--gsi-lag-min-ms", "3000"]);
-    let server = server_on(endpoint).await;
+/// A client just subscribed to a new project (its seq and epoch), then one event broadcast to
+/// that project, and the broadcaster's answer.
+async fn subscribe_then_broadcast(server: &Running) -> (Ws, Uuid, u64, String, serde_json::Value) {
     let project = Uuid::new_v4();
-    let mut ws = connect(&server, &format!("/?token={}", token(Uuid::new_v4())))
+    let mut ws = connect(server, &format!("/?token={}", token(Uuid::new_v4())))
         .await
         .unwrap();
     send(
@@ -39,9 +37,17 @@ async fn an_event_right_after_subscribe_misses_a_lagging_index_and_the_recheck_r
     )
     .await;
     let (seq, epoch) = subscribed(&recv(&mut ws).await, project);
-
     let event = json!({"project_id": project, "type": "task_updated", "data": {"id": "t1"}});
-    let summary = invoke_broadcaster(&server, &event).await;
+    let summary = invoke_broadcaster(server, &event).await;
+    (ws, project, seq, epoch, summary)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_right_after_subscribe_misses_a_lagging_index_and_the_recheck_recovers_it() {
+    // A fixed 3 s: far longer than subscribing and broadcasting take, so the miss is certain.
+    let (_proxy, endpoint) = faulty_dynamodb(&["--gsi-lag-ms", "3000", "--gsi-lag-min-ms", "3000"]);
+    let server = server_on(endpoint).await;
+    let (mut ws, project, seq, epoch, summary) = subscribe_then_broadcast(&server).await;
     assert_eq!(
         summary["recipients"],
         json!(0),
@@ -69,18 +75,7 @@ async fn an_event_right_after_subscribe_misses_a_lagging_index_and_the_recheck_r
 async fn without_the_lag_the_same_event_arrives_live() {
     let (_proxy, endpoint) = faulty_dynamodb(&[]);
     let server = server_on(endpoint).await;
-    let project = Uuid::new_v4();
-    let mut ws = connect(&server, &format!("/?token={}", token(Uuid::new_v4())))
-        .await
-        .unwrap();
-    send(
-        &mut ws,
-        json!({"action": "subscribe", "project_id": project}),
-    )
-    .await;
-    let (seq, _) = subscribed(&recv(&mut ws).await, project);
-    let event = json!({"project_id": project, "type": "task_updated", "data": {"id": "t1"}});
-    let summary = invoke_broadcaster(&server, &event).await;
+    let (mut ws, _, seq, _, summary) = subscribe_then_broadcast(&server).await;
     assert_eq!(summary["recipients"], json!(1), "{summary}");
     let frame = recv(&mut ws).await;
     assert_eq!(
