@@ -147,6 +147,10 @@ pub struct DevOptions {
         default_value_t = 300
     )]
     pub invoke_max_age_s: u64,
+    /// Probability (0..1) that a closed connection's `$disconnect` is never run (API Gateway
+    /// runs it on a best-effort basis).
+    #[arg(long = "disconnect-loss-rate", env = "DEVHIVE_DISCONNECT_LOSS_RATE", default_value_t = 0.0, value_parser = probability)]
+    pub disconnect_loss_rate: f64,
     /// Seed of the injected faults (Management API and Invoke), for a reproducible run; 0 seeds
     /// from the clock.
     #[arg(long = "fault-seed", env = "DEVHIVE_FAULT_SEED", default_value_t = 0)]
@@ -208,6 +212,7 @@ impl Default for DevOptions {
             invoke_error_rate: 0.0,
             invoke_retry_ms: 60_000,
             invoke_max_age_s: 300,
+            disconnect_loss_rate: 0.0,
             fault_seed: 0,
             cors_origins: "*".into(),
             web_dir: DEFAULT_WEB_DIR.into(),

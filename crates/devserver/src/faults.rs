@@ -3,7 +3,8 @@
 //!   account throttle as a token bucket (a steady rate, and a burst that a full bucket lets
 //!   through at once);
 //! - Lambda's asynchronous invocations (`lambda_api`): delivered twice at a rate, late by a
-//!   random delay (so out of order), failing at a rate (then retried and dead-lettered).
+//!   random delay (so out of order), failing at a rate (then retried and dead-lettered);
+//! - API Gateway's `$disconnect`, which it runs on a best-effort basis: lost at a rate.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +28,7 @@ pub struct Faults {
     invoke_duplicate: f64,
     invoke_delay: Duration,
     invoke_error: f64,
+    disconnect_loss: f64,
 }
 
 struct Bucket {
@@ -57,7 +59,13 @@ impl Faults {
             invoke_duplicate: options.invoke_duplicate_rate,
             invoke_delay: Duration::from_millis(options.invoke_delay_ms),
             invoke_error: options.invoke_error_rate,
+            disconnect_loss: options.disconnect_loss_rate,
         }
+    }
+
+    /// Whether a closed connection's `$disconnect` is never run.
+    pub fn disconnect_lost(&self) -> bool {
+        self.disconnect_loss > 0.0 && self.uniform() < self.disconnect_loss
     }
 
     /// Whether an asynchronous invocation is delivered twice.

@@ -251,8 +251,14 @@ async fn run(app: Arc<App>, socket: Arc<Socket>, mut stream: SplitStream<WebSock
 async fn disconnect(app: &App, socket: &Socket, code: u16, reason: String) {
     app.gateway.unregister(&socket.ctx.connection_id);
     socket.finish().await;
-    let event = events::disconnect(&socket.ctx, code, &reason);
-    or_internal_error(app.handlers.disconnect.handle(lambda_event(event)).await);
+    // API Gateway runs `$disconnect` on a best-effort basis: `--disconnect-loss-rate` plays
+    // the ones it never runs (the item stays until a post finds it gone, or its TTL).
+    if app.gateway.faults.disconnect_lost() {
+        tracing::warn!(connection_id = %socket.ctx.connection_id, "injected: $disconnect not run");
+    } else {
+        let event = events::disconnect(&socket.ctx, code, &reason);
+        or_internal_error(app.handlers.disconnect.handle(lambda_event(event)).await);
+    }
     app.gateway.disconnected();
 }
 

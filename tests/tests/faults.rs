@@ -1,7 +1,9 @@
-//! Lambda's asynchronous invocation as AWS documents it, played by the dev server's Invoke API
-//! (`--invoke-duplicate-rate`, `--invoke-error-rate`, `--invoke-retry-ms`): an event may be
-//! delivered twice, and one whose attempts fail is retried twice, then dead-lettered. A
+//! Lambda and API Gateway as AWS documents them, played by the dev server: an asynchronous
+//! invocation may be delivered twice, and one whose attempts fail is retried twice, then
+//! dead-lettered (`--invoke-duplicate-rate`, `--invoke-error-rate`, `--invoke-retry-ms`); a
 //! duplicate reaches the client under its first `seq` and `event_id`, so the client drops it.
+//! `$disconnect` may never run (`--disconnect-loss-rate`): the connection's item stays, and a
+//! broadcast to it neither delivers nor evicts a connection that may still be connecting.
 
 use devserver::Running;
 use devserver::cli::StoreKind;
@@ -67,5 +69,38 @@ async fn a_failing_invocation_is_retried_twice_then_dead_lettered() {
         .await
         .expect("dead-lettered after its retries");
     assert_eq!(server.app.invoke_queue.dead_lettered(), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_disconnect_leaves_the_item_and_a_broadcast_keeps_it() {
+    let server = start(StoreKind::Memory, |o| o.disconnect_loss_rate = 1.0).await;
+    let project = Uuid::new_v4();
+    let (ws, _) = client(&server, project).await;
+    drop(ws);
+    tokio::time::timeout(WAIT, server.app.gateway.wait_open(|n| n == 0))
+        .await
+        .expect("the socket is gone");
+    assert_eq!(
+        connections_of(&server.app, project).await.len(),
+        1,
+        "no $disconnect removed the item"
+    );
+    let summary = invoke_broadcaster(
+        &server,
+        &json!({"project_id": project, "type": "task_updated", "data": {"id": "t1"}}),
+    )
+    .await;
+    // 410 from a connection younger than the connecting grace: counted failed, kept.
+    assert_eq!(
+        (
+            &summary["recipients"],
+            &summary["delivered"],
+            &summary["gone"],
+            &summary["failed"]
+        ),
+        (&json!(1), &json!(0), &json!(0), &json!(1)),
+        "{summary}"
+    );
     server.shutdown().await;
 }
