@@ -10,7 +10,9 @@
 // writer runs the DevHive statements (inserts, updates, deletes, bulk updates that coalesce)
 // while clients reload at random and right before a project's last write. Then the writes stop
 // and every client's lists are compared with the database until they match or the settle time
-// runs out. Also checked: no event reaches an app twice, none reaches another project's app.
+// runs out. Also checked: no event reaches an app twice, none reaches another project's app,
+// and none reaches a member removed from the project (twice a schedule) later than 1 s after
+// the removal committed.
 //
 // Prints, per schedule and in total:
 //   chaos: S schedules, W writes, C clients, F faults injected: D diverged, converged p99 X s
@@ -130,18 +132,23 @@ function app(ctx, user, token, project) {
   if (RECHECK != null && RECHECK !== "") options.recheckMs = Number(RECHECK);
   const rt = createRealtime(options);
   const seen = new Set();
+  const self = { user, project, queries, rt, seen, removedAt: null };
   rt.onEvent((e, p) => {
+    if (self.removedAt != null && Date.now() - self.removedAt > 1000)
+      ctx.problems.push(`user ${user} got ${e.type} ${Date.now() - self.removedAt} ms after its removal from ${project}`);
     if (p !== project || (e.project_id != null && e.project_id !== project && e.project_id !== "*"))
       ctx.problems.push(`user ${user} of ${project} got an event of ${e.project_id}`);
     if (e.event_id && seen.has(e.event_id)) ctx.problems.push(`user ${user} got event ${e.event_id} twice`);
     if (e.event_id) seen.add(e.event_id);
   });
+  rt.onRevoked((p, reason) => (self.revoked = reason));
   bindQueryClient(rt, queryClient);
   const subscribed = new Promise((resolve) => rt.onSubscribed((p) => p === project && resolve()));
   rt.subscribe(project, () => {});
   // The page's first load, as an app fetches at mount.
   for (const q of queries.values()) refetch(q);
-  return { user, project, queries, rt, seen, subscribed };
+  self.subscribed = subscribed;
+  return self;
 }
 
 async function writeOne(ctx, r, project, known) {
@@ -186,6 +193,7 @@ async function schedule(seed, pool) {
     devArgs.push(
       "--invoke-duplicate-rate", "0.1", "--invoke-delay-ms", "300", "--invoke-error-rate", "0.05",
       "--invoke-retry-ms", "300", "--fault-429", "0.02", "--fault-500", "0.01",
+      "--disconnect-loss-rate", "0.1",
     );
   const dev = await start(BIN, devArgs, {
     AWS_ENDPOINT_URL_DYNAMODB: `http://${proxy.m[1]}`,
@@ -213,18 +221,29 @@ async function schedule(seed, pool) {
     }
     const reload = (i) => {
       const old = apps[i];
+      if (old.removedAt != null) return;
       old.rt.close();
       apps[i] = app(ctx, old.user, token(old.user), old.project);
     };
     const gap = DURATION_MS / WRITES;
+    // A member of a project with another member left, removed from it: it must stop receiving.
+    const remove = async () => {
+      const members = (p) => apps.filter((a) => a.project === p && a.removedAt == null);
+      const candidates = apps.filter((a) => a.removedAt == null && members(a.project).length > 1);
+      const a = candidates[Math.floor(r() * candidates.length)];
+      if (!a) return;
+      await pool.query("DELETE FROM project_members WHERE project_id = $1 AND user_id = $2", [a.project, a.user]);
+      a.removedAt = Date.now();
+    };
     for (let w = 0; w < WRITES; w++) {
+      if (w == Math.floor(WRITES / 3) || w == Math.floor((2 * WRITES) / 3)) await remove();
       if (r() < 0.03) reload(Math.floor(r() * apps.length));
       await writeOne(ctx, r, projects[Math.floor(r() * projects.length)], known);
       await sleep(gap * (0.5 + r()));
     }
     // Each project's last write the moment one of its clients has reloaded and subscribed: the
     // trailing event a lagging index hides from the new subscription.
-    const firsts = projects.map((p) => apps.findIndex((a) => a.project === p));
+    const firsts = projects.map((p) => apps.findIndex((a) => a.project === p && a.removedAt == null));
     firsts.forEach(reload);
     await Promise.all(firsts.map((i) => Promise.race([apps[i].subscribed, sleep(5000)])));
     // ...and has fetched what that reply made it refetch: it now shows the database's state.
@@ -232,7 +251,6 @@ async function schedule(seed, pool) {
       for (let t = 0; t < 100 && [...a.queries.values()].some((q) => q.fetching); t++) await sleep(10);
     };
     await Promise.all(firsts.map((i) => idle(apps[i])));
-    const before = firsts.map((i) => apps[i].seen.size);
     for (const p of projects) await writeOne(ctx, r, p, known);
     const stopped = Date.now();
 
@@ -241,7 +259,8 @@ async function schedule(seed, pool) {
     const times = [];
     let diverged = [];
     for (;;) {
-      const behind = apps.filter((a) => [...a.queries.values()].some((q) => q.fetching || q.rows !== wants.get(a.project)[q.key[0]]));
+      // A removed member's app is no longer told anything: it is not compared.
+      const behind = apps.filter((a) => a.removedAt == null && [...a.queries.values()].some((q) => q.fetching || q.rows !== wants.get(a.project)[q.key[0]]));
       for (const a of apps) if (!behind.includes(a) && !a.at) a.at = Date.now() - stopped;
       if (!behind.length) break;
       if (Date.now() - stopped > SETTLE_MS) {
@@ -251,14 +270,15 @@ async function schedule(seed, pool) {
       await sleep(50);
     }
     for (const a of apps) if (a.at != null) times.push(a.at);
-    if (process.env.CHAOS_DEBUG) console.error("debug", before, firsts.map((i) => [apps[i].seen.size, apps[i].at]), (proxy.child.output.match(/hidden/g) || []).length);
+    for (const a of apps)
+      if (a.removedAt != null && !a.revoked) ctx.problems.push(`user ${a.user} removed from ${a.project} was never told (no unsubscribed)`);
     const injected = (proxy.child.output.match(/"fault"/g) || []).length + (dev.child.output.match(/asynchronous invocation failed|dead-lettered/g) || []).length;
     for (const a of diverged) {
       const stale = [...a.queries.values()].filter((q) => q.rows !== wants.get(a.project)[q.key[0]]).map((q) => q.key[0]);
       console.error(`chaos: seed ${seed}: user ${a.user} of project ${a.project} diverged on ${stale.join(", ")} after ${a.seen.size} events`);
     }
     for (const p of ctx.problems) console.error(`chaos: seed ${seed}: ${p}`);
-    return { writes: WRITES + projects.length, clients: apps.length, faults: injected, diverged: diverged.length, problems: ctx.problems.length, times };
+    return { writes: WRITES + projects.length, clients: apps.length, removed: apps.filter((a) => a.removedAt != null).length, faults: injected, diverged: diverged.length, problems: ctx.problems.length, times };
   } finally {
     for (const a of apps) a.rt.close();
     await stop(dev.child);
