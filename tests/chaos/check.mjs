@@ -10,14 +10,15 @@
 // writer runs the DevHive statements (inserts, updates, deletes, bulk updates that coalesce)
 // while clients reload at random and right before a project's last write. Then the writes stop
 // and every client's lists are compared with the database until they match or the settle time
-// runs out. Also checked: no event reaches an app twice, none reaches another project's app,
-// and none reaches a member removed from the project (twice a schedule) later than 1 s after
-// the removal committed.
+// runs out. Also checked: no event reaches an app twice, none reaches another project's app;
+// a member removed from its project is told (unsubscribed) and receives no data written after
+// the removal committed later than 1 s after it.
 //
 // Prints, per schedule and in total:
 //   chaos: S schedules, W writes, C clients, F faults injected: D diverged, converged p99 X s
 // and `chaos: N passed, M failed` (schedules) for make test's summary. Exit 1 on a divergence.
 // Variables: CHAOS_SEEDS ("1-20" or "3,5"), CHAOS_WRITES (per schedule), CHAOS_PROJECTS,
+// CHAOS_REMOVALS (members removed a schedule, default 2),
 // CHAOS_CLIENTS (per project), CHAOS_DURATION_MS (the writes spread over it),
 // CHAOS_SETTLE_MS, CHAOS_GSI_LAG_MS, CHAOS_FAULTS (all | none), CHAOS_RECHECK_MS (the clients'
 // recheckMs; unset: the client's default). Needs AWS_ENDPOINT_URL_DYNAMODB and DATABASE_URL
@@ -43,6 +44,7 @@ const SETTLE_MS = num("CHAOS_SETTLE_MS", 10000);
 const LAG_MS = num("CHAOS_GSI_LAG_MS", 1000);
 const FAULTS = process.env.CHAOS_FAULTS || "all";
 const RECHECK = process.env.CHAOS_RECHECK_MS;
+const REMOVALS = num("CHAOS_REMOVALS", 2);
 const RESOURCES = {
   task: "SELECT id, title, status, sprint_id FROM tasks WHERE project_id = $1 ORDER BY id",
   message: "SELECT id, content FROM messages WHERE project_id = $1 ORDER BY id",
@@ -79,9 +81,16 @@ async function freePort() {
   return port;
 }
 
+// Every child process started here is killed when this one ends, however it ends.
+const children = new Set();
+process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => process.exit(130));
+
 /** A child process, resolved once `ready` appears in its output; its output kept. */
 async function start(cmd, args, env, ready) {
   const child = spawn(cmd, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
   child.output = "";
   let resolve, reject;
   const up = new Promise((a, b) => ((resolve = a), (reject = b)));
@@ -134,8 +143,10 @@ function app(ctx, user, token, project) {
   const seen = new Set();
   const self = { user, project, queries, rt, seen, removedAt: null };
   rt.onEvent((e, p) => {
-    if (self.removedAt != null && Date.now() - self.removedAt > 1000)
-      ctx.problems.push(`user ${user} got ${e.type} ${Date.now() - self.removedAt} ms after its removal from ${project}`);
+    // Data written after the removal committed, arriving later than 1 s after it.
+    const written = Date.parse((e.data && e.data.timestamp) || e.timestamp || "");
+    if (self.removedAt != null && written > self.removedAt && Date.now() - self.removedAt > 1000)
+      ctx.leaks.push(`user ${user} got ${e.type} written ${written - self.removedAt} ms after its removal from ${project}, ${Date.now() - self.removedAt} ms after it`);
     if (p !== project || (e.project_id != null && e.project_id !== project && e.project_id !== "*"))
       ctx.problems.push(`user ${user} of ${project} got an event of ${e.project_id}`);
     if (e.event_id && seen.has(e.event_id)) ctx.problems.push(`user ${user} got event ${e.event_id} twice`);
@@ -201,7 +212,7 @@ async function schedule(seed, pool) {
     EVENTS_TABLE: `chaos-events-${seed}-${randomUUID()}`,
     RUST_LOG: "warn",
   }, /DevHive Realtime dev server/);
-  const ctx = { pool, url: `ws://127.0.0.1:${port}/`, problems: [] };
+  const ctx = { pool, url: `ws://127.0.0.1:${port}/`, problems: [], leaks: [] };
   const token = (user) => execFileSync(BIN, ["token", "--user", user], { cwd: REPO, encoding: "utf8" }).trim();
   const apps = [];
   const known = new Map();
@@ -226,6 +237,7 @@ async function schedule(seed, pool) {
       apps[i] = app(ctx, old.user, token(old.user), old.project);
     };
     const gap = DURATION_MS / WRITES;
+    let removed = 0;
     // A member of a project with another member left, removed from it: it must stop receiving.
     const remove = async () => {
       const members = (p) => apps.filter((a) => a.project === p && a.removedAt == null);
@@ -236,7 +248,7 @@ async function schedule(seed, pool) {
       a.removedAt = Date.now();
     };
     for (let w = 0; w < WRITES; w++) {
-      if (w == Math.floor(WRITES / 3) || w == Math.floor((2 * WRITES) / 3)) await remove();
+      if (REMOVALS && w % Math.floor(WRITES / (REMOVALS + 1)) == 0 && w > 0 && removed < REMOVALS) (await remove(), removed++);
       if (r() < 0.03) reload(Math.floor(r() * apps.length));
       await writeOne(ctx, r, projects[Math.floor(r() * projects.length)], known);
       await sleep(gap * (0.5 + r()));
@@ -277,8 +289,9 @@ async function schedule(seed, pool) {
       const stale = [...a.queries.values()].filter((q) => q.rows !== wants.get(a.project)[q.key[0]]).map((q) => q.key[0]);
       console.error(`chaos: seed ${seed}: user ${a.user} of project ${a.project} diverged on ${stale.join(", ")} after ${a.seen.size} events`);
     }
-    for (const p of ctx.problems) console.error(`chaos: seed ${seed}: ${p}`);
-    return { writes: WRITES + projects.length, clients: apps.length, removed: apps.filter((a) => a.removedAt != null).length, faults: injected, diverged: diverged.length, problems: ctx.problems.length, times };
+    for (const p of [...ctx.problems, ...ctx.leaks]) console.error(`chaos: seed ${seed}: ${p}`);
+    return { writes: WRITES + projects.length, clients: apps.length, removed: apps.filter((a) => a.removedAt != null).length,
+      leaked: new Set(ctx.leaks.map((l) => l.split(" ")[1])).size, leaks: ctx.leaks.length, faults: injected, diverged: diverged.length, problems: ctx.problems.length, times };
   } finally {
     for (const a of apps) a.rt.close();
     await stop(dev.child);
@@ -288,17 +301,18 @@ async function schedule(seed, pool) {
 
 const p99 = (xs) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.99) - 1)] / 1000 : 0);
 const line = (n, s) =>
-  `chaos: ${n} schedules, ${s.writes} writes, ${s.clients} clients, ${s.faults} faults injected: ${s.diverged} diverged, converged p99 ${p99(s.times).toFixed(2)} s`;
+  `chaos: ${n} schedules, ${s.writes} writes, ${s.clients} clients, ${s.faults} faults injected: ${s.diverged} diverged, converged p99 ${p99(s.times).toFixed(2)} s; ` +
+  `${s.removed} members removed, ${s.leaked} received ${s.leaks} events written after their removal, later than 1 s after it`;
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 8 });
-const total = { writes: 0, clients: 0, faults: 0, diverged: 0, problems: 0, times: [] };
+const total = { writes: 0, clients: 0, faults: 0, diverged: 0, problems: 0, removed: 0, leaked: 0, leaks: 0, times: [] };
 let failed = 0;
 for (const seed of SEEDS) {
   const s = await schedule(seed, pool);
   console.log(`${line(1, s)} (seed ${seed})`);
-  for (const k of ["writes", "clients", "faults", "diverged", "problems"]) total[k] += s[k];
+  for (const k of ["writes", "clients", "faults", "diverged", "problems", "removed", "leaked", "leaks"]) total[k] += s[k];
   total.times.push(...s.times);
-  if (s.diverged || s.problems) failed++;
+  if (s.diverged || s.problems || s.leaks) failed++;
 }
 await pool.end();
 console.log(line(SEEDS.length, total));
