@@ -441,11 +441,11 @@ mod tests {
             .split(';')
             .map(str::to_owned)
             .collect();
-        let lean = ManagementApiSender::for_endpoint(&sdk_config(), &endpoint, 4)
+        let sender = ManagementApiSender::for_endpoint(&sdk_config(), &endpoint, 4)
             .await
             .unwrap();
         // The sender's own request escapes the id as the SDK did.
-        let own = lean.request(id, payload, SystemTime::now()).unwrap();
+        let own = sender.request(id, payload, SystemTime::now()).unwrap();
         assert_eq!(own.uri().path(), path);
         // The SDK's request with only what it signed, signed again here at its time.
         let time = amz_date(&get("x-amz-date").unwrap());
@@ -457,7 +457,7 @@ mod tests {
             }
         }
         let mut again = again.body(()).unwrap();
-        lean.sign(&mut again, payload, time).unwrap();
+        sender.sign(&mut again, payload, time).unwrap();
         assert_eq!(
             again.headers()["authorization"].to_str().unwrap(),
             authorization
