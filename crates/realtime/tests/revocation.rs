@@ -181,3 +181,61 @@ async fn a_revocation_ends_a_subscription_the_user_index_does_not_show_yet() {
     assert_eq!(result["revoked"], 1, "{result}");
     assert_eq!(store.get("conn-3").await.unwrap().unwrap().project_id, None);
 }
+
+/// Answers 429 to the first `unsubscribed` posted to each connection, delivers the rest;
+/// records what it delivered.
+#[derive(Default)]
+struct ThrottlingOnce {
+    tried: std::sync::Mutex<std::collections::HashSet<String>>,
+    delivered: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+#[async_trait]
+impl ConnectionSender for ThrottlingOnce {
+    async fn post(&self, id: &str, payload: &[u8]) -> PostOutcome {
+        let frame = String::from_utf8_lossy(payload).into_owned();
+        if frame.contains("membership_revoked") && self.tried.lock().unwrap().insert(id.to_owned())
+        {
+            return PostOutcome::Throttled;
+        }
+        self.delivered.lock().unwrap().push((id.to_owned(), frame));
+        PostOutcome::Delivered
+    }
+    async fn close(&self, _: &str) -> PostOutcome {
+        PostOutcome::Delivered
+    }
+}
+
+/// The revoked member is told even when the Management API throttles the first try: the
+/// `unsubscribed` is retried as a fan-out's posts are.
+#[tokio::test]
+async fn a_throttled_unsubscribed_is_retried() {
+    let store: Arc<dyn ConnectionStore> = Arc::new(realtime::memory::MemoryStore::new());
+    let opened = realtime::time::EpochMs::now().minus_ms(60_000);
+    store
+        .insert(&Connection::new("conn-4", USER, Some(PROJECT), opened))
+        .await
+        .unwrap();
+    let sender = Arc::new(ThrottlingOnce::default());
+    let fanout = FanOut::new(store.clone(), sender.clone());
+    let removal =
+        json!({"project_id": PROJECT, "type": "member_removed", "data": {"user_id": USER}});
+    let result = realtime::delivery::broadcaster::invoke(
+        &fanout,
+        None,
+        None,
+        &removal,
+        "r",
+        Instant::now() + Duration::from_secs(10),
+    )
+    .await
+    .expect("the removal is broadcast");
+    assert_eq!(result["revoked"], 1, "{result}");
+    let delivered = sender.delivered.lock().unwrap().clone();
+    assert!(
+        delivered
+            .iter()
+            .any(|(id, f)| id == "conn-4" && f.contains("membership_revoked")),
+        "{delivered:?}"
+    );
+}

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use crate::backoff::Backoff;
 use crate::connection::store::{ConnectionStore, Page, PageStream, StoreError, Subscriber};
 use crate::delivery::revocation;
-use crate::delivery::sender::{ConnectionSender, PostOutcome};
+use crate::delivery::sender::{ConnectionSender, PostOutcome, Retries, post_until};
 use crate::metrics::{DEFAULT_METRICS_NAMESPACE, LOCAL_STACK, Metrics};
 use crate::settings::{Bounded, ConfigError, Env};
 use crate::wire::invocation::Audience;
@@ -269,13 +269,16 @@ impl Job {
             return;
         }
         tally.recipients.fetch_add(1, Ordering::Relaxed);
-        match deliver(
+        match post_until(
             &*self.sender,
             self.backoff,
             &s.connection_id,
             &self.payload,
             self.deadline,
-            tally,
+            Retries {
+                throttled: &tally.throttled,
+                retrying: &tally.retrying,
+            },
         )
         .await
         {
@@ -302,65 +305,6 @@ impl Job {
             | PostOutcome::Closed => {
                 tally.failed.fetch_add(1, Ordering::Relaxed);
             }
-        }
-    }
-}
-
-/// Post to one connection, retrying what is worth retrying until `deadline`.
-async fn deliver(
-    sender: &dyn ConnectionSender,
-    backoff: Backoff,
-    connection_id: &str,
-    payload: &[u8],
-    deadline: Instant,
-    tally: &Tally,
-) -> PostOutcome {
-    let mut attempt = 0;
-    loop {
-        // No post outlives the deadline, whatever the transport's own timeout: past it the
-        // invocation must report and return before Lambda's timeout (or Lambda retries it and
-        // everyone gets the event again).
-        let Ok(outcome) =
-            tokio::time::timeout_at(deadline.into(), sender.post(connection_id, payload)).await
-        else {
-            tracing::warn!(
-                connection_id,
-                attempts = attempt + 1,
-                "no answer before the deadline; connection kept"
-            );
-            return PostOutcome::Retry("no answer before the deadline".to_owned());
-        };
-        match outcome {
-            PostOutcome::Throttled | PostOutcome::Retry(_) => {
-                if outcome == PostOutcome::Throttled {
-                    tally.throttled.fetch_add(1, Ordering::Relaxed);
-                } else if !tally.retrying.swap(true, Ordering::Relaxed) {
-                    // Said at once, once a fan-out: an unreachable Management API (a wrong
-                    // WEBSOCKET_ENDPOINT, no dev server) is otherwise only told at the deadline.
-                    tracing::warn!(
-                        connection_id,
-                        ?outcome,
-                        "a post failed and is retried until the deadline"
-                    );
-                }
-                let delay = backoff.delay(attempt);
-                if Instant::now() + delay >= deadline {
-                    tracing::warn!(
-                        connection_id,
-                        attempts = attempt + 1,
-                        ?outcome,
-                        "not delivered before the deadline; connection kept"
-                    );
-                    return outcome;
-                }
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-            }
-            PostOutcome::Failed(reason) => {
-                tracing::warn!(connection_id, %reason, "post refused; connection kept");
-                return PostOutcome::Failed(reason);
-            }
-            done => return done,
         }
     }
 }

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use crate::connection::store::{Listings, Records, StoreError, Subscriptions};
-use crate::delivery::sender::{ConnectionSender, PostOutcome};
+use crate::delivery::sender::{ConnectionSender, PostOutcome, Retries, post_until};
 use crate::time::EpochSecs;
 use crate::wire::client::{REASON_MEMBERSHIP_REVOKED, Reply};
 
@@ -89,7 +89,14 @@ async fn revoke_listed(
             let id = connection.connection_id;
             if store.unsubscribe_from(&id, project).await? {
                 ended += 1;
-                let told = within(deadline, sender.post(&id, frame.as_bytes())).await;
+                let (throttled, retrying) = Default::default();
+                let counts = Retries {
+                    throttled: &throttled,
+                    retrying: &retrying,
+                };
+                let backoff = crate::backoff::Backoff::default();
+                let told =
+                    post_until(sender, backoff, &id, frame.as_bytes(), deadline, counts).await;
                 tracing::info!(connection_id = %id, user_id = %user, project_id = %project, told = ?told, "membership revoked; unsubscribed");
             }
         }
