@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use crate::cost;
-use crate::report::{Table, num};
 use crate::stats::f;
+use crate::table::{Table, num};
 use crate::targets as t;
 
 /// A goal's bound on its figure.

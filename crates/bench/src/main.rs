@@ -19,6 +19,7 @@ mod procs;
 mod report;
 mod scenarios;
 mod stats;
+mod table;
 mod targets;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -2,31 +2,12 @@
 //! markdown, read off `results.json`. BENCHMARKS.md is written by hand from them; nothing here
 //! writes prose or a file.
 
-use std::fmt;
-
 use serde_json::{Value, json};
 
 use crate::cost;
 use crate::goals;
 use crate::stats::f;
-
-/// A markdown table under its title.
-pub(crate) struct Table {
-    pub title: String,
-    pub header: Vec<&'static str>,
-    pub rows: Vec<Vec<String>>,
-}
-
-impl fmt::Display for Table {
-    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(out, "### {}\n\n| {} |", self.title, self.header.join(" | "))?;
-        writeln!(out, "|{}", "---|".repeat(self.header.len()))?;
-        for row in &self.rows {
-            writeln!(out, "| {} |", row.join(" | "))?;
-        }
-        writeln!(out)
-    }
-}
+use crate::table::{Table, num};
 
 /// A column: its header, the JSON pointer of its cell in a row, and the cell's decimals.
 type Col = (&'static str, &'static str, usize);
@@ -62,15 +43,6 @@ fn cell(v: Option<&Value>, digits: usize) -> String {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => "–".into(),
         Some(other) => other.to_string(),
-    }
-}
-
-/// `x` with `digits` decimals, `–` when it is absent (NaN).
-pub(crate) fn num(x: f64, digits: usize) -> String {
-    if x.is_finite() {
-        format!("{x:.digits$}")
-    } else {
-        "–".into()
     }
 }
 
