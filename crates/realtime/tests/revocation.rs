@@ -148,6 +148,22 @@ async fn a_connect_racing_a_removal_is_refused_in_memory() {
     .await;
 }
 
+/// The broadcaster's answer to USER's removal from PROJECT (`member_removed`).
+async fn broadcast_removal(fanout: &FanOut) -> serde_json::Value {
+    let removal =
+        json!({"project_id": PROJECT, "type": "member_removed", "data": {"user_id": USER}});
+    realtime::delivery::broadcaster::invoke(
+        fanout,
+        None,
+        None,
+        &removal,
+        "r",
+        Instant::now() + Duration::from_secs(10),
+    )
+    .await
+    .expect("the removal is broadcast")
+}
+
 /// A connection subscribed a moment before the removal, which the (eventually consistent) user
 /// index does not list yet when the revocation first reads it, is still revoked: the index is
 /// read again after its propagation window.
@@ -166,18 +182,7 @@ async fn a_revocation_ends_a_subscription_the_user_index_does_not_show_yet() {
         .await
         .unwrap();
     let fanout = FanOut::new(store.clone(), Arc::new(Accepting));
-    let removal =
-        json!({"project_id": PROJECT, "type": "member_removed", "data": {"user_id": USER}});
-    let result = realtime::delivery::broadcaster::invoke(
-        &fanout,
-        None,
-        None,
-        &removal,
-        "r",
-        Instant::now() + Duration::from_secs(10),
-    )
-    .await
-    .expect("the removal is broadcast");
+    let result = broadcast_removal(&fanout).await;
     assert_eq!(result["revoked"], 1, "{result}");
     assert_eq!(store.get("conn-3").await.unwrap().unwrap().project_id, None);
 }
@@ -218,18 +223,7 @@ async fn a_throttled_unsubscribed_is_retried() {
         .unwrap();
     let sender = Arc::new(ThrottlingOnce::default());
     let fanout = FanOut::new(store.clone(), sender.clone());
-    let removal =
-        json!({"project_id": PROJECT, "type": "member_removed", "data": {"user_id": USER}});
-    let result = realtime::delivery::broadcaster::invoke(
-        &fanout,
-        None,
-        None,
-        &removal,
-        "r",
-        Instant::now() + Duration::from_secs(10),
-    )
-    .await
-    .expect("the removal is broadcast");
+    let result = broadcast_removal(&fanout).await;
     assert_eq!(result["revoked"], 1, "{result}");
     let delivered = sender.delivered.lock().unwrap().clone();
     assert!(

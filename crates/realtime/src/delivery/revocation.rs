@@ -83,18 +83,18 @@ async fn revoke_listed(
 ) -> Result<usize, StoreError> {
     let frame = Reply::unsubscribed_by_server(project, REASON_MEMBERSHIP_REVOKED).to_json();
     let mut ended = 0;
+    let (throttled, retrying) = Default::default();
+    let counts = Retries {
+        throttled: &throttled,
+        retrying: &retrying,
+    };
+    let backoff = crate::backoff::Backoff::default();
     let mut pages = store.user_connections(user);
     while let Some(page) = pages.next().await {
         for connection in page? {
             let id = connection.connection_id;
             if store.unsubscribe_from(&id, project).await? {
                 ended += 1;
-                let (throttled, retrying) = Default::default();
-                let counts = Retries {
-                    throttled: &throttled,
-                    retrying: &retrying,
-                };
-                let backoff = crate::backoff::Backoff::default();
                 let told =
                     post_until(sender, backoff, &id, frame.as_bytes(), deadline, counts).await;
                 tracing::info!(connection_id = %id, user_id = %user, project_id = %project, told = ?told, "membership revoked; unsubscribed");
